@@ -1,0 +1,105 @@
+// Every setting Keyflow reads, as one zod schema: names, defaults and rules live here as data, and
+// the README's settings table is checked against this list (test/unit/config.test.ts).
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const ms = z.coerce.number().int().min(0);
+
+/** A setting: its environment variable, its schema (with default when optional) and one line for the docs. */
+export interface SettingSpec<S extends z.ZodType = z.ZodType> {
+  env: string;
+  schema: S;
+  doc: string;
+  secret?: boolean;
+}
+
+function setting<S extends z.ZodType>(env: string, schema: S, doc: string, secret = false): SettingSpec<S> {
+  return { env, schema, doc, secret };
+}
+
+const brokerList = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(
+    z
+      .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each broker must be host:port'))
+      .min(1, 'give at least one host:port'),
+  );
+
+const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
+const mongoUrl = z.string().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://');
+
+export const settings = {
+  kafkaBrokers: setting('KAFKA_BROKERS', brokerList, 'Comma-separated Kafka bootstrap servers (host:port).'),
+  kafkaClientId: setting('KAFKA_CLIENT_ID', z.string().min(1).default('keyflow'), 'Kafka client id prefix.'),
+  schemaRegistryUrl: setting('SCHEMA_REGISTRY_URL', httpUrl, 'Confluent-compatible schema registry URL.'),
+  schemaRegistryAuth: setting(
+    'SCHEMA_REGISTRY_AUTH',
+    z.string().regex(/^[^:]+:.+$/, 'must be user:password').optional(),
+    'Basic auth for the registry as user:password (never logged).',
+    true,
+  ),
+  mongoUrl: setting('MONGO_URL', mongoUrl, 'MongoDB connection string (never logged in full).', true),
+  mongoDb: setting('MONGO_DB', z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default('keyflow'), 'Database name.'),
+  port: setting('PORT', port.default(8080), 'HTTP port of the API, /metrics, /healthz and /readyz.'),
+  logLevel: setting(
+    'LOG_LEVEL',
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    'pino log level.',
+  ),
+  stateDir: setting(
+    'KEYFLOW_STATE_DIR',
+    z.string().min(1).default('.keyflow'),
+    'Local stack state: data, logs, pids, services.env (relative to the working directory).',
+  ),
+  cacheDir: setting(
+    'KEYFLOW_CACHE_DIR',
+    z.string().min(1).default(path.join(os.homedir(), '.cache', 'keyflow')),
+    'Download and build cache of the local stack (jars, FerretDB binary); survives fresh clones.',
+  ),
+  kafkaPort: setting('KEYFLOW_KAFKA_PORT', port.default(29092), 'Local stack: Kafka broker port.'),
+  kafkaControllerPort: setting(
+    'KEYFLOW_KAFKA_CONTROLLER_PORT',
+    port.default(29093),
+    'Local stack: KRaft controller port.',
+  ),
+  registryPort: setting('KEYFLOW_REGISTRY_PORT', port.default(28081), 'Local stack: schema registry port.'),
+  mongoPort: setting('KEYFLOW_MONGO_PORT', port.default(27027), 'Local stack: Mongo-protocol server port.'),
+  mongoServer: setting(
+    'KEYFLOW_MONGO_SERVER',
+    z.enum(['ferretdb', 'mongo-java-server']).default('mongo-java-server'),
+    'Local stack: which Mongo-protocol server to start (see README, "Mongo-protocol servers").',
+  ),
+  keyLanes: setting(
+    'KEYFLOW_KEY_LANES',
+    positiveInt.max(1024).default(16),
+    'Per partition, how many distinct keys run concurrently (one key is always sequential).',
+  ),
+  maxAttempts: setting(
+    'KEYFLOW_MAX_ATTEMPTS',
+    positiveInt.max(100).default(5),
+    'Attempts of a retriable failure before the event goes to the dead-letter topic.',
+  ),
+  retryBaseMs: setting('KEYFLOW_RETRY_BASE_MS', ms.default(200), 'First retry delay; doubles per attempt.'),
+  retryMaxMs: setting('KEYFLOW_RETRY_MAX_MS', ms.default(30000), 'Upper bound of one retry delay.'),
+  sessionTimeoutMs: setting(
+    'KEYFLOW_SESSION_TIMEOUT_MS',
+    z.coerce.number().int().min(6000).default(30000),
+    'Consumer group session timeout.',
+  ),
+  heartbeatIntervalMs: setting(
+    'KEYFLOW_HEARTBEAT_INTERVAL_MS',
+    z.coerce.number().int().min(100).default(3000),
+    'Consumer heartbeat interval; must be below a third of the session timeout.',
+  ),
+  entityLocking: setting(
+    'KEYFLOW_ENTITY_LOCKING',
+    z.enum(['off', 'lease']).default('off'),
+    'Per-entity lease for handlers that touch one entity from several topics; switchable at runtime.',
+  ),
+} satisfies Record<string, SettingSpec>;
+
+export type SettingName = keyof typeof settings;

@@ -1,0 +1,83 @@
+// One error root for the whole processor: every runtime failure carries a stable `code` and a
+// `retriable` flag, and the stage runner routes on those two fields alone (retry vs dead letter).
+// ERROR_CODES is the table the README documents; test/unit/errors.test.ts keeps the two in step.
+
+export const ERROR_CODES = {
+  CONFIG_INVALID: { retriable: false, doc: 'A setting is missing or invalid; the message names it.' },
+  USAGE: { retriable: false, doc: 'A command was called with wrong arguments.' },
+  SERVICE_INSTALL_FAILED: { retriable: false, doc: 'A local-stack download or build step failed.' },
+  SERVICE_NOT_INSTALLED: { retriable: false, doc: 'A local-stack service was started before its install step ran.' },
+  SERVICE_START_FAILED: { retriable: false, doc: 'A local-stack service exited or did not answer in time.' },
+  SERVICE_PORT_BUSY: { retriable: false, doc: 'A local-stack port is held by a process Keyflow did not start.' },
+  UNREACHABLE: { retriable: true, doc: 'Kafka, the registry or MongoDB did not answer.' },
+  TOPOLOGY_INVALID: { retriable: false, doc: 'The declared topology is inconsistent (unknown topic, duplicate name).' },
+  TOPIC_MISMATCH: { retriable: false, doc: 'An existing topic differs from its declaration (cleanup policy, partitions).' },
+  SCHEMA_INCOMPATIBLE: { retriable: false, doc: 'The registry refused a schema as incompatible with the subject.' },
+  DECODE_FAILED: { retriable: false, doc: 'Bytes are not in the Confluent wire format or not decodable with their schema.' },
+  SCHEMA_UNKNOWN: { retriable: false, doc: 'A message names a schema id the registry does not know.' },
+  VALIDATION_FAILED: { retriable: false, doc: 'A value does not satisfy its topic’s zod schema.' },
+  KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
+  KEY_PARKED: {
+    retriable: false,
+    doc: 'An earlier event of the same key is in the dead-letter topic; this one waits behind it.',
+  },
+  HANDLER_FAILED: { retriable: false, doc: 'A stage handler threw an error without a Keyflow code.' },
+  HANDLER_TRANSIENT: { retriable: true, doc: 'A stage handler reported a temporary failure; it is retried.' },
+  STORE_TRANSIENT: { retriable: true, doc: 'MongoDB reported a temporary failure (network, election, write conflict).' },
+  LEASE_BUSY: { retriable: true, doc: 'Another instance holds the entity lease; retried after backoff.' },
+  PRODUCE_FAILED: { retriable: true, doc: 'Emitting to a downstream topic failed; the batch is not committed.' },
+  SETTINGS_INVALID: { retriable: false, doc: 'A tenant-settings record failed validation; previous settings stay.' },
+} as const satisfies Record<string, { retriable: boolean; doc: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface KeyflowErrorOptions {
+  retriable?: boolean;
+  cause?: unknown;
+  details?: Record<string, unknown>;
+}
+
+export class KeyflowError extends Error {
+  readonly code: string;
+  readonly retriable: boolean;
+  readonly details: Record<string, unknown> | undefined;
+
+  /** `retriable` defaults to the code's entry in ERROR_CODES; domain codes must state it. */
+  constructor(code: ErrorCode | (string & {}), message: string, opts: KeyflowErrorOptions = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'KeyflowError';
+    this.code = code;
+    const known = (ERROR_CODES as Record<string, { retriable: boolean }>)[code];
+    this.retriable = opts.retriable ?? known?.retriable ?? false;
+    this.details = opts.details;
+  }
+}
+
+const TRANSIENT_MONGO_CODES = new Set([6, 7, 89, 91, 112, 189, 10107, 11600, 11602, 13435, 13436, 262]);
+
+/**
+ * Reduces any thrown value to a KeyflowError: our own pass through; kafkajs errors keep their own
+ * `retriable`; MongoDB network errors and transient server codes are retriable; anything else is a
+ * handler bug and goes to the dead-letter topic rather than being retried forever.
+ */
+export function classify(err: unknown): KeyflowError {
+  if (err instanceof KeyflowError) return err;
+  const e = err as { name?: string; message?: string; code?: unknown; retriable?: unknown; errorLabels?: unknown };
+  const message = e?.message ?? String(err);
+  const name = e?.name ?? '';
+  if (name.startsWith('KafkaJS')) {
+    return new KeyflowError('PRODUCE_FAILED', message, { retriable: e.retriable === true, cause: err });
+  }
+  if (name.startsWith('Mongo')) {
+    const labels = (Array.isArray(e.errorLabels) ? e.errorLabels : []) as string[];
+    const transient =
+      name === 'MongoNetworkError' ||
+      name === 'MongoNetworkTimeoutError' ||
+      name === 'MongoServerSelectionError' ||
+      labels.includes('TransientTransactionError') ||
+      labels.includes('RetryableWriteError') ||
+      (typeof e.code === 'number' && TRANSIENT_MONGO_CODES.has(e.code));
+    if (transient) return new KeyflowError('STORE_TRANSIENT', message, { cause: err });
+  }
+  return new KeyflowError('HANDLER_FAILED', message, { cause: err });
+}

@@ -1,0 +1,91 @@
+// Settings: defaults as data, one-line errors that name the setting, unknown KEYFLOW_* refused,
+// and the README documents every setting.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError, loadConfig, parseEnvFile, redactUrl, settings } from '../../src/config';
+
+const base = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  SCHEMA_REGISTRY_URL: 'http://127.0.0.1:8081',
+  MONGO_URL: 'mongodb://127.0.0.1:27017/',
+  KEYFLOW_STATE_DIR: path.join(os.tmpdir(), 'keyflow-config-test-none'),
+};
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults apply when only the connection settings are given', () => {
+  const cfg = loadConfig(base);
+  expect(cfg.kafkaBrokers).toEqual(['127.0.0.1:9092']);
+  expect(cfg.port).toBe(8080);
+  expect(cfg.keyLanes).toBe(16);
+  expect(cfg.maxAttempts).toBe(5);
+  expect(cfg.mongoDb).toBe('keyflow');
+});
+
+test('a missing connection setting names itself and the command that provides it', () => {
+  const { KAFKA_BROKERS: _omit, ...env } = base;
+  const err = errorOf(env);
+  expect(err.message).toMatch(/^KAFKA_BROKERS is not set; .*services -- up/);
+  expect(err.message).not.toContain('\n');
+  expect(err.code).toBe('CONFIG_INVALID');
+  expect(err.retriable).toBe(false);
+});
+
+test('an invalid value names the setting and the rule in one line', () => {
+  const err = errorOf({ ...base, KAFKA_BROKERS: 'localhost' });
+  expect(err.message).toBe('KAFKA_BROKERS="localhost" is invalid: each broker must be host:port');
+  expect(errorOf({ ...base, PORT: '70000' }).message).toMatch(/^PORT="70000" is invalid/);
+  expect(errorOf({ ...base, KEYFLOW_MONGO_SERVER: 'mysql' }).message).toMatch(/^KEYFLOW_MONGO_SERVER="mysql"/);
+});
+
+test('a secret setting is never echoed back in its error', () => {
+  const err = errorOf({ ...base, MONGO_URL: 'postgres://user:hunter2@db/x' });
+  expect(err.message).toMatch(/^MONGO_URL=\(hidden\) is invalid/);
+  expect(err.message).not.toContain('hunter2');
+});
+
+test('an unknown KEYFLOW_ variable is refused as a likely typo', () => {
+  expect(errorOf({ ...base, KEYFLOW_KEYLANES: '4' }).message).toMatch(/^KEYFLOW_KEYLANES is not a Keyflow setting/);
+});
+
+test('cross-field rules explain the fix', () => {
+  const err = errorOf({ ...base, KEYFLOW_SESSION_TIMEOUT_MS: '9000', KEYFLOW_HEARTBEAT_INTERVAL_MS: '4000' });
+  expect(err.message).toMatch(/at most a third of KEYFLOW_SESSION_TIMEOUT_MS=9000; lower it to 3000 or less/);
+  expect(errorOf({ ...base, KEYFLOW_KAFKA_PORT: '1234', KEYFLOW_MONGO_PORT: '1234' }).message).toMatch(/must all differ/);
+});
+
+test('services.env fills connection settings the environment leaves unset, and the environment wins', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-cfg-'));
+  fs.writeFileSync(
+    path.join(dir, 'services.env'),
+    '# comment\nKAFKA_BROKERS=127.0.0.1:29092\nSCHEMA_REGISTRY_URL=http://127.0.0.1:28081\nMONGO_URL=mongodb://127.0.0.1:27027/\n',
+  );
+  const cfg = loadConfig({ KEYFLOW_STATE_DIR: dir, MONGO_URL: 'mongodb://elsewhere:1/' });
+  expect(cfg.kafkaBrokers).toEqual(['127.0.0.1:29092']);
+  expect(cfg.mongoUrl).toBe('mongodb://elsewhere:1/');
+});
+
+test('parseEnvFile ignores comments and blank lines', () => {
+  expect(parseEnvFile('\n# x\nA=1\nB = two=2\n')).toEqual({ A: '1', B: 'two=2' });
+});
+
+test('redactUrl hides a password', () => {
+  expect(redactUrl('mongodb://app:s3cret@db:27017/x')).toBe('mongodb://app:***@db:27017/x');
+});
+
+test('the README documents every setting', () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+  const missing = Object.values(settings)
+    .map((s) => s.env)
+    .filter((name) => !readme.includes(`\`${name}\``));
+  expect(missing).toEqual([]);
+});
