@@ -1,0 +1,56 @@
+// The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
+import { KeyflowError } from '../errors';
+import { servicesCommand } from './services';
+
+export interface Command {
+  summary: string;
+  usage: string;
+  run(args: string[]): Promise<number>;
+}
+
+export const commands: Record<string, Command> = {
+  services: servicesCommand,
+};
+
+export function helpText(): string {
+  const lines = [
+    'keyflow - keyed stream processing on Apache Kafka',
+    '',
+    'Usage: keyflow <command> [options]',
+    '',
+    'Commands:',
+  ];
+  const width = Math.max(...Object.values(commands).map((c) => c.usage.length));
+  for (const c of Object.values(commands)) lines.push(`  ${c.usage.padEnd(width)}  ${c.summary}`);
+  lines.push('', 'Settings come from the environment, then .keyflow/services.env; see README.md, "Settings".');
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${helpText()}\n`);
+    process.exitCode = name === undefined ? 2 : 0;
+    return;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    process.stderr.write(`keyflow: unknown command "${name}"; run \`keyflow --help\` for the list\n`);
+    process.exitCode = 2;
+    return;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`Usage: keyflow ${cmd.usage}\n  ${cmd.summary}\n`);
+    return;
+  }
+  try {
+    process.exitCode = await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof KeyflowError) {
+      process.stderr.write(`keyflow: ${err.message}\n`);
+      process.exitCode = err.code === 'USAGE' ? 2 : 1;
+      return;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,173 @@
+// `keyflow services up|down|status`: the real local stack (Kafka, schema registry, Mongo-protocol
+// server) as processes we start, track by pid under .keyflow/pids, and stop by pid.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config';
+import { servicesEnvPath } from '../config';
+import { KeyflowError } from '../errors';
+import { kafka } from './kafka';
+import { mongo } from './mongo';
+import { isAlive, logFile, pidFile, portOpen, tail } from './process';
+import { registry } from './registry';
+import type { LocalService, StackContext } from './types';
+
+const READY_TIMEOUT_MS: Record<LocalService['name'], number> = { kafka: 120_000, registry: 120_000, mongo: 60_000 };
+
+export function stackContext(cfg: Config, progress: (line: string) => void = () => {}): StackContext {
+  return {
+    stateDir: path.resolve(cfg.stateDir),
+    cacheDir: path.resolve(cfg.cacheDir),
+    ports: {
+      kafka: cfg.kafkaPort,
+      kafkaController: cfg.kafkaControllerPort,
+      registry: cfg.registryPort,
+      mongo: cfg.mongoPort,
+    },
+    mongoServer: cfg.mongoServer,
+    progress,
+  };
+}
+
+function portOf(ctx: StackContext, svc: LocalService): number {
+  return svc.name === 'kafka' ? ctx.ports.kafka : svc.name === 'registry' ? ctx.ports.registry : ctx.ports.mongo;
+}
+
+function portSetting(svc: LocalService): string {
+  return { kafka: 'KEYFLOW_KAFKA_PORT', registry: 'KEYFLOW_REGISTRY_PORT', mongo: 'KEYFLOW_MONGO_PORT' }[svc.name];
+}
+
+export function readPid(ctx: StackContext, name: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(pidFile(ctx, name), 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writePid(ctx: StackContext, name: string, pid: number): void {
+  fs.mkdirSync(path.dirname(pidFile(ctx, name)), { recursive: true });
+  fs.writeFileSync(pidFile(ctx, name), `${pid}\n`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitReady(ctx: StackContext, svc: LocalService, pid: number): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS[svc.name];
+  while (Date.now() < deadline) {
+    if (await svc.ready(ctx)) return;
+    if (!isAlive(pid)) {
+      throw new KeyflowError(
+        'SERVICE_START_FAILED',
+        `${svc.name} exited during start-up; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
+        { retriable: false },
+      );
+    }
+    await sleep(500);
+  }
+  throw new KeyflowError(
+    'SERVICE_START_FAILED',
+    `${svc.name} did not answer within ${READY_TIMEOUT_MS[svc.name] / 1000}s; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
+    { retriable: false },
+  );
+}
+
+/** Starts one service unless our own copy already answers; refuses a port held by someone else. */
+async function ensure(ctx: StackContext, svc: LocalService): Promise<'running' | 'started'> {
+  const pid = readPid(ctx, svc.name);
+  if (pid !== undefined && isAlive(pid)) {
+    await waitReady(ctx, svc, pid);
+    return 'running';
+  }
+  if (await portOpen(portOf(ctx, svc))) {
+    throw new KeyflowError(
+      'SERVICE_PORT_BUSY',
+      `port ${portOf(ctx, svc)} for ${svc.name} is taken by a process we did not start; stop it or set ${portSetting(svc)} to a free port`,
+      { retriable: false },
+    );
+  }
+  await svc.install(ctx);
+  ctx.progress(`starting ${svc.name} on 127.0.0.1:${portOf(ctx, svc)}`);
+  const started = await svc.start(ctx);
+  writePid(ctx, svc.name, started);
+  try {
+    await waitReady(ctx, svc, started);
+  } catch (err) {
+    await stopPid(started);
+    fs.rmSync(pidFile(ctx, svc.name), { force: true });
+    throw err;
+  }
+  return 'started';
+}
+
+/** Brings the whole stack up (idempotent) and writes `.keyflow/services.env`. Returns its settings. */
+export async function up(ctx: StackContext): Promise<Record<string, string>> {
+  fs.mkdirSync(ctx.stateDir, { recursive: true });
+  // Mongo does not depend on Kafka: start both together; the registry keeps its schemas in Kafka.
+  const [k, m] = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo)]);
+  ctx.progress(`kafka ${k}, mongo (${ctx.mongoServer}) ${m}`);
+  const r = await ensure(ctx, registry);
+  ctx.progress(`registry ${r}`);
+  const env = { ...kafka.endpoint(ctx).env, ...registry.endpoint(ctx).env, ...mongo.endpoint(ctx).env };
+  const lines = ['# written by `keyflow services up`; the environment overrides these', ''];
+  for (const [key, value] of Object.entries(env)) lines.push(`${key}=${value}`);
+  fs.writeFileSync(servicesEnvPath(ctx.stateDir), `${lines.join('\n')}\n`);
+  return env;
+}
+
+/** SIGTERM the process group, then SIGKILL after a grace period. */
+async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, sig); // detached: the pid leads its own group (JVM and python children too)
+    } catch {
+      try {
+        process.kill(pid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(200);
+  if (isAlive(pid)) signal('SIGKILL');
+  while (isAlive(pid)) await sleep(100);
+}
+
+/** Stops only what we started (by pid file), registry first, and waits until the ports are free. */
+export async function down(ctx: StackContext): Promise<string[]> {
+  const stopped: string[] = [];
+  for (const svc of [registry, mongo, kafka]) {
+    const pid = readPid(ctx, svc.name);
+    if (pid === undefined) continue;
+    if (isAlive(pid)) {
+      ctx.progress(`stopping ${svc.name} (pid ${pid})`);
+      await stopPid(pid);
+      stopped.push(svc.name);
+    }
+    fs.rmSync(pidFile(ctx, svc.name), { force: true });
+    const deadline = Date.now() + 10_000;
+    while ((await portOpen(portOf(ctx, svc))) && Date.now() < deadline) await sleep(200);
+  }
+  fs.rmSync(servicesEnvPath(ctx.stateDir), { force: true });
+  return stopped;
+}
+
+export interface ServiceStatus {
+  name: string;
+  pid: number | undefined;
+  alive: boolean;
+  ready: boolean;
+  port: number;
+}
+
+export async function status(ctx: StackContext): Promise<ServiceStatus[]> {
+  const out: ServiceStatus[] = [];
+  for (const svc of [kafka, registry, mongo]) {
+    const pid = readPid(ctx, svc.name);
+    const alive = pid !== undefined && isAlive(pid);
+    out.push({ name: svc.name, pid, alive, ready: alive && (await svc.ready(ctx)), port: portOf(ctx, svc) });
+  }
+  return out;
+}
