@@ -1,0 +1,125 @@
+// The declarative graph: topics (name, partitions, cleanup policy, schema) and stages (action or
+// observer) that read topics and emit to others. Domains declare these; the engine runs them.
+import type { Db } from 'mongodb';
+import type { z } from 'zod';
+
+export type CleanupPolicy = 'delete' | 'compact';
+
+/** An Avro schema (as JSON) paired with the zod schema that every decoded value must satisfy. */
+export interface ValueSchema<T = unknown> {
+  avro: Record<string, unknown>;
+  zod: z.ZodType<T>;
+}
+
+export interface TopicSpec<T = unknown> {
+  name: string;
+  partitions: number;
+  replicationFactor: number;
+  cleanupPolicy: CleanupPolicy;
+  /** retention.ms; undefined keeps the broker default; -1 keeps forever. */
+  retentionMs?: number;
+  /** What the key holds, for docs and `keyflow topology` (e.g. "appointmentId"). */
+  key: string;
+  /** Registered as `<name>-value` with BACKWARD compatibility. Dead-letter topics carry raw bytes: none. */
+  value?: ValueSchema<T>;
+  /** Extra topic configs (e.g. min.compaction.lag.ms); checked on start like cleanup.policy. */
+  configs?: Record<string, string>;
+}
+
+/** A record a stage emits. Its event id is derived from the cause, so a re-emission is recognisable. */
+export interface OutRecord<T = unknown> {
+  topic: string;
+  key: string;
+  value: T;
+  /** Defaults to the cause's occurredAt. */
+  occurredAt?: number;
+}
+
+/** What a handler sees of one consumed event. */
+export interface StageEvent<T = unknown> {
+  key: string;
+  value: T;
+  eventId: string;
+  occurredAt: number | undefined;
+  tenantId: string | undefined;
+  traceId: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  attempt: number;
+  headers: Record<string, string>;
+  consumedAt: number;
+}
+
+/** Outcome a handler reports; `duplicate` means the effect was already applied earlier. */
+export type EffectOutcome = 'applied' | 'duplicate' | 'skipped';
+
+export interface Decision<P> {
+  /** What to write; null when the event changes nothing. */
+  plan: P | null;
+  emit: OutRecord[];
+  /** The event is older than what was already applied for its entity. */
+  outOfOrder?: boolean;
+}
+
+/** What a handler gets from the engine besides the event: the store and the clock. */
+export interface ActionContext {
+  stage: string;
+  db: Db;
+  now(): number;
+}
+
+/**
+ * An action stage splits its work: read state → decide (pure, no I/O) → write the plan. write() must
+ * be idempotent for a redelivered event (see src/state/guard.ts) and report whether it applied.
+ */
+export interface ActionHandler<E, S, P> {
+  read(event: StageEvent<E>, ctx: ActionContext): Promise<S>;
+  decide(event: StageEvent<E>, state: S): Decision<P>;
+  write(plan: P, event: StageEvent<E>, ctx: ActionContext): Promise<EffectOutcome>;
+}
+
+/** An observer reacts to committed changes only (it consumes change topics), with side effects. */
+export interface ObserverHandler<E> {
+  observe(event: StageEvent<E>, ctx: ActionContext): Promise<{ outcome: EffectOutcome; emit?: OutRecord[] }>;
+}
+
+/** What happens to a key's later events once one of its events is dead-lettered. */
+export type DeadLetterPolicy = 'park-key' | 'skip';
+
+interface StageBase {
+  /** Also the consumer group id and the dead-letter topic's prefix (`<name>.dlq`). */
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  description?: string;
+  /** Default 'park-key': later events of a dead-lettered key wait in the dead-letter topic behind it. */
+  onDeadLetter?: DeadLetterPolicy;
+  /** Overrides KEYFLOW_MAX_ATTEMPTS for this stage. */
+  maxAttempts?: number;
+  /** Picks the event id and event time out of a decoded value when upstream sent no Keyflow headers. */
+  eventId?: (value: unknown) => string | undefined;
+  occurredAt?: (value: unknown) => number | undefined;
+  tenantId?: (value: unknown) => string | undefined;
+}
+
+// The defaults are `any` on purpose: a topology holds stages of many event types, and a handler typed
+// for its own events (a contravariant parameter) is not assignable to one typed for `unknown`.
+/* eslint-disable @typescript-eslint/no-explicit-any */
+export interface ActionStageSpec<E = any, S = any, P = any> extends StageBase {
+  kind: 'action';
+  handler: ActionHandler<E, S, P>;
+}
+
+export interface ObserverStageSpec<E = any> extends StageBase {
+  kind: 'observer';
+  handler: ObserverHandler<E>;
+}
+/* eslint-enable @typescript-eslint/no-explicit-any */
+
+export type StageSpec = ActionStageSpec | ObserverStageSpec;
+
+export interface Topology {
+  topics: TopicSpec[];
+  stages: StageSpec[];
+}
