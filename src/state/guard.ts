@@ -1,0 +1,95 @@
+// The applied-event guard: a stage's effect on one document and the record that the event was applied
+// land in ONE atomic update, so a redelivered or duplicated event finds its id already listed and changes nothing.
+//
+// Bound: each document keeps the ids of its last APPLIED_WINDOW (64) applied events in `_applied`.
+// A duplicate is recognised while it is among the entity's 64 most recent applied events. Redeliveries
+// come from the uncommitted tail of a partition after a crash or rebalance, and upstream duplicates from
+// producer retries seconds apart; with per-key ordering both fall far inside 64 events of one entity.
+// An unbounded list would grow every hot document forever (16 MB cap, slower updates); a replay older
+// than the window must be recognised by the reducer's own ordering (version / occurredAt) instead.
+import type { ClientSession, Collection, Document, Filter, UpdateFilter } from 'mongodb';
+import { classify, KeyflowError } from '../errors';
+
+export const APPLIED_FIELD = '_applied';
+export const APPLIED_WINDOW = 64;
+
+export type GuardOutcome = 'applied' | 'duplicate';
+
+export interface ApplyOnceOptions {
+  /** How many recent event ids the document keeps (default APPLIED_WINDOW). */
+  window?: number;
+  session?: ClientSession;
+}
+
+const DUPLICATE_KEY = 11000;
+/** An insert lost a race only to a concurrent first write of the same _id; a few rounds settle it. */
+const MAX_ROUNDS = 3;
+
+/**
+ * Applies `update` to the document `_id` unless `eventId` is already among its recent applied events,
+ * creating the document if it does not exist. `update` is a plain update document ($set, $inc, ...);
+ * it must not touch `_applied` itself.
+ */
+export async function applyOnce<T extends Document>(
+  collection: Collection<T>,
+  _id: unknown,
+  eventId: string,
+  update: UpdateFilter<T>,
+  opts: ApplyOnceOptions = {},
+): Promise<GuardOutcome> {
+  const window = opts.window ?? APPLIED_WINDOW;
+  if (!Number.isInteger(window) || window < 1) {
+    throw new KeyflowError('HANDLER_FAILED', `applyOnce window must be a positive integer, got ${window}`);
+  }
+  const guarded = withAppliedPush(update as Document, eventId, window);
+  // `$ne` on an array matches when no element equals eventId, and also when the document has no list yet.
+  const filter = { _id, [APPLIED_FIELD]: { $ne: eventId } } as Filter<T>;
+
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    try {
+      const res = await collection.updateOne(filter, guarded as UpdateFilter<T>, {
+        upsert: true,
+        session: opts.session,
+      });
+      if (res.matchedCount === 1 || res.upsertedCount === 1) return 'applied';
+      // Acknowledged with nothing matched or inserted cannot happen with upsert; say so rather than guess.
+      throw new KeyflowError('STORE_TRANSIENT', `applyOnce on ${collection.collectionName} matched nothing`);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== DUPLICATE_KEY) throw classify(err);
+    }
+    // The filter missed and the insert hit an existing _id: either the document lists eventId (a true
+    // duplicate), or another client created the document between our filter and our insert. Only the
+    // first is a duplicate; in the second case the next round matches the now-existing document.
+    const seen = await collection.findOne({ _id, [APPLIED_FIELD]: eventId } as Filter<T>, {
+      session: opts.session,
+      projection: { _id: 1 },
+    });
+    if (seen) return 'duplicate';
+  }
+  throw new KeyflowError(
+    'STORE_TRANSIENT',
+    `applyOnce on ${collection.collectionName} kept colliding with concurrent writers of the same _id`,
+    { details: { eventId } },
+  );
+}
+
+/** Adds the bounded push of eventId to a caller's update document. */
+function withAppliedPush(update: Document, eventId: string, window: number): Document {
+  if (Array.isArray(update)) {
+    throw new KeyflowError(
+      'HANDLER_FAILED',
+      'applyOnce takes an update document, not an aggregation pipeline',
+    );
+  }
+  for (const [op, fields] of Object.entries(update)) {
+    if (fields && typeof fields === 'object' && APPLIED_FIELD in fields) {
+      throw new KeyflowError(
+        'HANDLER_FAILED',
+        `applyOnce owns ${APPLIED_FIELD}; the update must not set it (${op})`,
+      );
+    }
+  }
+  const push = { ...(update.$push as Document | undefined) };
+  push[APPLIED_FIELD] = { $each: [eventId], $slice: -window };
+  return { ...update, $push: push };
+}

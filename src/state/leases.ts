@@ -1,0 +1,96 @@
+// Per-entity leases in `keyflow_leases`: when a handler touches one entity from several topics (several
+// consumer groups), the lease makes those writes take turns. Switched on at runtime by `entityLocking`.
+//
+// Expiry compares wall clocks of the instances that take leases; keep ttlMs far above their clock skew.
+import type { Collection, Db } from 'mongodb';
+import { classify, KeyflowError } from '../errors';
+import type { CollectionIndexes } from './mongo';
+
+export const LEASES_COLLECTION = 'keyflow_leases';
+
+/** Leases are looked up by _id only; expired ones are taken over, not deleted, so no index is needed. */
+export const LEASE_INDEXES: CollectionIndexes = { collection: LEASES_COLLECTION, indexes: [] };
+
+export interface LeaseDoc {
+  _id: string;
+  owner: string;
+  /** Epoch ms after which another owner may take the lease. */
+  expiresAt: number;
+  renewedAt: number;
+}
+
+export interface Lease {
+  key: string;
+  owner: string;
+  expiresAt: number;
+}
+
+const DUPLICATE_KEY = 11000;
+
+export class Leases {
+  private readonly coll: Collection<LeaseDoc>;
+
+  constructor(
+    db: Db,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.coll = db.collection<LeaseDoc>(LEASES_COLLECTION);
+  }
+
+  /**
+   * Takes or renews the lease on `key` for `ttlMs`. One atomic findOneAndUpdate: the filter matches
+   * only a lease that is expired or already ours, and the upsert creates a missing one; when another
+   * owner holds it, the upsert collides on _id and the call fails with LEASE_BUSY (retriable).
+   */
+  async acquire(key: string, owner: string, ttlMs: number): Promise<Lease> {
+    if (!(ttlMs > 0)) throw new KeyflowError('HANDLER_FAILED', `lease ttlMs must be positive, got ${ttlMs}`);
+    const now = this.now();
+    const expiresAt = now + ttlMs;
+    let doc: LeaseDoc | null;
+    try {
+      doc = await this.coll.findOneAndUpdate(
+        { _id: key, $or: [{ expiresAt: { $lte: now } }, { owner }] },
+        { $set: { owner, expiresAt, renewedAt: now } },
+        { upsert: true, returnDocument: 'after' },
+      );
+    } catch (err) {
+      if ((err as { code?: unknown }).code === DUPLICATE_KEY) throw await this.busy(key, owner);
+      throw classify(err);
+    }
+    if (!doc || doc.owner !== owner) throw await this.busy(key, owner);
+    return { key, owner, expiresAt: doc.expiresAt };
+  }
+
+  /** Gives the lease up if `owner` still holds it; returns whether it did. */
+  async release(key: string, owner: string): Promise<boolean> {
+    try {
+      const res = await this.coll.deleteOne({ _id: key, owner });
+      return res.deletedCount === 1;
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /** Runs `fn` holding the lease on `key`, releasing it afterwards whatever `fn` does. */
+  async withLease<R>(key: string, owner: string, ttlMs: number, fn: () => Promise<R>): Promise<R> {
+    await this.acquire(key, owner, ttlMs);
+    let result: R;
+    try {
+      result = await fn();
+    } catch (err) {
+      // fn's error is the one worth reporting; an unreleased lease just expires after ttlMs.
+      await this.release(key, owner).catch(() => false);
+      throw err;
+    }
+    await this.release(key, owner);
+    return result;
+  }
+
+  private async busy(key: string, owner: string): Promise<KeyflowError> {
+    // The holder is only detail for the message; failing to read it must not hide the busy verdict.
+    const holder = await this.coll.findOne({ _id: key }).catch(() => null);
+    return new KeyflowError('LEASE_BUSY', `lease on ${key} is held by ${holder?.owner ?? 'another owner'}`, {
+      details: { key, owner, holder: holder?.owner, expiresAt: holder?.expiresAt },
+    });
+  }
+}

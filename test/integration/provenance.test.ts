@@ -1,0 +1,191 @@
+// Provenance records each handled delivery from instrumentation events, in bulk and off the hot path:
+// a redelivery of one position overwrites its record, an upstream duplicate at another offset gets its
+// own, a covering commit sets committedAt, queries by entity and by event work, and a failing flush
+// is retried without throwing into the emitter.
+import { Writable } from 'node:stream';
+import { EVENTS, Instrumentation, type HandledEvent } from '../../src/instrumentation';
+import { createLogger } from '../../src/logger';
+import { ensureIndexes } from '../../src/state/mongo';
+import {
+  byEntity,
+  byEvent,
+  PROVENANCE_COLLECTION,
+  PROVENANCE_INDEXES,
+  ProvenanceRecorder,
+} from '../../src/state/provenance';
+import { cleanupAll, freshDb, onCleanup } from '../helpers';
+
+jest.setTimeout(60_000);
+afterAll(cleanupAll);
+
+function handled(over: Partial<HandledEvent>): HandledEvent {
+  return {
+    stage: 'book',
+    topic: 'appointments',
+    partition: 1,
+    offset: '0',
+    key: 'appt-1',
+    eventId: 'e1',
+    traceId: 'trace-1',
+    tenantId: 't1',
+    occurredAt: 1000,
+    consumedAt: 2000,
+    readStartedAt: 2001,
+    decideStartedAt: 2002,
+    writeStartedAt: 2003,
+    emitStartedAt: 2004,
+    finishedAt: 2005,
+    attempt: 1,
+    outcome: 'applied',
+    outOfOrder: false,
+    errorCode: undefined,
+    errorMessage: undefined,
+    emitted: [],
+    ...over,
+  };
+}
+
+function quietLog() {
+  const lines: string[] = [];
+  const log = createLogger(
+    'info',
+    new Writable({
+      write(chunk, _e, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    }),
+  );
+  return { log, lines };
+}
+
+test('records, redeliveries, duplicates and commits end up as one record per delivered position', async () => {
+  const { db } = await freshDb();
+  await ensureIndexes(db, [PROVENANCE_INDEXES]);
+  const inst = new Instrumentation();
+  const { log } = quietLog();
+  const rec = new ProvenanceRecorder(db, inst, log, { flushIntervalMs: 60_000, maxBatch: 1000 });
+  onCleanup(() => rec.close());
+
+  inst.emit(
+    EVENTS.EVENT_HANDLED,
+    handled({ offset: '5', eventId: 'e1', consumedAt: 2000, outcome: 'applied', emitted: ['x'] }),
+  );
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '6', eventId: 'e2', consumedAt: 2100 }));
+  // Committed before the first flush: folded into the buffered records.
+  inst.emit(EVENTS.BATCH_COMMITTED, {
+    stage: 'book',
+    topic: 'appointments',
+    partition: 1,
+    offset: '7',
+    committedAt: 3000,
+    positions: ['appointments:1:5', 'appointments:1:6'],
+  });
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '7', eventId: 'e3', consumedAt: 2200 }));
+  await rec.flush();
+  // Redelivery of offset 7 after a crash: overwrites; upstream duplicate of e1 at offset 9: its own record.
+  inst.emit(
+    EVENTS.EVENT_HANDLED,
+    handled({ offset: '7', eventId: 'e3', consumedAt: 2300, attempt: 1, outcome: 'duplicate' }),
+  );
+  inst.emit(
+    EVENTS.EVENT_HANDLED,
+    handled({ offset: '9', eventId: 'e1', consumedAt: 2400, outcome: 'duplicate' }),
+  );
+  inst.emit(
+    EVENTS.EVENT_HANDLED,
+    handled({ stage: 'notify', key: 'appt-1', offset: '5', eventId: 'e1', consumedAt: 2500 }),
+  );
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ key: 'appt-2', offset: '10', eventId: 'e4', consumedAt: 2600 }));
+  await rec.flush();
+  // Committed after the records were written: applied as an update.
+  inst.emit(EVENTS.BATCH_COMMITTED, {
+    stage: 'book',
+    topic: 'appointments',
+    partition: 1,
+    offset: '10',
+    committedAt: 4000,
+    positions: ['appointments:1:7', 'appointments:1:9'],
+  });
+  await rec.close();
+  await rec.close();
+
+  const all = await db.collection(PROVENANCE_COLLECTION).find({}).sort({ _id: 1 }).toArray();
+  expect(all.map((d) => d._id)).toEqual([
+    'book:appointments:1:10',
+    'book:appointments:1:5',
+    'book:appointments:1:6',
+    'book:appointments:1:7',
+    'book:appointments:1:9',
+    'notify:appointments:1:5',
+  ]);
+  const byId = Object.fromEntries(all.map((d) => [d._id, d]));
+  expect(byId['book:appointments:1:5']).toMatchObject({
+    eventId: 'e1',
+    committedAt: 3000,
+    emitted: ['x'],
+    traceId: 'trace-1',
+  });
+  expect(byId['book:appointments:1:6']).toMatchObject({ committedAt: 3000 });
+  expect(byId['book:appointments:1:7']).toMatchObject({
+    outcome: 'duplicate',
+    consumedAt: 2300,
+    committedAt: 4000,
+  });
+  expect(byId['book:appointments:1:9']).toMatchObject({ committedAt: 4000 });
+  expect(byId['notify:appointments:1:5']?.committedAt).toBeUndefined();
+
+  const entity = await byEntity(db, 'appt-1', { limit: 10 });
+  expect(entity.map((r) => r._id)).toEqual([
+    'notify:appointments:1:5',
+    'book:appointments:1:9',
+    'book:appointments:1:7',
+    'book:appointments:1:6',
+    'book:appointments:1:5',
+  ]);
+  expect((await byEntity(db, 'appt-1', { stage: 'book', limit: 2 })).map((r) => r.offset)).toEqual([
+    '9',
+    '7',
+  ]);
+  expect((await byEvent(db, 'e1')).map((r) => r._id)).toEqual([
+    'book:appointments:1:5',
+    'book:appointments:1:9',
+    'notify:appointments:1:5',
+  ]);
+});
+
+test('a failing flush is logged and retried until it succeeds; the emitter never sees an error', async () => {
+  const { db } = await freshDb();
+  const coll = db.collection<{ _id: string; eventId: string }>(PROVENANCE_COLLECTION);
+  // A unique index the record collides with makes the server refuse the bulk write until it is dropped.
+  await coll.createIndex({ eventId: 1 }, { unique: true, name: 'test_blocker' });
+  await coll.insertOne({ _id: 'blocker', eventId: 'e-blocked' });
+  const inst = new Instrumentation();
+  const { log, lines } = quietLog();
+  const rec = new ProvenanceRecorder(db, inst, log, { flushIntervalMs: 60_000 });
+  onCleanup(() => rec.close());
+
+  expect(() => inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '1', eventId: 'e-blocked' }))).not.toThrow();
+  await rec.flush();
+  await rec.flush();
+  expect(rec.buffered).toBe(1);
+  expect(lines.join('')).toContain('provenance: bulk write failed');
+  // The commit arriving while its record waits is kept in order behind it.
+  inst.emit(EVENTS.BATCH_COMMITTED, {
+    stage: 'book',
+    topic: 'appointments',
+    partition: 1,
+    offset: '2',
+    committedAt: 5000,
+    positions: ['appointments:1:1'],
+  });
+
+  await coll.deleteOne({ _id: 'blocker' });
+  await coll.dropIndex('test_blocker');
+  await rec.close();
+  expect(rec.buffered).toBe(0);
+  expect(await coll.findOne({ _id: 'book:appointments:1:1' })).toMatchObject({
+    eventId: 'e-blocked',
+    committedAt: 5000,
+  });
+});
