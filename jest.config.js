@@ -4,6 +4,10 @@ const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
 
 /** @type {import('jest').Config} */
 module.exports = {
+  // Integration tests start processors and child processes against one local broker on a
+  // 2-core machine: run files one at a time so their timings stay honest.
+  maxWorkers: 1,
+  testTimeout: 120000,
   projects: [
     { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform },
     {
@@ -12,8 +16,6 @@ module.exports = {
       transform,
       globalSetup: '<rootDir>/test/setup/global-setup.ts',
       globalTeardown: '<rootDir>/test/setup/global-teardown.ts',
-      testTimeout: 120000,
-      maxWorkers: 1,
     },
   ],
 };

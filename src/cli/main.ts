@@ -1,6 +1,9 @@
 // The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
 import { KeyflowError } from '../errors';
+import { dlqCommand } from './dlq';
 import { servicesCommand } from './services';
+import { startCommand } from './start';
+import { topologyCommand } from './topology';
 
 export interface Command {
   summary: string;
@@ -10,6 +13,9 @@ export interface Command {
 
 export const commands: Record<string, Command> = {
   services: servicesCommand,
+  start: startCommand,
+  topology: topologyCommand,
+  dlq: dlqCommand,
 };
 
 export function helpText(): string {
@@ -22,7 +28,10 @@ export function helpText(): string {
   ];
   const width = Math.max(...Object.values(commands).map((c) => c.usage.length));
   for (const c of Object.values(commands)) lines.push(`  ${c.usage.padEnd(width)}  ${c.summary}`);
-  lines.push('', 'Settings come from the environment, then .keyflow/services.env; see README.md, "Settings".');
+  lines.push(
+    '',
+    'Settings come from the environment, then .keyflow/services.env; see README.md, "Settings".',
+  );
   return lines.join('\n');
 }
 

@@ -27,7 +27,9 @@ export const servicesCommand: Command = {
         const rows = await status(ctx);
         for (const r of rows) {
           const state = r.ready ? 'ready' : r.alive ? 'starting or unhealthy' : 'stopped';
-          process.stdout.write(`${r.name.padEnd(9)} ${state.padEnd(22)} port ${r.port}${r.pid ? ` pid ${r.pid}` : ''}\n`);
+          process.stdout.write(
+            `${r.name.padEnd(9)} ${state.padEnd(22)} port ${r.port}${r.pid ? ` pid ${r.pid}` : ''}\n`,
+          );
         }
         return rows.every((r) => r.ready) ? 0 : 3;
       }

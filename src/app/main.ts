@@ -1,0 +1,72 @@
+// The application: the processor running the app topology, and the one HTTP server with every
+// domain's routes. `keyflow start` and `keyflow demo` both run it.
+import { createServer, type ApiServer, type RouteModule } from '../api/server';
+import { provenanceRoutes } from '../api/provenance-routes';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { Processor, type ProcessorContext } from '../runtime/processor';
+import { appTopology } from './topology';
+
+export interface RunningApp {
+  processor: Processor;
+  server: ApiServer;
+  port: number;
+  /** Stops the server, then drains the stages; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Route modules of every room, given the running processor. Domains add theirs here. */
+export function appRoutes(ctx: ProcessorContext): RouteModule[] {
+  return [provenanceRoutes(ctx.db)];
+}
+
+export async function startApp(
+  config: Config,
+  log: Logger,
+  opts: { stages?: string[] } = {},
+): Promise<RunningApp> {
+  const processor = new Processor({ config, topology: appTopology(), log, stages: opts.stages });
+  try {
+    await processor.start();
+  } catch (err) {
+    await processor.stop().catch(() => undefined);
+    throw err;
+  }
+  const server = createServer({
+    log,
+    registry: processor.metrics,
+    health: processor.health,
+    routes: appRoutes(processor.context),
+  });
+  const port = await server.listen(config.port);
+  log.info({ port }, 'HTTP server listening');
+  let stopping: Promise<void> | undefined;
+  return {
+    processor,
+    server,
+    port,
+    stop() {
+      stopping ??= (async () => {
+        await server.close();
+        await processor.stop();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Resolves on the first SIGTERM or SIGINT; a second one exits at once. */
+export function untilSignal(log: Logger): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals) => {
+      log.info({ signal: sig }, 'stopping: finishing in-flight events, committing, leaving groups');
+      process.once(sig, () => {
+        log.warn({ signal: sig }, 'second signal: exiting without draining');
+        process.exit(130);
+      });
+      resolve(sig);
+    };
+    process.once('SIGTERM', on);
+    process.once('SIGINT', on);
+  });
+}

@@ -1,0 +1,67 @@
+// Standard headers on every record Keyflow produces, and W3C trace context helpers.
+import { createHash, randomBytes } from 'node:crypto';
+
+export const HEADERS = {
+  EVENT_ID: 'keyflow-event-id',
+  TRACEPARENT: 'traceparent',
+  OCCURRED_AT: 'keyflow-occurred-at',
+  CAUSATION_ID: 'keyflow-causation-id',
+  CAUSATION_STAGE: 'keyflow-causation-stage',
+  ATTEMPT: 'keyflow-attempt',
+  TENANT_ID: 'keyflow-tenant-id',
+  /** Set by `keyflow dlq replay`: the stage a re-driven record is meant for, and its letter. */
+  REDRIVE_STAGE: 'keyflow-redrive-stage',
+  REDRIVE_LETTER: 'keyflow-redrive-letter',
+  /** Dead-letter records: why, where from, how many attempts. */
+  DLQ_CODE: 'keyflow-dlq-code',
+  DLQ_MESSAGE: 'keyflow-dlq-message',
+  DLQ_STAGE: 'keyflow-dlq-stage',
+  DLQ_ATTEMPTS: 'keyflow-dlq-attempts',
+  DLQ_TOPIC: 'keyflow-dlq-topic',
+  DLQ_PARTITION: 'keyflow-dlq-partition',
+  DLQ_OFFSET: 'keyflow-dlq-offset',
+  DLQ_FIRST_FAILED_AT: 'keyflow-dlq-first-failed-at',
+  DLQ_DEAD_AT: 'keyflow-dlq-dead-at',
+} as const;
+
+export interface TraceContext {
+  traceId: string;
+  spanId: string;
+}
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
+
+export function parseTraceparent(value: string | undefined): TraceContext | undefined {
+  const m = value ? TRACEPARENT.exec(value.trim()) : null;
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined;
+  return { traceId: m[1]!, spanId: m[2]! };
+}
+
+export function newTraceId(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export function formatTraceparent(traceId: string, spanId: string = randomBytes(8).toString('hex')): string {
+  return `00-${traceId}-${spanId}-01`;
+}
+
+/**
+ * The id of the i-th record a stage emits for a cause. Derived, not random, so a re-emission after a
+ * crash carries the same id and downstream guards recognise it.
+ */
+export function derivedEventId(causeEventId: string, stage: string, index: number): string {
+  const h = createHash('sha256').update(`${causeEventId}\u0000${stage}\u0000${index}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Kafka header values arrive as Buffer | string | arrays; we keep the first as a string. */
+export function headersToStrings(
+  headers: Record<string, Buffer | string | (Buffer | string)[] | undefined> | undefined,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined) out[k] = first.toString();
+  }
+  return out;
+}

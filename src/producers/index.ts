@@ -1,0 +1,11 @@
+export { KeyedProducer, type ProduceInput } from './producer';
+export {
+  HEADERS,
+  derivedEventId,
+  formatTraceparent,
+  headersToStrings,
+  newTraceId,
+  parseTraceparent,
+} from './headers';
+export type { Causation, ValueEncoder, WireRecord } from './types';
+export { PRODUCER_DEFAULTS, type ProducerOptions } from './options';

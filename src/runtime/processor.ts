@@ -1,0 +1,227 @@
+// A processor instance: prepares Kafka (topics, schemas), MongoDB (indexes) and the shared clients,
+// then runs one StageRunner per stage of the given topology, plus the HTTP server when a port is set.
+// Stop drains every stage, flushes the producer and provenance, and closes clients; safe twice.
+import { randomUUID } from 'node:crypto';
+import os from 'node:os';
+import { Kafka, logLevel as kafkaLogLevel, type Consumer, type LogEntry } from 'kafkajs';
+import type { Db } from 'mongodb';
+import type { Registry } from 'prom-client';
+import type { Config } from '../config';
+import { ensureDeadLetterIndexes } from '../consumers/dead-letters';
+import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
+import { StageRunner } from '../consumers/runner';
+import { followTenantSettings, settingsGroupId, type SettingsFollower } from '../consumers/settings-consumer';
+import { KeyflowError } from '../errors';
+import { Instrumentation } from '../instrumentation';
+import type { Logger } from '../logger';
+import { HealthSource, mongoCheck } from '../monitoring/health';
+import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
+import { KeyedProducer } from '../producers/producer';
+import { RegistryCodec } from '../schemas/codec';
+import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
+import { ensureIndexes, connectStore, type Store } from '../state/mongo';
+import { LEASE_INDEXES, Leases } from '../state/leases';
+import { PROVENANCE_INDEXES, ProvenanceRecorder } from '../state/provenance';
+import { ensureTopics } from '../topology/admin';
+import { validateTopology, withDeadLetterTopics } from '../topology/define';
+import type { Topology } from '../topology/types';
+import { z } from 'zod';
+
+export interface ProcessorOptions {
+  config: Config;
+  topology: Topology;
+  log: Logger;
+  /** Overrides of the runner defaults (the config fills lanes, retries and timeouts). */
+  runner?: Partial<RunnerOptions>;
+  /** Only these stages run in this instance (default: all). */
+  stages?: string[];
+}
+
+/** What a domain's HTTP routes and start-up hooks get from the running processor. */
+export interface ProcessorContext {
+  config: Config;
+  db: Db;
+  kafka: Kafka;
+  codec: RegistryCodec;
+  producer: KeyedProducer;
+  instrumentation: Instrumentation;
+  metrics: Registry;
+  health: HealthSource;
+  settings: TenantSettingsCache<Record<string, unknown>>;
+  log: Logger;
+}
+
+/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more. */
+function kafkaLogger(log: Logger) {
+  return () =>
+    ({ level, log: entry }: LogEntry) => {
+      const { message, ...rest } = entry;
+      const fields = { ...rest, component: 'kafkajs' };
+      if (level === kafkaLogLevel.ERROR) log.error(fields, message);
+      else if (level === kafkaLogLevel.WARN) log.warn(fields, message);
+      else log.debug(fields, message);
+    };
+}
+
+export function kafkaClient(config: Config, log: Logger, clientId = config.kafkaClientId): Kafka {
+  return new Kafka({
+    clientId,
+    brokers: config.kafkaBrokers,
+    logLevel: kafkaLogLevel.WARN,
+    logCreator: kafkaLogger(log),
+    connectionTimeout: 5_000,
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
+  });
+}
+
+export class Processor {
+  readonly instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
+  readonly instrumentation: Instrumentation;
+  readonly metrics: Registry;
+  readonly health = new HealthSource();
+  readonly runners: StageRunner[] = [];
+  private store: Store | undefined;
+  private kafka: Kafka | undefined;
+  private codec: RegistryCodec | undefined;
+  private producer: KeyedProducer | undefined;
+  private provenance: ProvenanceRecorder | undefined;
+  private settingsFollower: SettingsFollower | undefined;
+  private settingsConsumer: Consumer | undefined;
+  private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly topology: Topology;
+
+  constructor(private readonly opts: ProcessorOptions) {
+    this.topology = withDeadLetterTopics(opts.topology, { partitions: 1 });
+    validateTopology(this.topology);
+    this.instrumentation = new Instrumentation(opts.log);
+    this.metrics = createMetricsRegistry();
+    registerStageMetrics(this.metrics, this.instrumentation);
+  }
+
+  get context(): ProcessorContext {
+    if (!this.store || !this.kafka || !this.codec || !this.producer || !this.settingsCache) {
+      throw new KeyflowError('USAGE', 'the processor has not started yet');
+    }
+    return {
+      config: this.opts.config,
+      db: this.store.db,
+      kafka: this.kafka,
+      codec: this.codec,
+      producer: this.producer,
+      instrumentation: this.instrumentation,
+      metrics: this.metrics,
+      health: this.health,
+      settings: this.settingsCache,
+      log: this.opts.log,
+    };
+  }
+
+  /** Prepares topics, schemas and indexes, then starts every stage. Fails fast with one clear line. */
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    this.kafka = kafkaClient(config, log, `${config.kafkaClientId}-${this.instanceId}`);
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+    } catch (err) {
+      throw new KeyflowError(
+        'UNREACHABLE',
+        `Kafka at ${config.kafkaBrokers.join(',')} did not answer: ${(err as Error).message}; is it running (\`keyflow services status\`) and is KAFKA_BROKERS right?`,
+        { cause: err },
+      );
+    }
+    try {
+      const created = await ensureTopics(admin, this.topology.topics, log);
+      if (created.length) log.info({ created }, 'created topics');
+      this.codec = new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
+      await this.codec.registerAll(this.topology.topics);
+
+      this.store = await connectStore(config, log);
+      await ensureIndexes(this.store.db, [PROVENANCE_INDEXES, LEASE_INDEXES]);
+      await ensureDeadLetterIndexes(this.store.db);
+      this.health.register('mongo', mongoCheck(this.store.db));
+
+      this.producer = new KeyedProducer(this.kafka, this.codec);
+      await this.producer.connect();
+      this.provenance = new ProvenanceRecorder(this.store.db, this.instrumentation, log);
+
+      this.settingsCache = new TenantSettingsCache<Record<string, unknown>>({
+        schema: z.record(z.string(), z.unknown()),
+        defaults: { entityLocking: config.entityLocking },
+        log,
+        instrumentation: this.instrumentation,
+      });
+      if (this.topology.topics.some((t) => t.name === TENANT_SETTINGS_TOPIC)) {
+        const codec = this.codec;
+        this.settingsConsumer = this.kafka.consumer({ groupId: settingsGroupId(config.kafkaClientId) });
+        this.settingsFollower = await followTenantSettings(this.settingsConsumer, this.settingsCache, {
+          admin,
+          log,
+          decode: async (v) => (await codec.decode(TENANT_SETTINGS_TOPIC, v)).value,
+        });
+        await this.settingsFollower.ready;
+        this.health.register('tenant-settings', () => this.settingsFollower?.isCaughtUp() ?? false);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+
+    const leases = new Leases(this.store.db);
+    const runnerOpts: RunnerOptions = {
+      ...RUNNER_DEFAULTS,
+      keyLanes: config.keyLanes,
+      retry: { maxAttempts: config.maxAttempts, baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
+      sessionTimeoutMs: config.sessionTimeoutMs,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      instanceId: this.instanceId,
+      ...this.opts.runner,
+    };
+    const wanted = this.opts.stages ? new Set(this.opts.stages) : undefined;
+    for (const spec of this.topology.stages) {
+      if (wanted && !wanted.has(spec.name)) continue;
+      const runner = new StageRunner(
+        spec,
+        {
+          kafka: this.kafka,
+          decoder: this.codec,
+          producer: this.producer,
+          db: this.store.db,
+          log,
+          instrumentation: this.instrumentation,
+          leases: {
+            acquire: async (key, owner, ttl) => void (await leases.acquire(key, owner, ttl)),
+            release: async (key, owner) => void (await leases.release(key, owner)),
+          },
+          runtime: () => this.settingsCache!.runtime(),
+        },
+        runnerOpts,
+      );
+      this.runners.push(runner);
+      this.health.register(`stage:${spec.name}`, () => ({
+        ok: runner.ready,
+        detail: runner.ready ? 'joined' : 'not in its group yet',
+      }));
+    }
+    await Promise.all(this.runners.map((r) => r.start()));
+    log.info({ stages: this.runners.map((r) => r.name), instance: this.instanceId }, 'processor started');
+  }
+
+  /** Drains stages, then flushes and closes everything. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const { log } = this.opts;
+      await Promise.all(
+        this.runners.map((r) => r.stop().catch((err) => log.error({ err }, 'stage stop failed'))),
+      );
+      await this.settingsFollower
+        ?.close()
+        .catch((err) => log.error({ err }, 'settings follower close failed'));
+      await this.producer?.close().catch((err) => log.error({ err }, 'producer close failed'));
+      await this.provenance?.close().catch((err) => log.error({ err }, 'provenance close failed'));
+      await this.store?.close();
+      log.info({ instance: this.instanceId }, 'processor stopped');
+    })();
+    return this.stopping;
+  }
+}

@@ -1,0 +1,24 @@
+// The README's error table is the documentation of ERROR_CODES: same codes, same retriable flags.
+import fs from 'node:fs';
+import path from 'node:path';
+import { ERROR_CODES, KeyflowError } from '../../src/errors';
+
+const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+
+test('every error code appears in the README table with its retriable flag, and nothing else does', () => {
+  const section = readme.slice(
+    readme.indexOf('## Errors'),
+    readme.indexOf('\n## ', readme.indexOf('## Errors') + 1),
+  );
+  const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| (yes|no) \|/gm)].map((m) => [m[1], m[2] === 'yes']);
+  const expected = Object.entries(ERROR_CODES).map(([code, e]) => [code, e.retriable]);
+  expect(rows.sort()).toEqual(expected.sort());
+});
+
+test('a KeyflowError takes its retriable flag from the table unless told otherwise', () => {
+  expect(new KeyflowError('LEASE_BUSY', 'x').retriable).toBe(true);
+  expect(new KeyflowError('DECODE_FAILED', 'x').retriable).toBe(false);
+  expect(new KeyflowError('DOMAIN_SPECIFIC', 'x', { retriable: true }).retriable).toBe(true);
+  const cause = new Error('root');
+  expect(new KeyflowError('UNREACHABLE', 'x', { cause }).cause).toBe(cause);
+});
