@@ -6,14 +6,32 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { retriable: false, doc: 'A setting is missing or invalid; the message names it.' },
   USAGE: { retriable: false, doc: 'A command was called with wrong arguments.' },
   SERVICE_INSTALL_FAILED: { retriable: false, doc: 'A local-stack download or build step failed.' },
-  SERVICE_NOT_INSTALLED: { retriable: false, doc: 'A local-stack service was started before its install step ran.' },
+  SERVICE_NOT_INSTALLED: {
+    retriable: false,
+    doc: 'A local-stack service was started before its install step ran.',
+  },
   SERVICE_START_FAILED: { retriable: false, doc: 'A local-stack service exited or did not answer in time.' },
-  SERVICE_PORT_BUSY: { retriable: false, doc: 'A local-stack port is held by a process Keyflow did not start.' },
+  SERVICE_PORT_BUSY: {
+    retriable: false,
+    doc: 'A local-stack port is held by a process Keyflow did not start.',
+  },
   UNREACHABLE: { retriable: true, doc: 'Kafka, the registry or MongoDB did not answer.' },
-  TOPOLOGY_INVALID: { retriable: false, doc: 'The declared topology is inconsistent (unknown topic, duplicate name).' },
-  TOPIC_MISMATCH: { retriable: false, doc: 'An existing topic differs from its declaration (cleanup policy, partitions).' },
-  SCHEMA_INCOMPATIBLE: { retriable: false, doc: 'The registry refused a schema as incompatible with the subject.' },
-  DECODE_FAILED: { retriable: false, doc: 'Bytes are not in the Confluent wire format or not decodable with their schema.' },
+  TOPOLOGY_INVALID: {
+    retriable: false,
+    doc: 'The declared topology is inconsistent (unknown topic, duplicate name).',
+  },
+  TOPIC_MISMATCH: {
+    retriable: false,
+    doc: 'An existing topic differs from its declaration (cleanup policy, partitions).',
+  },
+  SCHEMA_INCOMPATIBLE: {
+    retriable: false,
+    doc: 'The registry refused a schema as incompatible with the subject.',
+  },
+  DECODE_FAILED: {
+    retriable: false,
+    doc: 'Bytes are not in the Confluent wire format or not decodable with their schema.',
+  },
   SCHEMA_UNKNOWN: { retriable: false, doc: 'A message names a schema id the registry does not know.' },
   VALIDATION_FAILED: { retriable: false, doc: 'A value does not satisfy its topic’s zod schema.' },
   KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
@@ -23,10 +41,19 @@ export const ERROR_CODES = {
   },
   HANDLER_FAILED: { retriable: false, doc: 'A stage handler threw an error without a Keyflow code.' },
   HANDLER_TRANSIENT: { retriable: true, doc: 'A stage handler reported a temporary failure; it is retried.' },
-  STORE_TRANSIENT: { retriable: true, doc: 'MongoDB reported a temporary failure (network, election, write conflict).' },
+  STORE_TRANSIENT: {
+    retriable: true,
+    doc: 'MongoDB reported a temporary failure (network, election, write conflict).',
+  },
   LEASE_BUSY: { retriable: true, doc: 'Another instance holds the entity lease; retried after backoff.' },
-  PRODUCE_FAILED: { retriable: true, doc: 'Emitting to a downstream topic failed; the batch is not committed.' },
-  SETTINGS_INVALID: { retriable: false, doc: 'A tenant-settings record failed validation; previous settings stay.' },
+  PRODUCE_FAILED: {
+    retriable: true,
+    doc: 'Emitting to a downstream topic failed; the batch is not committed.',
+  },
+  SETTINGS_INVALID: {
+    retriable: false,
+    doc: 'A tenant-settings record failed validation; previous settings stay.',
+  },
 } as const satisfies Record<string, { retriable: boolean; doc: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -62,7 +89,13 @@ const TRANSIENT_MONGO_CODES = new Set([6, 7, 89, 91, 112, 189, 10107, 11600, 116
  */
 export function classify(err: unknown): KeyflowError {
   if (err instanceof KeyflowError) return err;
-  const e = err as { name?: string; message?: string; code?: unknown; retriable?: unknown; errorLabels?: unknown };
+  const e = err as {
+    name?: string;
+    message?: string;
+    code?: unknown;
+    retriable?: unknown;
+    errorLabels?: unknown;
+  };
   const message = e?.message ?? String(err);
   const name = e?.name ?? '';
   if (name.startsWith('KafkaJS')) {

@@ -19,5 +19,8 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: string = 'info', destination?: pino.DestinationStream): Logger {
-  return pino({ level, base: { app: 'keyflow' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino(
+    { level, base: { app: 'keyflow' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    destination,
+  );
 }

@@ -51,7 +51,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
   const known = new Set(Object.values(settings).map((s) => s.env));
   for (const name of Object.keys(env)) {
     if (name.startsWith('KEYFLOW_') && !known.has(name)) {
-      throw new ConfigError(`${name} is not a Keyflow setting; remove it or check its spelling (see README, Settings)`);
+      throw new ConfigError(
+        `${name} is not a Keyflow setting; remove it or check its spelling (see README, Settings)`,
+      );
     }
   }
   const stateDir = env.KEYFLOW_STATE_DIR || '.keyflow';

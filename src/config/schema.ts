@@ -22,14 +22,22 @@ function setting<S extends z.ZodType>(env: string, schema: S, doc: string, secre
 
 const brokerList = z
   .string()
-  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+  )
   .pipe(
     z
       .array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'each broker must be host:port'))
       .min(1, 'give at least one host:port'),
   );
 
-const httpUrl = z.string().url().refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), 'must start with http:// or https://');
 const mongoUrl = z.string().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://');
 
 export const settings = {
@@ -38,12 +46,22 @@ export const settings = {
   schemaRegistryUrl: setting('SCHEMA_REGISTRY_URL', httpUrl, 'Confluent-compatible schema registry URL.'),
   schemaRegistryAuth: setting(
     'SCHEMA_REGISTRY_AUTH',
-    z.string().regex(/^[^:]+:.+$/, 'must be user:password').optional(),
+    z
+      .string()
+      .regex(/^[^:]+:.+$/, 'must be user:password')
+      .optional(),
     'Basic auth for the registry as user:password (never logged).',
     true,
   ),
   mongoUrl: setting('MONGO_URL', mongoUrl, 'MongoDB connection string (never logged in full).', true),
-  mongoDb: setting('MONGO_DB', z.string().regex(/^[A-Za-z0-9_-]{1,63}$/).default('keyflow'), 'Database name.'),
+  mongoDb: setting(
+    'MONGO_DB',
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,63}$/)
+      .default('keyflow'),
+    'Database name.',
+  ),
   port: setting('PORT', port.default(8080), 'HTTP port of the API, /metrics, /healthz and /readyz.'),
   logLevel: setting(
     'LOG_LEVEL',
@@ -57,7 +75,10 @@ export const settings = {
   ),
   cacheDir: setting(
     'KEYFLOW_CACHE_DIR',
-    z.string().min(1).default(path.join(os.homedir(), '.cache', 'keyflow')),
+    z
+      .string()
+      .min(1)
+      .default(path.join(os.homedir(), '.cache', 'keyflow')),
     'Download and build cache of the local stack (jars, FerretDB binary); survives fresh clones.',
   ),
   kafkaPort: setting('KEYFLOW_KAFKA_PORT', port.default(29092), 'Local stack: Kafka broker port.'),

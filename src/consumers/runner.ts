@@ -51,6 +51,8 @@ interface BatchState {
   flushChain: Promise<void>;
   lost: boolean;
   resolveOffset: (offset: string) => void;
+  /** Commits through the batch's group handle, which (unlike consumer.commitOffsets) still works while stopping. */
+  commit: EachBatchPayload['commitOffsetsIfNecessary'];
 }
 
 interface Timings {
@@ -162,7 +164,7 @@ export class StageRunner {
   }
 
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
     if (batch.isEmpty()) return;
     const { instrumentation } = this.deps;
     const started = Date.now();
@@ -176,6 +178,7 @@ export class StageRunner {
       flushChain: Promise.resolve(),
       lost: false,
       resolveOffset,
+      commit: commitOffsetsIfNecessary,
     };
     instrumentation.emit(EVENTS.BATCH_START, {
       stage: this.spec.name,
@@ -242,9 +245,14 @@ export class StageRunner {
       if (last === undefined) return;
       state.resolveOffset(last);
       try {
-        await this.consumer!.commitOffsets([
-          { topic: state.topic, partition: state.partition, offset: (BigInt(last) + 1n).toString() },
-        ]);
+        await state.commit({
+          topics: [
+            {
+              topic: state.topic,
+              partitions: [{ partition: state.partition, offset: (BigInt(last) + 1n).toString() }],
+            },
+          ],
+        });
       } catch (err) {
         // The group moved on (rebalance): this partition may belong to another instance now. Its
         // effects are idempotent, so the new owner redoing our uncommitted tail is safe.

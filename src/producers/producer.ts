@@ -30,11 +30,14 @@ export class KeyedProducer {
     opts: Partial<ProducerOptions> = {},
   ) {
     this.opts = { ...PRODUCER_DEFAULTS, ...opts };
-    // kafkajs requires at most one request in flight per broker for its idempotent producer to keep order.
+    // kafkajs keeps order for its idempotent producer with one request in flight per broker, and
+    // wants unlimited retries so a retried batch keeps its sequence numbers (no gap, no duplicate).
+    // The cost: during a broker outage a send waits for the broker, as the stage does anyway.
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 },
     });
   }
 

@@ -32,7 +32,9 @@ export function spawnDetached(
   });
   fs.closeSync(fd);
   if (child.pid === undefined) {
-    throw new KeyflowError('SERVICE_START_FAILED', `could not spawn ${command} for ${name}`, { retriable: false });
+    throw new KeyflowError('SERVICE_START_FAILED', `could not spawn ${command} for ${name}`, {
+      retriable: false,
+    });
   }
   child.unref();
   return child.pid;

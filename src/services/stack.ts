@@ -11,7 +11,11 @@ import { isAlive, logFile, pidFile, portOpen, tail } from './process';
 import { registry } from './registry';
 import type { LocalService, StackContext } from './types';
 
-const READY_TIMEOUT_MS: Record<LocalService['name'], number> = { kafka: 120_000, registry: 120_000, mongo: 60_000 };
+const READY_TIMEOUT_MS: Record<LocalService['name'], number> = {
+  kafka: 120_000,
+  registry: 120_000,
+  mongo: 60_000,
+};
 
 export function stackContext(cfg: Config, progress: (line: string) => void = () => {}): StackContext {
   return {
@@ -29,11 +33,17 @@ export function stackContext(cfg: Config, progress: (line: string) => void = () 
 }
 
 function portOf(ctx: StackContext, svc: LocalService): number {
-  return svc.name === 'kafka' ? ctx.ports.kafka : svc.name === 'registry' ? ctx.ports.registry : ctx.ports.mongo;
+  return svc.name === 'kafka'
+    ? ctx.ports.kafka
+    : svc.name === 'registry'
+      ? ctx.ports.registry
+      : ctx.ports.mongo;
 }
 
 function portSetting(svc: LocalService): string {
-  return { kafka: 'KEYFLOW_KAFKA_PORT', registry: 'KEYFLOW_REGISTRY_PORT', mongo: 'KEYFLOW_MONGO_PORT' }[svc.name];
+  return { kafka: 'KEYFLOW_KAFKA_PORT', registry: 'KEYFLOW_REGISTRY_PORT', mongo: 'KEYFLOW_MONGO_PORT' }[
+    svc.name
+  ];
 }
 
 export function readPid(ctx: StackContext, name: string): number | undefined {
@@ -103,11 +113,9 @@ async function ensure(ctx: StackContext, svc: LocalService): Promise<'running' |
 /** Brings the whole stack up (idempotent) and writes `.keyflow/services.env`. Returns its settings. */
 export async function up(ctx: StackContext): Promise<Record<string, string>> {
   fs.mkdirSync(ctx.stateDir, { recursive: true });
-  // Mongo does not depend on Kafka: start both together; the registry keeps its schemas in Kafka.
-  const [k, m] = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo)]);
-  ctx.progress(`kafka ${k}, mongo (${ctx.mongoServer}) ${m}`);
-  const r = await ensure(ctx, registry);
-  ctx.progress(`registry ${r}`);
+  // The three do not depend on each other (the registry keeps its schemas in its own H2 file).
+  const results = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo), ensure(ctx, registry)]);
+  ctx.progress(`kafka ${results[0]}, mongo (${ctx.mongoServer}) ${results[1]}, registry ${results[2]}`);
   const env = { ...kafka.endpoint(ctx).env, ...registry.endpoint(ctx).env, ...mongo.endpoint(ctx).env };
   const lines = ['# written by `keyflow services up`; the environment overrides these', ''];
   for (const [key, value] of Object.entries(env)) lines.push(`${key}=${value}`);

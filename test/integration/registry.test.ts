@@ -145,46 +145,42 @@ async function startAndWait(ctx: StackContext): Promise<number> {
 }
 
 // Runs a registry of its own (not the shared one) so restarting it disturbs no other test.
-test(
-  "the local stack's registry keeps subjects, ids and compatibility across a restart",
-  async () => {
-    const cfg = loadConfig(
-      { ...process.env, KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: '', MONGO_URL: '' },
-      { require: [] },
-    );
-    const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-registry-'));
-    onCleanup(async () => fs.rmSync(stateDir, { recursive: true, force: true }));
-    const base = stackContext(cfg);
-    const ctx: StackContext = { ...base, stateDir, ports: { ...base.ports, registry: await freePort() } };
-    await localRegistry.install(ctx);
-    const url = localRegistry.endpoint(ctx).env.SCHEMA_REGISTRY_URL!;
-    const subject = `${uniqueName('restart')}-value`;
+test("the local stack's registry keeps subjects, ids and compatibility across a restart", async () => {
+  const cfg = loadConfig(
+    { ...process.env, KAFKA_BROKERS: '', SCHEMA_REGISTRY_URL: '', MONGO_URL: '' },
+    { require: [] },
+  );
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-registry-'));
+  onCleanup(async () => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const base = stackContext(cfg);
+  const ctx: StackContext = { ...base, stateDir, ports: { ...base.ports, registry: await freePort() } };
+  await localRegistry.install(ctx);
+  const url = localRegistry.endpoint(ctx).env.SCHEMA_REGISTRY_URL!;
+  const subject = `${uniqueName('restart')}-value`;
 
-    const first = await startAndWait(ctx);
-    const { id: id1 } = (
-      await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v1) })
-    ).body;
-    await call(url, 'PUT', `/config/${subject}`, { compatibility: 'BACKWARD' });
-    const { id: id2 } = (
-      await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v2) })
-    ).body;
-    await stopGroup(first);
+  const first = await startAndWait(ctx);
+  const { id: id1 } = (
+    await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v1) })
+  ).body;
+  await call(url, 'PUT', `/config/${subject}`, { compatibility: 'BACKWARD' });
+  const { id: id2 } = (
+    await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v2) })
+  ).body;
+  await stopGroup(first);
 
-    await startAndWait(ctx);
-    expect((await call(url, 'GET', `/subjects/${subject}/versions/1`)).body).toMatchObject({ id: id1 });
-    expect((await call(url, 'GET', `/subjects/${subject}/versions/latest`)).body).toMatchObject({
-      id: id2,
-      version: 2,
-    });
-    expect((await call(url, 'GET', `/config/${subject}`)).body).toMatchObject({
-      compatibilityLevel: 'BACKWARD',
-    });
-    const again = await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v1) });
-    expect(again.body).toMatchObject({ id: id1 });
-    const refused = await call(url, 'POST', `/subjects/${subject}/versions`, {
-      schema: JSON.stringify(incompatible),
-    });
-    expect(refused.status).toBe(409);
-  },
-  300_000,
-);
+  await startAndWait(ctx);
+  expect((await call(url, 'GET', `/subjects/${subject}/versions/1`)).body).toMatchObject({ id: id1 });
+  expect((await call(url, 'GET', `/subjects/${subject}/versions/latest`)).body).toMatchObject({
+    id: id2,
+    version: 2,
+  });
+  expect((await call(url, 'GET', `/config/${subject}`)).body).toMatchObject({
+    compatibilityLevel: 'BACKWARD',
+  });
+  const again = await call(url, 'POST', `/subjects/${subject}/versions`, { schema: JSON.stringify(v1) });
+  expect(again.body).toMatchObject({ id: id1 });
+  const refused = await call(url, 'POST', `/subjects/${subject}/versions`, {
+    schema: JSON.stringify(incompatible),
+  });
+  expect(refused.status).toBe(409);
+}, 300_000);

@@ -1,7 +1,7 @@
 // Runs a topology in a real Processor against the real stack, with a database and topic prefix of
 // its own, and produces test events through the real registry. Everything is stopped after the file.
 import { Kafka, logLevel } from 'kafkajs';
-import type { Db } from 'mongodb';
+import { MongoClient, type Db } from 'mongodb';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { KeyedProducer } from '../../src/producers/producer';
@@ -16,7 +16,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     SCHEMA_REGISTRY_URL: env('SCHEMA_REGISTRY_URL'),
     MONGO_URL: env('MONGO_URL'),
     MONGO_DB: uniqueName('kfscn').replace(/-/g, '_'),
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'error',
     KEYFLOW_RETRY_BASE_MS: '20',
     KEYFLOW_RETRY_MAX_MS: '200',
     KEYFLOW_SESSION_TIMEOUT_MS: '10000',
@@ -34,6 +34,18 @@ export async function runProcessor(
   onCleanup(() => processor.stop());
   await processor.start();
   return processor;
+}
+
+/** A client of the test's own on the named database, dropped and closed after the file. */
+export async function freshDbNamed(name: string): Promise<{ db: Db }> {
+  const client = new MongoClient(env('MONGO_URL'));
+  await client.connect();
+  const db = client.db(name);
+  onCleanup(async () => {
+    await db.dropDatabase().catch(() => undefined);
+    await client.close();
+  });
+  return { db };
 }
 
 /** Drops the test's database once the file is done. */

@@ -22,7 +22,7 @@ function spawnInstance(p: string, config: Config): Promise<ChildProcess> {
       KEYFLOW_RETRY_MAX_MS: '200',
       KEYFLOW_SESSION_TIMEOUT_MS: '10000',
       KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'error',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

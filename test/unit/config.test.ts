@@ -44,7 +44,9 @@ test('an invalid value names the setting and the rule in one line', () => {
   const err = errorOf({ ...base, KAFKA_BROKERS: 'localhost' });
   expect(err.message).toBe('KAFKA_BROKERS="localhost" is invalid: each broker must be host:port');
   expect(errorOf({ ...base, PORT: '70000' }).message).toMatch(/^PORT="70000" is invalid/);
-  expect(errorOf({ ...base, KEYFLOW_MONGO_SERVER: 'mysql' }).message).toMatch(/^KEYFLOW_MONGO_SERVER="mysql"/);
+  expect(errorOf({ ...base, KEYFLOW_MONGO_SERVER: 'mysql' }).message).toMatch(
+    /^KEYFLOW_MONGO_SERVER="mysql"/,
+  );
 });
 
 test('a secret setting is never echoed back in its error', () => {
@@ -54,13 +56,17 @@ test('a secret setting is never echoed back in its error', () => {
 });
 
 test('an unknown KEYFLOW_ variable is refused as a likely typo', () => {
-  expect(errorOf({ ...base, KEYFLOW_KEYLANES: '4' }).message).toMatch(/^KEYFLOW_KEYLANES is not a Keyflow setting/);
+  expect(errorOf({ ...base, KEYFLOW_KEYLANES: '4' }).message).toMatch(
+    /^KEYFLOW_KEYLANES is not a Keyflow setting/,
+  );
 });
 
 test('cross-field rules explain the fix', () => {
   const err = errorOf({ ...base, KEYFLOW_SESSION_TIMEOUT_MS: '9000', KEYFLOW_HEARTBEAT_INTERVAL_MS: '4000' });
   expect(err.message).toMatch(/at most a third of KEYFLOW_SESSION_TIMEOUT_MS=9000; lower it to 3000 or less/);
-  expect(errorOf({ ...base, KEYFLOW_KAFKA_PORT: '1234', KEYFLOW_MONGO_PORT: '1234' }).message).toMatch(/must all differ/);
+  expect(errorOf({ ...base, KEYFLOW_KAFKA_PORT: '1234', KEYFLOW_MONGO_PORT: '1234' }).message).toMatch(
+    /must all differ/,
+  );
 });
 
 test('services.env fills connection settings the environment leaves unset, and the environment wins', () => {

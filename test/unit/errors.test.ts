@@ -10,7 +10,10 @@ test('every error code appears in the README table with its retriable flag, and 
     readme.indexOf('## Errors'),
     readme.indexOf('\n## ', readme.indexOf('## Errors') + 1),
   );
-  const rows = [...section.matchAll(/^\| `([A-Z_]+)` \| (yes|no) \|/gm)].map((m) => [m[1], m[2] === 'yes']);
+  const rows = [...section.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(yes|no)\s*\|/gm)].map((m) => [
+    m[1],
+    m[2] === 'yes',
+  ]);
   const expected = Object.entries(ERROR_CODES).map(([code, e]) => [code, e.retriable]);
   expect(rows.sort()).toEqual(expected.sort());
 });

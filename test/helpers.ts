@@ -1,0 +1,105 @@
+// Test resources against the real stack: every test gets fresh topic, group and database names,
+// and everything it opens is registered here and closed after it (see STYLE.md, habit 8).
+import { randomUUID } from 'node:crypto';
+import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { MongoClient, type Db } from 'mongodb';
+
+export function env(name: 'KAFKA_BROKERS' | 'SCHEMA_REGISTRY_URL' | 'MONGO_URL'): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: integration tests run through jest's global setup`);
+  return v;
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomUUID().slice(0, 8)}`;
+}
+
+type Closer = () => Promise<unknown>;
+const closers: Closer[] = [];
+
+/** Registers a cleanup to run after the current test file, last registered first. */
+export function onCleanup(fn: Closer): void {
+  closers.push(fn);
+}
+
+export async function cleanupAll(): Promise<void> {
+  while (closers.length) {
+    const fn = closers.pop()!;
+    await fn().catch((err) => process.stderr.write(`cleanup failed: ${String(err)}\n`));
+  }
+}
+
+export function kafkaClient(): Kafka {
+  return new Kafka({
+    clientId: uniqueName('test'),
+    brokers: env('KAFKA_BROKERS').split(','),
+    logLevel: logLevel.NOTHING,
+  });
+}
+
+export async function adminClient(): Promise<Admin> {
+  const admin = kafkaClient().admin();
+  await admin.connect();
+  onCleanup(() => admin.disconnect());
+  return admin;
+}
+
+/** Creates a topic with a unique name and deletes it after the test file. */
+export async function freshTopic(
+  prefix: string,
+  partitions = 3,
+  configs: Record<string, string> = {},
+): Promise<string> {
+  const admin = await adminClient();
+  const topic = uniqueName(prefix);
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      {
+        topic,
+        numPartitions: partitions,
+        replicationFactor: 1,
+        configEntries: Object.entries(configs).map(([name, value]) => ({ name, value })),
+      },
+    ],
+  });
+  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
+  return topic;
+}
+
+export function schemaRegistry(): SchemaRegistry {
+  return new SchemaRegistry({ host: env('SCHEMA_REGISTRY_URL') });
+}
+
+/** A database of its own for this test file, dropped afterwards. */
+export async function freshDb(prefix = 'kftest'): Promise<{ client: MongoClient; db: Db }> {
+  const client = new MongoClient(env('MONGO_URL'), { serverSelectionTimeoutMS: 10_000 });
+  await client.connect();
+  const db = client.db(uniqueName(prefix).replace(/-/g, '_'));
+  onCleanup(async () => {
+    await db.dropDatabase().catch(() => undefined);
+    await client.close();
+  });
+  return { client, db };
+}
+
+/** Polls `check` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  check: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
