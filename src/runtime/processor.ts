@@ -35,6 +35,8 @@ export interface ProcessorOptions {
   runner?: Partial<RunnerOptions>;
   /** Only these stages run in this instance (default: all). */
   stages?: string[];
+  /** The compacted topic holding tenant settings; followed when the topology declares it. */
+  settingsTopic?: string;
 }
 
 /** What a domain's HTTP routes and start-up hooks get from the running processor. */
@@ -152,13 +154,15 @@ export class Processor {
         log,
         instrumentation: this.instrumentation,
       });
-      if (this.topology.topics.some((t) => t.name === TENANT_SETTINGS_TOPIC)) {
+      const settingsTopic = this.opts.settingsTopic ?? TENANT_SETTINGS_TOPIC;
+      if (this.topology.topics.some((t) => t.name === settingsTopic)) {
         const codec = this.codec;
         this.settingsConsumer = this.kafka.consumer({ groupId: settingsGroupId(config.kafkaClientId) });
         this.settingsFollower = await followTenantSettings(this.settingsConsumer, this.settingsCache, {
           admin,
           log,
-          decode: async (v) => (await codec.decode(TENANT_SETTINGS_TOPIC, v)).value,
+          topic: settingsTopic,
+          decode: async (v) => (await codec.decode(settingsTopic, v)).value,
         });
         await this.settingsFollower.ready;
         this.health.register('tenant-settings', () => this.settingsFollower?.isCaughtUp() ?? false);

@@ -3,6 +3,8 @@
 // The record under key `*` carries runtime switches for the whole process (e.g. entityLocking).
 import { z } from 'zod';
 import { KeyflowError } from '../errors';
+import { compactTopic } from '../topology/define';
+import type { TopicSpec } from '../topology/types';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
 
@@ -13,6 +15,29 @@ export const RUNTIME_KEY = '*';
 /** The value of a `tenant-settings` record; `settings` is JSON text validated by the cache's schema. */
 export const tenantSettingsValue = z.object({ tenantId: z.string().min(1), settings: z.string() });
 export type TenantSettingsValue = z.infer<typeof tenantSettingsValue>;
+
+/**
+ * The settings topic: compacted so a fresh instance rebuilds every tenant's latest settings by reading
+ * it from the start; one partition, since every instance reads all of it anyway.
+ */
+export function tenantSettingsTopic(name: string = TENANT_SETTINGS_TOPIC): TopicSpec<TenantSettingsValue> {
+  return compactTopic(name, {
+    partitions: 1,
+    key: 'tenantId',
+    value: {
+      avro: {
+        type: 'record',
+        name: 'TenantSettings',
+        namespace: 'keyflow.engine',
+        fields: [
+          { name: 'tenantId', type: 'string' },
+          { name: 'settings', type: 'string', doc: 'JSON text' },
+        ],
+      },
+      zod: tenantSettingsValue,
+    },
+  });
+}
 
 export const runtimeSwitches = z.strictObject({ entityLocking: z.enum(['off', 'lease']).optional() });
 export type EntityLocking = 'off' | 'lease';
