@@ -113,6 +113,21 @@ async function ensure(ctx: StackContext, svc: LocalService): Promise<'running' |
 /** Brings the whole stack up (idempotent) and writes `.keyflow/services.env`. Returns its settings. */
 export async function up(ctx: StackContext): Promise<Record<string, string>> {
   fs.mkdirSync(ctx.stateDir, { recursive: true });
+  // Refuse a taken port before starting anything, rather than half-starting the stack.
+  for (const svc of [kafka, mongo, registry]) {
+    const pid = readPid(ctx, svc.name);
+    if (pid !== undefined && isAlive(pid)) continue;
+    const ports: [number, string][] = [[portOf(ctx, svc), portSetting(svc)]];
+    if (svc.name === 'kafka') ports.push([ctx.ports.kafkaController, 'KEYFLOW_KAFKA_CONTROLLER_PORT']);
+    for (const [port, setting] of ports) {
+      if (await portOpen(port)) {
+        throw new KeyflowError(
+          'SERVICE_PORT_BUSY',
+          `port ${port} for ${svc.name} is taken by a process we did not start; stop it or set ${setting} to a free port`,
+        );
+      }
+    }
+  }
   // The three do not depend on each other (the registry keeps its schemas in its own H2 file).
   const results = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo), ensure(ctx, registry)]);
   ctx.progress(`kafka ${results[0]}, mongo (${ctx.mongoServer}) ${results[1]}, registry ${results[2]}`);

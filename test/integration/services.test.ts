@@ -1,0 +1,104 @@
+// `keyflow services up` then `down` on a stack of its own (own state dir and ports): every service
+// answers after up, up again is a no-op, and after down no process of ours runs and no port is bound.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { isAlive, portOpen } from '../../src/services/process';
+import { cleanupAll, onCleanup } from '../helpers';
+
+afterAll(cleanupAll);
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'keyflow.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('services up answers, is idempotent, and down leaves no process or port behind', async () => {
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-services-'));
+  const ports = {
+    kafka: await freePort(),
+    controller: await freePort(),
+    registry: await freePort(),
+    mongo: await freePort(),
+  };
+  const env = {
+    ...process.env,
+    KAFKA_BROKERS: '',
+    SCHEMA_REGISTRY_URL: '',
+    MONGO_URL: '',
+    KEYFLOW_STATE_DIR: stateDir,
+    KEYFLOW_KAFKA_PORT: String(ports.kafka),
+    KEYFLOW_KAFKA_CONTROLLER_PORT: String(ports.controller),
+    KEYFLOW_REGISTRY_PORT: String(ports.registry),
+    KEYFLOW_MONGO_PORT: String(ports.mongo),
+  };
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [BIN, 'services', ...args], { env, encoding: 'utf8', timeout: 240_000 });
+  onCleanup(async () => {
+    run('down');
+    fs.rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const up = run('up');
+  expect(up.status).toBe(0);
+  expect(up.stdout).toContain(`KAFKA_BROKERS=127.0.0.1:${ports.kafka}`);
+  const written = fs.readFileSync(path.join(stateDir, 'services.env'), 'utf8');
+  expect(written).toContain(`MONGO_URL=mongodb://127.0.0.1:${ports.mongo}/`);
+  const pids = ['kafka', 'registry', 'mongo'].map((n) =>
+    Number(fs.readFileSync(path.join(stateDir, 'pids', `${n}.pid`), 'utf8')),
+  );
+  expect(pids.every(isAlive)).toBe(true);
+
+  const status = run('status');
+  expect(status.status).toBe(0);
+  expect(status.stdout.match(/ready/g)).toHaveLength(3);
+
+  const again = run('up');
+  expect(again.status).toBe(0);
+  expect(again.stderr).toContain('kafka running, mongo (mongo-java-server) running, registry running');
+
+  const down = run('down');
+  expect(down.status).toBe(0);
+  expect(pids.some(isAlive)).toBe(false);
+  for (const port of Object.values(ports)) expect(await portOpen(port)).toBe(false);
+  expect(fs.existsSync(path.join(stateDir, 'services.env'))).toBe(false);
+  expect(run('status').status).toBe(3);
+});
+
+test('a port held by a process we did not start is refused with the setting to change', async () => {
+  const holder = net.createServer();
+  await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+  onCleanup(() => new Promise((r) => holder.close(r)));
+  const busy = (holder.address() as net.AddressInfo).port;
+  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-services-busy-'));
+  onCleanup(async () => fs.rmSync(stateDir, { recursive: true, force: true }));
+  const res = spawnSync(process.execPath, [BIN, 'services', 'up'], {
+    env: {
+      ...process.env,
+      KEYFLOW_STATE_DIR: stateDir,
+      KEYFLOW_MONGO_PORT: String(busy),
+      KEYFLOW_KAFKA_PORT: String(await freePort()),
+      KEYFLOW_KAFKA_CONTROLLER_PORT: String(await freePort()),
+      KEYFLOW_REGISTRY_PORT: String(await freePort()),
+    },
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
+  spawnSync(process.execPath, [BIN, 'services', 'down'], {
+    env: { ...process.env, KEYFLOW_STATE_DIR: stateDir },
+    timeout: 60_000,
+  });
+  expect(res.status).toBe(1);
+  expect(res.stderr).toContain(
+    `port ${busy} for mongo is taken by a process we did not start; stop it or set KEYFLOW_MONGO_PORT to a free port`,
+  );
+});
