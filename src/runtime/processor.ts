@@ -19,7 +19,7 @@ import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metri
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
-import { ensureIndexes, connectStore, type Store } from '../state/mongo';
+import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
 import { LEASE_INDEXES, Leases } from '../state/leases';
 import { PROVENANCE_INDEXES, ProvenanceRecorder } from '../state/provenance';
 import { ensureTopics } from '../topology/admin';
@@ -37,6 +37,8 @@ export interface ProcessorOptions {
   stages?: string[];
   /** The compacted topic holding tenant settings; followed when the topology declares it. */
   settingsTopic?: string;
+  /** Indexes of the domains' tables, created at start before any stage runs. */
+  indexes?: CollectionIndexes[];
 }
 
 /** What a domain's HTTP routes and start-up hooks get from the running processor. */
@@ -140,7 +142,7 @@ export class Processor {
       await this.codec.registerAll(this.topology.topics);
 
       this.store = await connectStore(config, log);
-      await ensureIndexes(this.store.db, [PROVENANCE_INDEXES, LEASE_INDEXES]);
+      await ensureIndexes(this.store.db, [PROVENANCE_INDEXES, LEASE_INDEXES, ...(this.opts.indexes ?? [])]);
       await ensureDeadLetterIndexes(this.store.db);
       this.health.register('mongo', mongoCheck(this.store.db));
 

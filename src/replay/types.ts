@@ -1,0 +1,39 @@
+// What a domain gives replay for each of its tables: how to load an entity's archived events, how to
+// recompute the table's rows from them with the live reducer, how to read the rows as they are, and
+// how to write corrected rows without racing the live stage.
+import type { Db } from 'mongodb';
+
+export type Row = Record<string, unknown> & { _id: unknown };
+
+export interface Difference {
+  entityId: string;
+  table: string;
+  /** The row's identity within the table (its _id as text). */
+  row: string;
+  /** A field name, or `(row)` when the whole row is missing or unexpected. */
+  field: string;
+  expected: unknown;
+  actual: unknown;
+}
+
+export interface ReplayTable {
+  /** The collection name, e.g. `RSLeadGlobalConversions`. */
+  table: string;
+  /** Derived tables are recomputed first, temporal ones next (the RFC's order). */
+  kind: 'derived' | 'temporal';
+  /** The input's entity id (the Kafka key) this table is recomputed for. */
+  entity: string;
+  /** Recomputes the entity's rows from its archived events, with the very reducer the live stage uses. */
+  expected(db: Db, entityId: string): Promise<Row[]>;
+  /** The entity's rows as they are in the table now. */
+  actual(db: Db, entityId: string): Promise<Row[]>;
+  /** Fields compared; others (timestamps of processing, the guard's `_applied`) are not. */
+  fields: string[];
+  /**
+   * Writes the expected rows (and removes unexpected ones) for the entity, guarded so a concurrent live
+   * update is not overwritten: typically under the entity lease, or conditional on what was read.
+   */
+  repair(db: Db, entityId: string, expected: Row[], actual: Row[]): Promise<void>;
+  /** Every entity id with archived events, in a stable order, starting after `after` (for resuming). */
+  entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]>;
+}

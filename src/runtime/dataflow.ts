@@ -1,0 +1,25 @@
+// A dataflow: what one domain folder contributes to the application — its topics and stages, its
+// HTTP routes, its tables' indexes, and what replay needs to recompute its tables.
+import type { RouteModule } from '../api/server';
+import type { ReplayTable } from '../replay/types';
+import type { CollectionIndexes } from '../state/mongo';
+import type { StageSpec, TopicSpec } from '../topology/types';
+import type { ProcessorContext } from './processor';
+
+/** A query the code runs, so the index test can explain it (`test/integration/indexes.test.ts`). */
+export interface DeclaredQuery {
+  name: string;
+  collection: string;
+  filter: Record<string, unknown>;
+  sort?: Record<string, 1 | -1>;
+}
+
+export interface Dataflow {
+  name: string;
+  topics: TopicSpec[];
+  stages: StageSpec[];
+  indexes: CollectionIndexes[];
+  queries: DeclaredQuery[];
+  replay: ReplayTable[];
+  routes?(ctx: ProcessorContext): RouteModule;
+}

@@ -1,0 +1,62 @@
+// The event archive a stage keeps: every distinct event it accepted, once, keyed by event id. Derived
+// tables are recomputed from it (idempotent by construction: a duplicate adds nothing), and replay
+// reads it to recompute any entity's rows long after the input topic's retention has passed.
+import type { Collection, Db, Document } from 'mongodb';
+import { classify } from '../errors';
+import type { CollectionIndexes } from './mongo';
+
+export interface ArchivedEvent<V = Document> {
+  /** The event id: one document per distinct event, whatever the number of deliveries. */
+  _id: string;
+  entityId: string;
+  tenantId: string | undefined;
+  occurredAt: number;
+  /** When the stage first accepted it, and where from: the arrival order replay uses for temporal rows. */
+  arrivedAt: number;
+  topic: string;
+  partition: number;
+  offset: number;
+  value: V;
+}
+
+export function archiveIndexes(collection: string): CollectionIndexes {
+  return {
+    collection,
+    indexes: [
+      { key: { entityId: 1, occurredAt: 1 }, name: 'entity_occurred' },
+      { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
+    ],
+  };
+}
+
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Archives the event unless an event with its id is already there. Returns 'duplicate' for a
+ * redelivery or an upstream duplicate send (same event id at another offset).
+ */
+export async function archiveEvent<V extends Document>(
+  collection: Collection<ArchivedEvent<V>>,
+  event: ArchivedEvent<V>,
+): Promise<'archived' | 'duplicate'> {
+  try {
+    await collection.insertOne(event as never);
+    return 'archived';
+  } catch (err) {
+    if ((err as { code?: unknown }).code === DUPLICATE_KEY) return 'duplicate';
+    throw classify(err);
+  }
+}
+
+export function archive<V extends Document>(db: Db, name: string): Collection<ArchivedEvent<V>> {
+  return db.collection<ArchivedEvent<V>>(name);
+}
+
+/** An entity's archived events in occurredAt order, ties broken by event id (the reducers' order). */
+export async function eventsOf<V extends Document>(
+  collection: Collection<ArchivedEvent<V>>,
+  entityId: string,
+): Promise<ArchivedEvent<V>[]> {
+  const rows = await collection.find({ entityId } as never).sort({ occurredAt: 1, _id: 1 }).toArray();
+  return rows as ArchivedEvent<V>[];
+}
