@@ -5,6 +5,7 @@ import { provenanceRoutes } from '../api/provenance-routes';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { Processor, type ProcessorContext } from '../runtime/processor';
+import { appDataflows } from './dataflows';
 import { appTopology } from './topology';
 
 export interface RunningApp {
@@ -15,9 +16,10 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-/** Route modules of every room, given the running processor. Domains add theirs here. */
+/** Route modules of every room, given the running processor. */
 export function appRoutes(ctx: ProcessorContext): RouteModule[] {
-  return [provenanceRoutes(ctx.db)];
+  const domain = appDataflows().flatMap((f) => (f.routes ? [f.routes(ctx)] : []));
+  return [provenanceRoutes(ctx.db), ...domain];
 }
 
 export async function startApp(
@@ -25,7 +27,13 @@ export async function startApp(
   log: Logger,
   opts: { stages?: string[] } = {},
 ): Promise<RunningApp> {
-  const processor = new Processor({ config, topology: appTopology(), log, stages: opts.stages });
+  const processor = new Processor({
+    config,
+    topology: appTopology(),
+    log,
+    stages: opts.stages,
+    indexes: appDataflows().flatMap((f) => f.indexes),
+  });
   try {
     await processor.start();
   } catch (err) {

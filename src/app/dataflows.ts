@@ -1,0 +1,6 @@
+// The application's dataflows, one per domain folder. Adding a domain means adding it here.
+import type { Dataflow } from '../runtime/dataflow';
+
+export function appDataflows(): Dataflow[] {
+  return [];
+}
