@@ -4,6 +4,7 @@
 import { Binary, type Collection, type Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
+import { ensureIndexes, type CollectionIndexes } from '../state/mongo';
 import { dlqTopicName } from '../topology/define';
 
 export type LetterStatus = 'parked' | 'dead' | 'redriven' | 'resolved';
@@ -36,11 +37,16 @@ export function deadLetters(db: Db): Collection<DeadLetter> {
   return db.collection<DeadLetter>(DEAD_LETTERS);
 }
 
-export async function ensureDeadLetterIndexes(db: Db): Promise<void> {
-  await deadLetters(db).createIndexes([
+export const DEAD_LETTER_INDEXES: CollectionIndexes = {
+  collection: DEAD_LETTERS,
+  indexes: [
     { key: { stage: 1, status: 1, key: 1 }, name: 'stage_status_key' },
     { key: { stage: 1, key: 1, partition: 1, position: 1 }, name: 'stage_key_position' },
-  ]);
+  ],
+};
+
+export async function ensureDeadLetterIndexes(db: Db): Promise<void> {
+  await ensureIndexes(db, [DEAD_LETTER_INDEXES]);
 }
 
 export function letterId(stage: string, topic: string, partition: number, offset: string): string {

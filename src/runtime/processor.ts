@@ -7,7 +7,6 @@ import { Kafka, logLevel as kafkaLogLevel, type Consumer, type LogEntry } from '
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
-import { ensureDeadLetterIndexes } from '../consumers/dead-letters';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
 import { StageRunner } from '../consumers/runner';
 import { followTenantSettings, settingsGroupId, type SettingsFollower } from '../consumers/settings-consumer';
@@ -20,8 +19,9 @@ import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
 import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
-import { LEASE_INDEXES, Leases } from '../state/leases';
-import { PROVENANCE_INDEXES, ProvenanceRecorder } from '../state/provenance';
+import { Leases } from '../state/leases';
+import { ProvenanceRecorder } from '../state/provenance';
+import { ENGINE_INDEXES } from './engine-queries';
 import { ensureTopics } from '../topology/admin';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
@@ -142,8 +142,7 @@ export class Processor {
       await this.codec.registerAll(this.topology.topics);
 
       this.store = await connectStore(config, log);
-      await ensureIndexes(this.store.db, [PROVENANCE_INDEXES, LEASE_INDEXES, ...(this.opts.indexes ?? [])]);
-      await ensureDeadLetterIndexes(this.store.db);
+      await ensureIndexes(this.store.db, [...ENGINE_INDEXES, ...(this.opts.indexes ?? [])]);
       this.health.register('mongo', mongoCheck(this.store.db));
 
       this.producer = new KeyedProducer(this.kafka, this.codec);

@@ -1,0 +1,36 @@
+// Every query the engine itself runs, declared so the index test can check and explain each one
+// (domains declare theirs in their Dataflow). Keep this list next to a change of any engine query.
+import { DEAD_LETTER_INDEXES, DEAD_LETTERS } from '../consumers/dead-letters';
+import { LEASE_INDEXES, LEASES_COLLECTION } from '../state/leases';
+import type { CollectionIndexes } from '../state/mongo';
+import { PROVENANCE_COLLECTION, PROVENANCE_INDEXES } from '../state/provenance';
+import type { DeclaredQuery } from './dataflow';
+
+export const ENGINE_INDEXES: CollectionIndexes[] = [DEAD_LETTER_INDEXES, PROVENANCE_INDEXES, LEASE_INDEXES];
+
+export const ENGINE_QUERIES: DeclaredQuery[] = [
+  {
+    name: 'open letters of a stage',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', status: { $in: ['parked', 'redriven'] } },
+  },
+  {
+    name: 'open letters of a key',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', key: 'k', status: { $in: ['parked', 'redriven'] } },
+  },
+  {
+    name: 'letters of a key in order',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', key: 'k' },
+    sort: { partition: 1, position: 1 },
+  },
+  {
+    name: 'provenance by entity',
+    collection: PROVENANCE_COLLECTION,
+    filter: { key: 'k' },
+    sort: { consumedAt: -1 },
+  },
+  { name: 'provenance by event', collection: PROVENANCE_COLLECTION, filter: { eventId: 'e' } },
+  { name: 'lease by entity', collection: LEASES_COLLECTION, filter: { _id: 'k' } },
+];
