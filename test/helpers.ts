@@ -1,6 +1,7 @@
 // Test resources against the real stack: every test gets fresh topic, group and database names,
 // and everything it opens is registered here and closed after it (see STYLE.md, habit 8).
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
@@ -102,4 +103,16 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a server or service the test starts). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -1,9 +1,8 @@
 // The `keyflow` command as a user runs it: start serves health and stops cleanly on SIGTERM, a bad
 // setting or an unreachable broker stops start-up with one line, topology and dlq list print.
 import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
-import { cleanupAll, env, eventually, onCleanup, uniqueName } from '../helpers';
+import { cleanupAll, env, eventually, onCleanup, uniqueName, freePort } from '../helpers';
 
 afterAll(cleanupAll);
 
@@ -14,16 +13,6 @@ function keyflow(args: string[], extraEnv: Record<string, string> = {}) {
     encoding: 'utf8',
     env: { ...process.env, LOG_LEVEL: 'error', ...extraEnv },
     timeout: 60_000,
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
   });
 }
 

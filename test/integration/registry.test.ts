@@ -2,7 +2,6 @@
 // that cannot read old data, Confluent-style errors, and (for the local stack's registry) schemas that
 // survive a restart.
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { SchemaType } from '@kafkajs/confluent-schema-registry';
@@ -11,7 +10,7 @@ import { isAlive } from '../../src/services/process';
 import { registry as localRegistry } from '../../src/services/registry';
 import { stackContext } from '../../src/services/stack';
 import type { StackContext } from '../../src/services/types';
-import { cleanupAll, env, onCleanup, schemaRegistry, uniqueName } from '../helpers';
+import { cleanupAll, env, onCleanup, schemaRegistry, uniqueName, freePort } from '../helpers';
 
 afterAll(cleanupAll);
 
@@ -114,16 +113,6 @@ test('unknown subjects and ids answer with Confluent error codes', async () => {
   const noId = await call(url, 'GET', '/schemas/ids/987654321');
   expect(noId).toMatchObject({ status: 404, body: { error_code: 40403 } });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function stopGroup(pid: number): Promise<void> {
   if (isAlive(pid)) process.kill(-pid, 'SIGTERM');

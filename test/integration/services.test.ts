@@ -6,21 +6,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isAlive, portOpen } from '../../src/services/process';
-import { cleanupAll, onCleanup } from '../helpers';
+import { cleanupAll, onCleanup, freePort } from '../helpers';
 
 afterAll(cleanupAll);
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'keyflow.js');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 test('services up answers, is idempotent, and down leaves no process or port behind', async () => {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-services-'));
