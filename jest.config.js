@@ -7,6 +7,8 @@ module.exports = {
   // Integration tests start processors and child processes against one local broker on a
   // 2-core machine: run files one at a time so their timings stay honest.
   maxWorkers: 1,
+  // Every test's name in the output, so a CI log shows what ran against the real services.
+  verbose: true,
   testTimeout: 120000,
   projects: [
     { displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'], transform },
