@@ -1,6 +1,7 @@
 // The application's dataflows, one per domain folder. Adding a domain means adding it here.
+import { appointmentsFlow } from '../appointments';
 import type { Dataflow } from '../runtime/dataflow';
 
 export function appDataflows(): Dataflow[] {
-  return [];
+  return [appointmentsFlow()];
 }

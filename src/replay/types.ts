@@ -36,4 +36,10 @@ export interface ReplayTable {
   repair(db: Db, entityId: string, expected: Row[], actual: Row[]): Promise<void>;
   /** Every entity id with archived events, in a stable order, starting after `after` (for resuming). */
   entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]>;
+  /**
+   * Optional: about how many entity ids `entityIds` walks, for the full pass's progress and ETA. A rough
+   * count is fine (e.g. an estimated document count over average events per entity); without it the
+   * progress shows counts and rate only.
+   */
+  estimateEntities?(db: Db): Promise<number>;
 }

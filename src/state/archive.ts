@@ -57,6 +57,9 @@ export async function eventsOf<V extends Document>(
   collection: Collection<ArchivedEvent<V>>,
   entityId: string,
 ): Promise<ArchivedEvent<V>[]> {
-  const rows = await collection.find({ entityId } as never).sort({ occurredAt: 1, _id: 1 }).toArray();
+  const rows = await collection
+    .find({ entityId } as never)
+    .sort({ occurredAt: 1, _id: 1 })
+    .toArray();
   return rows as ArchivedEvent<V>[];
 }

@@ -1,0 +1,149 @@
+// Replay of the appointments tables from the event archive, with the live reducer: RSAppointment folds
+// an appointment's events in occurredAt order; RSAppointmentChanges re-applies them in arrival order.
+import type { Db } from 'mongodb';
+import { KeyflowError } from '../errors';
+import type { ReplayTable, Row } from '../replay/types';
+import { eventsOf } from '../state/archive';
+import { rowOf, stateOf } from './decide';
+import { fold, reduce, type AppointmentState } from './reducer';
+import { writeDoc } from './stage';
+import {
+  APPOINTMENT_CHANGES,
+  APPOINTMENTS,
+  appointmentEvents,
+  appointments,
+  changes,
+  type AppointmentDoc,
+  type ChangeRow,
+} from './tables';
+
+const DOC_FIELDS = [
+  'tenantId',
+  'leadId',
+  'status',
+  'statusVersion',
+  'scheduledFor',
+  'scheduledForVersion',
+  'lastOccurredAt',
+] satisfies (keyof AppointmentState)[];
+
+const CHANGE_FIELDS = [
+  'appointmentId',
+  'eventId',
+  'tenantId',
+  'leadId',
+  'source',
+  'kind',
+  'scheduledFor',
+  'occurredAt',
+  'before',
+  'after',
+  'outOfOrder',
+] satisfies (keyof ChangeRow)[];
+
+function conflict(table: string, id: string): KeyflowError {
+  return new KeyflowError('HANDLER_TRANSIENT', `concurrent update of ${table} ${id} during repair`, {
+    retriable: true,
+    details: { table, id },
+  });
+}
+
+/** Archived appointment ids after `after`, in order; one indexed lookup per id, however many events each has. */
+async function entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor = after ?? '';
+  while (ids.length < batch) {
+    const next = await appointmentEvents(db).findOne(
+      { entityId: { $gt: cursor } },
+      { sort: { entityId: 1 }, projection: { entityId: 1 } },
+    );
+    if (!next) break;
+    ids.push((cursor = next.entityId));
+  }
+  return ids;
+}
+
+/** One RSAppointment document per appointment: its count is the number of entities. */
+const estimateEntities = (db: Db) => appointments(db).estimatedDocumentCount();
+
+export const appointmentReplay: ReplayTable = {
+  table: APPOINTMENTS,
+  kind: 'derived',
+  entity: 'appointmentId',
+  fields: DOC_FIELDS,
+  async expected(db, id) {
+    const state = fold((await eventsOf(appointmentEvents(db), id)).map((a) => a.value));
+    return state ? [{ _id: id, ...state }] : [];
+  },
+  async actual(db, id) {
+    const doc = await appointments(db).findOne({ _id: id });
+    return doc ? [doc] : [];
+  },
+  async repair(db, id, expected, actual) {
+    const exp = expected[0] as AppointmentDoc | undefined;
+    const act = actual[0] as AppointmentDoc | undefined;
+    // Conditional on the version read, like a live write: a live update in between makes it retry.
+    if (exp) {
+      await writeDoc(db, { _id: id, state: stateOf(exp), expectedVersion: act ? act.version : 0 });
+    } else if (act) {
+      const res = await appointments(db).deleteOne({ _id: id, version: act.version });
+      if (res.deletedCount !== 1) throw conflict(APPOINTMENTS, id);
+    }
+  },
+  entityIds,
+  estimateEntities,
+};
+
+export const appointmentChangesReplay: ReplayTable = {
+  table: APPOINTMENT_CHANGES,
+  kind: 'temporal',
+  entity: 'appointmentId',
+  fields: CHANGE_FIELDS,
+  async expected(db, id) {
+    const archived = await appointmentEvents(db)
+      .find({ entityId: id })
+      .sort({ arrivedAt: 1, offset: 1 })
+      .toArray();
+    const rows: Row[] = [];
+    let state: AppointmentState | null = null;
+    for (const { value } of archived) {
+      const r = reduce(state, value);
+      state = r.state;
+      rows.push({ ...rowOf(value, r, null) });
+    }
+    return rows;
+  },
+  async actual(db, id) {
+    return changes(db).find({ appointmentId: id }).sort({ occurredAt: 1, eventId: 1 }).toArray();
+  },
+  async repair(db, _entityId, expected, actual) {
+    const actualById = new Map(actual.map((r) => [String(r._id), r as unknown as ChangeRow]));
+    for (const exp of expected as unknown as ChangeRow[]) {
+      const act = actualById.get(exp._id);
+      actualById.delete(exp._id);
+      const set = Object.fromEntries(CHANGE_FIELDS.map((f) => [f, exp[f]]));
+      if (!act) {
+        // A live stage inserting the row meanwhile wins: its row was decided against the live state.
+        await changes(db).updateOne(
+          { _id: exp._id },
+          { $setOnInsert: { ...set, baseVersion: null } },
+          { upsert: true },
+        );
+        continue;
+      }
+      // Guarded on the row's baseVersion, which only a live rewrite of the row changes.
+      const res = await changes(db).updateOne(
+        { _id: exp._id, baseVersion: act.baseVersion ?? null },
+        { $set: set },
+      );
+      if (res.matchedCount !== 1) throw conflict(APPOINTMENT_CHANGES, exp._id);
+    }
+    // Rows whose event is not archived cannot come from the live stage (it archives first).
+    for (const act of actualById.values()) {
+      const res = await changes(db).deleteOne({ _id: act._id, baseVersion: act.baseVersion ?? null });
+      if (res.deletedCount !== 1) throw conflict(APPOINTMENT_CHANGES, act._id);
+    }
+  },
+  entityIds,
+  estimateEntities,
+};

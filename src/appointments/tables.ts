@@ -1,0 +1,129 @@
+// The appointments tables: RSAppointment (one document per appointment), RSAppointmentChanges (one row
+// per distinct event applied) and the event archive, with the indexes and the queries run on them.
+import type { Db } from 'mongodb';
+import type { DeclaredQuery } from '../runtime/dataflow';
+import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
+import type { CollectionIndexes } from '../state/mongo';
+import type { AppointmentState } from './reducer';
+import type { AppointmentChange, AppointmentEvent, AppointmentKind, AppointmentSnapshot } from './schemas';
+
+export const APPOINTMENTS = 'RSAppointment';
+export const APPOINTMENT_CHANGES = 'RSAppointmentChanges';
+export const APPOINTMENT_EVENTS = 'RSAppointmentEvents';
+
+export interface AppointmentDoc extends AppointmentState {
+  /** The appointmentId. */
+  _id: string;
+  /** Incremented by every write; a write is conditional on the version it read. */
+  version: number;
+}
+
+export interface ChangeRow {
+  /** The eventId: a duplicate delivery finds its row and adds none. */
+  _id: string;
+  appointmentId: string;
+  eventId: string;
+  tenantId: string;
+  leadId: string;
+  source: string;
+  kind: AppointmentKind;
+  /** The event's own scheduledFor (the state's is in before/after). */
+  scheduledFor: number | null;
+  occurredAt: number;
+  before: AppointmentSnapshot | null;
+  after: AppointmentSnapshot;
+  outOfOrder: boolean;
+  /** The RSAppointment version this row was decided against (null when replay wrote the row). */
+  baseVersion: number | null;
+  consumedAt?: number;
+  readStartedAt?: number;
+  writeStartedAt?: number;
+}
+
+export const appointments = (db: Db) => db.collection<AppointmentDoc>(APPOINTMENTS);
+export const changes = (db: Db) => db.collection<ChangeRow>(APPOINTMENT_CHANGES);
+export const appointmentEvents = (db: Db) => archive<AppointmentEvent>(db, APPOINTMENT_EVENTS);
+export type ArchivedAppointmentEvent = ArchivedEvent<AppointmentEvent>;
+
+/** The change record emitted for a row: rebuilt from the row, so a redelivery emits the same bytes. */
+export function changeRecord(row: ChangeRow): AppointmentChange {
+  return {
+    appointmentId: row.appointmentId,
+    tenantId: row.tenantId,
+    eventId: row.eventId,
+    occurredAt: row.occurredAt,
+    outOfOrder: row.outOfOrder,
+    before: row.before && { status: row.before.status, scheduledFor: row.before.scheduledFor ?? null },
+    after: { status: row.after.status, scheduledFor: row.after.scheduledFor ?? null },
+  };
+}
+
+export const APPOINTMENT_INDEXES: CollectionIndexes[] = [
+  // Looked up by _id only (live reads, guarded writes, the route); the _id index serves them.
+  { collection: APPOINTMENTS, indexes: [] },
+  {
+    collection: APPOINTMENT_CHANGES,
+    indexes: [
+      { key: { appointmentId: 1, occurredAt: 1, eventId: 1 }, name: 'appointment_occurred' },
+      { key: { tenantId: 1, outOfOrder: 1, occurredAt: 1, eventId: 1 }, name: 'tenant_ooo_occurred' },
+    ],
+  },
+  {
+    collection: APPOINTMENT_EVENTS,
+    indexes: [
+      ...archiveIndexes(APPOINTMENT_EVENTS).indexes,
+      // Replay of the temporal table walks an entity's events in arrival order.
+      { key: { entityId: 1, arrivedAt: 1, offset: 1 }, name: 'entity_arrived' },
+    ],
+  },
+];
+
+export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
+  { name: 'appointment by id', collection: APPOINTMENTS, filter: { _id: 'appt-1' } },
+  {
+    name: 'appointment guarded write',
+    collection: APPOINTMENTS,
+    filter: { _id: 'appt-1', version: 3 },
+  },
+  {
+    name: 'appointment of a tenant',
+    collection: APPOINTMENTS,
+    filter: { _id: 'appt-1', tenantId: 'acme' },
+  },
+  { name: 'appointment change by event', collection: APPOINTMENT_CHANGES, filter: { _id: 'evt-1' } },
+  {
+    name: 'appointment change guarded rewrite',
+    collection: APPOINTMENT_CHANGES,
+    filter: { _id: 'evt-1', baseVersion: 2 },
+  },
+  {
+    name: 'appointment change history',
+    collection: APPOINTMENT_CHANGES,
+    filter: { appointmentId: 'appt-1' },
+    sort: { occurredAt: 1, eventId: 1 },
+  },
+  {
+    name: 'out-of-order changes of a tenant',
+    collection: APPOINTMENT_CHANGES,
+    filter: { tenantId: 'acme', outOfOrder: true, occurredAt: { $gte: 0, $lt: 2_000_000_000_000 } },
+    sort: { occurredAt: 1, eventId: 1 },
+  },
+  {
+    name: 'archived appointment events by occurrence',
+    collection: APPOINTMENT_EVENTS,
+    filter: { entityId: 'appt-1' },
+    sort: { occurredAt: 1, _id: 1 },
+  },
+  {
+    name: 'archived appointment events by arrival',
+    collection: APPOINTMENT_EVENTS,
+    filter: { entityId: 'appt-1' },
+    sort: { arrivedAt: 1, offset: 1 },
+  },
+  {
+    name: 'next archived appointment id',
+    collection: APPOINTMENT_EVENTS,
+    filter: { entityId: { $gt: 'appt-1' } },
+    sort: { entityId: 1 },
+  },
+];

@@ -1,0 +1,149 @@
+// The appointments stage's writes against the real Mongo-protocol server: a crash between two writes is
+// finished by the redelivery, a concurrent writer makes the stage retry, and replay repairs drift.
+import type { Db } from 'mongodb';
+import { appointmentsFlow } from '../../src/appointments';
+import type { AppointmentPlan, AppointmentRead } from '../../src/appointments/decide';
+import type { AppointmentEvent } from '../../src/appointments/schemas';
+import { APPOINTMENT_CHANGES, APPOINTMENTS, type AppointmentDoc } from '../../src/appointments/tables';
+import { ensureIndexes } from '../../src/state/mongo';
+import type { ActionContext, ActionStageSpec, StageEvent } from '../../src/topology/types';
+import { cleanupAll, freshDb } from '../helpers';
+
+afterAll(cleanupAll);
+
+const flow = appointmentsFlow();
+const stage = flow.stages[0] as ActionStageSpec<AppointmentEvent, AppointmentRead, AppointmentPlan>;
+const [docTable, changesTable] = flow.replay;
+
+function event(
+  n: number,
+  kind: AppointmentEvent['kind'],
+  occurredAt: number,
+  offset: number,
+): StageEvent<AppointmentEvent> {
+  const value: AppointmentEvent = {
+    eventId: `e${n}`,
+    tenantId: 'acme',
+    appointmentId: 'a1',
+    leadId: 'l1',
+    kind,
+    scheduledFor: kind === 'CANCELLED' ? null : 1_000_000 + n,
+    occurredAt,
+    source: 'crm',
+  };
+  return {
+    key: 'a1',
+    value,
+    eventId: value.eventId,
+    occurredAt,
+    tenantId: 'acme',
+    traceId: '0'.repeat(32),
+    topic: 'external.appointments.v1',
+    partition: 0,
+    offset: String(offset),
+    attempt: 1,
+    headers: {},
+    consumedAt: Date.now(),
+  };
+}
+
+async function setup(): Promise<{ db: Db; ctx: ActionContext }> {
+  const { db } = await freshDb('kfappt');
+  await ensureIndexes(db, flow.indexes);
+  return { db, ctx: { stage: 'appointments', db, now: Date.now } };
+}
+
+async function run(ctx: ActionContext, e: StageEvent<AppointmentEvent>) {
+  const decision = stage.handler.decide(e, await stage.handler.read(e, ctx));
+  const outcome = decision.plan ? await stage.handler.write(decision.plan, e, ctx) : 'skipped';
+  return { decision, outcome };
+}
+
+test('a crash after the change row, before the document, is finished by the redelivery with the same record', async () => {
+  const { db, ctx } = await setup();
+  await run(ctx, event(1, 'SCHEDULED', 1000, 0));
+  const e2 = event(2, 'RESCHEDULED', 2000, 1);
+  const first = stage.handler.decide(e2, await stage.handler.read(e2, ctx));
+  // Write the plan as a process that dies before the document would: archive and row only.
+  const plan = first.plan as Extract<AppointmentPlan, { kind: 'apply' }>;
+  await stage.handler.write({ ...plan, doc: null }, e2, ctx);
+  expect((await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' }))!.status).toBe(
+    'SCHEDULED',
+  );
+
+  const again = await run(ctx, e2);
+  expect(again.outcome).toBe('applied');
+  expect(again.decision.emit).toEqual(first.emit);
+  expect(await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' })).toMatchObject({
+    status: 'RESCHEDULED',
+    version: 2,
+  });
+  const third = await run(ctx, e2);
+  expect(third.outcome).toBe('duplicate');
+  expect(third.decision.emit).toEqual(first.emit);
+  expect(await db.collection(APPOINTMENT_CHANGES).countDocuments()).toBe(2);
+});
+
+test('a write that finds the document moved since its read fails retriably, and the retry applies it', async () => {
+  const { db, ctx } = await setup();
+  await run(ctx, event(1, 'SCHEDULED', 1000, 0));
+  const e3 = event(3, 'COMPLETED', 3000, 2);
+  const stale = await stage.handler.read(e3, ctx);
+  // Another writer gets in between this read and the write.
+  await run(ctx, event(2, 'RESCHEDULED', 2000, 1));
+  await expect(stage.handler.write(stage.handler.decide(e3, stale).plan!, e3, ctx)).rejects.toMatchObject({
+    code: 'HANDLER_TRANSIENT',
+    retriable: true,
+  });
+  // The retry re-reads, finds its own row decided against the old version, and decides it again.
+  const retry = await run(ctx, e3);
+  expect(retry.outcome).toBe('applied');
+  expect(retry.decision.emit[0]!.value).toMatchObject({ before: { status: 'RESCHEDULED' } });
+  expect(await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' })).toMatchObject({
+    status: 'COMPLETED',
+    version: 3,
+  });
+  const row = await db.collection(APPOINTMENT_CHANGES).findOne({ _id: 'e3' as never });
+  expect(row).toMatchObject({ baseVersion: 2, before: { status: 'RESCHEDULED' } });
+});
+
+test('replay finds drift in both tables and repairs it, refusing to overwrite a concurrent update', async () => {
+  const { db, ctx } = await setup();
+  await run(ctx, event(1, 'SCHEDULED', 1000, 0));
+  await run(ctx, event(3, 'COMPLETED', 3000, 1));
+  await run(ctx, event(2, 'CANCELLED', 2000, 2));
+  expect(await docTable!.entityIds(db, undefined, 10)).toEqual(['a1']);
+  expect(await docTable!.entityIds(db, 'a1', 10)).toEqual([]);
+
+  // Drift: the document's status is wrong, a row lost its flag, and a stray row appeared.
+  await db.collection(APPOINTMENTS).updateOne({ _id: 'a1' as never }, { $set: { status: 'NO_SHOW' } });
+  await db.collection(APPOINTMENT_CHANGES).updateOne({ _id: 'e2' as never }, { $set: { outOfOrder: false } });
+  await db.collection(APPOINTMENT_CHANGES).insertOne({ _id: 'stray' as never, appointmentId: 'a1' });
+
+  for (const table of [docTable!, changesTable!]) {
+    const expected = await table.expected(db, 'a1');
+    const actual = await table.actual(db, 'a1');
+    await table.repair(db, 'a1', expected, actual);
+  }
+  expect(await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' })).toMatchObject({
+    status: 'COMPLETED',
+    version: 3,
+  });
+  const rows = await changesTable!.actual(db, 'a1');
+  expect(rows.map((r) => [r._id, r.outOfOrder])).toEqual([
+    ['e1', false],
+    ['e2', true],
+    ['e3', false],
+  ]);
+
+  // A live write between replay's read and its repair: the repair refuses, retriably.
+  const expected = await docTable!.expected(db, 'a1');
+  const actual = await docTable!.actual(db, 'a1');
+  await run(ctx, event(4, 'RESCHEDULED', 4000, 3));
+  await expect(docTable!.repair(db, 'a1', expected, actual)).rejects.toMatchObject({
+    code: 'HANDLER_TRANSIENT',
+  });
+  expect((await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' }))!.status).toBe(
+    'RESCHEDULED',
+  );
+});

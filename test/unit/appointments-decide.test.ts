@@ -1,0 +1,169 @@
+// The appointments stage's pure decision: a redelivery emits exactly what the first delivery emitted,
+// and a delivery that finds its writes half done plans only what is missing.
+import { decideAppointment, type AppointmentPlan, type AppointmentRead } from '../../src/appointments/decide';
+import type { AppointmentEvent } from '../../src/appointments/schemas';
+import type { AppointmentDoc, ChangeRow } from '../../src/appointments/tables';
+import type { StageEvent } from '../../src/topology/types';
+
+const OUT = 'changes.appointments.v1';
+
+function event(
+  value: Partial<AppointmentEvent> & { eventId: string; occurredAt: number },
+): StageEvent<AppointmentEvent> {
+  const v: AppointmentEvent = {
+    tenantId: 't1',
+    appointmentId: 'a1',
+    leadId: 'l1',
+    kind: 'RESCHEDULED',
+    scheduledFor: 90_000,
+    source: 'crm',
+    ...value,
+  };
+  return {
+    key: v.appointmentId,
+    value: v,
+    eventId: v.eventId,
+    occurredAt: v.occurredAt,
+    tenantId: v.tenantId,
+    traceId: 'f'.repeat(32),
+    topic: 'external.appointments.v1',
+    partition: 0,
+    offset: '7',
+    attempt: 1,
+    headers: {},
+    consumedAt: 10,
+  };
+}
+
+const doc: AppointmentDoc = {
+  _id: 'a1',
+  tenantId: 't1',
+  leadId: 'l1',
+  status: 'SCHEDULED',
+  statusVersion: { occurredAt: 1000, eventId: 'e1' },
+  scheduledFor: 50_000,
+  scheduledForVersion: { occurredAt: 1000, eventId: 'e1' },
+  lastOccurredAt: 1000,
+  version: 1,
+};
+
+const read = (d: AppointmentDoc | null, row: ChangeRow | null): AppointmentRead => ({
+  doc: d,
+  row,
+  readStartedAt: 11,
+});
+
+function applied(plan: AppointmentPlan | null) {
+  if (plan?.kind !== 'apply') throw new Error(`expected an apply plan, got ${JSON.stringify(plan)}`);
+  return plan;
+}
+
+test('a new event plans archive, change row and a guarded document write, and emits one change', () => {
+  const d = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const plan = applied(d.plan);
+  expect(plan.archive).toMatchObject({ _id: 'e2', entityId: 'a1', arrivedAt: 10, offset: 7 });
+  expect(plan.row).toMatchObject({ mode: 'insert', row: { _id: 'e2', baseVersion: 1, outOfOrder: false } });
+  expect(plan.doc).toMatchObject({ _id: 'a1', expectedVersion: 1, state: { status: 'RESCHEDULED' } });
+  expect(d.emit).toEqual([
+    {
+      topic: OUT,
+      key: 'a1',
+      occurredAt: 2000,
+      value: {
+        appointmentId: 'a1',
+        tenantId: 't1',
+        eventId: 'e2',
+        occurredAt: 2000,
+        outOfOrder: false,
+        before: { status: 'SCHEDULED', scheduledFor: 50_000 },
+        after: { status: 'RESCHEDULED', scheduledFor: 90_000 },
+      },
+    },
+  ]);
+});
+
+test('a redelivery after a complete write writes nothing and emits the same record again', () => {
+  const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const plan = applied(first.plan);
+  const written: AppointmentDoc = { _id: 'a1', ...plan.doc!.state, version: 2 };
+  const again = decideAppointment(
+    event({ eventId: 'e2', occurredAt: 2000 }),
+    read(written, { ...plan.row!.row, writeStartedAt: 12 }),
+    OUT,
+  );
+  expect(again.plan).toEqual({ kind: 'duplicate' });
+  expect(again.emit).toEqual(first.emit);
+});
+
+test('a duplicate with other content is judged by the first application, recorded in its row', () => {
+  const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const plan = applied(first.plan);
+  const written: AppointmentDoc = { _id: 'a1', ...plan.doc!.state, version: 2 };
+  const again = decideAppointment(
+    event({ eventId: 'e2', occurredAt: 9000, kind: 'NO_SHOW' }),
+    read(written, plan.row!.row),
+    OUT,
+  );
+  expect(again.plan).toEqual({ kind: 'duplicate' });
+  expect(again.emit).toEqual(first.emit);
+});
+
+test('a row written before a crash, with the document untouched, plans only the document', () => {
+  const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const plan = applied(first.plan);
+  const again = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, plan.row!.row), OUT);
+  const finish = applied(again.plan);
+  expect(finish.archive).toBeNull();
+  expect(finish.row).toBeNull();
+  expect(finish.doc).toEqual(plan.doc);
+  expect(again.emit).toEqual(first.emit);
+});
+
+test('a row whose document moved on without it is decided again against the current document', () => {
+  const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const row = applied(first.plan).row!.row;
+  // Another writer applied a newer event e3 in between; e2 never reached the document.
+  const moved: AppointmentDoc = {
+    ...doc,
+    status: 'CANCELLED',
+    statusVersion: { occurredAt: 3000, eventId: 'e3' },
+    lastOccurredAt: 3000,
+    version: 2,
+  };
+  const again = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(moved, row), OUT);
+  const plan = applied(again.plan);
+  expect(plan.row).toMatchObject({
+    mode: 'rewrite',
+    priorBaseVersion: 1,
+    row: { baseVersion: 2, outOfOrder: true },
+  });
+  expect(plan.doc).toMatchObject({
+    expectedVersion: 2,
+    state: { status: 'CANCELLED', scheduledFor: 90_000 },
+  });
+  expect(again.outOfOrder).toBe(true);
+});
+
+test('a late event that changes nothing still gets its change row, flagged, and no document write', () => {
+  const newer: AppointmentDoc = {
+    ...doc,
+    statusVersion: { occurredAt: 5000, eventId: 'e9' },
+    lastOccurredAt: 5000,
+  };
+  const d = decideAppointment(
+    event({ eventId: 'e2', occurredAt: 2000, kind: 'CANCELLED', scheduledFor: null }),
+    read(newer, null),
+    OUT,
+  );
+  const plan = applied(d.plan);
+  expect(plan.doc).toBeNull();
+  expect(plan.row!.row).toMatchObject({ outOfOrder: true, before: plan.row!.row.after });
+  expect(d.outOfOrder).toBe(true);
+});
+
+test('a key that is not the appointmentId is refused without retry', () => {
+  const e = { ...event({ eventId: 'e2', occurredAt: 2000 }), key: 'other' };
+  expect(() => decideAppointment(e, read(doc, null), OUT)).toThrow(
+    expect.objectContaining({ code: 'VALIDATION_FAILED', retriable: false }),
+  );
+});
