@@ -69,7 +69,7 @@ export function createServer(opts: ServerOptions): ApiServer {
     // Scrapes and probes every few seconds would drown the log; failures are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     // Ids up to 512 characters reach the routes, whose zod schemas then say what is wrong with them.
-    maxParamLength: 1024,
+    routerOptions: { maxParamLength: 1024 },
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     return503OnClosing: true,
   });
