@@ -1,0 +1,153 @@
+// Replays one entity: recomputes each of its tables from the archived events with the live reducers,
+// compares with the stored rows, and with `repair` writes the recomputed rows and checks again.
+import type { Db } from 'mongodb';
+import { classify, KeyflowError } from '../errors';
+import { diffRows } from './diff';
+import type { Difference, ReplayTable, Row } from './types';
+
+export interface ReplayEntityOptions {
+  repair?: boolean;
+  /** Only the tables of this entity kind (a table's `entity`); every table when absent. */
+  entity?: string;
+  /** Repair attempts against concurrent live updates before reporting a conflict (default 4). */
+  attempts?: number;
+  /** Wait before the second attempt, doubled for each later one (default 50ms). */
+  backoffMs?: number;
+}
+
+/**
+ * clean: no difference. differs: differences, not repairing. repaired: none left after repair.
+ * unrepaired: the repair ran and differences remain (a faulty repair, or an event that arrived meanwhile).
+ * conflict: every attempt met a concurrent live update; the row was left to the live stage.
+ */
+export type TableStatus = 'clean' | 'differs' | 'repaired' | 'unrepaired' | 'conflict';
+
+export interface TableOutcome {
+  table: string;
+  kind: ReplayTable['kind'];
+  status: TableStatus;
+  found: number;
+  remaining: number;
+  attempts: number;
+}
+
+export interface Conflict {
+  entityId: string;
+  table: string;
+  attempts: number;
+  message: string;
+}
+
+export interface EntityReport {
+  entityId: string;
+  repair: boolean;
+  tables: TableOutcome[];
+  /** Differences of the first comparison. */
+  found: Difference[];
+  /** Differences left: after repair when repairing, else the same as `found`. */
+  differences: Difference[];
+  conflicts: Conflict[];
+  durationMs: number;
+}
+
+/** Failures that mean "a live update got there first": re-read, and try again. */
+const RACING = new Set(['HANDLER_TRANSIENT', 'LEASE_BUSY']);
+const MAX_BACKOFF_MS = 2000;
+
+/** Derived tables first, temporal next (a temporal row may read a derived one); otherwise as declared. */
+export function replayOrder(tables: readonly ReplayTable[], entity?: string): ReplayTable[] {
+  const chosen = tables.filter((t) => entity === undefined || t.entity === entity);
+  return [...chosen.filter((t) => t.kind === 'derived'), ...chosen.filter((t) => t.kind === 'temporal')];
+}
+
+interface Check {
+  expected: Row[];
+  actual: Row[];
+  differences: Difference[];
+}
+
+async function check(db: Db, table: ReplayTable, entityId: string): Promise<Check> {
+  let expected: Row[];
+  let actual: Row[];
+  try {
+    [expected, actual] = await Promise.all([table.expected(db, entityId), table.actual(db, entityId)]);
+  } catch (err) {
+    throw failure(err, table, entityId, 'check');
+  }
+  const differences = diffRows({ entityId, table: table.table, fields: table.fields, expected, actual });
+  return { expected, actual, differences };
+}
+
+function failure(err: unknown, table: ReplayTable, entityId: string, step: string): KeyflowError {
+  const e = classify(err);
+  return new KeyflowError(e.code, `replay ${step} of ${table.table} for ${entityId}: ${e.message}`, {
+    retriable: e.retriable,
+    cause: err,
+    details: { table: table.table, entityId, ...e.details },
+  });
+}
+
+export async function replayEntity(
+  db: Db,
+  tables: readonly ReplayTable[],
+  entityId: string,
+  opts: ReplayEntityOptions = {},
+): Promise<EntityReport> {
+  const started = Date.now();
+  const repair = opts.repair ?? false;
+  const attempts = Math.max(1, opts.attempts ?? 4);
+  const backoffMs = opts.backoffMs ?? 50;
+  const report: EntityReport = {
+    entityId,
+    repair,
+    tables: [],
+    found: [],
+    differences: [],
+    conflicts: [],
+    durationMs: 0,
+  };
+
+  // Sequential on purpose: a temporal table's expected rows may read a derived table repaired just before.
+  for (const table of replayOrder(tables, opts.entity)) {
+    let state = await check(db, table, entityId);
+    const outcome: TableOutcome = {
+      table: table.table,
+      kind: table.kind,
+      status: state.differences.length ? 'differs' : 'clean',
+      found: state.differences.length,
+      remaining: state.differences.length,
+      attempts: 0,
+    };
+    report.found.push(...state.differences);
+    if (repair && state.differences.length) {
+      for (let attempt = 1; ; attempt++) {
+        outcome.attempts = attempt;
+        try {
+          await table.repair(db, entityId, state.expected, state.actual);
+        } catch (err) {
+          const e = classify(err);
+          if (!RACING.has(e.code)) throw failure(err, table, entityId, 'repair');
+          if (attempt >= attempts) {
+            outcome.status = 'conflict';
+            report.conflicts.push({ entityId, table: table.table, attempts: attempt, message: e.message });
+            state = await check(db, table, entityId);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (attempt - 1))));
+          // What the live update wrote is the new starting point; it may even have settled the drift.
+          state = await check(db, table, entityId);
+          if (state.differences.length) continue;
+          break;
+        }
+        state = await check(db, table, entityId);
+        break;
+      }
+      outcome.remaining = state.differences.length;
+      if (outcome.status !== 'conflict') outcome.status = outcome.remaining ? 'unrepaired' : 'repaired';
+    }
+    report.differences.push(...state.differences);
+    report.tables.push(outcome);
+  }
+  report.durationMs = Date.now() - started;
+  return report;
+}
