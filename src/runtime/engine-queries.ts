@@ -32,5 +32,11 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     sort: { consumedAt: -1 },
   },
   { name: 'provenance by event', collection: PROVENANCE_COLLECTION, filter: { eventId: 'e' } },
+  {
+    name: 'out-of-order report (ops page)',
+    collection: PROVENANCE_COLLECTION,
+    filter: { outOfOrder: true },
+    sort: { consumedAt: -1 },
+  },
   { name: 'lease by entity', collection: LEASES_COLLECTION, filter: { _id: 'k' } },
 ];

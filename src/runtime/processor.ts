@@ -14,6 +14,7 @@ import { KeyflowError } from '../errors';
 import { Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
 import { HealthSource, mongoCheck } from '../monitoring/health';
+import { LagCollector } from '../monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
@@ -52,6 +53,8 @@ export interface ProcessorContext {
   metrics: Registry;
   health: HealthSource;
   settings: TenantSettingsCache<Record<string, unknown>>;
+  /** Consumer lag of this instance's stage groups, polled every KEYFLOW_LAG_INTERVAL_MS. */
+  lag: LagCollector;
   log: Logger;
 }
 
@@ -92,6 +95,7 @@ export class Processor {
   private settingsFollower: SettingsFollower | undefined;
   private settingsConsumer: Consumer | undefined;
   private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
+  private lag: LagCollector | undefined;
   private stopping: Promise<void> | undefined;
   private readonly topology: Topology;
 
@@ -104,7 +108,7 @@ export class Processor {
   }
 
   get context(): ProcessorContext {
-    if (!this.store || !this.kafka || !this.codec || !this.producer || !this.settingsCache) {
+    if (!this.store || !this.kafka || !this.codec || !this.producer || !this.settingsCache || !this.lag) {
       throw new KeyflowError('USAGE', 'the processor has not started yet');
     }
     return {
@@ -117,6 +121,7 @@ export class Processor {
       metrics: this.metrics,
       health: this.health,
       settings: this.settingsCache,
+      lag: this.lag,
       log: this.opts.log,
     };
   }
@@ -209,6 +214,18 @@ export class Processor {
       }));
     }
     await Promise.all(this.runners.map((r) => r.start()));
+    // Lag is measured for the groups this instance runs; every member of a group reports the whole group.
+    const lag = new LagCollector({
+      admin: this.kafka.admin(),
+      groups: this.runners.map((r) => ({ group: r.name, topics: r.spec.inputs })),
+      registry: this.metrics,
+      log: log.child({ component: 'lag' }),
+      intervalMs: config.lagIntervalMs,
+      stallAfterMs: config.stallAfterMs,
+    });
+    this.lag = lag;
+    await lag.start();
+    this.health.register('lag', () => lag.readiness());
     log.info({ stages: this.runners.map((r) => r.name), instance: this.instanceId }, 'processor started');
   }
 
@@ -216,6 +233,7 @@ export class Processor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log } = this.opts;
+      await this.lag?.stop().catch((err) => log.error({ err }, 'lag collector stop failed'));
       await Promise.all(
         this.runners.map((r) => r.stop().catch((err) => log.error({ err }, 'stage stop failed'))),
       );

@@ -13,6 +13,7 @@ export const PROVENANCE_INDEXES: CollectionIndexes = {
   indexes: [
     { key: { key: 1, consumedAt: -1 }, name: 'by_entity' },
     { key: { eventId: 1 }, name: 'by_event' },
+    { key: { outOfOrder: 1, consumedAt: -1 }, name: 'out_of_order' },
   ],
 };
 

@@ -1,0 +1,246 @@
+// The ops page and the JSON it polls: per stage lag, rate and errors per partition, stalled partitions,
+// dead letters with re-drive, batch progress (once batches report it) and the out-of-order report.
+import type { Db } from 'mongodb';
+import { z } from 'zod';
+import { parseInput, type RouteModule } from '../api/server';
+import { deadLetters, listLetters, type DeadLetter, type LetterStatus } from '../consumers/dead-letters';
+import { redrive } from '../consumers/redrive';
+import { KeyflowError } from '../errors';
+import { EVENTS, type Instrumentation } from '../instrumentation';
+import { HEADERS } from '../producers/headers';
+import type { WireRecord } from '../producers/types';
+import { PROVENANCE_COLLECTION, type ProvenanceRecord } from '../state/provenance';
+import type { LagCollector, PartitionLag } from './lag';
+import { OPS_PAGE_HTML } from './ops-page';
+
+/** Progress of one batch, for the page's batches section. */
+export interface BatchProgress {
+  id: string;
+  status: string;
+  total: number;
+  done: number;
+  failed: number;
+}
+
+export interface OpsDeps {
+  lag: LagCollector;
+  db: Db;
+  producer: { sendNow(records: WireRecord[]): Promise<void> };
+  instrumentation: Instrumentation;
+  /** Batches report their progress here once they exist; without it the page shows a placeholder. */
+  batches?: () => Promise<BatchProgress[]>;
+}
+
+const STATUSES = ['parked', 'dead', 'redriven', 'resolved'] as const satisfies readonly LetterStatus[];
+const stageName = z.string().min(1).max(200);
+const lettersQuery = z.strictObject({
+  stage: stageName,
+  status: z
+    .string()
+    .default('parked,dead,redriven')
+    .transform((s) => s.split(',').filter(Boolean))
+    .pipe(z.array(z.enum(STATUSES)).min(1)),
+  limit: z.coerce.number().int().min(1).max(1000).default(200),
+});
+const redriveParams = z.strictObject({ stage: stageName });
+const redriveBody = z.strictObject({ key: z.string().min(1).max(512).optional() }).default({});
+const outOfOrderQuery = z.strictObject({
+  stage: stageName.optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+/**
+ * Failures this instance saw, per partition and per stage. A partition's errors are its final failures
+ * (dead-lettered or parked): a retry's event carries no partition. They count from this process's start.
+ */
+class ErrorTally {
+  readonly byPartition = new Map<string, number>();
+  readonly byStage = new Map<string, { errors: number; retries: number; codes: Record<string, number> }>();
+  readonly stop: () => void;
+
+  constructor(instrumentation: Instrumentation) {
+    const offs = [
+      instrumentation.on(EVENTS.EVENT_HANDLED, (e) => {
+        if (e.errorCode === undefined) return;
+        const k = `${e.stage}\u0000${e.topic}\u0000${e.partition}`;
+        this.byPartition.set(k, (this.byPartition.get(k) ?? 0) + 1);
+        this.count(e.stage, e.errorCode, false);
+      }),
+      instrumentation.on(EVENTS.EVENT_RETRY, (r) => this.count(r.stage, r.code, true)),
+    ];
+    this.stop = () => offs.forEach((off) => off());
+  }
+
+  partition(p: PartitionLag): number {
+    return this.byPartition.get(`${p.consumergroup}\u0000${p.topic}\u0000${p.partition}`) ?? 0;
+  }
+
+  stage(name: string) {
+    return this.byStage.get(name) ?? { errors: 0, retries: 0, codes: {} };
+  }
+
+  private count(stage: string, code: string, retry: boolean): void {
+    let s = this.byStage.get(stage);
+    if (!s) this.byStage.set(stage, (s = { errors: 0, retries: 0, codes: {} }));
+    s.errors++;
+    if (retry) s.retries++;
+    s.codes[code] = (s.codes[code] ?? 0) + 1;
+  }
+}
+
+function letterView(l: DeadLetter) {
+  return {
+    id: l._id,
+    stage: l.stage,
+    key: l.key,
+    eventId: l.eventId,
+    topic: l.topic,
+    partition: l.partition,
+    offset: l.offset,
+    code: l.code,
+    message: l.message,
+    attempts: l.attempts,
+    status: l.status,
+    redrives: l.redrives,
+    firstFailedAt: l.firstFailedAt,
+    deadAt: l.deadAt,
+    tenantId: l.headers[HEADERS.TENANT_ID],
+  };
+}
+
+export function opsRoutes(deps: OpsDeps): RouteModule {
+  const { lag, db } = deps;
+  const known = () => new Set(lag.groups.map((g) => g.group));
+  const requireStage = (stage: string) => {
+    if (!known().has(stage)) {
+      throw new KeyflowError(
+        'USAGE',
+        `unknown stage ${stage}; this processor runs ${[...known()].join(', ')}`,
+      );
+    }
+  };
+
+  return (app) => {
+    const tally = new ErrorTally(deps.instrumentation);
+    app.addHook('onClose', async () => tally.stop());
+
+    app.get('/ops', async (_req, reply) =>
+      reply
+        .header('content-type', 'text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(OPS_PAGE_HTML),
+    );
+
+    app.get('/ops/api/stages', async () => {
+      const snap = lag.snapshot();
+      const letterCounts = await countLetters(db);
+      const stages = snap.groups.map((g) => {
+        const partitions = g.partitions.map((p) => ({ ...p, errors: tally.partition(p) }));
+        const t = tally.stage(g.consumergroup);
+        return {
+          name: g.consumergroup,
+          topics: g.topics,
+          state: g.state,
+          members: g.members,
+          lag: partitions.reduce((n, p) => n + p.lag, 0),
+          lagSeconds: partitions.reduce((n, p) => Math.max(n, p.lagSeconds), 0),
+          ratePerSec: partitions.reduce((n, p) => n + p.ratePerSec, 0),
+          errors: t.errors,
+          retries: t.retries,
+          errorsByCode: t.codes,
+          stalled: partitions.filter((p) => p.stalled).length,
+          deadLetters: letterCounts.get(g.consumergroup) ?? {},
+          partitions,
+        };
+      });
+      return { at: snap.at, error: snap.error, stages };
+    });
+
+    app.get('/ops/api/dead-letters', async (req) => {
+      const q = parseInput(lettersQuery, req.query, 'query');
+      requireStage(q.stage);
+      const letters = await listLetters(db, q.stage, { status: q.status, limit: q.limit });
+      return { stage: q.stage, count: letters.length, letters: letters.map(letterView) };
+    });
+
+    app.post('/ops/api/dead-letters/:stage/redrive', async (req) => {
+      const { stage } = parseInput(redriveParams, req.params, 'params');
+      const { key } = parseInput(redriveBody, req.body ?? undefined, 'body');
+      requireStage(stage);
+      const result = await redrive({ db, producer: deps.producer, stage, key });
+      req.log.info({ stage, key, redriven: result.redriven }, 'dead letters re-driven from the ops page');
+      return { stage, key: key ?? null, ...result };
+    });
+
+    app.get('/ops/api/out-of-order', async (req) => {
+      const q = parseInput(outOfOrderQuery, req.query, 'query');
+      return outOfOrderReport(db, q.stage, q.limit);
+    });
+
+    app.get('/ops/api/batches', async () => {
+      if (!deps.batches) return { available: false, batches: [] };
+      return { available: true, batches: await deps.batches() };
+    });
+  };
+}
+
+/** Letters per stage and status, in one pass. */
+async function countLetters(db: Db): Promise<Map<string, Partial<Record<LetterStatus, number>>>> {
+  const rows = await deadLetters(db)
+    .aggregate<{ _id: { stage: string; status: LetterStatus }; n: number }>([
+      { $group: { _id: { stage: '$stage', status: '$status' }, n: { $sum: 1 } } },
+    ])
+    .toArray();
+  const out = new Map<string, Partial<Record<LetterStatus, number>>>();
+  for (const r of rows) {
+    const s = out.get(r._id.stage) ?? {};
+    s[r._id.status] = r.n;
+    out.set(r._id.stage, s);
+  }
+  return out;
+}
+
+/**
+ * Out-of-order deliveries from provenance. One is "corrected" when the stage still applied it (its
+ * reducer folds a late event into the right place); otherwise it was skipped as superseded.
+ */
+async function outOfOrderReport(db: Db, stage: string | undefined, limit: number) {
+  const filter: Record<string, unknown> = { outOfOrder: true };
+  if (stage !== undefined) filter.stage = stage;
+  const coll = db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION);
+  const [rows, records] = await Promise.all([
+    coll
+      .aggregate<{ _id: { stage: string; outcome: string }; n: number }>([
+        { $match: filter },
+        { $group: { _id: { stage: '$stage', outcome: '$outcome' }, n: { $sum: 1 } } },
+      ])
+      .toArray(),
+    coll.find(filter).sort({ consumedAt: -1 }).limit(limit).toArray(),
+  ]);
+  const byStage = new Map<
+    string,
+    { stage: string; detected: number; corrected: number; outcomes: Record<string, number> }
+  >();
+  for (const r of rows) {
+    const s = byStage.get(r._id.stage) ?? { stage: r._id.stage, detected: 0, corrected: 0, outcomes: {} };
+    s.detected += r.n;
+    if (r._id.outcome === 'applied') s.corrected += r.n;
+    s.outcomes[r._id.outcome] = r.n;
+    byStage.set(r._id.stage, s);
+  }
+  return {
+    stages: [...byStage.values()],
+    records: records.map((r) => ({
+      stage: r.stage,
+      key: r.key,
+      eventId: r.eventId,
+      tenantId: r.tenantId ?? null,
+      topic: r.topic,
+      partition: r.partition,
+      offset: r.offset,
+      occurredAt: r.occurredAt ?? null,
+      consumedAt: r.consumedAt,
+      outcome: r.outcome,
+    })),
+  };
+}

@@ -1,0 +1,146 @@
+// A deliberately slowed stage shows kafka_consumergroup_lag rising on /metrics and on /ops/api/stages,
+// and both return to zero once it catches up; a partition held by one very slow event is flagged
+// stalled (metric, ops API and /readyz) and is cleared once the event commits.
+import { createServer } from '../../src/api/server';
+import { createLogger } from '../../src/logger';
+import { opsRoutes } from '../../src/monitoring/ops-routes';
+import type { Processor } from '../../src/runtime/processor';
+import { cleanupAll, eventually, onCleanup } from '../helpers';
+import { counterEvent, counterTopology } from './fixtures/counter';
+import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './harness';
+
+afterAll(cleanupAll);
+
+const STALL_AFTER_MS = 3000;
+
+interface OpsStage {
+  name: string;
+  lag: number;
+  lagSeconds: number;
+  stalled: number;
+  partitions: { partition: number; lag: number; stalled: boolean }[];
+}
+
+let processor: Processor;
+let base: string;
+let stage: string;
+let send: (events: ReturnType<typeof counterEvent>[]) => Promise<void>;
+
+beforeAll(async () => {
+  const p = prefix('lag');
+  const topology = counterTopology(p, { partitions: 2 });
+  stage = `${p}.counter`;
+  const config = testConfig({
+    KEYFLOW_LAG_INTERVAL_MS: '250',
+    KEYFLOW_STALL_AFTER_MS: String(STALL_AFTER_MS),
+  });
+  const producer = await testProducer(config, topology);
+  processor = await runProcessor(config, topology);
+  dropAfter(() => processor.context.db);
+  const server = createServer({
+    log: createLogger('silent'),
+    registry: processor.metrics,
+    health: processor.health,
+    routes: [opsRoutes(processor.context)],
+  });
+  onCleanup(() => server.close());
+  base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  send = async (events) => {
+    await producer.publish(
+      events.map((e) => ({ topic: `${p}.in`, key: e.id, value: e, eventId: e.eventId })),
+    );
+  };
+  await eventually(
+    async () => (processor.runners.every((r) => r.ready) ? true : undefined),
+    30_000,
+    'group join',
+  );
+});
+
+/** Our group's series of a metric on /metrics, summed over partitions. */
+async function metricSum(name: string): Promise<number> {
+  const text = await (await fetch(`${base}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) && line.includes(`consumergroup="${stage}"`)) {
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+  }
+  return sum;
+}
+
+async function opsStage(): Promise<OpsStage> {
+  const body = (await (await fetch(`${base}/ops/api/stages`)).json()) as { stages: OpsStage[] };
+  return body.stages.find((s) => s.name === stage)!;
+}
+
+test('lag rises on /metrics and /ops while the stage is slow, then returns to zero', async () => {
+  // Two keys, each strictly sequential: 25 events of 120 ms per key keep the stage behind for ~3 s.
+  const events = ['a', 'b'].flatMap((id) =>
+    Array.from({ length: 25 }, (_, i) => counterEvent(`${id}-${stage}`, i, { delayMs: 120 })),
+  );
+  await send(events);
+
+  let peakMetric = 0;
+  let peakOps = 0;
+  let peakSeconds = 0;
+  await eventually(
+    async () => {
+      const [m, s, o] = await Promise.all([
+        metricSum('kafka_consumergroup_lag'),
+        metricSum('keyflow_consumergroup_lag_seconds'),
+        opsStage(),
+      ]);
+      peakMetric = Math.max(peakMetric, m);
+      peakOps = Math.max(peakOps, o.lag);
+      peakSeconds = Math.max(peakSeconds, s);
+      return peakMetric > 5 && peakOps > 5 && peakSeconds > 0 ? true : undefined;
+    },
+    20_000,
+    'lag to rise',
+  );
+
+  await eventually(
+    async () => {
+      const [m, o] = await Promise.all([metricSum('kafka_consumergroup_lag'), opsStage()]);
+      return m === 0 && o.lag === 0 && o.lagSeconds === 0 ? true : undefined;
+    },
+    60_000,
+    'lag back to zero',
+  );
+  expect(await metricSum('keyflow_consumergroup_lag_seconds')).toBe(0);
+  expect(await metricSum('keyflow_partition_stalled')).toBe(0);
+});
+
+test('a partition with lag and no committed progress is flagged stalled, then cleared', async () => {
+  // One event that takes three stall windows: its partition has lag 1 and its offset does not move.
+  await send([counterEvent(`slow-${stage}`, 0, { delayMs: STALL_AFTER_MS * 3 })]);
+
+  const flagged = await eventually(
+    async () => {
+      const o = await opsStage();
+      return o.stalled === 1 ? o : undefined;
+    },
+    STALL_AFTER_MS * 3,
+    'the partition to be flagged stalled',
+  );
+  expect(flagged.partitions.filter((p) => p.stalled)).toEqual([expect.objectContaining({ lag: 1 })]);
+  expect(await metricSum('keyflow_partition_stalled')).toBe(1);
+  const ready = await fetch(`${base}/readyz`);
+  expect(ready.status).toBe(503);
+  const report = (await ready.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
+  expect(report.checks.lag).toMatchObject({
+    ok: false,
+    detail: expect.stringContaining(`stalled: ${stage}`),
+  });
+
+  await eventually(
+    async () => {
+      const [o, r] = await Promise.all([opsStage(), fetch(`${base}/readyz`)]);
+      return o.stalled === 0 && o.lag === 0 && r.status === 200 ? true : undefined;
+    },
+    STALL_AFTER_MS * 5,
+    'the stall to clear',
+  );
+  expect(await metricSum('keyflow_partition_stalled')).toBe(0);
+});
