@@ -50,6 +50,24 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',
   },
+  NOT_FOUND: {
+    retriable: false,
+    doc: 'HTTP: the batch, image or named query does not exist for this customer (404).',
+  },
+  UNAUTHORIZED: { retriable: false, doc: 'HTTP: no API key, or an unknown one (401).' },
+  FORBIDDEN: {
+    retriable: false,
+    doc: 'HTTP: the API key belongs to another customer (403); nothing is revealed.',
+  },
+  NOTHING_TO_REINGEST: { retriable: false, doc: 'HTTP: reingest of a batch with no failed assets (409).' },
+  ASSET_INVALID: {
+    retriable: false,
+    doc: 'An asset origin is missing, unreadable or not an image; recorded as the asset’s error.',
+  },
+  ASSET_FETCH_FAILED: {
+    retriable: true,
+    doc: 'An http(s) origin answered with an error or broke off; retried, then recorded.',
+  },
   SETTINGS_INVALID: {
     retriable: false,
     doc: 'A tenant-settings record failed validation; previous settings stay.',

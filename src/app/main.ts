@@ -2,8 +2,10 @@
 // domain's routes. `keyflow start` and `keyflow demo` both run it.
 import { createServer, type ApiServer, type RouteModule } from '../api/server';
 import { provenanceRoutes } from '../api/provenance-routes';
+import { replayRoutes } from '../api/replay-routes';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import { opsRoutes } from '../monitoring/ops-routes';
 import { Processor, type ProcessorContext } from '../runtime/processor';
 import { appDataflows } from './dataflows';
 import { appTopology } from './topology';
@@ -18,8 +20,13 @@ export interface RunningApp {
 
 /** Route modules of every room, given the running processor. */
 export function appRoutes(ctx: ProcessorContext): RouteModule[] {
-  const domain = appDataflows().flatMap((f) => (f.routes ? [f.routes(ctx)] : []));
-  return [provenanceRoutes(ctx.db), ...domain];
+  const flows = appDataflows();
+  const domain = flows.flatMap((f) => (f.routes ? [f.routes(ctx)] : []));
+  const replay = replayRoutes(
+    ctx.db,
+    flows.flatMap((f) => f.replay),
+  );
+  return [provenanceRoutes(ctx.db), opsRoutes(ctx), replay, ...domain];
 }
 
 export async function startApp(

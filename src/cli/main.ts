@@ -1,6 +1,8 @@
 // The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
 import { KeyflowError } from '../errors';
+import { customersCommand } from './customers';
 import { dlqCommand } from './dlq';
+import { replayCommand } from './replay';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
 import { topologyCommand } from './topology';
@@ -16,6 +18,8 @@ export const commands: Record<string, Command> = {
   start: startCommand,
   topology: topologyCommand,
   dlq: dlqCommand,
+  replay: replayCommand,
+  customers: customersCommand,
 };
 
 export function helpText(): string {

@@ -116,6 +116,31 @@ export const settings = {
     z.coerce.number().int().min(100).default(3000),
     'Consumer heartbeat interval; must be below a third of the session timeout.',
   ),
+  lagIntervalMs: setting(
+    'KEYFLOW_LAG_INTERVAL_MS',
+    z.coerce.number().int().min(100).default(5000),
+    'How often consumer lag is polled from Kafka (committed against end offsets).',
+  ),
+  stallAfterMs: setting(
+    'KEYFLOW_STALL_AFTER_MS',
+    z.coerce.number().int().min(1000).default(60000),
+    'A partition with lag and no committed progress for this long is reported stalled.',
+  ),
+  batchCleanupStrategy: setting(
+    'KEYFLOW_BATCH_CLEANUP_STRATEGY',
+    z.enum(['off', 'completed', 'older-than', 'superseded']).default('off'),
+    'Scheduled BatchAssets cleanup of finished batches: off, completed, older-than or superseded.',
+  ),
+  batchCleanupDays: setting(
+    'KEYFLOW_BATCH_CLEANUP_DAYS',
+    z.coerce.number().int().min(0).max(36500).default(90),
+    'With strategy older-than: remove rows that finished more than this many days ago.',
+  ),
+  batchCleanupIntervalMs: setting(
+    'KEYFLOW_BATCH_CLEANUP_INTERVAL_MS',
+    z.coerce.number().int().min(60000).default(86400000),
+    'How often the scheduled BatchAssets cleanup runs.',
+  ),
   entityLocking: setting(
     'KEYFLOW_ENTITY_LOCKING',
     z.enum(['off', 'lease']).default('off'),

@@ -1,0 +1,61 @@
+// The batches dataflow (RFC "BatchAssets"): the API creates a batch and publishes one ingest event per
+// asset; the ingest stage processes each asset and emits its outcome to the compacted batch-status; the
+// fold stage compacts that into BatchAssets and recounts the batch from its rows.
+import type { Dataflow } from '../runtime/dataflow';
+import { compactTopic, topic } from '../topology/define';
+import { scheduleCleanup, type CleanupSchedule } from './cleanup';
+import { foldStage } from './fold-stage';
+import { ingestStage } from './ingest-stage';
+import { inspectOrigin, type AssetHandler, type InspectOptions } from './inspect';
+import { registerBatchAssetsGauge } from './metrics';
+import { flowNames } from './names';
+import { BATCH_INDEXES, BATCH_QUERIES } from './queries';
+import { batchRoutes } from './routes';
+import { batchStatusSchema, ingestEventSchema } from './schemas';
+
+export interface BatchesFlowOptions {
+  /** Prefixes topic and stage names (tests). */
+  prefix?: string;
+  /** Partitions of both topics (default 6). */
+  partitions?: number;
+  /** The asset processing; default: inspectOrigin(inspect). */
+  handler?: AssetHandler;
+  inspect?: InspectOptions;
+  /** The scheduled BatchAssets cleanup; none unless given. */
+  cleanup?: CleanupSchedule;
+}
+
+export function batchesFlow(opts: BatchesFlowOptions = {}): Dataflow {
+  const names = flowNames(opts.prefix);
+  const partitions = opts.partitions ?? 6;
+  const handler = opts.handler ?? inspectOrigin(opts.inspect);
+  return {
+    name: 'batches',
+    topics: [
+      topic(names.ingestTopic, { partitions, key: 'assetId', value: ingestEventSchema }),
+      compactTopic(names.statusTopic, { partitions, key: 'batchId:assetId', value: batchStatusSchema }),
+    ],
+    stages: [ingestStage(names, handler), foldStage(names)],
+    indexes: BATCH_INDEXES,
+    queries: BATCH_QUERIES,
+    // BatchAssets is folded from a compacted topic by a content-idempotent reducer; no archive to replay yet.
+    replay: [],
+    routes(ctx) {
+      registerBatchAssetsGauge(ctx.metrics, ctx.db);
+      const routes = batchRoutes({ db: ctx.db, producer: ctx.producer, names });
+      return (app) => {
+        routes(app);
+        const schedule = opts.cleanup ?? {
+          strategy: ctx.config.batchCleanupStrategy,
+          days: ctx.config.batchCleanupDays,
+          intervalMs: ctx.config.batchCleanupIntervalMs,
+        };
+        const scheduled = scheduleCleanup(ctx.db, schedule, ctx.log);
+        app.addHook('onClose', async () => scheduled.stop());
+      };
+    },
+  };
+}
+
+export { flowNames } from './names';
+export type { AssetHandler, AssetFacts } from './inspect';

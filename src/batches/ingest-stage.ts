@@ -1,0 +1,102 @@
+// The ingest stage: processes one asset of a batch with the pluggable handler, records the outcome on the
+// image, and emits it to batch-status. The outcome is kept per asset per batch, so a redelivery re-emits
+// exactly the record of the first run instead of processing (and timing) the asset again.
+import type { Db } from 'mongodb';
+import { classify, KeyflowError } from '../errors';
+import type { ActionStageSpec, StageEvent } from '../topology/types';
+import type { AssetFacts, AssetHandler } from './inspect';
+import { COLLECTIONS, imageId, statusKey, type FlowNames } from './names';
+import type { BatchStatus, IngestEvent } from './schemas';
+import { imagesOf } from './store';
+
+/** Retriable handler failures (an origin timing out) get this many attempts before they count as the error. */
+export const INGEST_ATTEMPTS = 3;
+
+interface IngestResult {
+  _id: string;
+  status: 'completed' | 'error';
+  error: string | null;
+  finished: number;
+  facts: AssetFacts | null;
+}
+
+interface IngestPlan {
+  result: IngestResult;
+  fresh: boolean;
+}
+
+const resultsOf = (db: Db) => db.collection<IngestResult>(COLLECTIONS.ingestResults);
+const DUPLICATE_KEY = 11000;
+
+async function process(
+  handler: AssetHandler,
+  e: StageEvent<IngestEvent>,
+  now: number,
+): Promise<Omit<IngestResult, '_id'>> {
+  try {
+    const facts = await handler(e.value);
+    return { status: 'completed', error: null, finished: now, facts };
+  } catch (err) {
+    const k = classify(err);
+    if (k.retriable && e.attempt < INGEST_ATTEMPTS) throw k;
+    return { status: 'error', error: k.message, finished: now, facts: null };
+  }
+}
+
+export function ingestStage(
+  names: FlowNames,
+  handler: AssetHandler,
+): ActionStageSpec<IngestEvent, IngestPlan, IngestPlan> {
+  return {
+    kind: 'action',
+    name: names.ingestStage,
+    inputs: [names.ingestTopic],
+    outputs: [names.statusTopic],
+    description: 'processes each asset of a batch and emits its outcome to batch-status',
+    // Room beyond the handler's own attempts for store hiccups, so an asset ends as an error, not a dead letter.
+    maxAttempts: INGEST_ATTEMPTS + 2,
+    // One bad asset must not hold up the later events of the same asset id.
+    onDeadLetter: 'skip',
+    handler: {
+      async read(e, ctx) {
+        const _id = statusKey(e.value.batchId, e.value.assetId);
+        const earlier = await resultsOf(ctx.db).findOne({ _id });
+        if (earlier) return { result: earlier, fresh: false };
+        return { result: { _id, ...(await process(handler, e, ctx.now())) }, fresh: true };
+      },
+      decide(e, s) {
+        const status: BatchStatus = {
+          batchId: e.value.batchId,
+          customerId: e.value.customerId,
+          assetId: e.value.assetId,
+          status: s.result.status,
+          error: s.result.error,
+          finished: s.result.finished,
+        };
+        return { plan: s, emit: [{ topic: names.statusTopic, key: s.result._id, value: status }] };
+      },
+      async write(plan, e, ctx) {
+        const r = plan.result;
+        if (plan.fresh) {
+          try {
+            await resultsOf(ctx.db).insertOne(r);
+          } catch (err) {
+            if ((err as { code?: unknown }).code !== DUPLICATE_KEY) throw classify(err);
+            // Another delivery of this event recorded its outcome first; ours must not be emitted, so
+            // the retry re-reads theirs and emits that.
+            throw new KeyflowError(
+              'HANDLER_TRANSIENT',
+              `asset ${r._id} was recorded concurrently; re-reading`,
+            );
+          }
+        }
+        // The image shows the outcome of its current batch only; a late outcome of an older batch is history.
+        await imagesOf(ctx.db).updateOne(
+          { _id: imageId(e.value.customerId, e.value.assetId), batch: e.value.batchId },
+          { $set: { status: r.status, error: r.error, finished: new Date(r.finished), ...(r.facts ?? {}) } },
+        );
+        return plan.fresh ? 'applied' : 'duplicate';
+      },
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// The indexes of the batches tables and the queries they serve (checked by test/integration/indexes.test.ts).
+import type { DeclaredQuery } from '../runtime/dataflow';
+import type { CollectionIndexes } from '../state/mongo';
+import { CUSTOMER_INDEXES } from '../customers/keys';
+import { COLLECTIONS } from './names';
+
+export const BATCH_INDEXES: CollectionIndexes[] = [
+  ...CUSTOMER_INDEXES,
+  {
+    collection: COLLECTIONS.batchAssets,
+    indexes: [
+      { key: { batchId: 1, status: 1, assetId: 1 }, name: 'batch_status_asset' },
+      { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
+    ],
+  },
+  {
+    collection: COLLECTIONS.batches,
+    indexes: [{ key: { customerId: 1, finished: 1 }, name: 'customer_finished' }],
+  },
+  {
+    collection: COLLECTIONS.images,
+    indexes: [
+      { key: { customerId: 1, batch: 1 }, name: 'customer_batch' },
+      { key: { customerId: 1, assetId: 1 }, name: 'customer_asset' },
+    ],
+  },
+];
+
+const A = COLLECTIONS.batchAssets;
+export const BATCH_QUERIES: DeclaredQuery[] = [
+  {
+    name: 'batch rows by status',
+    collection: A,
+    filter: { batchId: 1, customerId: 'c', status: 'error' },
+    sort: { assetId: 1 },
+  },
+  { name: 'batch row tallies', collection: A, filter: { batchId: 1 } },
+  {
+    name: 'batches of an image',
+    collection: A,
+    filter: { customerId: 'c', assetId: 'a' },
+    sort: { batchId: 1 },
+  },
+  {
+    name: 'rows to supersede',
+    collection: A,
+    filter: { customerId: 'c', assetId: { $in: ['a'] }, batchId: { $lt: 2 } },
+  },
+  {
+    name: 'cleanup rows',
+    collection: A,
+    filter: { customerId: 'c', batchId: { $in: [1] }, status: 'completed' },
+  },
+  {
+    name: 'finished batches',
+    collection: COLLECTIONS.batches,
+    filter: { customerId: 'c', finished: { $ne: null } },
+    sort: { _id: 1 },
+  },
+  {
+    name: 'images of a batch',
+    collection: COLLECTIONS.images,
+    filter: { customerId: 'c', batch: 1 },
+    sort: { assetId: 1 },
+  },
+  {
+    name: 'images by named query',
+    collection: COLLECTIONS.images,
+    filter: { customerId: 'c', assetId: { $in: ['a'] } },
+    sort: { assetId: 1 },
+  },
+];

@@ -1,0 +1,244 @@
+// The batches tables in MongoDB: Batches (the quick status check, counts derived from rows), BatchAssets
+// (one row per asset per batch) and Images (each with its current batch). Every query here is declared
+// in queries.ts with the index that serves it.
+import type { Db } from 'mongodb';
+import { COLLECTIONS, imageId, statusKey } from './names';
+import { deriveCounts, type StatusTally } from './reducers';
+import type { AssetStatus } from './schemas';
+
+export interface BatchDoc {
+  _id: number;
+  customerId: string;
+  submitted: Date;
+  count: number;
+  completed: number;
+  errors: number;
+  superseded: number;
+  finished: Date | null;
+  /** The batch whose failed assets this one reingests, if any. */
+  reingestOf: number | null;
+  /** Bumped before each recount; the recount that read last is the one that may write (see refreshCounts). */
+  rev: number;
+  countsRev: number;
+}
+
+export interface BatchAssetRow {
+  _id: string;
+  batchId: number;
+  customerId: string;
+  assetId: string;
+  origin: string;
+  status: AssetStatus;
+  error: string | null;
+  finished: Date | null;
+  created: Date;
+  /** The first later batch that ingested the same asset. */
+  supersededBy: number | null;
+}
+
+export interface ImageDoc {
+  _id: string;
+  customerId: string;
+  assetId: string;
+  origin: string;
+  /** The image's current batch. */
+  batch: number;
+  created: Date;
+  status: AssetStatus;
+  error: string | null;
+  finished: Date | null;
+  size?: number;
+  mediaType?: string;
+  width?: number;
+  height?: number;
+}
+
+export const batchesOf = (db: Db) => db.collection<BatchDoc>(COLLECTIONS.batches);
+export const rowsOf = (db: Db) => db.collection<BatchAssetRow>(COLLECTIONS.batchAssets);
+export const imagesOf = (db: Db) => db.collection<ImageDoc>(COLLECTIONS.images);
+
+/** Batch ids are integers allocated from one counter per deployment, so they only ever grow. */
+export async function allocateBatchId(db: Db): Promise<number> {
+  const doc = await db
+    .collection<{ _id: string; seq: number }>(COLLECTIONS.counters)
+    .findOneAndUpdate({ _id: 'batch' }, { $inc: { seq: 1 } }, { upsert: true, returnDocument: 'after' });
+  return doc!.seq;
+}
+
+export interface NewAsset {
+  id: string;
+  origin: string;
+}
+
+/**
+ * Creates the batch, its waiting rows and the images' current batch, and marks earlier rows of the same
+ * assets as superseded. The caller publishes the ingest events afterwards: a row always exists before
+ * any status record for it can arrive.
+ */
+export async function createBatch(
+  db: Db,
+  customerId: string,
+  assets: NewAsset[],
+  now: Date,
+  reingestOf: number | null = null,
+): Promise<BatchDoc> {
+  const id = await allocateBatchId(db);
+  const batch: BatchDoc = {
+    _id: id,
+    customerId,
+    submitted: now,
+    count: assets.length,
+    completed: 0,
+    errors: 0,
+    superseded: 0,
+    finished: null,
+    reingestOf,
+    rev: 0,
+    countsRev: 0,
+  };
+  await batchesOf(db).insertOne(batch);
+  await rowsOf(db).insertMany(
+    assets.map((a) => ({
+      _id: statusKey(id, a.id),
+      batchId: id,
+      customerId,
+      assetId: a.id,
+      origin: a.origin,
+      status: 'waiting' as const,
+      error: null,
+      finished: null,
+      created: now,
+      supersededBy: null,
+    })),
+    { ordered: false },
+  );
+  await imagesOf(db).bulkWrite(
+    assets.map((a) => ({
+      updateOne: {
+        filter: { _id: imageId(customerId, a.id) },
+        update: {
+          $set: {
+            customerId,
+            assetId: a.id,
+            origin: a.origin,
+            batch: id,
+            status: 'waiting',
+            error: null,
+            finished: null,
+          },
+          $setOnInsert: { created: now },
+        },
+        upsert: true,
+      },
+    })),
+    { ordered: false },
+  );
+  await supersede(
+    db,
+    customerId,
+    assets.map((a) => a.id),
+    id,
+  );
+  return batch;
+}
+
+async function supersede(db: Db, customerId: string, assetIds: string[], by: number): Promise<void> {
+  const filter = { customerId, assetId: { $in: assetIds }, batchId: { $lt: by }, supersededBy: null };
+  const affected = (await rowsOf(db).distinct('batchId', filter)) as number[];
+  if (affected.length === 0) return;
+  await rowsOf(db).updateMany(filter, { $set: { supersededBy: by } });
+  for (const b of affected) await refreshCounts(db, b);
+}
+
+/** Per-status tallies of a batch's rows, for deriveCounts. */
+export async function talliesOf(db: Db, batchId: number): Promise<StatusTally[]> {
+  const groups = await rowsOf(db)
+    .aggregate<{ _id: AssetStatus; rows: number; superseded: number; lastFinished: Date | null }>([
+      { $match: { batchId } },
+      {
+        $group: {
+          _id: '$status',
+          rows: { $sum: 1 },
+          superseded: { $sum: { $cond: [{ $gt: ['$supersededBy', null] }, 1, 0] } },
+          lastFinished: { $max: '$finished' },
+        },
+      },
+    ])
+    .toArray();
+  return groups.map((g) => ({
+    status: g._id,
+    rows: g.rows,
+    superseded: g.superseded,
+    lastFinished: g.lastFinished ? new Date(g.lastFinished).getTime() : null,
+  }));
+}
+
+/**
+ * Recounts a batch from its rows. Recounts of one batch run concurrently (its rows arrive on many
+ * partitions), so each takes a revision first and writes only if no later revision wrote already: the
+ * recount that read last wins, and it saw every row written before it. Once finished, a batch's counts
+ * are final (its rows may be cleaned up later); only `superseded` still moves, and never down.
+ */
+export async function refreshCounts(db: Db, batchId: number): Promise<void> {
+  const batch = await batchesOf(db).findOneAndUpdate(
+    { _id: batchId },
+    { $inc: { rev: 1 } },
+    { returnDocument: 'after', projection: { rev: 1, finished: 1 } },
+  );
+  if (!batch) return;
+  const counts = deriveCounts(await talliesOf(db, batchId));
+  if (batch.finished !== null) {
+    await batchesOf(db).updateOne({ _id: batchId }, { $max: { superseded: counts.superseded } });
+    return;
+  }
+  await batchesOf(db).updateOne(
+    { _id: batchId, finished: null, countsRev: { $lt: batch.rev } },
+    {
+      $set: {
+        count: counts.count,
+        completed: counts.completed,
+        errors: counts.errors,
+        superseded: counts.superseded,
+        finished: counts.finished === null ? null : new Date(counts.finished),
+        countsRev: batch.rev,
+      },
+    },
+  );
+}
+
+export function findBatch(db: Db, customerId: string, batchId: number): Promise<BatchDoc | null> {
+  return batchesOf(db).findOne({ _id: batchId, customerId });
+}
+
+export async function listRows(
+  db: Db,
+  customerId: string,
+  batchId: number,
+  status: AssetStatus | undefined,
+  page: number,
+  pageSize: number,
+): Promise<{ items: BatchAssetRow[]; total: number }> {
+  const filter = { batchId, customerId, ...(status ? { status } : {}) };
+  const [items, total] = await Promise.all([
+    rowsOf(db)
+      .find(filter)
+      .sort({ assetId: 1 })
+      .skip((page - 1) * pageSize)
+      .limit(pageSize)
+      .toArray(),
+    rowsOf(db).countDocuments(filter),
+  ]);
+  return { items, total };
+}
+
+export async function failedAssets(db: Db, customerId: string, batchId: number): Promise<NewAsset[]> {
+  const rows = await rowsOf(db)
+    .find({ batchId, customerId, status: 'error' }, { projection: { assetId: 1, origin: 1 } })
+    .sort({ assetId: 1 })
+    .toArray();
+  return rows.map((r) => ({ id: r.assetId, origin: r.origin }));
+}
+
+export function rowsOfImage(db: Db, customerId: string, assetId: string): Promise<BatchAssetRow[]> {
+  return rowsOf(db).find({ customerId, assetId }).sort({ batchId: 1 }).toArray();
+}
