@@ -1,0 +1,98 @@
+// Replay of RSLeadGlobalConversions: a lead's rows recomputed from its archived events with the live
+// reducer, compared with the table, and repaired only where nothing changed since they were read.
+import type { Db } from 'mongodb';
+import { classify, KeyflowError } from '../errors';
+import type { ReplayTable, Row } from '../replay/types';
+import { eventsOf } from '../state/archive';
+import { reduceConversions, rowIdOf } from './reducer';
+import { archiveOf, eventOf, rowsOf, ROWS } from './store';
+
+const FIELDS = ['tenantId', 'leadId', 'conversionType', 'count', 'amount', 'firstAt', 'lastAt'];
+
+function conflict(leadId: string, row: unknown, what: string): KeyflowError {
+  return new KeyflowError(
+    'HANDLER_TRANSIENT',
+    `repair of ${ROWS} for lead ${leadId} lost a race with the live stage (${what}); run it again`,
+    { details: { leadId, row } },
+  );
+}
+
+/** The filter "this row is still exactly as replay read it" (all compared fields; absent stays absent). */
+function asRead(actual: Row): Record<string, unknown> {
+  const filter: Record<string, unknown> = { _id: actual._id };
+  for (const f of FIELDS) filter[f] = actual[f] ?? { $exists: false };
+  return filter;
+}
+
+export const conversionsReplay: ReplayTable = {
+  table: ROWS,
+  kind: 'derived',
+  entity: 'leadId',
+  fields: FIELDS,
+
+  async expected(db: Db, leadId: string): Promise<Row[]> {
+    const events = (await eventsOf(archiveOf(db), leadId)).map(eventOf);
+    return reduceConversions(events).map((r) => ({ _id: rowIdOf(r), ...r }));
+  },
+
+  async actual(db: Db, leadId: string): Promise<Row[]> {
+    const docs = await rowsOf(db).find({ leadId }).toArray();
+    return docs.map(({ _id, tenantId, leadId: lead, conversionType, count, amount, firstAt, lastAt }) => ({
+      _id,
+      tenantId,
+      leadId: lead,
+      conversionType,
+      count,
+      amount,
+      firstAt,
+      lastAt,
+    }));
+  },
+
+  // Every write is conditional on the row being as read: a live write in between (which derives from
+  // a newer archive) makes the condition miss, and the caller retries on HANDLER_TRANSIENT. The
+  // archive is re-read first: had it grown since `expected` was computed, a row read after that
+  // growth may hold an event `expected` lacks, and setting `expected` over it would drop the event.
+  async repair(db: Db, leadId: string, expected: Row[], actual: Row[]): Promise<void> {
+    const current = await conversionsReplay.expected(db, leadId);
+    if (JSON.stringify(current) !== JSON.stringify(expected)) throw conflict(leadId, null, 'archive grew');
+    const rows = rowsOf(db);
+    const actualById = new Map(actual.map((r) => [String(r._id), r]));
+    const expectedIds = new Set(expected.map((r) => String(r._id)));
+    const at = Date.now();
+    for (const want of expected) {
+      const have = actualById.get(String(want._id));
+      const fields = Object.fromEntries(FIELDS.map((f) => [f, want[f]]));
+      if (have === undefined) {
+        try {
+          await rows.insertOne({ _id: String(want._id), ...fields, updatedAt: at } as never);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 11000) throw conflict(leadId, want._id, 'row appeared');
+          throw classify(err);
+        }
+        continue;
+      }
+      if (FIELDS.every((f) => have[f] === want[f])) continue;
+      const res = await rows.updateOne(asRead(have) as never, { $set: { ...fields, updatedAt: at } });
+      if (res.matchedCount !== 1) throw conflict(leadId, want._id, 'row changed');
+    }
+    for (const have of actual) {
+      if (expectedIds.has(String(have._id))) continue;
+      const res = await rows.deleteOne(asRead(have) as never);
+      if (res.deletedCount !== 1) throw conflict(leadId, have._id, 'row changed before removal');
+    }
+  },
+
+  async entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
+    const match = after === undefined ? {} : { entityId: { $gt: after } };
+    const ids = await archiveOf(db)
+      .aggregate<{ _id: string }>([
+        { $match: match },
+        { $group: { _id: '$entityId' } },
+        { $sort: { _id: 1 } },
+        { $limit: batch },
+      ])
+      .toArray();
+    return ids.map((x) => x._id);
+  },
+};

@@ -1,0 +1,460 @@
+// The lead conversions dataflow against the real broker, registry and Mongo-protocol server: exact rows
+// under shuffling, duplicates and a SIGKILL; a change topic any Avro consumer reads; routes; replay.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import * as avro from 'avsc';
+import type { Admin, Producer } from 'kafkajs';
+import type { Db } from 'mongodb';
+import { createServer } from '../../src/api/server';
+import type { Config } from '../../src/config';
+import { conversionsFlow } from '../../src/conversions';
+import { reduceConversions, rowIdOf, type ConversionRow } from '../../src/conversions/reducer';
+import { conversionsReplay } from '../../src/conversions/replay';
+import type { ConversionChange, ConversionEvent } from '../../src/conversions/schemas';
+import { archiveOf, rowsOf } from '../../src/conversions/store';
+import { createLogger } from '../../src/logger';
+import type { Processor } from '../../src/runtime/processor';
+import { RegistryCodec } from '../../src/schemas/codec';
+import { adminClient, cleanupAll, env, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import { freshDbNamed, prefix, runProcessor, testConfig } from './harness';
+
+afterAll(cleanupAll);
+
+interface Names {
+  p: string;
+  input: string;
+  output: string;
+  stage: string;
+}
+
+function names(name: string): Names {
+  const p = prefix(name);
+  return {
+    p,
+    input: `${p}.external.conversions.v1`,
+    output: `${p}.changes.lead-conversions.v1`,
+    stage: `${p}.lead-conversions`,
+  };
+}
+
+/** Our codec, knowing the flow's topics (registering is idempotent). */
+async function codecFor(config: Config, n: Names): Promise<RegistryCodec> {
+  const codec = new RegistryCodec({ url: config.schemaRegistryUrl });
+  await codec.registerAll(conversionsFlow({ prefix: n.p }).topics);
+  return codec;
+}
+
+/** Sends conversions as upstream does: Avro values, leadId keys, no Keyflow headers. */
+async function upstream(config: Config, n: Names): Promise<(events: ConversionEvent[]) => Promise<void>> {
+  const codec = await codecFor(config, n);
+  const producer: Producer = kafkaClient().producer();
+  await producer.connect();
+  onCleanup(() => producer.disconnect());
+  return async (events) => {
+    for (let i = 0; i < events.length; i += 250) {
+      const messages = await Promise.all(
+        events.slice(i, i + 250).map(async (e) => ({ key: e.leadId, value: await codec.encode(n.input, e) })),
+      );
+      await producer.send({ topic: n.input, messages });
+    }
+  };
+}
+
+async function startInProcess(
+  name: string,
+): Promise<{ n: Names; processor: Processor; db: Db; config: Config }> {
+  const n = names(name);
+  const config = testConfig();
+  const flow = conversionsFlow({ prefix: n.p });
+  const processor = await runProcessor(
+    config,
+    { topics: flow.topics, stages: flow.stages },
+    { indexes: flow.indexes },
+  );
+  const { db } = await freshDbNamed(config.mongoDb);
+  return { n, processor, db, config };
+}
+
+/** Resolves once the stage has committed every record of its input: all of it is processed. */
+async function drained(admin: Admin, n: Names, timeoutMs = 90_000): Promise<void> {
+  await eventually(
+    async () => {
+      const ends = await admin.fetchTopicOffsets(n.input);
+      const [committed] = await admin.fetchOffsets({ groupId: n.stage, topics: [n.input] });
+      // A partition the group never committed on answers -1; with nothing in it (high 0) it is done.
+      const at = new Map(committed!.partitions.map((x) => [x.partition, Math.max(0, Number(x.offset))]));
+      return ends.every((e) => (at.get(e.partition) ?? 0) >= Number(e.high)) ? true : undefined;
+    },
+    timeoutMs,
+    `${n.stage} to commit all of ${n.input}`,
+  );
+}
+
+async function tableRows(db: Db): Promise<ConversionRow[]> {
+  const docs = await rowsOf(db).find().toArray();
+  return docs
+    .map(({ tenantId, leadId, conversionType, count, amount, firstAt, lastAt }) => ({
+      tenantId,
+      leadId,
+      conversionType,
+      count,
+      amount,
+      firstAt,
+      lastAt,
+    }))
+    .sort((a, b) => (rowIdOf(a) < rowIdOf(b) ? -1 : 1));
+}
+
+/** A seeded generator: a failing run can be reproduced. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+const TYPES = ['contacted', 'appointment_set', 'sold'];
+
+/**
+ * Distinct conversions over `leads` leads of two tenants, shuffled; then duplicates: 10% sent twice in
+ * a row (the same record at the next offset), 10% re-sent at a random later offset, and the first
+ * event of a hot row (90 events) re-sent after all of them, far beyond the guard's 64-id window.
+ */
+function workload(seed: number, leads: number, perLead: number) {
+  const rand = rng(seed);
+  const distinct: ConversionEvent[] = [];
+  for (let i = 0; i < leads * perLead; i++) {
+    const lead = i % leads;
+    distinct.push({
+      eventId: `ev-${seed}-${i}`,
+      tenantId: `tenant-${lead % 2}`,
+      leadId: `lead-${lead}`,
+      conversionType: TYPES[Math.floor(rand() * TYPES.length)]!,
+      occurredAt: 1_735_689_600_000 + Math.floor(rand() * 30 * 86_400_000),
+      amount: rand() < 0.25 ? null : Math.round(rand() * 10_000) / 100,
+    });
+  }
+  const hot = Array.from({ length: 90 }, (_, i) => ({
+    eventId: `hot-${seed}-${i}`,
+    tenantId: 'tenant-0',
+    leadId: 'lead-hot',
+    conversionType: 'sold',
+    occurredAt: 1_735_689_600_000 + i * 1000,
+    amount: 0.1,
+  }));
+  distinct.push(...hot);
+  const order = [...distinct];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const deliveries: ConversionEvent[] = [];
+  const later: ConversionEvent[] = [];
+  for (const e of order) {
+    deliveries.push(e);
+    const r = rand();
+    if (r < 0.1) deliveries.push({ ...e });
+    else if (r < 0.2) later.push({ ...e });
+  }
+  for (const e of later) deliveries.splice(Math.floor(rand() * deliveries.length) + 1, 0, e);
+  // Its first event last: 89 other events of the hot row lie between the two sends.
+  deliveries.push({ ...hot[0]! });
+  return { distinct, deliveries };
+}
+
+test('shuffled conversions, sent twice in a row or re-sent much later, give exactly the rows of the distinct events', async () => {
+  // Behaviour: RSLeadGlobalConversions equals the reducer over the DISTINCT events whatever the arrival
+  // order, and no duplicate counts twice, however far from its first send it arrives.
+  const { n, db, config } = await startInProcess('conv-exact');
+  const send = await upstream(config, n);
+  const { distinct, deliveries } = workload(7, 40, 12);
+  await send(deliveries);
+  await drained(await adminClient(), n);
+  expect(await tableRows(db)).toEqual(reduceConversions(distinct));
+  const hot = (await tableRows(db)).find((r) => r.leadId === 'lead-hot')!;
+  expect(hot.count).toBe(90);
+  expect(await archiveOf(db).countDocuments()).toBe(distinct.length);
+});
+
+const SCRIPT = path.join(__dirname, 'fixtures', 'run-conversions.ts');
+
+function spawnInstance(n: Names, config: Config): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
+    env: {
+      ...process.env,
+      SCN_PREFIX: n.p,
+      MONGO_DB: config.mongoDb,
+      KEYFLOW_RETRY_BASE_MS: '20',
+      KEYFLOW_RETRY_MAX_MS: '200',
+      KEYFLOW_SESSION_TIMEOUT_MS: '10000',
+      KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
+      LOG_LEVEL: 'error',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += String(d)));
+  onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      if (String(d).includes('READY')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`instance exited with ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+const exited = (child: ChildProcess): Promise<void> =>
+  child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
+
+/** Every change record on the topic now, decoded with our codec: read up to the current end offsets. */
+async function readChanges(config: Config, n: Names): Promise<ConversionChange[]> {
+  const topic = n.output;
+  const ends = await (await adminClient()).fetchTopicOffsets(topic);
+  const codec = await codecFor(config, n);
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('changes-reader') });
+  await consumer.connect();
+  onCleanup(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const seen: ConversionChange[] = [];
+  const next = new Map<number, number>();
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      seen.push((await codec.decode<ConversionChange>(topic, message.value!)).value);
+      next.set(partition, Number(message.offset) + 1);
+    },
+  });
+  await eventually(
+    async () => (ends.every((e) => (next.get(e.partition) ?? 0) >= Number(e.high)) ? true : undefined),
+    60_000,
+    `reading ${topic} to its end`,
+  );
+  return seen;
+}
+
+test('a processor killed with SIGKILL mid-stream and restarted still ends exact, re-emitting identical changes', async () => {
+  // Behaviour: dying between any two writes (archive, row, emit, commit) loses nothing and counts
+  // nothing twice; a redelivered event re-emits the very change record its first delivery emitted.
+  const n = names('conv-kill');
+  const config = testConfig();
+  const { db } = await freshDbNamed(config.mongoDb);
+  const first = await spawnInstance(n, config);
+  const send = await upstream(config, n);
+  const { distinct, deliveries } = workload(11, 300, 12);
+  await send(deliveries);
+  await eventually(
+    async () => ((await archiveOf(db).countDocuments()) >= distinct.length / 4 ? true : undefined),
+    90_000,
+    'a quarter archived',
+  );
+  first.kill('SIGKILL');
+  await exited(first);
+  expect(await archiveOf(db).countDocuments()).toBeLessThan(distinct.length); // it died mid-stream
+  const second = await spawnInstance(n, config);
+  await drained(await adminClient(), n);
+  expect(await tableRows(db)).toEqual(reduceConversions(distinct));
+
+  const ids = new Set(distinct.map((e) => e.eventId));
+  // The runner emits before it commits, so once drained every change is on the topic.
+  const changes = await readChanges(config, n);
+  expect(new Set(changes.map((c) => c.eventId))).toEqual(ids);
+  const byCause = new Map<string, ConversionChange>();
+  for (const c of changes) {
+    expect(ids.has(c.eventId)).toBe(true);
+    const earlier = byCause.get(c.eventId);
+    if (earlier) expect(c).toEqual(earlier); // a re-emission is identical, never a second increment
+    byCause.set(c.eventId, c);
+  }
+  second.kill('SIGTERM');
+  await exited(second);
+});
+
+test('the change topic is decodable by a stock Avro consumer with the writer schema from the registry', async () => {
+  // Behaviour: a consumer that knows nothing of Keyflow (avsc + the registry's HTTP API) reads every
+  // change: null `before` when the row is created, and the out-of-order flag for an older event.
+  const { n, config } = await startInProcess('conv-avro');
+  const send = await upstream(config, n);
+  const base = { tenantId: 'acme', leadId: 'lead-a', conversionType: 'sold' };
+  await send([
+    { ...base, eventId: 'a1', occurredAt: 2_000, amount: 10.5 },
+    { ...base, eventId: 'a2', occurredAt: 1_000, amount: null },
+  ]);
+  const raw: Buffer[] = [];
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('avro-reader') });
+  await consumer.connect();
+  onCleanup(() => consumer.disconnect());
+  await consumer.subscribe({ topic: n.output, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ message }) => void raw.push(message.value!) });
+  await eventually(async () => (raw.length >= 2 ? true : undefined), 60_000, 'two change records');
+
+  const decoded: unknown[] = [];
+  for (const bytes of raw) {
+    expect(bytes[0]).toBe(0); // Confluent wire format: magic byte, 4-byte schema id, Avro binary
+    const id = bytes.readInt32BE(1);
+    const res = await fetch(`${env('SCHEMA_REGISTRY_URL')}/schemas/ids/${id}`);
+    expect(res.status).toBe(200);
+    const { schema } = (await res.json()) as { schema: string };
+    const type = avro.Type.forSchema(JSON.parse(schema) as avro.Schema);
+    decoded.push(JSON.parse(JSON.stringify(type.fromBuffer(bytes.subarray(5)))));
+  }
+  expect(decoded).toEqual([
+    {
+      ...base,
+      eventId: 'a1',
+      occurredAt: 2_000,
+      outOfOrder: false,
+      before: null,
+      after: { count: 1, amount: 10.5, firstAt: 2_000, lastAt: 2_000 },
+    },
+    {
+      ...base,
+      eventId: 'a2',
+      occurredAt: 1_000,
+      outOfOrder: true,
+      before: { count: 1, amount: 10.5, firstAt: 2_000, lastAt: 2_000 },
+      after: { count: 2, amount: 10.5, firstAt: 1_000, lastAt: 2_000 },
+    },
+  ]);
+});
+
+test('the routes answer a lead’s rows and a tenant’s totals per type over [from, to), and refuse bad input with 400', async () => {
+  // Behaviour: GET .../leads/:leadId/conversions lists the lead's rows; .../conversions/totals groups
+  // the tenant's distinct events by type within the range; bad ids, dates, ranges and `$` keys are 400s.
+  const { n, processor, config } = await startInProcess('conv-routes');
+  const send = await upstream(config, n);
+  const day = Date.UTC(2025, 0, 1);
+  const e = (eventId: string, conversionType: string, occurredAt: number, amount: number | null) => ({
+    eventId,
+    tenantId: 'acme',
+    leadId: 'lead-1',
+    conversionType,
+    occurredAt,
+    amount,
+  });
+  await send([
+    e('r1', 'contacted', day, null),
+    e('r2', 'sold', day + 3_600_000, 100),
+    e('r3', 'sold', day + 86_400_000, 50.25),
+    e('r2', 'sold', day + 3_600_000, 100),
+    { ...e('r4', 'sold', day, 7), tenantId: 'other' },
+  ]);
+  await drained(await adminClient(), n);
+
+  const server = createServer({
+    log: createLogger('error'),
+    registry: processor.metrics,
+    health: processor.health,
+    routes: [conversionsFlow({ prefix: n.p }).routes!(processor.context)],
+  });
+  onCleanup(() => server.close());
+  const port = await server.listen(0, '127.0.0.1');
+  const get = async (url: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${url}`);
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  expect(await get('/tenants/acme/leads/lead-1/conversions')).toEqual({
+    status: 200,
+    body: {
+      tenantId: 'acme',
+      leadId: 'lead-1',
+      conversions: [
+        { conversionType: 'contacted', count: 1, amount: 0, firstAt: day, lastAt: day },
+        {
+          conversionType: 'sold',
+          count: 2,
+          amount: 150.25,
+          firstAt: day + 3_600_000,
+          lastAt: day + 86_400_000,
+        },
+      ],
+    },
+  });
+  const firstDay = await get(`/tenants/acme/conversions/totals?from=2025-01-01&to=${day + 86_400_000}`);
+  expect(firstDay).toEqual({
+    status: 200,
+    body: {
+      tenantId: 'acme',
+      from: day,
+      to: day + 86_400_000,
+      totals: [
+        { conversionType: 'contacted', count: 1, amount: 0 },
+        { conversionType: 'sold', count: 1, amount: 100 },
+      ],
+    },
+  });
+  const sold = await get(
+    '/tenants/acme/conversions/totals?from=2025-01-01T00:00:00Z&to=2025-01-03&type=sold',
+  );
+  expect(sold.body.totals).toEqual([{ conversionType: 'sold', count: 2, amount: 150.25 }]);
+
+  const refused: [string, RegExp][] = [
+    ['/tenants/ac%24me/leads/lead-1/conversions', /params\.tenantId/],
+    [`/tenants/acme/leads/${'x'.repeat(129)}/conversions`, /params\.leadId/],
+    ['/tenants/acme/conversions/totals?from=2025-01-02&to=2025-01-01', /from must be before to/],
+    ['/tenants/acme/conversions/totals?from=yesterday&to=2025-01-01', /query\.from: must be epoch/],
+    ['/tenants/acme/conversions/totals?to=2025-01-01', /query\.from/],
+    ['/tenants/acme/conversions/totals?from=1&to=2&tenantId[$ne]=x', /query/],
+    ['/tenants/acme/conversions/totals?from=1&to=2&type=%24sold', /query\.type/],
+  ];
+  for (const [url, message] of refused) {
+    const res = await get(url);
+    expect({ url, status: res.status, code: (res.body.error as { code: string }).code }).toEqual({
+      url,
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    });
+    expect((res.body.error as { message: string }).message).toMatch(message);
+  }
+});
+
+test('replay recomputes the live rows exactly, repairs a tampered row, and refuses to overwrite a row changed under it', async () => {
+  // Behaviour: with the same reducer, replay's expected rows equal what the live stage wrote; repair
+  // restores a drifted row and removes an unexpected one, but a row changed since it was read is a
+  // HANDLER_TRANSIENT conflict, never silently overwritten.
+  const { n, db, config } = await startInProcess('conv-replay');
+  const send = await upstream(config, n);
+  const { distinct, deliveries } = workload(3, 6, 8);
+  await send(deliveries);
+  await drained(await adminClient(), n);
+
+  const leads = await conversionsReplay.entityIds(db, undefined, 1000);
+  expect(leads).toEqual([...new Set(distinct.map((e) => e.leadId))].sort());
+  expect(await conversionsReplay.entityIds(db, leads[2], 2)).toEqual(leads.slice(3, 5));
+  for (const lead of leads) {
+    const expected = await conversionsReplay.expected(db, lead);
+    expect(await conversionsReplay.actual(db, lead)).toEqual(expected);
+  }
+
+  const lead = leads[0]!;
+  const expected = await conversionsReplay.expected(db, lead);
+  await rowsOf(db).updateOne({ _id: String(expected[0]!._id) }, { $inc: { count: 5 } });
+  await rowsOf(db).insertOne({
+    _id: rowIdOf({ tenantId: 'tenant-0', leadId: lead, conversionType: 'ghost' }),
+    tenantId: 'tenant-0',
+    leadId: lead,
+    conversionType: 'ghost',
+    count: 1,
+    amount: 0,
+    firstAt: 0,
+    lastAt: 0,
+    updatedAt: 0,
+  });
+  const drifted = await conversionsReplay.actual(db, lead);
+  expect(drifted).not.toEqual(expected);
+
+  // A live write lands between replay's read and its repair: the repair must refuse.
+  await rowsOf(db).updateOne({ _id: String(expected[0]!._id) }, { $inc: { count: 1 } });
+  await expect(conversionsReplay.repair(db, lead, expected, drifted)).rejects.toMatchObject({
+    code: 'HANDLER_TRANSIENT',
+    retriable: true,
+  });
+
+  const reread = await conversionsReplay.actual(db, lead);
+  await conversionsReplay.repair(db, lead, expected, reread);
+  expect(await conversionsReplay.actual(db, lead)).toEqual(expected);
+});
