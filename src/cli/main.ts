@@ -1,6 +1,7 @@
 // The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
 import { KeyflowError } from '../errors';
 import { customersCommand } from './customers';
+import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
 import { replayCommand } from './replay';
 import { servicesCommand } from './services';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   dlq: dlqCommand,
   replay: replayCommand,
   customers: customersCommand,
+  demo: demoCommand,
 };
 
 export function helpText(): string {
