@@ -41,6 +41,8 @@ export async function redrive(opts: RedriveOptions): Promise<RedriveResult> {
   );
   const records: WireRecord[] = ready.map((l) => ({
     topic: l.topic,
+    // Back to the very partition it came from: the key's lane, whatever partitioner upstream used.
+    partition: l.partition,
     key: l.key!,
     value: l.value ? Buffer.from(l.value.buffer) : null,
     eventId: l.eventId,

@@ -1,7 +1,7 @@
 // The keyed producer: key = entity id, values validated and encoded through the registry, standard
 // headers on every record, sends batched per flush. Idempotent (acks=all, sequence numbers), so a
 // retried request never duplicates a record inside Kafka.
-import { CompressionTypes, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { KeyflowError } from '../errors';
 import { derivedEventId, formatTraceparent, HEADERS, newTraceId } from './headers';
 import { PRODUCER_DEFAULTS, type ProducerOptions } from './options';
@@ -37,6 +37,8 @@ export class KeyedProducer {
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
+      // Murmur2 like the Java client, so a key lands where an upstream Java producer puts it.
+      createPartitioner: Partitioners.DefaultPartitioner,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 },
     });
   }
@@ -98,7 +100,12 @@ export class KeyedProducer {
         compression: CompressionTypes.None,
         topicMessages: [...byTopic].map(([topic, list]) => ({
           topic,
-          messages: list.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
+          messages: list.map((r) => ({
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            ...(r.partition !== undefined ? { partition: r.partition } : {}),
+          })),
         })),
       });
     } catch (err) {

@@ -21,4 +21,6 @@ export interface WireRecord {
   value: Buffer | null;
   headers: Record<string, string>;
   eventId: string;
+  /** Set only to pin a record to a partition (a re-driven dead letter returns to its original one). */
+  partition?: number;
 }
