@@ -6,7 +6,11 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 
 const needs = [
-  { what: 'chromium', present: () => fs.existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium'), pkg: 'chromium' },
+  {
+    what: 'chromium',
+    present: () => fs.existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium'),
+    pkg: 'chromium',
+  },
   { what: 'promtool', present: () => spawnSync('promtool', ['--version']).status === 0, pkg: 'prometheus' },
 ];
 const missing = needs.filter((n) => !n.present());
@@ -21,8 +25,15 @@ if (!canInstall) {
   process.exit(1);
 }
 process.stderr.write(`test-tools: installing ${pkgs.join(' ')} with apt-get (first run only)...\n`);
-const run = (args) => spawnSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-if (run(['update', '-qq']).status !== 0 || run(['install', '-y', '-qq', '--no-install-recommends', ...pkgs]).status !== 0) {
+const run = (args) =>
+  spawnSync('apt-get', args, {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+if (
+  run(['update', '-qq']).status !== 0 ||
+  run(['install', '-y', '-qq', '--no-install-recommends', ...pkgs]).status !== 0
+) {
   process.stderr.write(`test-tools: apt-get could not install ${pkgs.join(' ')}\n`);
   process.exit(1);
 }

@@ -3,7 +3,7 @@
 // twice and the fold stage is SIGKILLed and restarted mid-way; the error listing, reingest, per-batch
 // status, named queries and each cleanup strategy do exactly what they say; other customers' keys and
 // injection attempts are refused and change nothing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,7 +20,7 @@ import { createLogger } from '../../src/logger';
 import { HEADERS } from '../../src/producers/headers';
 import { cleanupAll, env, eventually, onCleanup, uniqueName } from '../helpers';
 import { jpeg, png } from './fixtures/images';
-import { prefix, runProcessor, testConfig } from './harness';
+import { exited, prefix, runProcessor, spawnInstance, testConfig } from './harness';
 
 jest.setTimeout(300_000);
 afterAll(cleanupAll);
@@ -44,33 +44,8 @@ let w: World;
 let copies = 0;
 
 function spawnFold(p: string, config: Config): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', FOLD_SCRIPT], {
-    env: {
-      ...process.env,
-      SCN_PREFIX: p,
-      MONGO_DB: config.mongoDb,
-      LOG_LEVEL: 'error',
-      KEYFLOW_KEY_LANES: '4',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += String(d)));
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      if (String(d).includes('READY')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`fold instance exited with ${code}: ${err.slice(-2000)}`)));
-  });
+  return spawnInstance(FOLD_SCRIPT, { SCN_PREFIX: p, MONGO_DB: config.mongoDb, KEYFLOW_KEY_LANES: '4' });
 }
-
-const exited = (c: ChildProcess) =>
-  c.exitCode !== null || c.signalCode !== null
-    ? Promise.resolve()
-    : new Promise<void>((r) => c.once('exit', () => r()));
 
 /** Re-produces every batch-status record once more, without its event id: a duplicate by content only. */
 async function duplicateStatusRecords(statusTopic: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The lead conversions dataflow against the real broker, registry and Mongo-protocol server: exact rows
 // under shuffling, duplicates and a SIGKILL; a change topic any Avro consumer reads; routes; replay.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import * as avro from 'avsc';
 import type { Admin, Producer } from 'kafkajs';
@@ -16,7 +16,7 @@ import { createLogger } from '../../src/logger';
 import type { Processor } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
 import { adminClient, cleanupAll, env, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
-import { freshDbNamed, prefix, runProcessor, testConfig } from './harness';
+import { exited, freshDbNamed, prefix, runProcessor, spawnInstance, testConfig } from './harness';
 
 afterAll(cleanupAll);
 
@@ -179,37 +179,9 @@ test('shuffled conversions, sent twice in a row or re-sent much later, give exac
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'run-conversions.ts');
 
-function spawnInstance(n: Names, config: Config): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
-    env: {
-      ...process.env,
-      SCN_PREFIX: n.p,
-      MONGO_DB: config.mongoDb,
-      KEYFLOW_RETRY_BASE_MS: '20',
-      KEYFLOW_RETRY_MAX_MS: '200',
-      KEYFLOW_SESSION_TIMEOUT_MS: '10000',
-      KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += String(d)));
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      if (String(d).includes('READY')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`instance exited with ${code}: ${err.slice(-2000)}`)));
-  });
+function startInstance(n: Names, config: Config): Promise<ChildProcess> {
+  return spawnInstance(SCRIPT, { SCN_PREFIX: n.p, MONGO_DB: config.mongoDb });
 }
-
-const exited = (child: ChildProcess): Promise<void> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((r) => child.once('exit', () => r()));
 
 /** Every change record on the topic now, decoded with our codec: read up to the current end offsets. */
 async function readChanges(config: Config, n: Names): Promise<ConversionChange[]> {
@@ -242,7 +214,7 @@ test('a processor killed with SIGKILL mid-stream and restarted still ends exact,
   const n = names('conv-kill');
   const config = testConfig();
   const { db } = await freshDbNamed(config.mongoDb);
-  const first = await spawnInstance(n, config);
+  const first = await startInstance(n, config);
   const send = await upstream(config, n);
   const { distinct, deliveries } = workload(11, 300, 12);
   await send(deliveries);
@@ -254,7 +226,7 @@ test('a processor killed with SIGKILL mid-stream and restarted still ends exact,
   first.kill('SIGKILL');
   await exited(first);
   expect(await archiveOf(db).countDocuments()).toBeLessThan(distinct.length); // it died mid-stream
-  const second = await spawnInstance(n, config);
+  const second = await startInstance(n, config);
   await drained(await adminClient(), n);
   expect(await tableRows(db)).toEqual(reduceConversions(distinct));
 

@@ -1,6 +1,7 @@
 // Runs a topology in a real Processor against the real stack, with a database and topic prefix of
 // its own, and produces test events through the real registry. Everything is stopped after the file.
 import { Kafka, logLevel } from 'kafkajs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { MongoClient, type Db } from 'mongodb';
 import { loadConfig, type Config } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -74,4 +75,41 @@ export async function testProducer(config: Config, topology: Topology): Promise<
 
 export function prefix(name: string): string {
   return uniqueName(`scn-${name}`);
+}
+
+/** Settings every child-process instance gets: quick retries and a short session, quiet logs. */
+const INSTANCE_ENV = {
+  KEYFLOW_RETRY_BASE_MS: '20',
+  KEYFLOW_RETRY_MAX_MS: '200',
+  KEYFLOW_SESSION_TIMEOUT_MS: '10000',
+  KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
+  LOG_LEVEL: 'error',
+};
+
+/**
+ * Starts a fixture script (which prints READY once its processor runs) as a real child process, for
+ * scenarios that SIGKILL or stop instances. Killed after the test file if still running.
+ */
+export function spawnInstance(script: string, env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    env: { ...process.env, ...INSTANCE_ENV, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let err = '';
+  child.stderr!.on('data', (d) => (err += String(d)));
+  onCleanup(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      if (String(d).includes('READY')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}: ${err.slice(-2000)}`)));
+  });
+}
+
+export function exited(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((r) => child.once('exit', () => r()));
 }

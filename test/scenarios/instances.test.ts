@@ -1,48 +1,19 @@
 // Processor instances come and go: a SIGKILL mid-batch, or an instance leaving its group mid-stream,
 // loses no event and applies none twice. Each instance is a real child process.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { cleanupAll, env, eventually, onCleanup } from '../helpers';
 import { COUNTERS, counterEvent, counterTopology, type CounterDoc } from './fixtures/counter';
-import { prefix, testConfig, testProducer } from './harness';
+import { exited, prefix, spawnInstance, testConfig, testProducer } from './harness';
 import type { Config } from '../../src/config';
 
 afterAll(cleanupAll);
 
 const SCRIPT = path.join(__dirname, 'fixtures', 'run-counter.ts');
 
-function spawnInstance(p: string, config: Config): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT], {
-    env: {
-      ...process.env,
-      SCN_PREFIX: p,
-      MONGO_DB: config.mongoDb,
-      KEYFLOW_RETRY_BASE_MS: '20',
-      KEYFLOW_RETRY_MAX_MS: '200',
-      KEYFLOW_SESSION_TIMEOUT_MS: '10000',
-      KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
-      LOG_LEVEL: 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let err = '';
-  child.stderr!.on('data', (d) => (err += String(d)));
-  onCleanup(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      if (String(d).includes('READY')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`instance exited with ${code}: ${err.slice(-2000)}`)));
-  });
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((r) => child.once('exit', () => r()));
+function startInstance(p: string, config: Config): Promise<ChildProcess> {
+  return spawnInstance(SCRIPT, { SCN_PREFIX: p, MONGO_DB: config.mongoDb });
 }
 
 async function setup(name: string, keys: number, perKey: number, delayMs: number) {
@@ -90,7 +61,7 @@ async function setup(name: string, keys: number, perKey: number, delayMs: number
 
 test('SIGKILL of the processor mid-batch, then a restart: nothing lost, no effect applied twice', async () => {
   const s = await setup('sigkill', 40, 30, 3);
-  const first = await spawnInstance(s.p, s.config);
+  const first = await startInstance(s.p, s.config);
   await s.publish();
   await eventually(
     async () => ((await s.applied()) >= s.total / 4 ? true : undefined),
@@ -101,7 +72,7 @@ test('SIGKILL of the processor mid-batch, then a restart: nothing lost, no effec
   await exited(first);
   const before = await s.applied();
   expect(before).toBeLessThan(s.total); // the kill really landed mid-stream
-  const second = await spawnInstance(s.p, s.config);
+  const second = await startInstance(s.p, s.config);
   await s.expectExact();
   second.kill('SIGTERM');
   await exited(second);
@@ -109,8 +80,8 @@ test('SIGKILL of the processor mid-batch, then a restart: nothing lost, no effec
 
 test('two instances share the stage; one leaving mid-stream loses nothing and applies nothing twice', async () => {
   const s = await setup('handover', 40, 30, 3);
-  const a = await spawnInstance(s.p, s.config);
-  const b = await spawnInstance(s.p, s.config);
+  const a = await startInstance(s.p, s.config);
+  const b = await startInstance(s.p, s.config);
   await s.publish();
   await eventually(
     async () => ((await s.applied()) >= s.total / 4 ? true : undefined),

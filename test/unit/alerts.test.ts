@@ -168,7 +168,6 @@ test('docker-compose provisions the rules and the dashboard where their configs 
   );
 });
 
-
 // promtool comes with Debian's prometheus package, which `npm test` installs (scripts/test-tools.js).
 test('promtool accepts the rules', () => {
   const r = spawnSync('promtool', ['check', 'rules', path.join(root, ALERTS)], { encoding: 'utf8' });
