@@ -5,6 +5,7 @@ import { provenanceRoutes } from '../api/provenance-routes';
 import { replayRoutes } from '../api/replay-routes';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import { recentBatchProgress } from '../batches/store';
 import { opsRoutes } from '../monitoring/ops-routes';
 import { Processor, type ProcessorContext } from '../runtime/processor';
 import { appDataflows } from './dataflows';
@@ -26,7 +27,9 @@ export function appRoutes(ctx: ProcessorContext): RouteModule[] {
     ctx.db,
     flows.flatMap((f) => f.replay),
   );
-  return [provenanceRoutes(ctx.db), opsRoutes(ctx), replay, ...domain];
+  // The ops page learns batch progress from the batches domain; the engine does not import domains.
+  const ops = opsRoutes({ ...ctx, batches: () => recentBatchProgress(ctx.db) });
+  return [provenanceRoutes(ctx.db), ops, replay, ...domain];
 }
 
 export async function startApp(

@@ -52,6 +52,12 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     filter: { customerId: 'c', batchId: { $in: [1] }, status: 'completed' },
   },
   {
+    name: 'latest batches (ops page)',
+    collection: COLLECTIONS.batches,
+    filter: { _id: { $gt: 0 } },
+    sort: { _id: -1 },
+  },
+  {
     name: 'finished batches',
     collection: COLLECTIONS.batches,
     filter: { customerId: 'c', finished: { $ne: null } },

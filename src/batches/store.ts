@@ -242,3 +242,22 @@ export async function failedAssets(db: Db, customerId: string, batchId: number):
 export function rowsOfImage(db: Db, customerId: string, assetId: string): Promise<BatchAssetRow[]> {
   return rowsOf(db).find({ customerId, assetId }).sort({ batchId: 1 }).toArray();
 }
+
+/** The latest batches with their progress, newest first, for the ops page. */
+export async function recentBatchProgress(
+  db: Db,
+  limit = 20,
+): Promise<{ id: string; status: string; total: number; done: number; failed: number }[]> {
+  const docs = await batchesOf(db)
+    .find({ _id: { $gt: 0 } })
+    .sort({ _id: -1 })
+    .limit(limit)
+    .toArray();
+  return docs.map((b) => ({
+    id: String(b._id),
+    status: b.finished ? 'finished' : 'running',
+    total: b.count,
+    done: b.completed + b.errors,
+    failed: b.errors,
+  }));
+}

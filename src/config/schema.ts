@@ -62,7 +62,11 @@ export const settings = {
       .default('keyflow'),
     'Database name.',
   ),
-  port: setting('PORT', port.default(8080), 'HTTP port of the API, /metrics, /healthz and /readyz.'),
+  port: setting(
+    'PORT',
+    z.coerce.number().int().min(0).max(65535).default(8080),
+    'HTTP port of the API, /metrics, /healthz and /readyz; 0 picks a free one (logged).',
+  ),
   logLevel: setting(
     'LOG_LEVEL',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -1,0 +1,35 @@
+// The assembled app: /ops reports batch progress from the batches domain (wired in src/app/main.ts).
+import { startApp } from '../../src/app/main';
+import { createLogger } from '../../src/logger';
+import { cleanupAll, onCleanup } from '../helpers';
+import { freshDbNamed, testConfig } from '../scenarios/harness';
+
+afterAll(cleanupAll);
+
+test('the ops API lists the latest batches with their progress', async () => {
+  const config = testConfig({ PORT: '0' });
+  const app = await startApp(config, createLogger('error'));
+  onCleanup(() => app.stop());
+  const { db } = await freshDbNamed(config.mongoDb);
+  const base = {
+    customerId: 'c1',
+    submitted: new Date(),
+    superseded: 0,
+    reingestOf: null,
+    rev: 1,
+    countsRev: 1,
+  };
+  await db.collection('Batches').insertMany([
+    { _id: 1 as never, ...base, count: 10, completed: 7, errors: 3, finished: new Date() },
+    { _id: 2 as never, ...base, count: 5, completed: 1, errors: 0, finished: null },
+  ]);
+  const res = await fetch(`http://127.0.0.1:${app.port}/ops/api/batches`);
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({
+    available: true,
+    batches: [
+      { id: '2', status: 'running', total: 5, done: 1, failed: 0 },
+      { id: '1', status: 'finished', total: 10, done: 10, failed: 3 },
+    ],
+  });
+});
