@@ -52,6 +52,7 @@ export interface StageMetrics {
   retries: Counter<'stage'>;
   deadLetters: Counter<'stage'>;
   outOfOrder: Counter<'stage' | 'tenant'>;
+  outOfOrderCorrected: Counter<'stage' | 'tenant'>;
   latency: Histogram<'stage' | 'step'>;
   lanesBusy: Gauge<'stage' | 'partition'>;
   settingsUpdates: Counter<'result'>;
@@ -96,6 +97,14 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
     labelNames: ['stage', 'tenant'] as const,
     registers,
   });
+  // "Corrected" as the ops page counts it: a late event the stage still applied through its
+  // order-independent fold or version guard, so the table ended as if it had arrived in order.
+  const outOfOrderCorrected = new Counter({
+    name: 'keyflow_out_of_order_corrected_total',
+    help: 'Out-of-order events the stage applied correctly anyway (order-independent fold or version guard).',
+    labelNames: ['stage', 'tenant'] as const,
+    registers,
+  });
   const latency = new Histogram({
     name: 'keyflow_stage_latency_seconds',
     help: 'Seconds per step (read, decide, write, emit), consumed to finished (total), occurredAt to finished (end_to_end).',
@@ -121,6 +130,9 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
       events.inc({ stage: e.stage, outcome: e.outcome });
       if (e.errorCode !== undefined) errors.inc({ stage: e.stage, code: e.errorCode });
       if (e.outOfOrder) outOfOrder.inc({ stage: e.stage, tenant: e.tenantId ?? 'none' });
+      if (e.outOfOrder && e.outcome === 'applied') {
+        outOfOrderCorrected.inc({ stage: e.stage, tenant: e.tenantId ?? 'none' });
+      }
       for (const [step, seconds] of Object.entries(stepDurations(e)))
         latency.observe({ stage: e.stage, step }, seconds);
     }),
@@ -142,6 +154,7 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
     retries,
     deadLetters,
     outOfOrder,
+    outOfOrderCorrected,
     latency,
     lanesBusy,
     settingsUpdates,

@@ -114,3 +114,16 @@ test('counters, histogram and gauge follow the instrumentation events', async ()
   inst.emit(EVENTS.EVENT_HANDLED, handled());
   expect(await value(registry, 'keyflow_events_total', { stage: 'book', outcome: 'applied' })).toBe(1);
 });
+
+test('an out-of-order event the stage applied counts as corrected; a duplicate one does not', async () => {
+  const registry = new Registry();
+  const inst = new Instrumentation();
+  registerStageMetrics(registry, inst);
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ outOfOrder: true, outcome: 'applied' }));
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ outOfOrder: true, outcome: 'duplicate', offset: '11' }));
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ outOfOrder: false, outcome: 'applied', offset: '12' }));
+  expect(await value(registry, 'keyflow_out_of_order_total', { stage: 'book', tenant: 't1' })).toBe(2);
+  expect(await value(registry, 'keyflow_out_of_order_corrected_total', { stage: 'book', tenant: 't1' })).toBe(
+    1,
+  );
+});
