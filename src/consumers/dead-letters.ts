@@ -4,7 +4,7 @@
 import { Binary, type Collection, type Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
-import { ensureIndexes, type CollectionIndexes } from '../state/mongo';
+import type { CollectionIndexes } from '../state/mongo';
 import { dlqTopicName } from '../topology/define';
 
 export type LetterStatus = 'parked' | 'dead' | 'redriven' | 'resolved';
@@ -44,10 +44,6 @@ export const DEAD_LETTER_INDEXES: CollectionIndexes = {
     { key: { stage: 1, key: 1, partition: 1, position: 1 }, name: 'stage_key_position' },
   ],
 };
-
-export async function ensureDeadLetterIndexes(db: Db): Promise<void> {
-  await ensureIndexes(db, [DEAD_LETTER_INDEXES]);
-}
 
 export function letterId(stage: string, topic: string, partition: number, offset: string): string {
   return `${stage}:${topic}:${partition}:${offset}`;

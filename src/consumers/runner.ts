@@ -12,7 +12,6 @@ import type { Causation, WireRecord } from '../producers/types';
 import type { EffectOutcome, OutRecord, StageEvent, StageSpec } from '../topology/types';
 import {
   dlqRecord,
-  ensureDeadLetterIndexes,
   hasOpenLetters,
   hasParkedLetters,
   letterId,
@@ -30,6 +29,7 @@ export interface RunnerDeps {
   kafka: Kafka;
   decoder: ValueDecoder;
   producer: KeyedProducer;
+  /** Its indexes (dead letters among them) are created by the Processor before any runner starts. */
   db: Db;
   log: Logger;
   instrumentation: Instrumentation;
@@ -99,8 +99,7 @@ export class StageRunner {
   }
 
   async start(): Promise<void> {
-    const { kafka, db, instrumentation } = this.deps;
-    await ensureDeadLetterIndexes(db);
+    const { kafka, instrumentation } = this.deps;
     const consumer = kafka.consumer({
       groupId: this.spec.name,
       sessionTimeout: this.opts.sessionTimeoutMs,

@@ -5,15 +5,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { createServer } from '../../src/api/server';
 import { deadLetters } from '../../src/consumers/dead-letters';
 import { EVENTS } from '../../src/instrumentation';
-import { createLogger } from '../../src/logger';
-import { opsRoutes } from '../../src/monitoring/ops-routes';
 import type { Processor } from '../../src/runtime/processor';
 import { cleanupAll, eventually, onCleanup } from '../helpers';
-import { COUNTERS, counterEvent, counterTopology, type CounterDoc } from '../scenarios/fixtures/counter';
-import { dropAfter, prefix, runProcessor, testConfig, testProducer } from '../scenarios/harness';
+import { COUNTERS, counterEvent, type CounterDoc } from '../scenarios/fixtures/counter';
+import { startOpsRig, type OpsRig } from '../scenarios/harness';
 
 afterAll(cleanupAll);
 
@@ -38,32 +35,10 @@ let input: string;
 let browser: Browser;
 let page: Page;
 const pageErrors: string[] = [];
-let send: (events: ReturnType<typeof counterEvent>[]) => Promise<void>;
+let send: OpsRig['send'];
 
 beforeAll(async () => {
-  const p = prefix('ops');
-  const topology = counterTopology(p, { partitions: 2 });
-  stage = `${p}.counter`;
-  input = `${p}.in`;
-  const config = testConfig({
-    KEYFLOW_LAG_INTERVAL_MS: '250',
-    KEYFLOW_STALL_AFTER_MS: String(STALL_AFTER_MS),
-  });
-  const producer = await testProducer(config, topology);
-  processor = await runProcessor(config, topology);
-  dropAfter(() => processor.context.db);
-  const server = createServer({
-    log: createLogger('silent'),
-    registry: processor.metrics,
-    health: processor.health,
-    routes: [opsRoutes(processor.context)],
-  });
-  onCleanup(() => server.close());
-  base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
-  send = async (events) => {
-    await producer.publish(events.map((e) => ({ topic: input, key: e.id, value: e, eventId: e.eventId })));
-  };
-
+  ({ processor, base, stage, input, send } = await startOpsRig('ops', STALL_AFTER_MS));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -71,11 +46,6 @@ beforeAll(async () => {
   onCleanup(() => browser.close());
   page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   page.on('pageerror', (err) => pageErrors.push(err.message));
-  await eventually(
-    async () => (processor.runners.every((r) => r.ready) ? true : undefined),
-    30_000,
-    'group join',
-  );
 });
 
 async function apiPartitions(): Promise<ApiPartition[]> {

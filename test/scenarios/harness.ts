@@ -9,7 +9,10 @@ import { KeyedProducer } from '../../src/producers/producer';
 import { Processor, type ProcessorOptions } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
 import type { Topology } from '../../src/topology/types';
-import { env, onCleanup, uniqueName } from '../helpers';
+import { createServer } from '../../src/api/server';
+import { opsRoutes } from '../../src/monitoring/ops-routes';
+import { env, eventually, onCleanup, uniqueName } from '../helpers';
+import { counterTopology, type CounterEvent } from './fixtures/counter';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -112,4 +115,49 @@ export function exited(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve()
     : new Promise((r) => child.once('exit', () => r()));
+}
+
+export interface OpsRig {
+  processor: Processor;
+  /** Base URL of a server with the ops routes of the running processor. */
+  base: string;
+  stage: string;
+  input: string;
+  send(events: CounterEvent[]): Promise<void>;
+}
+
+/**
+ * The counter stage (2 partitions) with a fast lag poll and a short stall window, served with the ops
+ * routes on a port of its own; resolves once the stage has joined its group.
+ */
+export async function startOpsRig(name: string, stallAfterMs: number): Promise<OpsRig> {
+  const p = prefix(name);
+  const topology = counterTopology(p, { partitions: 2 });
+  const config = testConfig({ KEYFLOW_LAG_INTERVAL_MS: '250', KEYFLOW_STALL_AFTER_MS: String(stallAfterMs) });
+  const producer = await testProducer(config, topology);
+  const processor = await runProcessor(config, topology);
+  dropAfter(() => processor.context.db);
+  const server = createServer({
+    log: createLogger('silent'),
+    registry: processor.metrics,
+    health: processor.health,
+    routes: [opsRoutes(processor.context)],
+  });
+  onCleanup(() => server.close());
+  const base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  const input = `${p}.in`;
+  await eventually(
+    async () => (processor.runners.every((r) => r.ready) ? true : undefined),
+    30_000,
+    'group join',
+  );
+  return {
+    processor,
+    base,
+    stage: `${p}.counter`,
+    input,
+    send: async (events) => {
+      await producer.publish(events.map((e) => ({ topic: input, key: e.id, value: e, eventId: e.eventId })));
+    },
+  };
 }

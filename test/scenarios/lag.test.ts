@@ -1,13 +1,9 @@
 // A deliberately slowed stage shows kafka_consumergroup_lag rising on /metrics and on /ops/api/stages,
 // and both return to zero once it catches up; a partition held by one very slow event is flagged
 // stalled (metric, ops API and /readyz) and is cleared once the event commits.
-import { createServer } from '../../src/api/server';
-import { createLogger } from '../../src/logger';
-import { opsRoutes } from '../../src/monitoring/ops-routes';
-import type { Processor } from '../../src/runtime/processor';
-import { cleanupAll, eventually, onCleanup } from '../helpers';
-import { counterEvent, counterTopology } from './fixtures/counter';
-import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './harness';
+import { cleanupAll, eventually } from '../helpers';
+import { counterEvent } from './fixtures/counter';
+import { startOpsRig, type OpsRig } from './harness';
 
 afterAll(cleanupAll);
 
@@ -21,40 +17,12 @@ interface OpsStage {
   partitions: { partition: number; lag: number; stalled: boolean }[];
 }
 
-let processor: Processor;
 let base: string;
 let stage: string;
-let send: (events: ReturnType<typeof counterEvent>[]) => Promise<void>;
+let send: OpsRig['send'];
 
 beforeAll(async () => {
-  const p = prefix('lag');
-  const topology = counterTopology(p, { partitions: 2 });
-  stage = `${p}.counter`;
-  const config = testConfig({
-    KEYFLOW_LAG_INTERVAL_MS: '250',
-    KEYFLOW_STALL_AFTER_MS: String(STALL_AFTER_MS),
-  });
-  const producer = await testProducer(config, topology);
-  processor = await runProcessor(config, topology);
-  dropAfter(() => processor.context.db);
-  const server = createServer({
-    log: createLogger('silent'),
-    registry: processor.metrics,
-    health: processor.health,
-    routes: [opsRoutes(processor.context)],
-  });
-  onCleanup(() => server.close());
-  base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
-  send = async (events) => {
-    await producer.publish(
-      events.map((e) => ({ topic: `${p}.in`, key: e.id, value: e, eventId: e.eventId })),
-    );
-  };
-  await eventually(
-    async () => (processor.runners.every((r) => r.ready) ? true : undefined),
-    30_000,
-    'group join',
-  );
+  ({ base, stage, send } = await startOpsRig('lag', STALL_AFTER_MS));
 });
 
 /** Our group's series of a metric on /metrics, summed over partitions. */

@@ -1,16 +1,6 @@
 // For machines with a Docker engine: real Kafka 3.9, a Confluent schema registry and MongoDB 7
 // (single-node replica set) through testcontainers. Containers are removed by testcontainers' reaper.
-import net from 'node:net';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
+import { freePort } from '../helpers';
 
 export async function startContainers(): Promise<Record<string, string>> {
   const { GenericContainer, Network, Wait } = await import('testcontainers');
