@@ -37,6 +37,8 @@ export interface GenerateOptions {
   appointments: number;
   leads: number;
   conversionsPerLead: number;
+  /** Conversions of each lead, overriding conversionsPerLead (the benchmark's key skew). */
+  conversionCounts?: readonly number[];
   /** Share of events published after a later event of the same entity (0..1). */
   lateShare: number;
   /** Share of events published a second time with the same event id (0..1). */
@@ -105,7 +107,8 @@ export function generate(o: GenerateOptions): Published[] {
     const leadId = `${o.runId}-lead-${l}`;
     let t = o.start + Math.floor(rand() * 30 * 24 * HOUR);
     const events: Published[] = [];
-    for (let i = 0; i < o.conversionsPerLead; i++) {
+    const count = o.conversionCounts?.[l] ?? o.conversionsPerLead;
+    for (let i = 0; i < count; i++) {
       t += 1 + Math.floor(rand() * 12 * HOUR);
       const type = pick(CONVERSION_TYPES);
       const value: ConversionEvent = {

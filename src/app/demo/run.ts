@@ -25,7 +25,7 @@ const DAY = 86_400_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Uses the environment's services when all three are set; otherwise the local stack (started if needed). */
-async function demoConfig(out: (line: string) => void): Promise<Config> {
+export async function demoConfig(out: (line: string) => void): Promise<Config> {
   const env = process.env;
   if (!(env.KAFKA_BROKERS && env.SCHEMA_REGISTRY_URL && env.MONGO_URL)) {
     out(
