@@ -1,5 +1,6 @@
 // The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
 import { KeyflowError } from '../errors';
+import { benchCommand } from './bench';
 import { customersCommand } from './customers';
 import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
@@ -22,6 +23,7 @@ export const commands: Record<string, Command> = {
   replay: replayCommand,
   customers: customersCommand,
   demo: demoCommand,
+  bench: benchCommand,
 };
 
 export function helpText(): string {

@@ -1,0 +1,318 @@
+// What every contestant of a benchmark shares: the connections, and per measurement an arena — fresh
+// topics under its own prefix with the scenario's partitions, a fresh database — removed afterwards.
+// Also the tracker that counts terminal outcomes and latencies, and the publisher that offers the
+// event set either all at once (a backlog to drain) or paced at a target rate (an open loop).
+import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Db, MongoClient } from 'mongodb';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { appointmentsFlow } from '../appointments';
+import { conversionsFlow } from '../conversions';
+import { KeyflowError } from '../errors';
+import { KeyedProducer } from '../producers/producer';
+import type { WireRecord } from '../producers/types';
+import type { Dataflow } from '../runtime/dataflow';
+import { ENGINE_INDEXES } from '../runtime/engine-queries';
+import type { RegistryCodec } from '../schemas/codec';
+import { tenantSettingsTopic } from '../settings/tenant-settings';
+import { ensureIndexes } from '../state/mongo';
+import { ensureTopics } from '../topology/admin';
+import type { ActionStageSpec, TopicSpec } from '../topology/types';
+import type { BenchEvent, EventSet, Flow } from './events';
+import type { Progress } from './progress';
+import type { ScenarioFile } from './scenario';
+import { LatencyRecorder, rateTicks } from './stats';
+
+/** The header carrying when the load generator sent (or was due to send) a record. */
+export const SENT_AT = 'x-bench-sent-at';
+
+export interface BenchContext {
+  config: Config;
+  kafka: Kafka;
+  codec: RegistryCodec;
+  mongo: MongoClient;
+  log: Logger;
+  runId: string;
+  scenario: ScenarioFile;
+  set: EventSet;
+  progress: Progress;
+  /** Epoch ms the scenario must be done by. */
+  deadline: number;
+  /** Set by Ctrl-C: measurements end early and clean up. */
+  aborted: () => boolean;
+}
+
+export interface Arena {
+  prefix: string;
+  flows: Dataflow[];
+  input: Record<Flow, string>;
+  output: Record<Flow, string>;
+  settingsTopic: string;
+  topics: TopicSpec[];
+  dbName: string;
+  db: Db;
+  /** The action stages of both flows, named for this arena. */
+  stages: Record<Flow, ActionStageSpec>;
+}
+
+let arenaCount = 0;
+
+export function arenaNames(ctx: Pick<BenchContext, 'runId' | 'scenario'>, label: string) {
+  const n = ++arenaCount;
+  return {
+    prefix: `bench.${ctx.runId}.${n}.${label}`,
+    dbName: `bench_${ctx.runId}_${n}_${label}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60),
+  };
+}
+
+/** Creates the arena's topics (inputs, outputs, settings) and its database with every index. */
+export async function openArena(ctx: BenchContext, label: string): Promise<Arena> {
+  const { prefix, dbName } = arenaNames(ctx, label);
+  const flows = [appointmentsFlow({ prefix }), conversionsFlow({ prefix })];
+  const partitions = ctx.scenario.partitions;
+  const settingsTopic = `${prefix}.tenant-settings`;
+  const topics = [
+    tenantSettingsTopic(settingsTopic),
+    ...flows.flatMap((f) => f.topics.map((t) => ({ ...t, partitions }))),
+  ];
+  const stageOf = (f: Dataflow) => f.stages[0] as ActionStageSpec;
+  const [appointments, conversions] = flows as [Dataflow, Dataflow];
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
+    // A broker that has just started can refuse a creation for a moment while it registers itself.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await ensureTopics(admin, topics, ctx.log);
+        break;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        await sleep(1000);
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  await ctx.codec.registerAll(topics);
+  const db = ctx.mongo.db(dbName);
+  await ensureIndexes(db, [...ENGINE_INDEXES, ...flows.flatMap((f) => f.indexes)]);
+  return {
+    prefix,
+    flows,
+    input: { appointments: stageOf(appointments).inputs[0]!, conversions: stageOf(conversions).inputs[0]! },
+    output: {
+      appointments: stageOf(appointments).outputs[0]!,
+      conversions: stageOf(conversions).outputs[0]!,
+    },
+    settingsTopic,
+    topics,
+    dbName,
+    db,
+    stages: { appointments: stageOf(appointments), conversions: stageOf(conversions) },
+  };
+}
+
+/** Deletes every topic under the arena's prefix (dead-letter topics included) and drops its database. */
+export async function closeArena(ctx: BenchContext, arena: Arena): Promise<void> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${arena.prefix}.`));
+    if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
+    const groups = (await admin.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(`${arena.prefix}.`));
+    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
+  await arena.db.dropDatabase();
+}
+
+/** Counts each offered unit's terminal outcome once, with its latency when its sent time is known. */
+export class Tracker {
+  readonly latency = new LatencyRecorder();
+  private readonly seen = new Set<string>();
+  completed = 0;
+  retries = 0;
+  errors = 0;
+  deadLetters = 0;
+  outOfOrder = 0;
+  firstAt: number | undefined;
+  lastAt: number | undefined;
+
+  constructor(readonly expected: number) {}
+
+  /** Returns false when the unit had already completed (a redelivery). */
+  done(id: string, sentAt?: number, at = Date.now()): boolean {
+    if (this.seen.has(id)) return false;
+    this.seen.add(id);
+    this.completed++;
+    this.firstAt ??= at;
+    this.lastAt = at;
+    if (sentAt !== undefined && Number.isFinite(sentAt)) this.latency.add(Math.max(0, at - sentAt));
+    return true;
+  }
+
+  get finished(): boolean {
+    return this.completed >= this.expected;
+  }
+
+  /** Resolves when every unit completed, or at the deadline (false). Ticks the progress bar meanwhile. */
+  async wait(ctx: BenchContext, until: number): Promise<boolean> {
+    for (;;) {
+      ctx.progress.tick(this.completed);
+      if (this.finished) return true;
+      if (Date.now() > until || ctx.aborted()) return false;
+      await sleep(100);
+    }
+  }
+
+  /** Throughput over the window from the first completion to the last: join and warm-up excluded. */
+  throughput(): number {
+    if (this.firstAt === undefined || this.lastAt === undefined || this.completed < 2) return 0;
+    const seconds = Math.max(1, this.lastAt - this.firstAt) / 1000;
+    return Math.round((this.completed - 1) / seconds);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function sentAtOf(
+  headers: Record<string, string | Buffer | (string | Buffer)[] | undefined> | undefined,
+): number | undefined {
+  const v = headers?.[SENT_AT];
+  if (v === undefined) return undefined;
+  const n = Number(Array.isArray(v) ? v[0]!.toString() : v.toString());
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/** The event set as wire records for the arena's input topics: encoded once, before any timing. */
+export async function wireRecords(
+  ctx: BenchContext,
+  arena: Arena,
+  events: readonly BenchEvent[],
+): Promise<WireRecord[]> {
+  const prep = new KeyedProducer(ctx.kafka, ctx.codec);
+  return Promise.all(
+    events.map(async (e) => {
+      const topic = arena.input[e.flow];
+      if (e.value === null) return { topic, key: e.key, value: e.poison, headers: {}, eventId: e.key };
+      return prep.prepare({
+        topic,
+        key: e.key,
+        value: e.value,
+        eventId: e.value.eventId,
+        occurredAt: e.value.occurredAt,
+      });
+    }),
+  );
+}
+
+/** The load generator's producer: murmur2 like the app's, so a key lands on the same partition. */
+export async function loadProducer(kafka: Kafka): Promise<Producer> {
+  const p = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  await p.connect();
+  return p;
+}
+
+function send(p: Producer, records: WireRecord[], sentAt: number): Promise<unknown> {
+  return p.sendBatch({
+    acks: -1,
+    topicMessages: [...groupBy(records, (r) => r.topic)].map(([topic, list]) => ({
+      topic,
+      messages: list.map((r) => ({
+        key: r.key,
+        value: r.value,
+        headers: { ...r.headers, [SENT_AT]: String(sentAt) },
+      })),
+    })),
+  });
+}
+
+function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const list = m.get(k);
+    if (list) list.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
+}
+
+/** Publishes everything as fast as the broker takes it: the backlog a max-throughput run drains. */
+export async function publishAll(kafka: Kafka, records: WireRecord[]): Promise<void> {
+  const p = await loadProducer(kafka);
+  try {
+    for (let i = 0; i < records.length; i += 1000) await send(p, records.slice(i, i + 1000), Date.now());
+  } finally {
+    await p.disconnect();
+  }
+}
+
+/**
+ * Offers `units` at `rate` per second in ticks of 20 ms. Each unit is stamped with the time it was DUE,
+ * not the time it went out, so a stalled sender shows up as latency instead of hiding it.
+ */
+export async function paced<T>(
+  units: readonly T[],
+  rate: number,
+  send: (batch: T[], dueAt: number) => Promise<unknown>,
+  stop: () => boolean,
+): Promise<number> {
+  const tickMs = 20;
+  const ticks = rateTicks(rate, (units.length / rate) * 1000, tickMs);
+  const start = Date.now();
+  const inFlight: Promise<unknown>[] = [];
+  let sent = 0;
+  for (let i = 0; i < ticks.length && sent < units.length && !stop(); i++) {
+    const due = start + i * tickMs;
+    const wait = due - Date.now();
+    if (wait > 0) await sleep(wait);
+    const n = Math.min(ticks[i]!, units.length - sent);
+    if (n > 0) inFlight.push(send(units.slice(sent, sent + n) as T[], due));
+    sent += n;
+  }
+  await Promise.all(inFlight);
+  return sent;
+}
+
+/** Sends records at `rate` through a load producer; returns how many went out. */
+export async function publishPaced(
+  kafka: Kafka,
+  records: WireRecord[],
+  rate: number,
+  stop: () => boolean,
+): Promise<number> {
+  const p = await loadProducer(kafka);
+  try {
+    return await paced(records, rate, (batch, due) => send(p, batch, due), stop);
+  } finally {
+    await p.disconnect();
+  }
+}
+
+/** Fails an event's first attempts when the scenario says so: the same events in every contestant. */
+export function withInjectedFailures(spec: ActionStageSpec, set: EventSet): ActionStageSpec {
+  if (set.failing.size === 0) return spec;
+  const inner = spec.handler;
+  return {
+    ...spec,
+    handler: {
+      read: (e, c) => inner.read(e, c),
+      decide: (e, s) => inner.decide(e, s),
+      async write(plan, e, c) {
+        if (set.failing.has(e.eventId) && e.attempt <= set.transientAttempts) {
+          throw new KeyflowError('HANDLER_TRANSIENT', `injected failure (attempt ${e.attempt})`, {
+            retriable: true,
+          });
+        }
+        return inner.write(plan, e, c);
+      },
+    },
+  };
+}

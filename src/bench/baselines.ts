@@ -1,0 +1,382 @@
+// Three of the baselines every pipeline figure is divided by, measured in the same run on the same
+// event set: `passthrough` (consume → produce, no work: the Kafka ceiling), `storeCeiling` (the same
+// writes as unordered bulk upserts straight into the store: the Mongo ceiling) and `incumbent` (the
+// seed's design: one handler per event doing every read and write in turn, no retries).
+import type { AnyBulkWriteOperation } from 'mongodb';
+import type { Consumer } from 'kafkajs';
+import { rowOf } from '../appointments/decide';
+import { reduce, type AppointmentState } from '../appointments/reducer';
+import { APPOINTMENTS, APPOINTMENT_CHANGES, APPOINTMENT_EVENTS } from '../appointments/tables';
+import { rowIdOf } from '../conversions/reducer';
+import { ARCHIVE, ROWS } from '../conversions/store';
+import type { ConversionEvent } from '../conversions/schemas';
+import { headersToStrings } from '../producers/headers';
+import { KeyedProducer } from '../producers/producer';
+import type { WireRecord } from '../producers/types';
+import type { ActionStageSpec, StageEvent } from '../topology/types';
+import {
+  closeArena,
+  openArena,
+  publishAll,
+  publishPaced,
+  sentAtOf,
+  Tracker,
+  wireRecords,
+  withInjectedFailures,
+  type BenchContext,
+} from './arena';
+import { checkTables } from './correctness';
+import type { BenchEvent } from './events';
+import { measurementOf, type RunSpec } from './measure';
+import { LatencyRecorder } from './stats';
+import type { Measurement } from './types';
+
+/** A document of the benchmark's writes: string ids, like every Keyflow table. */
+type StoreDoc = { _id: string } & Record<string, unknown>;
+
+const label = (name: string, spec: RunSpec) =>
+  `${name} ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`;
+
+async function endOffsets(ctx: BenchContext, topics: string[]): Promise<number> {
+  const admin = ctx.kafka.admin();
+  await admin.connect();
+  try {
+    let n = 0;
+    for (const t of topics)
+      for (const p of await admin.fetchTopicOffsets(t)) n += Number(p.high) - Number(p.low);
+    return n;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** kafkajs consume → produce of the same bytes, batch by batch, with the pipeline's producer settings. */
+export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
+  const arena = await openArena(ctx, 'passthrough');
+  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  let consumer: Consumer | undefined;
+  try {
+    const records = await wireRecords(ctx, arena, spec.events);
+    if (spec.mode === 'max') await publishAll(ctx.kafka, records);
+    await producer.connect();
+    const tracker = new Tracker(records.length);
+    const outputOf = new Map([
+      [arena.input.appointments, arena.output.appointments],
+      [arena.input.conversions, arena.output.conversions],
+    ]);
+    consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.passthrough`, maxWaitTimeInMs: 250 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...outputOf.keys()], fromBeginning: true });
+    ctx.progress.phase(label('passthrough', spec), records.length);
+    await consumer.run({
+      partitionsConsumedConcurrently: 4,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+        const out: WireRecord[] = batch.messages.map((m) => ({
+          topic: outputOf.get(batch.topic)!,
+          key: m.key?.toString() ?? '',
+          value: m.value,
+          headers: headersToStrings(m.headers),
+          eventId: '',
+        }));
+        await producer.sendNow(out);
+        const now = Date.now();
+        for (const m of batch.messages)
+          tracker.done(`${batch.topic}:${batch.partition}:${m.offset}`, sentAtOf(m.headers), now);
+        resolveOffset(batch.lastOffset());
+        await commitOffsetsIfNecessary();
+      },
+    });
+    const publishing =
+      spec.mode === 'open'
+        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
+        : Promise.resolve(0);
+    const finished = await tracker.wait(ctx, spec.until);
+    await publishing;
+    await consumer.disconnect();
+    consumer = undefined;
+    let correct: boolean | null = null;
+    const notes: string[] = [];
+    if (spec.check && finished) {
+      const copied = await endOffsets(ctx, [arena.output.appointments, arena.output.conversions]);
+      correct = copied >= records.length;
+      if (!correct) notes.push(`${copied} of ${records.length} records reached the output topics`);
+    }
+    return measurementOf('passthrough', spec, tracker, finished, { correct, notes });
+  } finally {
+    await consumer?.disconnect().catch(() => undefined);
+    await producer.close().catch(() => undefined);
+    await closeArena(ctx, arena);
+  }
+}
+
+/**
+ * The writes the pipeline makes for each event (archive, change row and appointment; archive and
+ * conversion row), with the values it would write, computed in memory before the clock starts.
+ */
+export function storeWrites(
+  events: readonly BenchEvent[],
+  now: number,
+): Map<string, AnyBulkWriteOperation<StoreDoc>[]> {
+  const ops = new Map<string, AnyBulkWriteOperation<StoreDoc>[]>([
+    [APPOINTMENT_EVENTS, []],
+    [APPOINTMENT_CHANGES, []],
+    [APPOINTMENTS, []],
+    [ARCHIVE, []],
+    [ROWS, []],
+  ]);
+  const push = (c: string, op: AnyBulkWriteOperation<StoreDoc>) => ops.get(c)!.push(op);
+  const states = new Map<string, { state: AppointmentState; version: number }>();
+  const rows = new Map<string, ConversionEvent[]>();
+  for (const e of events) {
+    if (e.value === null) continue;
+    const v = e.value;
+    const archived = {
+      entityId: e.key,
+      tenantId: v.tenantId,
+      occurredAt: v.occurredAt,
+      arrivedAt: now,
+      topic: e.flow,
+      partition: 0,
+      offset: 0,
+    };
+    if (e.flow === 'appointments') {
+      const before = states.get(e.key);
+      const r = reduce(before?.state ?? null, e.value);
+      const version = (before?.version ?? 0) + 1;
+      states.set(e.key, { state: r.state, version });
+      const { _id, ...row } = rowOf(e.value, r, before?.version ?? 0);
+      push(APPOINTMENT_EVENTS, {
+        updateOne: {
+          filter: { _id: v.eventId },
+          update: { $setOnInsert: { ...archived, value: v } },
+          upsert: true,
+        },
+      });
+      push(APPOINTMENT_CHANGES, { updateOne: { filter: { _id }, update: { $set: row }, upsert: true } });
+      push(APPOINTMENTS, {
+        updateOne: { filter: { _id: e.key }, update: { $set: { ...r.state, version } }, upsert: true },
+      });
+    } else {
+      const c = e.value;
+      const id = rowIdOf(c);
+      const list = rows.get(id) ?? [];
+      list.push(c);
+      rows.set(id, list);
+      const amount = list.reduce((s, x) => s + (x.amount ?? 0), 0);
+      push(ARCHIVE, {
+        updateOne: {
+          filter: { _id: c.eventId },
+          update: {
+            $setOnInsert: { ...archived, value: { conversionType: c.conversionType, amount: c.amount } },
+          },
+          upsert: true,
+        },
+      });
+      push(ROWS, {
+        updateOne: {
+          filter: { _id: id },
+          update: {
+            $set: {
+              tenantId: c.tenantId,
+              leadId: c.leadId,
+              conversionType: c.conversionType,
+              count: list.length,
+              amount,
+              firstAt: list[0]!.occurredAt,
+              lastAt: c.occurredAt,
+              updatedAt: now,
+            },
+          },
+          upsert: true,
+        },
+      });
+    }
+  }
+  return ops;
+}
+
+/** Unordered bulk upserts of every write, 1,000 per call, four calls in flight: what the store can take. */
+export async function runStoreCeiling(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
+  const arena = await openArena(ctx, 'store');
+  try {
+    const real = spec.events.filter((e) => e.value !== null);
+    const ops = storeWrites(real, Date.now());
+    const chunks: [string, AnyBulkWriteOperation<StoreDoc>[]][] = [];
+    for (const [c, list] of ops)
+      for (let i = 0; i < list.length; i += 1000) chunks.push([c, list.slice(i, i + 1000)]);
+    const writes = chunks.reduce((n, [, l]) => n + l.length, 0);
+    const tracker = new Tracker(chunks.length);
+    const calls = new LatencyRecorder();
+    ctx.progress.phase('storeCeiling max', chunks.length);
+    const started = Date.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < chunks.length && !ctx.aborted() && Date.now() < spec.until) {
+        const index = next++;
+        const [c, list] = chunks[index]!;
+        const t0 = Date.now();
+        await arena.db.collection<StoreDoc>(c).bulkWrite(list, { ordered: false });
+        calls.add(Date.now() - t0);
+        tracker.done(`${index}`);
+        ctx.progress.tick(tracker.completed);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    const elapsed = Date.now() - started;
+    const finished = tracker.finished;
+    const throughput = Math.round(real.length / (Math.max(1, elapsed) / 1000));
+    const notes = [
+      `${writes} writes for ${real.length} events in ${chunks.length} bulk calls; per-call latency ${JSON.stringify(calls.summary())}`,
+    ];
+    let correct: boolean | null = null;
+    if (finished) {
+      const expected = new Map(
+        [...ops].map(([c, list]) => [
+          c,
+          new Set(
+            list.map((o) =>
+              JSON.stringify((o as { updateOne: { filter: { _id: unknown } } }).updateOne.filter._id),
+            ),
+          ).size,
+        ]),
+      );
+      correct = true;
+      for (const [c, n] of expected) {
+        const got = await arena.db.collection(c).countDocuments({});
+        if (got !== n) {
+          correct = false;
+          notes.push(`${c} holds ${got} document(s), ${n} written`);
+        }
+      }
+    }
+    const m = measurementOf('storeCeiling', spec, tracker, finished, { correct, notes, throughput });
+    return {
+      ...m,
+      events: real.length,
+      completed: finished ? real.length : m.completed,
+      elapsedMs: elapsed,
+      latency: null,
+    };
+  } finally {
+    await closeArena(ctx, arena);
+  }
+}
+
+/** Runs an event through a stage's actions one after the other and sends what it emits, awaiting each. */
+export async function runActions(
+  spec: ActionStageSpec,
+  event: StageEvent,
+  ctx: { db: import('mongodb').Db; producer: KeyedProducer },
+): Promise<{ outOfOrder: boolean }> {
+  const actx = { stage: spec.name, db: ctx.db, now: Date.now };
+  const state = await spec.handler.read(event, actx);
+  const decision = spec.handler.decide(event, state);
+  if (decision.plan !== null) await spec.handler.write(decision.plan, event, actx);
+  for (const [i, o] of decision.emit.entries()) {
+    const cause = {
+      eventId: event.eventId,
+      stage: spec.name,
+      traceId: event.traceId,
+      attempt: event.attempt,
+      tenantId: event.tenantId,
+    };
+    await ctx.producer.sendNow([
+      await ctx.producer.prepare(
+        { topic: o.topic, key: o.key, value: o.value, occurredAt: o.occurredAt },
+        cause,
+        i,
+      ),
+    ]);
+  }
+  return { outOfOrder: decision.outOfOrder ?? false };
+}
+
+/** The event a handler sees, built from a decoded value the way the runner would. */
+export function stageEvent(
+  spec: ActionStageSpec,
+  key: string,
+  value: unknown,
+  where: { topic: string; partition: number; offset: string; attempt: number },
+): StageEvent {
+  return {
+    key,
+    value,
+    eventId: spec.eventId?.(value) ?? key,
+    occurredAt: spec.occurredAt?.(value),
+    tenantId: spec.tenantId?.(value),
+    traceId: '0'.repeat(32),
+    headers: {},
+    consumedAt: Date.now(),
+    ...where,
+  };
+}
+
+/** The seed's design: eachMessage, one partition at a time, every action awaited in turn, errors logged and dropped. */
+export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
+  const arena = await openArena(ctx, 'incumbent');
+  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  let consumer: Consumer | undefined;
+  try {
+    const records = await wireRecords(ctx, arena, spec.events);
+    if (spec.mode === 'max') await publishAll(ctx.kafka, records);
+    await producer.connect();
+    const tracker = new Tracker(records.length);
+    const stageOf = new Map(
+      [arena.stages.appointments, arena.stages.conversions].map((s) => [
+        s.inputs[0]!,
+        withInjectedFailures(s, ctx.set),
+      ]),
+    );
+    consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.incumbent`, maxWaitTimeInMs: 250 });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...stageOf.keys()], fromBeginning: true });
+    ctx.progress.phase(label('incumbent', spec), records.length);
+    let lost = 0;
+    await consumer.run({
+      eachMessage: async ({ topic, partition, message }) => {
+        const pos = `${topic}:${partition}:${message.offset}`;
+        const sentAt = sentAtOf(message.headers);
+        try {
+          const stage = stageOf.get(topic)!;
+          const { value } = await ctx.codec.decode(topic, message.value!);
+          const event = stageEvent(stage, message.key?.toString() ?? '', value, {
+            topic,
+            partition,
+            offset: message.offset,
+            attempt: 1,
+          });
+          const { outOfOrder } = await runActions(stage, event, { db: arena.db, producer });
+          if (outOfOrder) tracker.outOfOrder++;
+          tracker.done(pos, sentAt);
+        } catch {
+          // No retries and no dead-letter topic: the event is gone, as in the system the seed describes.
+          tracker.errors++;
+          lost++;
+          tracker.done(pos);
+        }
+      },
+    });
+    const publishing =
+      spec.mode === 'open'
+        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
+        : Promise.resolve(0);
+    const finished = await tracker.wait(ctx, spec.until);
+    await publishing;
+    await consumer.disconnect();
+    consumer = undefined;
+    let correct: boolean | null = null;
+    const notes: string[] = [];
+    if (lost) notes.push(`${lost} event(s) dropped on an error (no retries, no dead letters)`);
+    if (spec.check && finished) {
+      const check = await checkTables(arena.db, ctx.set.truth);
+      correct = check.correct;
+      notes.push(...check.notes);
+    }
+    return measurementOf('incumbent', spec, tracker, finished, { correct, notes });
+  } finally {
+    await consumer?.disconnect().catch(() => undefined);
+    await producer.close().catch(() => undefined);
+    await closeArena(ctx, arena);
+  }
+}

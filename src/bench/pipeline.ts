@@ -1,0 +1,171 @@
+// The contestant under test: Keyflow's own processor running the appointments and lead-conversions
+// stages, exactly as `keyflow start` would, on the arena's topics and database. Latency is taken from
+// the engine's own `stage.event.handled` report (after the write, before the batched emit and commit),
+// and the same report's timings say where an event's time goes.
+import { EVENTS, type HandledEvent } from '../instrumentation';
+import { KeyedProducer } from '../producers/producer';
+import { Processor } from '../runtime/processor';
+import { RUNTIME_KEY } from '../settings/tenant-settings';
+import type { ActionStageSpec } from '../topology/types';
+import {
+  closeArena,
+  openArena,
+  publishAll,
+  publishPaced,
+  sentAtOf,
+  Tracker,
+  wireRecords,
+  withInjectedFailures,
+  type Arena,
+  type BenchContext,
+} from './arena';
+import { checkTables } from './correctness';
+import { measurementOf, type RunSpec } from './measure';
+import type { Measurement } from './types';
+
+/** Mean milliseconds per phase of an event's life in the pipeline. */
+export type Profile = Record<string, number>;
+
+const TERMINAL = new Set<HandledEvent['outcome']>([
+  'applied',
+  'duplicate',
+  'skipped',
+  'dead-lettered',
+  'parked',
+]);
+
+/** Publishes the scenario's tenant settings and runtime switches on the arena's settings topic. */
+async function publishSettings(ctx: BenchContext, arena: Arena): Promise<void> {
+  const tenants = new Set<string>();
+  for (const e of ctx.set.events) if (e.value) tenants.add(e.value.tenantId);
+  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  try {
+    const settings = JSON.stringify(ctx.scenario.tenants.settings);
+    await producer.publish([
+      ...[...tenants].map((t) => ({ topic: arena.settingsTopic, key: t, value: { tenantId: t, settings } })),
+      {
+        topic: arena.settingsTopic,
+        key: RUNTIME_KEY,
+        value: { tenantId: RUNTIME_KEY, settings: JSON.stringify(ctx.scenario.runtime) },
+      },
+    ]);
+  } finally {
+    await producer.close();
+  }
+}
+
+/** Remembers each delivery's sent time as the handler first reads it (the engine's report lacks headers). */
+function withSentAt(spec: ActionStageSpec, sent: Map<string, number>): ActionStageSpec {
+  const inner = spec.handler;
+  return {
+    ...spec,
+    handler: {
+      read(e, c) {
+        const at = sentAtOf(e.headers);
+        if (at !== undefined) sent.set(`${e.topic}:${e.partition}:${e.offset}`, at);
+        return inner.read(e, c);
+      },
+      decide: (e, s) => inner.decide(e, s),
+      write: (p, e, c) => inner.write(p, e, c),
+    },
+  };
+}
+
+class ProfileSums {
+  private readonly sums = new Map<string, number>();
+  private n = 0;
+
+  add(h: HandledEvent, sentAt: number | undefined): void {
+    if (h.readStartedAt === undefined || h.writeStartedAt === undefined || h.emitStartedAt === undefined)
+      return;
+    this.n++;
+    const parts: [string, number][] = [
+      ['produce → consumed (Kafka, fetch wait, queue)', sentAt !== undefined ? h.consumedAt - sentAt : 0],
+      ['consumed → read (key lane, lease)', h.readStartedAt - h.consumedAt],
+      ['read (Mongo)', (h.decideStartedAt ?? h.writeStartedAt) - h.readStartedAt],
+      ['decide (pure)', h.writeStartedAt - (h.decideStartedAt ?? h.writeStartedAt)],
+      ['write (Mongo)', h.emitStartedAt - h.writeStartedAt],
+      ['emit prepare (encode)', h.finishedAt - h.emitStartedAt],
+    ];
+    for (const [k, v] of parts) this.sums.set(k, (this.sums.get(k) ?? 0) + v);
+  }
+
+  mean(): Profile | null {
+    if (this.n === 0) return null;
+    return Object.fromEntries([...this.sums].map(([k, v]) => [k, Math.round((v / this.n) * 100) / 100]));
+  }
+}
+
+export async function runPipeline(
+  ctx: BenchContext,
+  spec: RunSpec,
+): Promise<Measurement & { profile: Profile | null }> {
+  const arena = await openArena(ctx, 'pipeline');
+  let processor: Processor | undefined;
+  try {
+    await publishSettings(ctx, arena);
+    const records = await wireRecords(ctx, arena, spec.events);
+    if (spec.mode === 'max') await publishAll(ctx.kafka, records);
+    const tracker = new Tracker(records.length);
+    const sent = new Map<string, number>();
+    const profile = new ProfileSums();
+    const stages = [arena.stages.appointments, arena.stages.conversions].map((s) =>
+      withSentAt(withInjectedFailures(s, ctx.set), sent),
+    );
+    processor = new Processor({
+      config: { ...ctx.config, mongoDb: arena.dbName },
+      topology: { topics: arena.topics, stages },
+      log: ctx.log,
+      settingsTopic: arena.settingsTopic,
+      indexes: arena.flows.flatMap((f) => f.indexes),
+    });
+    processor.instrumentation.on(EVENTS.EVENT_HANDLED, (h) => {
+      if (!TERMINAL.has(h.outcome)) return;
+      const pos = `${h.topic}:${h.partition}:${h.offset}`;
+      const sentAt = sent.get(pos);
+      if (!tracker.done(pos, sentAt, h.finishedAt)) return;
+      if (h.outcome === 'dead-lettered' || h.outcome === 'parked') {
+        tracker.deadLetters++;
+        tracker.errors++;
+      }
+      if (h.outOfOrder) tracker.outOfOrder++;
+      profile.add(h, sentAt);
+    });
+    processor.instrumentation.on(EVENTS.EVENT_RETRY, () => {
+      tracker.retries++;
+      tracker.errors++;
+    });
+    ctx.progress.phase(
+      `pipeline ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`,
+      records.length,
+    );
+    await processor.start();
+    const publishing =
+      spec.mode === 'open'
+        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
+        : Promise.resolve(0);
+    const finished = await tracker.wait(ctx, spec.until);
+    await publishing;
+    await processor.stop();
+    processor = undefined;
+    let correct: boolean | null = null;
+    const notes: string[] = [];
+    if (spec.check && finished) {
+      const check = await checkTables(arena.db, ctx.set.truth);
+      correct = check.correct;
+      notes.push(...check.notes);
+      if (check.flagged !== ctx.set.truth.lateAppointments) {
+        notes.push(
+          `flagged ${check.flagged} change row(s) out of order; ${ctx.set.truth.lateAppointments} were published late`,
+        );
+      }
+    }
+    return {
+      ...measurementOf('pipeline', spec, tracker, finished, { correct, notes }),
+      profile: profile.mean(),
+    };
+  } finally {
+    await processor?.stop().catch(() => undefined);
+    await closeArena(ctx, arena);
+  }
+}

@@ -1,0 +1,343 @@
+// `keyflow bench <scenario|quick|all>` (`npm run bench -- …`): runs each scenario's contestants one
+// after the other on the same event set and services, then writes bench/results/<timestamp>.json,
+// latest.json, a Markdown report and a latency-versus-load chart. Every figure that matters is a
+// ratio against a baseline measured in this same run: the machines are shared and noisy.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { demoConfig } from '../app/demo/run';
+import type { Config } from '../config';
+import type { Logger } from '../logger';
+import { kafkaClient } from '../runtime/processor';
+import { RegistryCodec } from '../schemas/codec';
+import { connectStore, type Store } from '../state/mongo';
+import type { BenchContext } from './arena';
+import { runIncumbent, runPassthrough, runStoreCeiling } from './baselines';
+import { runBullmq } from './bullmq';
+import { buildEventSet } from './events';
+import type { RunSpec } from './measure';
+import { runPipeline, type Profile } from './pipeline';
+import { Progress, type ProgressOutput } from './progress';
+import { startRedis, ensureRedisServer, type LocalRedis } from './redis';
+import { latencyChartSvg, markdownReport } from './report';
+import { selectScenarios, type ScenarioFile } from './scenario';
+import { ratio } from './stats';
+import type {
+  BenchRun,
+  ContestantName,
+  ContestantResult,
+  CurvePoint,
+  Measurement,
+  ScenarioResult,
+  TargetCheck,
+} from './types';
+
+export interface BenchOptions {
+  what: string;
+  log: Logger;
+  out: (line: string) => void;
+  terminal: ProgressOutput;
+  resultsDir?: string;
+}
+
+type Shared = Omit<BenchContext, 'runId' | 'scenario' | 'set' | 'deadline'> & {
+  redis: () => Promise<LocalRedis>;
+  warmedUp: boolean;
+};
+
+const BASELINE_ORDER = ['passthrough', 'storeCeiling', 'incumbent', 'bullmq'] as const;
+
+function curveOf(ms: Measurement[]): CurvePoint[] {
+  return ms
+    .filter((m) => m.mode === 'open' && m.latency !== null)
+    .map((m) => ({
+      offeredRate: m.offeredRate!,
+      achievedRate: m.throughput,
+      p50: m.latency!.p50,
+      p95: m.latency!.p95,
+      p99: m.latency!.p99,
+      max: m.latency!.max,
+    }))
+    .sort((a, b) => a.offeredRate - b.offeredRate);
+}
+
+/** The open-loop measurement nearest half the pipeline's maximum: where latencies are compared. */
+function atHalf(ms: Measurement[], half: number): Measurement | undefined {
+  return ms
+    .filter((m) => m.mode === 'open' && m.latency !== null)
+    .sort((a, b) => Math.abs(a.offeredRate! - half) - Math.abs(b.offeredRate! - half))[0];
+}
+
+export function contestantResult(ms: Measurement[], half: number): ContestantResult {
+  const max = ms.find((m) => m.mode === 'max');
+  const lat = atHalf(ms, half)?.latency ?? null;
+  return {
+    throughput: max?.throughput ?? 0,
+    p50: lat?.p50 ?? null,
+    p95: lat?.p95 ?? null,
+    p99: lat?.p99 ?? null,
+    max: lat?.max ?? null,
+    correct: max?.correct ?? null,
+    errors: max?.errors ?? 0,
+    retries: max?.retries ?? 0,
+    deadLetters: max?.deadLetters ?? 0,
+    outOfOrder: max?.outOfOrder ?? 0,
+    notes: ms.flatMap((m) => m.notes.map((n) => (m.mode === 'open' ? `@${m.offeredRate}/s: ${n}` : n))),
+    curve: curveOf(ms),
+  };
+}
+
+export function ratiosAndTargets(
+  pipeline: ContestantResult,
+  baselines: ScenarioResult['baselines'],
+): { ratios: Record<string, number | null>; targets: TargetCheck[] } {
+  const t = (n: ContestantName) =>
+    (n === 'pipeline' ? pipeline : baselines[n as keyof typeof baselines])?.throughput;
+  const ceilings = [t('passthrough'), t('storeCeiling')].filter((x): x is number => x !== undefined && x > 0);
+  const lower = ceilings.length ? Math.min(...ceilings) : undefined;
+  const ratios: Record<string, number | null> = {
+    'pipeline / passthrough': ratio(pipeline.throughput, t('passthrough')),
+    'pipeline / storeCeiling': ratio(pipeline.throughput, t('storeCeiling')),
+    'pipeline / lower ceiling': ratio(pipeline.throughput, lower),
+    'pipeline / incumbent': ratio(pipeline.throughput, t('incumbent')),
+    'pipeline / bullmq': ratio(pipeline.throughput, t('bullmq')),
+    'p99 at half load: pipeline / passthrough': ratio(pipeline.p99, baselines.passthrough?.p99),
+  };
+  const at = (name: string, wanted: string, r: number | null, ok: (x: number) => boolean): TargetCheck => ({
+    name,
+    wanted,
+    ratio: r,
+    met: r === null ? null : ok(r),
+  });
+  const targets = [
+    at('throughput vs the lower ceiling', '≥ 0.6', ratios['pipeline / lower ceiling']!, (x) => x >= 0.6),
+    at('throughput vs incumbent', '≥ 5', ratios['pipeline / incumbent']!, (x) => x >= 5),
+    at('throughput vs bullmq', '≥ 2', ratios['pipeline / bullmq']!, (x) => x >= 2),
+    at(
+      'p99 at half load vs passthrough',
+      '≤ 3',
+      ratios['p99 at half load: pipeline / passthrough']!,
+      (x) => x <= 3,
+    ),
+    { name: 'pipeline correct', wanted: 'true', ratio: null, met: pipeline.correct },
+  ];
+  return { ratios, targets };
+}
+
+async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<ScenarioResult> {
+  const started = Date.now();
+  const runId = `b${started.toString(36)}`;
+  const set = buildEventSet(scenario, runId);
+  const ctx: BenchContext = {
+    ...shared,
+    runId,
+    scenario,
+    set,
+    deadline: started + scenario.timeLimitSeconds * 1000,
+  };
+  const ev = set.events;
+  shared.progress.log(
+    `\n${scenario.name}: ${ev.length} events (${set.source}), ${set.truth.entities} entities, ` +
+      `${ev.filter((e) => e.late).length} late, ${ev.filter((e) => e.duplicate).length} duplicates, ` +
+      `${set.truth.poison} poison, ${set.failing.size} failing transiently; limit ${scenario.timeLimitSeconds}s`,
+  );
+  const measurements: Measurement[] = [];
+  const profiles: { mode: RunSpec['mode']; rate?: number; profile: Profile }[] = [];
+  const wants = (b: (typeof BASELINE_ORDER)[number]) => scenario.baselines.includes(b);
+  const max = (): RunSpec => ({ mode: 'max', events: ev, until: ctx.deadline, check: true });
+  const run = async (name: ContestantName, spec: RunSpec): Promise<Measurement> => {
+    let m: Measurement;
+    if (name === 'pipeline') {
+      const r = await runPipeline(ctx, spec);
+      if (r.profile) profiles.push({ mode: spec.mode, rate: spec.rate, profile: r.profile });
+      const { profile: _omit, ...rest } = r;
+      m = rest;
+    } else if (name === 'passthrough') m = await runPassthrough(ctx, spec);
+    else if (name === 'storeCeiling') m = await runStoreCeiling(ctx, spec);
+    else if (name === 'incumbent') m = await runIncumbent(ctx, spec);
+    else m = await runBullmq(ctx, spec, (await shared.redis()).port);
+    const lat = m.latency ? `, p99 ${m.latency.p99} ms` : '';
+    shared.progress.end(`${m.throughput} events/s${lat}${m.correct === false ? ', NOT correct' : ''}`);
+    measurements.push(m);
+    return m;
+  };
+
+  if (!shared.warmedUp) {
+    // The services are JVMs: the first thousands of requests run interpreted and would make whichever
+    // contestant goes first look slow. A short discarded run of the store and the pipeline warms them.
+    const slice = ev.slice(0, Math.min(ev.length, 2000));
+    shared.progress.log('Warming up the services (not measured)...');
+    await runStoreCeiling(ctx, { mode: 'max', events: slice, until: ctx.deadline, check: false });
+    await runPipeline(ctx, { mode: 'max', events: slice, until: ctx.deadline, check: false });
+    shared.progress.end('warm');
+    shared.warmedUp = true;
+  }
+
+  // Ceilings and the pipeline first, then its latency under paced load, then the slow baselines, so a
+  // slow baseline hitting the time limit never costs the figures the targets are about.
+  if (wants('passthrough')) await run('passthrough', max());
+  if (wants('storeCeiling')) await run('storeCeiling', max());
+  const pipelineMax = await run('pipeline', max());
+  const maxOf = new Map<ContestantName, number>([['pipeline', pipelineMax.throughput]]);
+  for (const m of measurements) maxOf.set(m.contestant, m.throughput);
+  const openRuns: [ContestantName, number][] = [];
+  for (const f of scenario.load.openLoop) {
+    openRuns.push(['pipeline', f]);
+    for (const b of scenario.load.openLoopBaselines) openRuns.push([b, f]);
+  }
+  const runOpen = async (name: ContestantName, f: number) => {
+    const rate = Math.max(1, f * pipelineMax.throughput);
+    const own = maxOf.get(name);
+    if (own !== undefined && own < rate) {
+      shared.progress.log(`  ${name} @${Math.round(rate)}/s skipped: its own maximum is ${own}/s`);
+      return;
+    }
+    if (Date.now() > ctx.deadline || shared.aborted()) return;
+    const n = Math.min(ev.length, Math.max(50, Math.round(rate * scenario.load.openLoopSeconds)));
+    await run(name, { mode: 'open', rate, events: ev.slice(0, n), until: ctx.deadline, check: false });
+  };
+  for (const [name, f] of openRuns.filter(([n]) => n === 'pipeline' || n === 'passthrough'))
+    await runOpen(name, f);
+  if (wants('incumbent') && !shared.aborted()) await run('incumbent', max());
+  if (wants('bullmq') && !shared.aborted()) await run('bullmq', max());
+  for (const [name, f] of openRuns.filter(([n]) => n !== 'pipeline' && n !== 'passthrough'))
+    await runOpen(name, f);
+
+  const half = 0.5 * pipelineMax.throughput;
+  // Where an event's time goes: under saturation (queueing before consumption left out, a drained
+  // backlog makes it meaningless) and at the open load nearest half the maximum.
+  const profile: Profile = {};
+  const saturated = profiles.find((p) => p.mode === 'max')?.profile;
+  for (const [k, v] of Object.entries(saturated ?? {}))
+    if (!k.startsWith('produce')) profile[`max load: ${k}`] = v;
+  const halfLoad = profiles
+    .filter((p) => p.mode === 'open')
+    .sort((a, b) => Math.abs(a.rate! - half) - Math.abs(b.rate! - half))[0];
+  for (const [k, v] of Object.entries(halfLoad?.profile ?? {}))
+    profile[`@${Math.round(halfLoad!.rate!)}/s: ${k}`] = v;
+  const of = (n: ContestantName) => measurements.filter((m) => m.contestant === n);
+  const pipeline = contestantResult(of('pipeline'), half);
+  const baselines: ScenarioResult['baselines'] = {};
+  for (const b of BASELINE_ORDER) if (of(b).length) baselines[b] = contestantResult(of(b), half);
+  const { ratios, targets } = ratiosAndTargets(pipeline, baselines);
+  return {
+    scenario: scenario.name,
+    description: scenario.description,
+    eventSet: {
+      events: ev.length,
+      entities: set.truth.entities,
+      late: ev.filter((e) => e.late).length,
+      duplicates: ev.filter((e) => e.duplicate).length,
+      poison: set.truth.poison,
+      injectedFailures: set.failing.size,
+      source: set.source,
+    },
+    pipeline,
+    baselines,
+    ratios,
+    targets,
+    profile: Object.keys(profile).length ? profile : null,
+    measurements,
+    durationMs: Date.now() - started,
+  };
+}
+
+function writeResults(dir: string, run: BenchRun): { json: string; report: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = run.startedAt.replace(/[:.]/g, '-');
+  const charts: Record<string, string> = {};
+  const latestCharts: Record<string, string> = {};
+  for (const s of run.scenarios) {
+    const series = [
+      { name: 'pipeline', points: s.pipeline.curve },
+      ...Object.entries(s.baselines).map(([name, r]) => ({ name, points: r.curve })),
+    ].filter((x) => x.points.length > 0);
+    const svg = latencyChartSvg(series, { title: `${s.scenario}: latency vs offered load` });
+    charts[s.scenario] = `${stamp}-${s.scenario}.svg`;
+    latestCharts[s.scenario] = `latest-${s.scenario}.svg`;
+    fs.writeFileSync(path.join(dir, charts[s.scenario]!), svg);
+    fs.writeFileSync(path.join(dir, latestCharts[s.scenario]!), svg);
+  }
+  const json = path.join(dir, `${stamp}.json`);
+  fs.writeFileSync(json, `${JSON.stringify(run, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
+  const report = path.join(dir, `${stamp}.md`);
+  fs.writeFileSync(report, markdownReport(run, charts));
+  fs.writeFileSync(path.join(dir, 'latest.md'), markdownReport(run, latestCharts));
+  return { json, report };
+}
+
+export async function runBench(opts: BenchOptions): Promise<number> {
+  const scenarios = selectScenarios(opts.what);
+  const config: Config = await demoConfig(opts.out);
+  const startedAt = new Date();
+  const progress = new Progress(opts.terminal);
+  let aborted = false;
+  const onSignal = () => {
+    if (aborted) process.exit(130);
+    aborted = true;
+    progress.log(
+      'Interrupted: ending the current measurement and removing what the run made (Ctrl-C again to exit now).',
+    );
+  };
+  process.on('SIGINT', onSignal);
+  let store: Store | undefined;
+  let redis: Promise<LocalRedis> | undefined;
+  try {
+    store = await connectStore(config, opts.log);
+    const shared: Shared = {
+      config,
+      kafka: kafkaClient(config, opts.log, `${config.kafkaClientId}-bench`),
+      codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
+      mongo: store.client,
+      log: opts.log,
+      progress,
+      warmedUp: false,
+      aborted: () => aborted,
+      redis: () =>
+        (redis ??= ensureRedisServer(opts.out).then(() =>
+          startRedis({ dir: path.join(config.stateDir, 'bench-redis'), out: (l) => progress.log(l) }),
+        )),
+    };
+    progress.log(`Running ${scenarios.map((s) => s.name).join(', ')} on ${os.cpus().length} cores.`);
+    const results: ScenarioResult[] = [];
+    for (const s of scenarios) {
+      if (aborted) break;
+      results.push(await runScenario(shared, s));
+    }
+    if (results.length === 0) return 130;
+    const head = results[0]!;
+    const run: BenchRun = {
+      scenario: head.scenario,
+      suite: opts.what,
+      startedAt: startedAt.toISOString(),
+      durationMs: Date.now() - startedAt.getTime(),
+      machine: {
+        cpus: os.cpus().length,
+        node: process.version,
+        platform: `${os.platform()} ${os.arch()}`,
+        mongoServer: config.mongoServer,
+      },
+      pipeline: head.pipeline,
+      baselines: head.baselines,
+      ratios: head.ratios,
+      scenarios: results,
+    };
+    const written = writeResults(opts.resultsDir ?? path.join('bench', 'results'), run);
+    opts.out('');
+    for (const s of results) {
+      opts.out(`${s.scenario}:`);
+      for (const [k, v] of Object.entries(s.ratios)) opts.out(`  ${k.padEnd(42)} ${v ?? '—'}`);
+      for (const t of s.targets)
+        opts.out(`  target ${t.name} ${t.wanted}: ${t.met === null ? '—' : t.met ? 'met' : 'NOT met'}`);
+    }
+    opts.out(
+      `\nWrote ${written.json}, bench/results/latest.json and the report ${written.report} (${Math.round(run.durationMs / 1000)}s).`,
+    );
+    return aborted ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    if (redis) await (await redis.catch(() => undefined))?.stop();
+    await store?.close();
+  }
+}
