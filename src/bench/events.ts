@@ -113,8 +113,10 @@ export function fromRecorded(lines: RecordedLine[], runId: string, repeat: numbe
       const entity = line.topic === 'appointments' ? (v as AppointmentEvent).appointmentId : v.leadId;
       const duplicate = seen.has(`${line.topic}:${v.eventId}`);
       seen.add(`${line.topic}:${v.eventId}`);
-      const late = !duplicate && (latest.get(entity) ?? -Infinity) > v.occurredAt;
-      latest.set(entity, Math.max(latest.get(entity) ?? -Infinity, v.occurredAt));
+      // Per topic: an appointment and a lead may share an id in a recording without being one entity.
+      const slot = `${line.topic}:${entity}`;
+      const late = !duplicate && (latest.get(slot) ?? -Infinity) > v.occurredAt;
+      latest.set(slot, Math.max(latest.get(slot) ?? -Infinity, v.occurredAt));
       if (line.topic === 'appointments') {
         const value = {
           ...line.value,

@@ -178,17 +178,16 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   if (wants('passthrough')) await run('passthrough', max());
   if (wants('storeCeiling')) await run('storeCeiling', max());
   const pipelineMax = await run('pipeline', max());
-  const maxOf = new Map<ContestantName, number>([['pipeline', pipelineMax.throughput]]);
-  for (const m of measurements) maxOf.set(m.contestant, m.throughput);
   const openRuns: [ContestantName, number][] = [];
   for (const f of scenario.load.openLoop) {
     openRuns.push(['pipeline', f]);
-    for (const b of scenario.load.openLoopBaselines) openRuns.push([b, f]);
+    for (const b of scenario.load.openLoopBaselines) if (wants(b)) openRuns.push([b, f]);
   }
   const runOpen = async (name: ContestantName, f: number) => {
-    const rate = Math.max(1, f * pipelineMax.throughput);
-    const own = maxOf.get(name);
-    if (own !== undefined && own < rate) {
+    const rate = Math.round(Math.max(1, f * pipelineMax.throughput));
+    // A contestant offered more than it can drain only queues: its latency would measure the backlog.
+    const own = measurements.find((m) => m.contestant === name && m.mode === 'max')?.throughput;
+    if (name !== 'pipeline' && own !== undefined && own < rate) {
       shared.progress.log(`  ${name} @${Math.round(rate)}/s skipped: its own maximum is ${own}/s`);
       return;
     }
@@ -305,7 +304,12 @@ export async function runBench(opts: BenchOptions): Promise<number> {
       if (aborted) break;
       results.push(await runScenario(shared, s));
     }
-    if (results.length === 0) return 130;
+    if (aborted) {
+      opts.out(
+        'Interrupted: the run was cleaned up and no results were written (a partial run would mislead).',
+      );
+      return 130;
+    }
     const head = results[0]!;
     const run: BenchRun = {
       scenario: head.scenario,
@@ -334,7 +338,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     opts.out(
       `\nWrote ${written.json}, bench/results/latest.json and the report ${written.report} (${Math.round(run.durationMs / 1000)}s).`,
     );
-    return aborted ? 130 : 0;
+    return 0;
   } finally {
     process.off('SIGINT', onSignal);
     if (redis) await (await redis.catch(() => undefined))?.stop();

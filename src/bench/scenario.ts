@@ -116,7 +116,10 @@ export function selectScenarios(what: string, dir = SCENARIO_DIR): ScenarioFile[
   if (what.endsWith('.json')) return [parseScenario(fs.readFileSync(what, 'utf8'), what)];
   const all = listScenarios(dir);
   if (what === 'quick' || what === 'all') {
-    const picked = all.filter((s) => s.suites.includes(what));
+    // The quick suite's scenarios first: the first one is the headline of the results file.
+    const picked = all
+      .filter((s) => s.suites.includes(what))
+      .sort((a, b) => Number(b.suites.includes('quick')) - Number(a.suites.includes('quick')));
     if (picked.length === 0)
       throw new KeyflowError('USAGE', `no scenario in ${dir} lists the suite "${what}"`);
     return picked;
