@@ -2,7 +2,7 @@
 // topics under its own prefix with the scenario's partitions, a fresh database — removed afterwards.
 // Also the tracker that counts terminal outcomes and latencies, and the publisher that offers the
 // event set either all at once (a backlog to drain) or paced at a target rate (an open loop).
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Db, MongoClient } from 'mongodb';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -177,6 +177,24 @@ export class Tracker {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Resolves once `ready()` holds (or after 30 s). An open loop starts only when the contestant is in
+ * its group: otherwise the join's pause lands in the first events' latency and inflates the tail.
+ */
+export async function untilReady(ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!ready() && Date.now() < deadline) await sleep(20);
+}
+
+/** A readiness flag for a kafkajs consumer: true from its first group join on. */
+export function joinedFlag(consumer: Consumer): () => boolean {
+  let joined = false;
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    joined = true;
+  });
+  return () => joined;
+}
 
 export function sentAtOf(
   headers: Record<string, string | Buffer | (string | Buffer)[] | undefined> | undefined,

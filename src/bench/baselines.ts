@@ -16,11 +16,13 @@ import type { WireRecord } from '../producers/types';
 import type { ActionStageSpec, StageEvent } from '../topology/types';
 import {
   closeArena,
+  joinedFlag,
   openArena,
   publishAll,
   publishPaced,
   sentAtOf,
   Tracker,
+  untilReady,
   wireRecords,
   withInjectedFailures,
   type BenchContext,
@@ -65,6 +67,7 @@ export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<
       [arena.input.conversions, arena.output.conversions],
     ]);
     consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.passthrough`, maxWaitTimeInMs: 250 });
+    const joined = joinedFlag(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [...outputOf.keys()], fromBeginning: true });
     ctx.progress.phase(label('passthrough', spec), records.length);
@@ -87,6 +90,7 @@ export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<
         await commitOffsetsIfNecessary();
       },
     });
+    if (spec.mode === 'open') await untilReady(joined);
     const publishing =
       spec.mode === 'open'
         ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
@@ -328,6 +332,7 @@ export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Me
       ]),
     );
     consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.incumbent`, maxWaitTimeInMs: 250 });
+    const joined = joinedFlag(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [...stageOf.keys()], fromBeginning: true });
     ctx.progress.phase(label('incumbent', spec), records.length);
@@ -356,6 +361,7 @@ export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Me
         }
       },
     });
+    if (spec.mode === 'open') await untilReady(joined);
     const publishing =
       spec.mode === 'open'
         ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())

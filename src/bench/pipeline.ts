@@ -14,6 +14,7 @@ import {
   publishPaced,
   sentAtOf,
   Tracker,
+  untilReady,
   wireRecords,
   withInjectedFailures,
   type Arena,
@@ -140,6 +141,8 @@ export async function runPipeline(
       records.length,
     );
     await processor.start();
+    const running = processor;
+    if (spec.mode === 'open') await untilReady(() => running.runners.every((r) => r.ready));
     const publishing =
       spec.mode === 'open'
         ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
