@@ -82,7 +82,12 @@ export function contestantResult(ms: Measurement[], half: number): ContestantRes
     retries: max?.retries ?? 0,
     deadLetters: max?.deadLetters ?? 0,
     outOfOrder: max?.outOfOrder ?? 0,
-    notes: ms.flatMap((m) => m.notes.map((n) => (m.mode === 'open' ? `@${m.offeredRate}/s: ${n}` : n))),
+    // An open run's note that only repeats the max run's (a setting, say) is said once.
+    notes: ms.flatMap((m) =>
+      m.mode === 'open'
+        ? m.notes.filter((n) => !max?.notes.includes(n)).map((n) => `@${m.offeredRate}/s: ${n}`)
+        : m.notes,
+    ),
     curve: curveOf(ms),
   };
 }

@@ -350,3 +350,14 @@ test('canonicalJson keeps array order and tells different values apart', () => {
   expect(canonicalJson('x')).toBe('"x"');
   expect(canonicalJson(null)).toBe('null');
 });
+
+test('contestantResult says once a note an open run only repeats from the max run', () => {
+  const max = measurement({ mode: 'max', throughput: 100, notes: ['16 concurrent jobs'] });
+  const open = measurement({
+    mode: 'open',
+    offeredRate: 50,
+    latency: { count: 10, p50: 1, p95: 2, p99: 3, max: 4 },
+    notes: ['16 concurrent jobs', 'cut short'],
+  });
+  expect(contestantResult([max, open], 50).notes).toEqual(['16 concurrent jobs', '@50/s: cut short']);
+});
