@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Runs before `npm test`: the ops-page test drives Debian's Chromium and the alert-rules test runs
-// promtool (Debian's prometheus package). Installs what is missing when we may (root with apt-get, as
+// Runs before `npm test`: the ops-page test drives Debian's Chromium, the alert-rules test runs
+// promtool (Debian's prometheus package) and the benchmark's smoke test runs BullMQ on redis-server. Installs what is missing when we may (root with apt-get, as
 // on CI and the project's machines); otherwise says exactly what to install, and fails.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -12,6 +12,12 @@ const needs = [
     pkg: 'chromium',
   },
   { what: 'promtool', present: () => spawnSync('promtool', ['--version']).status === 0, pkg: 'prometheus' },
+  {
+    what: 'redis-server',
+    present: () =>
+      spawnSync('redis-server', ['--version']).status === 0 || fs.existsSync('/usr/bin/redis-server'),
+    pkg: 'redis-server',
+  },
 ];
 const missing = needs.filter((n) => !n.present());
 if (missing.length === 0) process.exit(0);

@@ -77,25 +77,33 @@ export async function openArena(ctx: BenchContext, label: string): Promise<Arena
   ];
   const stageOf = (f: Dataflow) => f.stages[0] as ActionStageSpec;
   const [appointments, conversions] = flows as [Dataflow, Dataflow];
-  const admin = ctx.kafka.admin();
-  await admin.connect();
-  try {
-    // A broker that has just started can refuse a creation for a moment while it registers itself.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await ensureTopics(admin, topics, ctx.log);
-        break;
-      } catch (err) {
-        if (attempt >= 10) throw err;
-        await sleep(1000);
-      }
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  await ctx.codec.registerAll(topics);
   const db = ctx.mongo.db(dbName);
-  await ensureIndexes(db, [...ENGINE_INDEXES, ...flows.flatMap((f) => f.indexes)]);
+  try {
+    const admin = ctx.kafka.admin();
+    await admin.connect();
+    try {
+      // A broker that has just started can refuse a creation for a moment while it registers itself.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ensureTopics(admin, topics, ctx.log);
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;
+          await sleep(1000);
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+    await ctx.codec.registerAll(topics);
+    await ensureIndexes(db, [...ENGINE_INDEXES, ...flows.flatMap((f) => f.indexes)]);
+  } catch (err) {
+    // Half an arena (some topics made, say) is removed too: a failed start leaves nothing behind.
+    await removeArena(ctx, prefix, db).catch((cleanupErr: unknown) =>
+      ctx.log.error({ err: cleanupErr, prefix }, 'could not remove a half-made arena'),
+    );
+    throw err;
+  }
   return {
     prefix,
     flows,
@@ -112,21 +120,25 @@ export async function openArena(ctx: BenchContext, label: string): Promise<Arena
   };
 }
 
-/** Deletes every topic under the arena's prefix (dead-letter topics included) and drops its database. */
-export async function closeArena(ctx: BenchContext, arena: Arena): Promise<void> {
+/** Deletes every topic and consumer group under the prefix (dead-letter topics included) and drops the database. */
+async function removeArena(ctx: BenchContext, prefix: string, db: Db): Promise<void> {
   const admin = ctx.kafka.admin();
   await admin.connect();
   try {
-    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${arena.prefix}.`));
+    const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
     if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
     const groups = (await admin.listGroups()).groups
       .map((g) => g.groupId)
-      .filter((g) => g.startsWith(`${arena.prefix}.`));
+      .filter((g) => g.startsWith(`${prefix}.`));
     if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
   } finally {
     await admin.disconnect();
   }
-  await arena.db.dropDatabase();
+  await db.dropDatabase();
+}
+
+export function closeArena(ctx: BenchContext, arena: Arena): Promise<void> {
+  return removeArena(ctx, arena.prefix, arena.db);
 }
 
 /** Counts each offered unit's terminal outcome once, with its latency when its sent time is known. */
