@@ -326,6 +326,28 @@ export async function publishPaced(
   }
 }
 
+/**
+ * Offers the records to a contestant that is already consuming: none more in max mode (the backlog
+ * is published), paced in an open loop once it is `ready`. Resolves with whether every unit completed
+ * before `until`, once the publisher is done too.
+ */
+export async function offer(
+  ctx: BenchContext,
+  spec: { mode: 'max' | 'open'; rate?: number; until: number },
+  records: WireRecord[],
+  tracker: Tracker,
+  ready: () => boolean,
+): Promise<boolean> {
+  if (spec.mode === 'open') await untilReady(ready);
+  const publishing =
+    spec.mode === 'open'
+      ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
+      : Promise.resolve(0);
+  const finished = await tracker.wait(ctx, spec.until);
+  await publishing;
+  return finished;
+}
+
 /** Fails an event's first attempts when the scenario says so: the same events in every contestant. */
 export function withInjectedFailures(spec: ActionStageSpec, set: EventSet): ActionStageSpec {
   if (set.failing.size === 0) return spec;

@@ -17,27 +17,23 @@ import type { ActionStageSpec, StageEvent } from '../topology/types';
 import {
   closeArena,
   joinedFlag,
+  offer,
   openArena,
   publishAll,
-  publishPaced,
   sentAtOf,
   Tracker,
-  untilReady,
   wireRecords,
   withInjectedFailures,
   type BenchContext,
 } from './arena';
 import { checkTables } from './correctness';
 import type { BenchEvent } from './events';
-import { measurementOf, type RunSpec } from './measure';
+import { measurementOf, phaseLabel, type RunSpec } from './measure';
 import { LatencyRecorder } from './stats';
 import type { Measurement } from './types';
 
 /** A document of the benchmark's writes: string ids, like every Keyflow table. */
 type StoreDoc = { _id: string } & Record<string, unknown>;
-
-const label = (name: string, spec: RunSpec) =>
-  `${name} ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`;
 
 async function endOffsets(ctx: BenchContext, topics: string[]): Promise<number> {
   const admin = ctx.kafka.admin();
@@ -70,7 +66,7 @@ export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<
     const joined = joinedFlag(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [...outputOf.keys()], fromBeginning: true });
-    ctx.progress.phase(label('passthrough', spec), records.length);
+    ctx.progress.phase(phaseLabel('passthrough', spec), records.length);
     await consumer.run({
       partitionsConsumedConcurrently: 4,
       eachBatchAutoResolve: false,
@@ -90,13 +86,7 @@ export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<
         await commitOffsetsIfNecessary();
       },
     });
-    if (spec.mode === 'open') await untilReady(joined);
-    const publishing =
-      spec.mode === 'open'
-        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
-        : Promise.resolve(0);
-    const finished = await tracker.wait(ctx, spec.until);
-    await publishing;
+    const finished = await offer(ctx, spec, records, tracker, joined);
     await consumer.disconnect();
     consumer = undefined;
     let correct: boolean | null = null;
@@ -335,7 +325,7 @@ export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Me
     const joined = joinedFlag(consumer);
     await consumer.connect();
     await consumer.subscribe({ topics: [...stageOf.keys()], fromBeginning: true });
-    ctx.progress.phase(label('incumbent', spec), records.length);
+    ctx.progress.phase(phaseLabel('incumbent', spec), records.length);
     let lost = 0;
     await consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
@@ -361,13 +351,7 @@ export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Me
         }
       },
     });
-    if (spec.mode === 'open') await untilReady(joined);
-    const publishing =
-      spec.mode === 'open'
-        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
-        : Promise.resolve(0);
-    const finished = await tracker.wait(ctx, spec.until);
-    await publishing;
+    const finished = await offer(ctx, spec, records, tracker, joined);
     await consumer.disconnect();
     consumer = undefined;
     let correct: boolean | null = null;

@@ -9,7 +9,7 @@ import { closeArena, openArena, paced, Tracker, withInjectedFailures, type Bench
 import { runActions, stageEvent } from './baselines';
 import { checkTables } from './correctness';
 import type { BenchEvent, Flow } from './events';
-import { measurementOf, type RunSpec } from './measure';
+import { measurementOf, phaseLabel, type RunSpec } from './measure';
 import type { Measurement } from './types';
 
 /** Workers per run: the pipeline's key lanes per partition (16) is its usual concurrency per partition. */
@@ -91,10 +91,7 @@ export async function runBullmq(ctx: BenchContext, spec: RunSpec, redisPort: num
         await queue.addBulk(jobsOf(batch.slice(i, i + 1000), sentAt));
     };
     if (spec.mode === 'max') await add([...spec.events], Date.now());
-    ctx.progress.phase(
-      `bullmq ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`,
-      spec.events.length,
-    );
+    ctx.progress.phase(phaseLabel('bullmq', spec), spec.events.length);
     void worker.run().catch((err: unknown) => ctx.log.error({ err }, 'bullmq worker stopped'));
     const publishing =
       spec.mode === 'open'

@@ -44,3 +44,8 @@ export function measurementOf(
     timedOut: !finished,
   };
 }
+
+/** `pipeline max`, `passthrough @450/s`: the progress bar's name for a measurement. */
+export function phaseLabel(name: string, spec: Pick<RunSpec, 'mode' | 'rate'>): string {
+  return `${name} ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`;
+}

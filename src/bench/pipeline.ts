@@ -9,19 +9,18 @@ import { RUNTIME_KEY } from '../settings/tenant-settings';
 import type { ActionStageSpec } from '../topology/types';
 import {
   closeArena,
+  offer,
   openArena,
   publishAll,
-  publishPaced,
   sentAtOf,
   Tracker,
-  untilReady,
   wireRecords,
   withInjectedFailures,
   type Arena,
   type BenchContext,
 } from './arena';
 import { checkTables } from './correctness';
-import { measurementOf, type RunSpec } from './measure';
+import { measurementOf, phaseLabel, type RunSpec } from './measure';
 import type { Measurement } from './types';
 
 /** Mean milliseconds per phase of an event's life in the pipeline. */
@@ -136,19 +135,10 @@ export async function runPipeline(
       tracker.retries++;
       tracker.errors++;
     });
-    ctx.progress.phase(
-      `pipeline ${spec.mode === 'max' ? 'max' : `@${Math.round(spec.rate!)}/s`}`,
-      records.length,
-    );
+    ctx.progress.phase(phaseLabel('pipeline', spec), records.length);
     await processor.start();
     const running = processor;
-    if (spec.mode === 'open') await untilReady(() => running.runners.every((r) => r.ready));
-    const publishing =
-      spec.mode === 'open'
-        ? publishPaced(ctx.kafka, records, spec.rate!, () => ctx.aborted())
-        : Promise.resolve(0);
-    const finished = await tracker.wait(ctx, spec.until);
-    await publishing;
+    const finished = await offer(ctx, spec, records, tracker, () => running.runners.every((r) => r.ready));
     await processor.stop();
     processor = undefined;
     let correct: boolean | null = null;
