@@ -62,6 +62,8 @@ export const scenarioSchema = z.strictObject({
     .strictObject({
       /** Drain a pre-published backlog: the maximum throughput of each contestant. */
       max: z.boolean().default(true),
+      /** Drains per contestant, interleaved round by round; the median throughput is kept. */
+      maxRepeats: z.number().int().min(1).max(9).default(3),
       /** Open-loop loads as fractions of the pipeline's measured maximum. */
       openLoop: z.array(z.number().gt(0).max(2)).default([0.5]),
       /** Seconds each open-loop load runs for. */
@@ -69,7 +71,13 @@ export const scenarioSchema = z.strictObject({
       /** Baselines also measured in the open loop (the pipeline always is). */
       openLoopBaselines: z.array(z.enum(['passthrough', 'incumbent', 'bullmq'])).default(['passthrough']),
     })
-    .default({ max: true, openLoop: [0.5], openLoopSeconds: 10, openLoopBaselines: ['passthrough'] }),
+    .default({
+      max: true,
+      maxRepeats: 3,
+      openLoop: [0.5],
+      openLoopSeconds: 10,
+      openLoopBaselines: ['passthrough'],
+    }),
   baselines: z
     .array(z.enum(['passthrough', 'storeCeiling', 'incumbent', 'bullmq']))
     .default(['passthrough', 'storeCeiling', 'incumbent', 'bullmq']),

@@ -22,7 +22,7 @@ const scenario = {
   duplicateShare: 0.05,
   failures: { transientShare: 0.08, transientAttempts: 1, poisonShare: 0.02 },
   partitions: 2,
-  load: { max: true, openLoop: [0.5], openLoopSeconds: 2, openLoopBaselines: ['passthrough'] },
+  load: { max: true, maxRepeats: 1, openLoop: [0.5], openLoopSeconds: 2, openLoopBaselines: ['passthrough'] },
   timeLimitSeconds: 150,
 };
 

@@ -489,6 +489,7 @@ test('parseScenario fills the defaults', () => {
   const partial = parseScenario(JSON.stringify({ ...minimal, load: { openLoop: [0.2, 0.9] } }), 'tiny.json');
   expect(partial.load).toEqual({
     max: true,
+    maxRepeats: 3,
     openLoop: [0.2, 0.9],
     openLoopSeconds: 10,
     openLoopBaselines: ['passthrough'],

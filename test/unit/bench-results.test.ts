@@ -9,7 +9,7 @@ import type { AppointmentEvent } from '../../src/appointments/schemas';
 import { storeWrites } from '../../src/bench/baselines';
 import { canonicalJson } from '../../src/bench/correctness';
 import { withPoison, type BenchEvent } from '../../src/bench/events';
-import { contestantResult, ratiosAndTargets } from '../../src/bench/run';
+import { contestantResult, medianRun, ratiosAndTargets } from '../../src/bench/run';
 import type { ContestantResult, Measurement, ScenarioResult, TargetCheck } from '../../src/bench/types';
 import type { ConversionEvent } from '../../src/conversions/schemas';
 
@@ -360,4 +360,12 @@ test('contestantResult says once a note an open run only repeats from the max ru
     notes: ['16 concurrent jobs', 'cut short'],
   });
   expect(contestantResult([max, open], 50).notes).toEqual(['16 concurrent jobs', '@50/s: cut short']);
+});
+
+test('medianRun keeps the run of median throughput, the lower middle one of an even count', () => {
+  const runs = [300, 100, 200].map((throughput) => ({ m: measurement({ mode: 'max', throughput }) }));
+  expect(medianRun(runs).m.throughput).toBe(200);
+  expect(medianRun(runs.slice(0, 2)).m.throughput).toBe(100);
+  expect(medianRun([runs[0]!]).m.throughput).toBe(300);
+  expect(() => medianRun([])).toThrow(/no runs/);
 });
