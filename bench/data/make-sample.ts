@@ -23,30 +23,15 @@ const events = generate({
   start: Date.UTC(2026, 8, 1),
 });
 const lines = events.map((e, i) => {
+  // The ids both topics carry; the field order stays the value's own.
+  const ids = { eventId: anon('evt', e.value.eventId), tenantId: anon('tnt', e.value.tenantId) };
+  const leadId = anon('led', e.value.leadId);
   if (e.topic === 'appointments') {
-    const v = e.value;
-    return {
-      topic: e.topic,
-      value: {
-        ...v,
-        eventId: anon('evt', v.eventId),
-        tenantId: anon('tnt', v.tenantId),
-        appointmentId: anon('apt', v.appointmentId),
-        leadId: anon('led', v.leadId),
-        source: SOURCES[i % SOURCES.length]!,
-      },
-    };
+    const appointmentId = anon('apt', e.value.appointmentId);
+    const source = SOURCES[i % SOURCES.length]!;
+    return { topic: e.topic, value: { ...e.value, ...ids, appointmentId, leadId, source } };
   }
-  const v = e.value;
-  return {
-    topic: e.topic,
-    value: {
-      ...v,
-      eventId: anon('evt', v.eventId),
-      tenantId: anon('tnt', v.tenantId),
-      leadId: anon('led', v.leadId),
-    },
-  };
+  return { topic: e.topic, value: { ...e.value, ...ids, leadId } };
 });
 const out = path.join(__dirname, 'recorded-sample.jsonl');
 fs.writeFileSync(out, lines.map((l) => JSON.stringify(l)).join('\n') + '\n');

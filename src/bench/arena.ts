@@ -2,13 +2,16 @@
 // topics under its own prefix with the scenario's partitions, a fresh database — removed afterwards.
 // Also the tracker that counts terminal outcomes and latencies, and the publisher that offers the
 // event set either all at once (a backlog to drain) or paced at a target rate (an open loop).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Db, MongoClient } from 'mongodb';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { appointmentsFlow } from '../appointments';
 import { conversionsFlow } from '../conversions';
+import { groupByKey } from '../consumers/lanes';
 import { KeyflowError } from '../errors';
+import { headersToStrings } from '../producers/headers';
 import { KeyedProducer } from '../producers/producer';
 import type { WireRecord } from '../producers/types';
 import type { Dataflow } from '../runtime/dataflow';
@@ -57,7 +60,7 @@ export interface Arena {
 
 let arenaCount = 0;
 
-export function arenaNames(ctx: Pick<BenchContext, 'runId' | 'scenario'>, label: string) {
+export function arenaNames(ctx: Pick<BenchContext, 'runId'>, label: string) {
   const n = ++arenaCount;
   return {
     prefix: `bench.${ctx.runId}.${n}.${label}`,
@@ -188,8 +191,6 @@ export class Tracker {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 /**
  * Resolves once `ready()` holds (or after 30 s). An open loop starts only when the contestant is in
  * its group: otherwise the join's pause lands in the first events' latency and inflates the tail.
@@ -208,12 +209,9 @@ export function joinedFlag(consumer: Consumer): () => boolean {
   return () => joined;
 }
 
-export function sentAtOf(
-  headers: Record<string, string | Buffer | (string | Buffer)[] | undefined> | undefined,
-): number | undefined {
-  const v = headers?.[SENT_AT];
-  if (v === undefined) return undefined;
-  const n = Number(Array.isArray(v) ? v[0]!.toString() : v.toString());
+export function sentAtOf(headers: Parameters<typeof headersToStrings>[0]): number | undefined {
+  const v = headersToStrings(headers)[SENT_AT];
+  const n = v === undefined ? NaN : Number(v);
   return Number.isFinite(n) ? n : undefined;
 }
 
@@ -252,8 +250,8 @@ export async function loadProducer(kafka: Kafka): Promise<Producer> {
 function send(p: Producer, records: WireRecord[], sentAt: number): Promise<unknown> {
   return p.sendBatch({
     acks: -1,
-    topicMessages: [...groupBy(records, (r) => r.topic)].map(([topic, list]) => ({
-      topic,
+    topicMessages: groupByKey(records, (r) => r.topic).map((list) => ({
+      topic: list[0]!.topic,
       messages: list.map((r) => ({
         key: r.key,
         value: r.value,
@@ -261,17 +259,6 @@ function send(p: Producer, records: WireRecord[], sentAt: number): Promise<unkno
       })),
     })),
   });
-}
-
-function groupBy<T>(xs: readonly T[], key: (x: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const x of xs) {
-    const k = key(x);
-    const list = m.get(k);
-    if (list) list.push(x);
-    else m.set(k, [x]);
-  }
-  return m;
 }
 
 /** Publishes everything as fast as the broker takes it: the backlog a max-throughput run drains. */

@@ -3,7 +3,7 @@
 // writes as unordered bulk upserts straight into the store: the Mongo ceiling) and `incumbent` (the
 // seed's design: one handler per event doing every read and write in turn, no retries).
 import type { AnyBulkWriteOperation } from 'mongodb';
-import type { Consumer } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig } from 'kafkajs';
 import { rowOf } from '../appointments/decide';
 import { reduce, type AppointmentState } from '../appointments/reducer';
 import { APPOINTMENTS, APPOINTMENT_CHANGES, APPOINTMENT_EVENTS } from '../appointments/tables';
@@ -24,6 +24,7 @@ import {
   Tracker,
   wireRecords,
   withInjectedFailures,
+  type Arena,
   type BenchContext,
 } from './arena';
 import { checkTables } from './correctness';
@@ -48,60 +49,95 @@ async function endOffsets(ctx: BenchContext, topics: string[]): Promise<number> 
   }
 }
 
-/** kafkajs consume → produce of the same bytes, batch by batch, with the pipeline's producer settings. */
-export async function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
-  const arena = await openArena(ctx, 'passthrough');
+interface ConsumingRun {
+  arena: Arena;
+  producer: KeyedProducer;
+  tracker: Tracker;
+  records: WireRecord[];
+}
+
+/**
+ * The frame both consuming baselines share: a fresh arena, the set encoded (and published as a
+ * backlog in max mode), a consumer group of their own on the two inputs run by `handle`, the load
+ * offered, then `conclude` with whether the tables or outputs are to be checked. Removes it all after.
+ */
+async function consumingBaseline(
+  ctx: BenchContext,
+  spec: RunSpec,
+  name: 'passthrough' | 'incumbent',
+  handle: (run: ConsumingRun) => ConsumerRunConfig,
+  conclude: (run: ConsumingRun, check: boolean) => Promise<{ correct: boolean | null; notes: string[] }>,
+): Promise<Measurement> {
+  const arena = await openArena(ctx, name);
   const producer = new KeyedProducer(ctx.kafka, ctx.codec);
   let consumer: Consumer | undefined;
   try {
     const records = await wireRecords(ctx, arena, spec.events);
     if (spec.mode === 'max') await publishAll(ctx.kafka, records);
     await producer.connect();
-    const tracker = new Tracker(records.length);
-    const outputOf = new Map([
-      [arena.input.appointments, arena.output.appointments],
-      [arena.input.conversions, arena.output.conversions],
-    ]);
-    consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.passthrough`, maxWaitTimeInMs: 250 });
+    const run: ConsumingRun = { arena, producer, tracker: new Tracker(records.length), records };
+    consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.${name}`, maxWaitTimeInMs: 250 });
     const joined = joinedFlag(consumer);
     await consumer.connect();
-    await consumer.subscribe({ topics: [...outputOf.keys()], fromBeginning: true });
-    ctx.progress.phase(phaseLabel('passthrough', spec), records.length);
-    await consumer.run({
-      partitionsConsumedConcurrently: 4,
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
-        const out: WireRecord[] = batch.messages.map((m) => ({
-          topic: outputOf.get(batch.topic)!,
-          key: m.key?.toString() ?? '',
-          value: m.value,
-          headers: headersToStrings(m.headers),
-          eventId: '',
-        }));
-        await producer.sendNow(out);
-        const now = Date.now();
-        for (const m of batch.messages)
-          tracker.done(`${batch.topic}:${batch.partition}:${m.offset}`, sentAtOf(m.headers), now);
-        resolveOffset(batch.lastOffset());
-        await commitOffsetsIfNecessary();
-      },
+    await consumer.subscribe({
+      topics: [arena.input.appointments, arena.input.conversions],
+      fromBeginning: true,
     });
-    const finished = await offer(ctx, spec, records, tracker, joined);
+    ctx.progress.phase(phaseLabel(name, spec), records.length);
+    await consumer.run(handle(run));
+    const finished = await offer(ctx, spec, records, run.tracker, joined);
     await consumer.disconnect();
     consumer = undefined;
-    let correct: boolean | null = null;
-    const notes: string[] = [];
-    if (spec.check && finished) {
-      const copied = await endOffsets(ctx, [arena.output.appointments, arena.output.conversions]);
-      correct = copied >= records.length;
-      if (!correct) notes.push(`${copied} of ${records.length} records reached the output topics`);
-    }
-    return measurementOf('passthrough', spec, tracker, finished, { correct, notes });
+    const { correct, notes } = await conclude(run, spec.check && finished);
+    return measurementOf(name, spec, run.tracker, finished, { correct, notes });
   } finally {
     await consumer?.disconnect().catch(() => undefined);
     await producer.close().catch(() => undefined);
     await closeArena(ctx, arena);
   }
+}
+
+/** kafkajs consume → produce of the same bytes, batch by batch, with the pipeline's producer settings. */
+export function runPassthrough(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
+  return consumingBaseline(
+    ctx,
+    spec,
+    'passthrough',
+    ({ arena, producer, tracker }) => {
+      const outputOf = new Map([
+        [arena.input.appointments, arena.output.appointments],
+        [arena.input.conversions, arena.output.conversions],
+      ]);
+      return {
+        partitionsConsumedConcurrently: 4,
+        eachBatchAutoResolve: false,
+        eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary }) => {
+          const out: WireRecord[] = batch.messages.map((m) => ({
+            topic: outputOf.get(batch.topic)!,
+            key: m.key?.toString() ?? '',
+            value: m.value,
+            headers: headersToStrings(m.headers),
+            eventId: '',
+          }));
+          await producer.sendNow(out);
+          const now = Date.now();
+          for (const m of batch.messages)
+            tracker.done(`${batch.topic}:${batch.partition}:${m.offset}`, sentAtOf(m.headers), now);
+          resolveOffset(batch.lastOffset());
+          await commitOffsetsIfNecessary();
+        },
+      };
+    },
+    async ({ arena, records }, check) => {
+      if (!check) return { correct: null, notes: [] };
+      const copied = await endOffsets(ctx, [arena.output.appointments, arena.output.conversions]);
+      const correct = copied >= records.length;
+      return {
+        correct,
+        notes: correct ? [] : [`${copied} of ${records.length} records reached the output topics`],
+      };
+    },
+  );
 }
 
 /**
@@ -306,66 +342,49 @@ export function stageEvent(
 }
 
 /** The seed's design: eachMessage, one partition at a time, every action awaited in turn, errors logged and dropped. */
-export async function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
-  const arena = await openArena(ctx, 'incumbent');
-  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
-  let consumer: Consumer | undefined;
-  try {
-    const records = await wireRecords(ctx, arena, spec.events);
-    if (spec.mode === 'max') await publishAll(ctx.kafka, records);
-    await producer.connect();
-    const tracker = new Tracker(records.length);
-    const stageOf = new Map(
-      [arena.stages.appointments, arena.stages.conversions].map((s) => [
-        s.inputs[0]!,
-        withInjectedFailures(s, ctx.set),
-      ]),
-    );
-    consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.incumbent`, maxWaitTimeInMs: 250 });
-    const joined = joinedFlag(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...stageOf.keys()], fromBeginning: true });
-    ctx.progress.phase(phaseLabel('incumbent', spec), records.length);
-    let lost = 0;
-    await consumer.run({
-      eachMessage: async ({ topic, partition, message }) => {
-        const pos = `${topic}:${partition}:${message.offset}`;
-        const sentAt = sentAtOf(message.headers);
-        try {
-          const stage = stageOf.get(topic)!;
-          const { value } = await ctx.codec.decode(topic, message.value!);
-          const event = stageEvent(stage, message.key?.toString() ?? '', value, {
-            topic,
-            partition,
-            offset: message.offset,
-            attempt: 1,
-          });
-          const { outOfOrder } = await runActions(stage, event, { db: arena.db, producer });
-          if (outOfOrder) tracker.outOfOrder++;
-          tracker.done(pos, sentAt);
-        } catch {
-          // No retries and no dead-letter topic: the event is gone, as in the system the seed describes.
-          tracker.errors++;
-          lost++;
-          tracker.done(pos);
-        }
-      },
-    });
-    const finished = await offer(ctx, spec, records, tracker, joined);
-    await consumer.disconnect();
-    consumer = undefined;
-    let correct: boolean | null = null;
-    const notes: string[] = [];
-    if (lost) notes.push(`${lost} event(s) dropped on an error (no retries, no dead letters)`);
-    if (spec.check && finished) {
-      const check = await checkTables(arena.db, ctx.set.truth);
-      correct = check.correct;
-      notes.push(...check.notes);
-    }
-    return measurementOf('incumbent', spec, tracker, finished, { correct, notes });
-  } finally {
-    await consumer?.disconnect().catch(() => undefined);
-    await producer.close().catch(() => undefined);
-    await closeArena(ctx, arena);
-  }
+export function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Measurement> {
+  let lost = 0;
+  return consumingBaseline(
+    ctx,
+    spec,
+    'incumbent',
+    ({ arena, producer, tracker }) => {
+      const stageOf = new Map(
+        [arena.stages.appointments, arena.stages.conversions].map((s) => [
+          s.inputs[0]!,
+          withInjectedFailures(s, ctx.set),
+        ]),
+      );
+      return {
+        eachMessage: async ({ topic, partition, message }) => {
+          const pos = `${topic}:${partition}:${message.offset}`;
+          const sentAt = sentAtOf(message.headers);
+          try {
+            const stage = stageOf.get(topic)!;
+            const { value } = await ctx.codec.decode(topic, message.value!);
+            const event = stageEvent(stage, message.key?.toString() ?? '', value, {
+              topic,
+              partition,
+              offset: message.offset,
+              attempt: 1,
+            });
+            const { outOfOrder } = await runActions(stage, event, { db: arena.db, producer });
+            if (outOfOrder) tracker.outOfOrder++;
+            tracker.done(pos, sentAt);
+          } catch {
+            // No retries and no dead-letter topic: the event is gone, as in the system the seed describes.
+            tracker.errors++;
+            lost++;
+            tracker.done(pos);
+          }
+        },
+      };
+    },
+    async ({ arena }, check) => {
+      const notes = lost ? [`${lost} event(s) dropped on an error (no retries, no dead letters)`] : [];
+      if (!check) return { correct: null, notes };
+      const tables = await checkTables(arena.db, ctx.set.truth);
+      return { correct: tables.correct, notes: [...notes, ...tables.notes] };
+    },
+  );
 }

@@ -117,7 +117,7 @@ export async function runPipeline(
       topology: { topics: arena.topics, stages },
       log: ctx.log,
       settingsTopic: arena.settingsTopic,
-      indexes: arena.flows.flatMap((f) => f.indexes),
+      // No `indexes`: openArena made the dataflows' indexes in this database already.
     });
     processor.instrumentation.on(EVENTS.EVENT_HANDLED, (h) => {
       if (!TERMINAL.has(h.outcome)) return;

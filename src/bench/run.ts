@@ -68,11 +68,18 @@ function curveOf(ms: Measurement[]): CurvePoint[] {
     .sort((a, b) => a.offeredRate - b.offeredRate);
 }
 
+/** Of open-loop runs, the one offered the load nearest `rate`. */
+function nearestRate<T>(runs: T[], rate: number, rateOf: (r: T) => number): T | undefined {
+  return [...runs].sort((a, b) => Math.abs(rateOf(a) - rate) - Math.abs(rateOf(b) - rate))[0];
+}
+
 /** The open-loop measurement nearest half the pipeline's maximum: where latencies are compared. */
 function atHalf(ms: Measurement[], half: number): Measurement | undefined {
-  return ms
-    .filter((m) => m.mode === 'open' && m.latency !== null)
-    .sort((a, b) => Math.abs(a.offeredRate! - half) - Math.abs(b.offeredRate! - half))[0];
+  return nearestRate(
+    ms.filter((m) => m.mode === 'open' && m.latency !== null),
+    half,
+    (m) => m.offeredRate!,
+  );
 }
 
 export function contestantResult(ms: Measurement[], half: number): ContestantResult {
@@ -148,14 +155,17 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
     deadline: started + scenario.timeLimitSeconds * 1000,
   };
   const ev = set.events;
+  const late = ev.filter((e) => e.late).length;
+  const duplicates = ev.filter((e) => e.duplicate).length;
   shared.progress.log(
     `\n${scenario.name}: ${ev.length} events (${set.source}), ${set.truth.entities} entities, ` +
-      `${ev.filter((e) => e.late).length} late, ${ev.filter((e) => e.duplicate).length} duplicates, ` +
+      `${late} late, ${duplicates} duplicates, ` +
       `${set.truth.poison} poison, ${set.failing.size} failing transiently; limit ${scenario.timeLimitSeconds}s`,
   );
   const measurements: Measurement[] = [];
   const profiles: { mode: RunSpec['mode']; rate?: number; profile: Profile }[] = [];
-  const wants = (b: (typeof BASELINE_ORDER)[number]) => scenario.baselines.includes(b);
+  const wants = (n: ContestantName) =>
+    n === 'pipeline' || scenario.baselines.includes(n as (typeof BASELINE_ORDER)[number]);
   const max = (): RunSpec => ({ mode: 'max', events: ev, until: ctx.deadline, check: true });
   const runOne = async (
     name: ContestantName,
@@ -189,13 +199,9 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
 
   // Maximum throughput: every contestant drains the set, round after round, interleaved so a slow
   // spell of the shared machine falls on all of them; each keeps its median run.
-  const contestants: ContestantName[] = [
-    'passthrough',
-    'storeCeiling',
-    'pipeline',
-    'incumbent',
-    'bullmq',
-  ].filter((n) => n === 'pipeline' || wants(n as (typeof BASELINE_ORDER)[number])) as ContestantName[];
+  const contestants = (
+    ['passthrough', 'storeCeiling', 'pipeline', 'incumbent', 'bullmq'] as ContestantName[]
+  ).filter(wants);
   const drains = new Map<ContestantName, { m: Measurement; profile?: Profile | null }[]>();
   for (let round = 1; round <= scenario.load.maxRepeats && !shared.aborted(); round++) {
     if (scenario.load.maxRepeats > 1) shared.progress.log(`  round ${round} of ${scenario.load.maxRepeats}`);
@@ -251,9 +257,11 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   const saturated = profiles.find((p) => p.mode === 'max')?.profile;
   for (const [k, v] of Object.entries(saturated ?? {}))
     if (!k.startsWith('produce')) profile[`max load: ${k}`] = v;
-  const halfLoad = profiles
-    .filter((p) => p.mode === 'open')
-    .sort((a, b) => Math.abs(a.rate! - half) - Math.abs(b.rate! - half))[0];
+  const halfLoad = nearestRate(
+    profiles.filter((p) => p.mode === 'open'),
+    half,
+    (p) => p.rate!,
+  );
   for (const [k, v] of Object.entries(halfLoad?.profile ?? {}))
     profile[`@${Math.round(halfLoad!.rate!)}/s: ${k}`] = v;
   const of = (n: ContestantName) => measurements.filter((m) => m.contestant === n);
@@ -267,8 +275,8 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
     eventSet: {
       events: ev.length,
       entities: set.truth.entities,
-      late: ev.filter((e) => e.late).length,
-      duplicates: ev.filter((e) => e.duplicate).length,
+      late,
+      duplicates,
       poison: set.truth.poison,
       injectedFailures: set.failing.size,
       source: set.source,

@@ -60,8 +60,13 @@ export const scenarioSchema = z.strictObject({
   partitions: z.number().int().min(1).max(64).default(6),
   load: z
     .strictObject({
-      /** Drain a pre-published backlog: the maximum throughput of each contestant. */
-      max: z.boolean().default(true),
+      /**
+       * Drain a pre-published backlog: the maximum throughput of each contestant. Always on: the
+       * open-loop loads are fractions of the pipeline's maximum, so there is nothing to run without it.
+       */
+      max: z
+        .literal(true, 'must be true: the open-loop loads are fractions of the measured maximum')
+        .default(true),
       /** Drains per contestant, interleaved round by round; the median throughput is kept. */
       maxRepeats: z.number().int().min(1).max(9).default(3),
       /** Open-loop loads as fractions of the pipeline's measured maximum. */
