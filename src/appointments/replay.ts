@@ -6,7 +6,7 @@ import type { ReplayTable, Row } from '../replay/types';
 import { eventsOf } from '../state/archive';
 import { rowOf, stateOf } from './decide';
 import { fold, reduce, type AppointmentState } from './reducer';
-import { writeDoc } from './stage';
+import { writeGuarded } from '../state/bulk';
 import {
   APPOINTMENT_CHANGES,
   APPOINTMENTS,
@@ -84,7 +84,22 @@ export const appointmentReplay: ReplayTable = {
     const act = actual[0] as AppointmentDoc | undefined;
     // Conditional on the version read, like a live write: a live update in between makes it retry.
     if (exp) {
-      await writeDoc(db, { _id: id, state: stateOf(exp), expectedVersion: act ? act.version : 0 });
+      const state = stateOf(exp);
+      const [failure] = await writeGuarded(
+        appointments(db),
+        [
+          act
+            ? {
+                index: 0,
+                _id: id,
+                guard: { version: act.version },
+                update: { $set: state, $inc: { version: 1 } },
+              }
+            : { index: 0, _id: id, insert: { _id: id, ...state, version: 1 } },
+        ],
+        'appointment',
+      );
+      if (failure) throw failure.error;
     } else if (act) {
       const res = await appointments(db).deleteOne({ _id: id, version: act.version });
       if (res.deletedCount !== 1) throw conflict(APPOINTMENTS, id);

@@ -1,58 +1,27 @@
-// The `appointments` action stage: read the appointment and this event's change row, decide purely
-// (decide.ts), then write archive → change row → appointment, each write idempotent or guarded.
+// The `appointments` batch stage: read the batch's appointments and change rows by _id, fold each
+// appointment's events through decide.ts, then write archive → change rows → appointments in bulk,
+// each write idempotent or guarded.
 import type { Db } from 'mongodb';
-import { classify, KeyflowError } from '../errors';
-import { archiveEvent } from '../state/archive';
-import type { ActionStageSpec } from '../topology/types';
 import {
-  decideAppointment,
-  type AppointmentPlan,
-  type AppointmentRead,
-  type DocWrite,
-  type RowWrite,
-} from './decide';
+  byIds,
+  writeGuarded,
+  writeTagged,
+  type GuardedWrite,
+  type PlanFailure,
+  type TaggedOp,
+} from '../state/bulk';
+import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
+import { decideAppointment, type AppointmentPlan } from './decide';
+import type { AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
-import { appointmentEvents, appointments, changes } from './tables';
-
-const DUPLICATE_KEY = 11000;
-
-function concurrentUpdate(what: string, id: string): KeyflowError {
-  // Retriable: the runner runs the event again from read(), which sees the other writer's result.
-  return new KeyflowError('HANDLER_TRANSIENT', `concurrent update of ${what} ${id}`, {
-    retriable: true,
-    details: { id },
-  });
-}
-
-async function writeRow(db: Db, w: RowWrite, writeStartedAt: number): Promise<void> {
-  const { _id, ...fields } = { ...w.row, writeStartedAt };
-  if (w.mode === 'insert') {
-    // $setOnInsert: if the row exists, the first application's row stays untouched.
-    const res = await changes(db).updateOne({ _id }, { $setOnInsert: fields }, { upsert: true });
-    if (res.upsertedCount !== 1) throw concurrentUpdate('change row', _id);
-    return;
-  }
-  const res = await changes(db).updateOne({ _id, baseVersion: w.priorBaseVersion }, { $set: fields });
-  if (res.matchedCount !== 1) throw concurrentUpdate('change row', _id);
-}
-
-/** Writes the appointment only if it is still at the version read (or still absent). */
-export async function writeDoc(db: Db, w: DocWrite): Promise<void> {
-  if (w.expectedVersion === 0) {
-    try {
-      await appointments(db).insertOne({ _id: w._id, ...w.state, version: 1 });
-    } catch (err) {
-      if ((err as { code?: unknown }).code === DUPLICATE_KEY) throw concurrentUpdate('appointment', w._id);
-      throw classify(err);
-    }
-    return;
-  }
-  const res = await appointments(db).updateOne(
-    { _id: w._id, version: w.expectedVersion },
-    { $set: { ...w.state }, $inc: { version: 1 } },
-  );
-  if (res.matchedCount !== 1) throw concurrentUpdate('appointment', w._id);
-}
+import {
+  appointmentEvents,
+  appointments,
+  changes,
+  type AppointmentDoc,
+  type ArchivedAppointmentEvent,
+  type ChangeRow,
+} from './tables';
 
 export interface StageNames {
   stage: string;
@@ -60,11 +29,149 @@ export interface StageNames {
   output: string;
 }
 
+/** What one appointment's events see: the document as folded so far and the batch's change rows. */
+export interface AppointmentFold {
+  doc: AppointmentDoc | null;
+  /** Change rows by event id: as read for the batch's event ids, plus those decided in this batch. */
+  rows: ReadonlyMap<string, ChangeRow>;
+  readStartedAt: number;
+}
+
+type Plans = readonly Planned<AppointmentEvent, AppointmentPlan>[];
+
+async function read(
+  events: readonly StageEvent<AppointmentEvent>[],
+  db: Db,
+  now: number,
+): Promise<Map<string, AppointmentFold>> {
+  const [docs, rows] = await Promise.all([
+    byIds(
+      appointments(db),
+      events.map((e) => e.key),
+    ),
+    byIds(
+      changes(db),
+      events.map((e) => e.value.eventId),
+    ),
+  ]);
+  const out = new Map<string, AppointmentFold>();
+  for (const e of events) {
+    let s = out.get(e.key);
+    if (!s) out.set(e.key, (s = { doc: docs.get(e.key) ?? null, rows: new Map(), readStartedAt: now }));
+    const row = rows.get(e.value.eventId);
+    if (row) (s.rows as Map<string, ChangeRow>).set(row._id, row);
+  }
+  return out;
+}
+
+/** The fold: decide.ts against the document as the key's earlier events in the batch left it. */
+function fold(
+  e: StageEvent<AppointmentEvent>,
+  s: AppointmentFold,
+  output: string,
+): Step<AppointmentFold, AppointmentPlan> {
+  const d = decideAppointment(
+    e,
+    { doc: s.doc, row: s.rows.get(e.value.eventId) ?? null, readStartedAt: s.readStartedAt },
+    output,
+  );
+  if (d.plan === null || d.plan.kind === 'duplicate') {
+    return { ...d, plan: null, outcome: 'duplicate', state: s };
+  }
+  const { doc, row } = d.plan;
+  const rows = row ? new Map(s.rows).set(row.row._id, row.row) : s.rows;
+  const next = doc ? { _id: doc._id, ...doc.state, version: doc.expectedVersion + 1 } : s.doc;
+  return { ...d, state: { ...s, doc: next, rows } };
+}
+
+/** Per key, the first plan that failed: later plans of that key are left to the retry. */
+class Cut {
+  private readonly first = new Map<string, number>();
+  constructor(private readonly byIndex: Map<number, Planned<AppointmentEvent, AppointmentPlan>>) {}
+  fail(failures: PlanFailure[], all: PlanFailure[]): void {
+    for (const f of failures) {
+      const key = this.byIndex.get(f.index)!.event.key;
+      this.first.set(key, Math.min(this.first.get(key) ?? Infinity, f.index));
+      all.push(f);
+    }
+  }
+  allows(p: Planned<AppointmentEvent, AppointmentPlan>): boolean {
+    return p.index < (this.first.get(p.event.key) ?? Infinity);
+  }
+}
+
+// The order survives a crash between any two steps, because each is recognisable on the redelivery:
+// 1. archive first: every row in the tables has its event archived, so replay can recompute it; a
+//    redelivery finds it archived (a duplicate id is success) and goes on.
+// 2. change rows next, decided against the version the fold reached: they are the durable record
+//    of the state before. Writing the appointment first would lose that: a redelivery would find the
+//    event already folded in and could no longer tell what it changed.
+// 3. each appointment last, once per batch with the state its last event left, guarded on the
+//    version read: a redelivery that finds the rows re-folds them (decide.ts) onto the document.
+async function write(plans: Plans, db: Db, writeStartedAt: number): Promise<PlanFailure[]> {
+  const failed: PlanFailure[] = [];
+  const cut = new Cut(new Map(plans.map((p) => [p.index, p])));
+  const apply = plans.filter((p) => p.plan.kind === 'apply') as Planned<
+    AppointmentEvent,
+    Extract<AppointmentPlan, { kind: 'apply' }>
+  >[];
+
+  const archived: TaggedOp<ArchivedAppointmentEvent>[] = [];
+  for (const p of apply) {
+    if (p.plan.archive) {
+      archived.push({
+        index: p.index,
+        op: { insertOne: { document: p.plan.archive } },
+        duplicateIsDone: true,
+      });
+    }
+  }
+  cut.fail(await writeTagged(appointmentEvents(db), archived), failed);
+
+  const rowWrites: GuardedWrite<ChangeRow>[] = [];
+  for (const p of apply.filter((x) => cut.allows(x) && x.plan.row)) {
+    const w = p.plan.row!;
+    const row = { ...w.row, writeStartedAt };
+    rowWrites.push(
+      w.mode === 'insert'
+        ? { index: p.index, _id: row._id, insert: row }
+        : { index: p.index, _id: row._id, guard: { baseVersion: w.priorBaseVersion }, update: { $set: row } },
+    );
+  }
+  cut.fail(await writeGuarded(changes(db), rowWrites, 'change row'), failed);
+
+  const docs = new Map<
+    string,
+    { first: number; expected: number; writes: number; state: AppointmentState }
+  >();
+  for (const p of apply) {
+    if (!cut.allows(p) || !p.plan.doc) continue;
+    const { _id, state, expectedVersion } = p.plan.doc;
+    const d = docs.get(_id);
+    if (d) {
+      d.writes++;
+      d.state = state;
+    } else docs.set(_id, { first: p.index, expected: expectedVersion, writes: 1, state });
+  }
+  const docWrites: GuardedWrite<AppointmentDoc>[] = [...docs].map(([_id, d]) =>
+    d.expected === 0
+      ? { index: d.first, _id, insert: { _id, ...d.state, version: d.writes } }
+      : {
+          index: d.first,
+          _id,
+          guard: { version: d.expected },
+          update: { $set: { ...d.state }, $inc: { version: d.writes } },
+        },
+  );
+  cut.fail(await writeGuarded(appointments(db), docWrites, 'appointment'), failed);
+  return failed;
+}
+
 export function appointmentsStage(
   names: StageNames,
-): ActionStageSpec<AppointmentEvent, AppointmentRead, AppointmentPlan> {
+): BatchStageSpec<AppointmentEvent, AppointmentFold, AppointmentPlan> {
   return {
-    kind: 'action',
+    kind: 'batch',
     name: names.stage,
     inputs: [names.input],
     outputs: [names.output],
@@ -73,32 +180,9 @@ export function appointmentsStage(
     occurredAt: (v) => (v as AppointmentEvent).occurredAt,
     tenantId: (v) => (v as AppointmentEvent).tenantId,
     handler: {
-      async read(event, ctx) {
-        const readStartedAt = ctx.now();
-        const [doc, row] = await Promise.all([
-          appointments(ctx.db).findOne({ _id: event.value.appointmentId }),
-          changes(ctx.db).findOne({ _id: event.value.eventId }),
-        ]);
-        return { doc, row, readStartedAt };
-      },
-      decide: (event, read) => decideAppointment(event, read, names.output),
-      // The order survives a crash between any two writes, because each step is recognisable on the
-      // redelivery that follows:
-      // 1. archive first: every row in the tables has its event archived, so replay can recompute it;
-      //    a redelivery finds it archived ('duplicate') and goes on.
-      // 2. change row next, decided against the version read: it is the durable record of the state
-      //    before. Writing the appointment first would lose that: a redelivery would find the event
-      //    already folded in and could no longer tell what it changed.
-      // 3. the appointment last, guarded on its version: a redelivery that finds the row re-runs the
-      //    reducer on the appointment; if it still lacks the event this write is all that remains.
-      async write(plan, _event, ctx) {
-        if (plan.kind === 'duplicate') return 'duplicate';
-        const writeStartedAt = ctx.now();
-        if (plan.archive) await archiveEvent(appointmentEvents(ctx.db), plan.archive);
-        if (plan.row) await writeRow(ctx.db, plan.row, writeStartedAt);
-        if (plan.doc) await writeDoc(ctx.db, plan.doc);
-        return 'applied';
-      },
+      read: (events, ctx) => read(events, ctx.db, ctx.now()),
+      decide: (e, s) => fold(e, s, names.output),
+      write: async (plans, ctx) => ({ failed: await write(plans, ctx.db, ctx.now()) }),
     },
   };
 }

@@ -79,9 +79,10 @@ export const APPOINTMENT_INDEXES: CollectionIndexes[] = [
 ];
 
 export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
-  { name: 'appointment by id', collection: APPOINTMENTS, filter: { _id: 'appt-1' } },
+  { name: 'appointments by ids', hot: true, collection: APPOINTMENTS, filter: { _id: { $in: ['appt-1'] } } },
   {
     name: 'appointment guarded write',
+    hot: true,
     collection: APPOINTMENTS,
     filter: { _id: 'appt-1', version: 3 },
   },
@@ -90,9 +91,15 @@ export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
     collection: APPOINTMENTS,
     filter: { _id: 'appt-1', tenantId: 'acme' },
   },
-  { name: 'appointment change by event', collection: APPOINTMENT_CHANGES, filter: { _id: 'evt-1' } },
+  {
+    name: 'appointment changes by events',
+    hot: true,
+    collection: APPOINTMENT_CHANGES,
+    filter: { _id: { $in: ['evt-1', 'evt-2'] } },
+  },
   {
     name: 'appointment change guarded rewrite',
+    hot: true,
     collection: APPOINTMENT_CHANGES,
     filter: { _id: 'evt-1', baseVersion: 2 },
   },

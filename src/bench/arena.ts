@@ -20,7 +20,7 @@ import type { RegistryCodec } from '../schemas/codec';
 import { tenantSettingsTopic } from '../settings/tenant-settings';
 import { ensureIndexes } from '../state/mongo';
 import { ensureTopics } from '../topology/admin';
-import type { ActionStageSpec, TopicSpec } from '../topology/types';
+import type { BatchStageSpec, Planned, TopicSpec } from '../topology/types';
 import type { BenchEvent, EventSet, Flow } from './events';
 import type { Progress } from './progress';
 import type { ScenarioFile } from './scenario';
@@ -55,7 +55,7 @@ export interface Arena {
   dbName: string;
   db: Db;
   /** The action stages of both flows, named for this arena. */
-  stages: Record<Flow, ActionStageSpec>;
+  stages: Record<Flow, BatchStageSpec>;
 }
 
 let arenaCount = 0;
@@ -78,7 +78,7 @@ export async function openArena(ctx: BenchContext, label: string): Promise<Arena
     tenantSettingsTopic(settingsTopic),
     ...flows.flatMap((f) => f.topics.map((t) => ({ ...t, partitions }))),
   ];
-  const stageOf = (f: Dataflow) => f.stages[0] as ActionStageSpec;
+  const stageOf = (f: Dataflow) => f.stages[0] as BatchStageSpec;
   const [appointments, conversions] = flows as [Dataflow, Dataflow];
   const db = ctx.mongo.db(dbName);
   try {
@@ -335,22 +335,37 @@ export async function offer(
   return finished;
 }
 
-/** Fails an event's first attempts when the scenario says so: the same events in every contestant. */
-export function withInjectedFailures(spec: ActionStageSpec, set: EventSet): ActionStageSpec {
+/**
+ * Fails an event's first attempts when the scenario says so: the same events in every contestant.
+ * As a real write failure would, it stops the key there: its later plans are not written this round.
+ */
+export function withInjectedFailures(spec: BatchStageSpec, set: EventSet): BatchStageSpec {
   if (set.failing.size === 0) return spec;
   const inner = spec.handler;
   return {
     ...spec,
     handler: {
-      read: (e, c) => inner.read(e, c),
+      read: (events, c) => inner.read(events, c),
       decide: (e, s) => inner.decide(e, s),
-      async write(plan, e, c) {
-        if (set.failing.has(e.eventId) && e.attempt <= set.transientAttempts) {
-          throw new KeyflowError('HANDLER_TRANSIENT', `injected failure (attempt ${e.attempt})`, {
-            retriable: true,
-          });
-        }
-        return inner.write(plan, e, c);
+      async write(plans: readonly Planned<unknown, unknown>[], c) {
+        const stopped = new Set<string>();
+        const failed: { index: number; error: unknown }[] = [];
+        const rest = plans.filter((p) => {
+          if (stopped.has(p.event.key)) return false;
+          if (set.failing.has(p.event.eventId) && p.event.attempt <= set.transientAttempts) {
+            stopped.add(p.event.key);
+            failed.push({
+              index: p.index,
+              error: new KeyflowError('HANDLER_TRANSIENT', `injected failure (attempt ${p.event.attempt})`, {
+                retriable: true,
+              }),
+            });
+            return false;
+          }
+          return true;
+        });
+        const report = await inner.write(rest, c);
+        return { failed: [...failed, ...report.failed] };
       },
     },
   };

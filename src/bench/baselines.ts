@@ -13,7 +13,8 @@ import type { ConversionEvent } from '../conversions/schemas';
 import { headersToStrings } from '../producers/headers';
 import { KeyedProducer } from '../producers/producer';
 import type { WireRecord } from '../producers/types';
-import type { ActionStageSpec, StageEvent } from '../topology/types';
+import { runBatch } from '../consumers/batch';
+import type { BatchStageSpec, StageEvent } from '../topology/types';
 import {
   closeArena,
   joinedFlag,
@@ -294,15 +295,16 @@ export async function runStoreCeiling(ctx: BenchContext, spec: RunSpec): Promise
 
 /** Runs an event through a stage's actions one after the other and sends what it emits, awaiting each. */
 export async function runActions(
-  spec: ActionStageSpec,
+  spec: BatchStageSpec,
   event: StageEvent,
   ctx: { db: import('mongodb').Db; producer: KeyedProducer },
 ): Promise<{ outOfOrder: boolean }> {
   const actx = { stage: spec.name, db: ctx.db, now: Date.now };
-  const state = await spec.handler.read(event, actx);
-  const decision = spec.handler.decide(event, state);
-  if (decision.plan !== null) await spec.handler.write(decision.plan, event, actx);
-  for (const [i, o] of decision.emit.entries()) {
+  // The stage's own read → decide → write, for a batch of one: what a per-event system does.
+  const [decision] = await runBatch(spec.handler, [event], actx);
+  if (decision!.kind === 'failed') throw decision!.error;
+  if (decision!.kind !== 'done') throw new Error('a batch of one cannot be held');
+  for (const [i, o] of decision!.emit.entries()) {
     const cause = {
       eventId: event.eventId,
       stage: spec.name,
@@ -318,12 +320,12 @@ export async function runActions(
       ),
     ]);
   }
-  return { outOfOrder: decision.outOfOrder ?? false };
+  return { outOfOrder: decision!.outOfOrder };
 }
 
 /** The event a handler sees, built from a decoded value the way the runner would. */
 export function stageEvent(
-  spec: ActionStageSpec,
+  spec: BatchStageSpec,
   key: string,
   value: unknown,
   where: { topic: string; partition: number; offset: string; attempt: number },

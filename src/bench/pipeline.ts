@@ -6,7 +6,7 @@ import { EVENTS, type HandledEvent } from '../instrumentation';
 import { KeyedProducer } from '../producers/producer';
 import { Processor } from '../runtime/processor';
 import { RUNTIME_KEY } from '../settings/tenant-settings';
-import type { ActionStageSpec } from '../topology/types';
+import type { BatchStageSpec } from '../topology/types';
 import {
   closeArena,
   offer,
@@ -55,18 +55,20 @@ async function publishSettings(ctx: BenchContext, arena: Arena): Promise<void> {
 }
 
 /** Remembers each delivery's sent time as the handler first reads it (the engine's report lacks headers). */
-function withSentAt(spec: ActionStageSpec, sent: Map<string, number>): ActionStageSpec {
+function withSentAt(spec: BatchStageSpec, sent: Map<string, number>): BatchStageSpec {
   const inner = spec.handler;
   return {
     ...spec,
     handler: {
-      read(e, c) {
-        const at = sentAtOf(e.headers);
-        if (at !== undefined) sent.set(`${e.topic}:${e.partition}:${e.offset}`, at);
-        return inner.read(e, c);
+      read(events, c) {
+        for (const e of events) {
+          const at = sentAtOf(e.headers);
+          if (at !== undefined) sent.set(`${e.topic}:${e.partition}:${e.offset}`, at);
+        }
+        return inner.read(events, c);
       },
       decide: (e, s) => inner.decide(e, s),
-      write: (p, e, c) => inner.write(p, e, c),
+      write: (plans, c) => inner.write(plans, c),
     },
   };
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { demoConfig } from '../app/demo/run';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
-import { kafkaClient } from '../runtime/processor';
+import { kafkaClient } from '../producers/client';
 import { RegistryCodec } from '../schemas/codec';
 import { connectStore, type Store } from '../state/mongo';
 import type { BenchContext } from './arena';

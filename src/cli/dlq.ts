@@ -1,9 +1,9 @@
 // `keyflow dlq list|replay <stage>`: inspect dead letters and re-drive them into their key's lane.
-import { Kafka, logLevel } from 'kafkajs';
 import { loadConfig } from '../config';
-import { listLetters, type LetterStatus } from '../consumers/dead-letters';
+import { listLetters, type LetterStatus } from '../state/dead-letters';
 import { redrive } from '../consumers/redrive';
 import { KeyflowError } from '../errors';
+import { kafkaClient } from '../producers/client';
 import { KeyedProducer } from '../producers/producer';
 import { connectStore } from '../state/mongo';
 import { createLogger } from '../logger';
@@ -49,11 +49,8 @@ export const dlqCommand: Command = {
         }
         return 0;
       }
-      const kafka = new Kafka({
-        clientId: `${config.kafkaClientId}-dlq`,
-        brokers: config.kafkaBrokers,
-        logLevel: logLevel.NOTHING,
-      });
+      // The command prints its own lines; the client's warnings would only interleave with them.
+      const kafka = kafkaClient(config, createLogger('silent'), `${config.kafkaClientId}-dlq`);
       // Dead letters carry their original bytes, so re-driving needs no encoder.
       const producer = new KeyedProducer(kafka, {
         encode: () => Promise.reject(new KeyflowError('USAGE', 're-drive sends original bytes only')),

@@ -5,7 +5,7 @@
 import type { Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
-import { deadLetters, listLetters } from './dead-letters';
+import { deadLetters, listLetters } from '../state/dead-letters';
 
 export interface RedriveOptions {
   db: Db;

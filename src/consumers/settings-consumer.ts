@@ -1,16 +1,19 @@
 // Reads the compacted tenant-settings topic from its beginning into a TenantSettingsCache and keeps
 // following it; `ready` resolves once every partition is read up to where it ended at start.
 import { randomUUID } from 'node:crypto';
-import type { Admin, Consumer } from 'kafkajs';
 import { classify } from '../errors';
 import type { Logger } from '../logger';
+import type { KafkaClient } from '../producers/client';
 import { TENANT_SETTINGS_TOPIC } from '../settings/tenant-settings';
+import { GroupMember } from './group';
 
 export interface SettingsConsumerOptions {
   topic?: string;
   log: Logger;
-  /** Reads the end offsets at start, to know when the cache has caught up. */
-  admin: Admin;
+  /** The end offsets at start (an admin call), to know when the cache has caught up. */
+  endOffsets: (topic: string) => Promise<{ partition: number; low: string; high: string }[]>;
+  /** Consumer group id prefix (see settingsGroupId). */
+  clientId?: string;
   /** Turns a record value into `{tenantId, settings}`; default JSON. Pass the registry codec for Avro. */
   decode?: (value: Buffer) => Promise<unknown> | unknown;
 }
@@ -31,18 +34,15 @@ export function settingsGroupId(prefix = 'keyflow'): string {
   return `${prefix}-settings-${randomUUID()}`;
 }
 
-/**
- * `consumer` must be created with a group id from settingsGroupId() and not yet subscribed; this
- * function connects it, subscribes from the beginning and applies every record to `cache`.
- */
+/** Joins a group of its own (settingsGroupId), reads the topic from its beginning into `cache`. */
 export async function followTenantSettings(
-  consumer: Consumer,
+  kafka: KafkaClient,
   cache: { apply(key: string, value: unknown): unknown },
   opts: SettingsConsumerOptions,
 ): Promise<SettingsFollower> {
   const topic = opts.topic ?? TENANT_SETTINGS_TOPIC;
   const decode = opts.decode ?? ((v: Buffer) => JSON.parse(v.toString('utf8')) as unknown);
-  const ends = await opts.admin.fetchTopicOffsets(topic);
+  const ends = await opts.endOffsets(topic);
   // Next offset still to read, per partition, against the end offset seen at start.
   const behind = new Map<number, bigint>();
   for (const p of ends) if (BigInt(p.high) > BigInt(p.low)) behind.set(p.partition, BigInt(p.high));
@@ -54,11 +54,13 @@ export async function followTenantSettings(
   };
   check();
 
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatch: async ({ batch, heartbeat }) => {
+  const member = new GroupMember(kafka, {
+    groupId: settingsGroupId(opts.clientId),
+    topics: [topic],
+    fromBeginning: true,
+  });
+  await member.start(async (batch) => {
+    {
       for (const m of batch.messages) {
         const key = m.key?.toString('utf8');
         if (key === undefined) {
@@ -85,12 +87,13 @@ export async function followTenantSettings(
         cache.apply(key, value);
       }
       const target = behind.get(batch.partition);
-      if (target !== undefined && BigInt(batch.lastOffset()) + 1n >= target) {
+      const last = batch.messages[batch.messages.length - 1]!.offset;
+      if (target !== undefined && BigInt(last) + 1n >= target) {
         behind.delete(batch.partition);
         check();
       }
-      await heartbeat();
-    },
+      await batch.heartbeat();
+    }
   });
 
   let closing: Promise<void> | undefined;
@@ -98,7 +101,7 @@ export async function followTenantSettings(
     ready,
     isCaughtUp: () => behind.size === 0,
     close() {
-      closing ??= consumer.disconnect();
+      closing ??= member.stop();
       return closing;
     },
   };

@@ -39,8 +39,9 @@ export function conversionsFlow(opts: ConversionsFlowOptions = {}): Dataflow {
   };
 }
 
-export { applyConversion, reduceConversions, rowIdOf, totalsOf } from './reducer';
-export type { ConversionPlan, ConversionRow, ConversionState, RowKey } from './reducer';
+export { foldConversion, type ConversionPlan, type LeadState } from './fold';
+export { reduceConversions, rowIdOf, totalsOf } from './reducer';
+export type { ConversionRow, RowKey } from './reducer';
 export { conversionsReplay } from './replay';
 export { conversionsRoutes, tenantTotals } from './routes';
 export * from './schemas';

@@ -1,6 +1,8 @@
 // The pure semantics of RSLeadGlobalConversions: a row per (tenantId, leadId, conversionType) is a
-// function of the SET of its distinct events. The live stage and replay both call these, nothing else.
-import type { ConversionChange, ConversionEvent, ConversionTotals } from './schemas';
+// function of the SET of its distinct events — count, exact amount, first and last occurrence — so
+// adding events one at a time (live) and reducing them all at once (replay) give the same row.
+import { KeyflowError } from '../errors';
+import type { ConversionEvent, ConversionTotals } from './schemas';
 
 export interface RowKey {
   tenantId: string;
@@ -15,17 +17,59 @@ export function rowIdOf(k: RowKey): string {
   return JSON.stringify([k.tenantId, k.leadId, k.conversionType]);
 }
 
-/** The reducers' order: occurredAt, ties by eventId. Summing amounts in it makes the sum bit-exact. */
-function canonical(a: ConversionEvent, b: ConversionEvent): number {
-  if (a.occurredAt !== b.occurredAt) return a.occurredAt - b.occurredAt;
-  return a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0;
+/**
+ * Amounts are counted in integer millionths (micro-units), so a sum is exact and the same whatever
+ * the order events arrive in: live (incremental) and replay (from the archive) agree to the bit. An
+ * amount finer than a millionth, or too large to count exactly, is refused rather than rounded.
+ */
+export function toMicros(amount: number | null): bigint {
+  if (amount === null) return 0n;
+  const micros = Math.round(amount * 1e6);
+  if (!Number.isFinite(amount) || !Number.isSafeInteger(micros) || micros / 1e6 !== amount) {
+    throw new KeyflowError(
+      'VALIDATION_FAILED',
+      `amount ${amount} is not a whole number of millionths below 9e9; send it rounded to 6 decimals`,
+      { retriable: false },
+    );
+  }
+  return BigInt(micros);
 }
 
-/** Each event id once, in canonical order; of two sends of one id the canonically first is kept. */
+export function amountOf(micros: bigint): number {
+  return Number(micros) / 1e6;
+}
+
+/** Totals with their exact amount, as the live fold keeps them. */
+export interface ExactTotals {
+  count: number;
+  micros: bigint;
+  firstAt: number;
+  lastAt: number;
+}
+
+export function publicTotals(t: ExactTotals | null): ConversionTotals | null {
+  return t === null
+    ? null
+    : { count: t.count, amount: amountOf(t.micros), firstAt: t.firstAt, lastAt: t.lastAt };
+}
+
+/** One more distinct event on a row: order-independent in every field. */
+export function addEvent(t: ExactTotals | null, e: ConversionEvent): ExactTotals {
+  const micros = toMicros(e.amount);
+  if (t === null) return { count: 1, micros, firstAt: e.occurredAt, lastAt: e.occurredAt };
+  return {
+    count: t.count + 1,
+    micros: t.micros + micros,
+    firstAt: Math.min(t.firstAt, e.occurredAt),
+    lastAt: Math.max(t.lastAt, e.occurredAt),
+  };
+}
+
+/** Each event id once; of two sends of one id the first in the list is kept (arrival order). */
 export function distinctEvents(events: readonly ConversionEvent[]): ConversionEvent[] {
   const seen = new Set<string>();
   const out: ConversionEvent[] = [];
-  for (const e of [...events].sort(canonical)) {
+  for (const e of events) {
     if (seen.has(e.eventId)) continue;
     seen.add(e.eventId);
     out.push(e);
@@ -33,29 +77,22 @@ export function distinctEvents(events: readonly ConversionEvent[]): ConversionEv
   return out;
 }
 
-/**
- * Totals of ONE row's events (the caller groups them), or null when there are none. Floating-point
- * addition is not associative, so the amounts are added in canonical order: any arrival order of the
- * same events gives the same bits, which an $inc per arrival would not.
- */
+export function exactTotalsOf(events: readonly ConversionEvent[]): ExactTotals | null {
+  let t: ExactTotals | null = null;
+  for (const e of distinctEvents(events)) t = addEvent(t, e);
+  return t;
+}
+
+/** Totals of ONE row's distinct events (the caller groups them), or null when there are none. */
 export function totalsOf(events: readonly ConversionEvent[]): ConversionTotals | null {
-  const distinct = distinctEvents(events);
-  const first = distinct[0];
-  if (first === undefined) return null;
-  let amount = 0;
-  for (const e of distinct) amount += e.amount ?? 0;
-  return {
-    count: distinct.length,
-    amount,
-    firstAt: first.occurredAt,
-    lastAt: distinct[distinct.length - 1]!.occurredAt,
-  };
+  return publicTotals(exactTotalsOf(events));
 }
 
 /** Every row the events make, ordered by tenantId, leadId, conversionType. */
 export function reduceConversions(events: readonly ConversionEvent[]): ConversionRow[] {
   const byRow = new Map<string, ConversionEvent[]>();
-  for (const e of events) {
+  // An event id counts once whatever row a re-send names, as the live stage's archive does.
+  for (const e of distinctEvents(events)) {
     const id = rowIdOf(e);
     let list = byRow.get(id);
     if (!list) byRow.set(id, (list = []));
@@ -71,65 +108,4 @@ export function reduceConversions(events: readonly ConversionEvent[]): Conversio
 export function sameTotals(a: ConversionTotals | null, b: ConversionTotals | null): boolean {
   if (a === null || b === null) return a === b;
   return a.count === b.count && a.amount === b.amount && a.firstAt === b.firstAt && a.lastAt === b.lastAt;
-}
-
-/** What the stage read for one event. */
-export interface ConversionState {
-  /** The change recorded when this event id was first archived; null when it is new. */
-  recorded: ConversionChange | null;
-  /** The archived events of the event's row (they include this event when it is already archived). */
-  rowEvents: ConversionEvent[];
-  /** The row's totals as stored, read BEFORE the archive; null when there is no row. */
-  stored: ConversionTotals | null;
-}
-
-export interface ConversionPlan {
-  row: RowKey;
-  /** The change to archive with the event; null when the event is archived already (a duplicate). */
-  archive: ConversionChange | null;
-  /** The row the archived events give, this one included. */
-  after: ConversionTotals;
-  /** The row as read; the write sets `after` only over an unchanged row (see store.ts). */
-  asRead: ConversionTotals | null;
-  /** Whether the row must be (re)written: always for a new event, for a duplicate only if it lags. */
-  setRow: boolean;
-}
-
-export interface ConversionOutcome {
-  plan: ConversionPlan;
-  /** The one change record to emit: the recorded one again for a duplicate, so a redelivery re-emits it. */
-  change: ConversionChange;
-  outOfOrder: boolean;
-}
-
-/** The pure decision for one conversion: the row it leads to and its one change record. */
-export function applyConversion(event: ConversionEvent, state: ConversionState): ConversionOutcome {
-  const row: RowKey = {
-    tenantId: event.tenantId,
-    leadId: event.leadId,
-    conversionType: event.conversionType,
-  };
-  if (state.recorded !== null) {
-    // A redelivery or an upstream re-send: the archive already counts it. The row is re-derived only
-    // when it lags the archive, which means a run died between archiving the event and setting the row.
-    const after = totalsOf(state.rowEvents) ?? state.recorded.after;
-    return {
-      plan: { row, archive: null, after, asRead: state.stored, setRow: !sameTotals(state.stored, after) },
-      change: state.recorded,
-      outOfOrder: state.recorded.outOfOrder,
-    };
-  }
-  const others = state.rowEvents.filter((e) => e.eventId !== event.eventId);
-  const before = totalsOf(others);
-  const after = totalsOf([...others, event])!;
-  const outOfOrder = before !== null && event.occurredAt < before.lastAt;
-  const change: ConversionChange = {
-    ...row,
-    eventId: event.eventId,
-    occurredAt: event.occurredAt,
-    outOfOrder,
-    before,
-    after,
-  };
-  return { plan: { row, archive: change, after, asRead: state.stored, setRow: true }, change, outOfOrder };
 }

@@ -4,8 +4,8 @@ import type { Db } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
 import type { ReplayTable, Row } from '../replay/types';
 import { eventsOf } from '../state/archive';
-import { reduceConversions, rowIdOf } from './reducer';
-import { archiveOf, eventOf, rowsOf, ROWS } from './store';
+import { exactTotalsOf, reduceConversions, rowIdOf } from './reducer';
+import { archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc } from './store';
 
 const FIELDS = ['tenantId', 'leadId', 'conversionType', 'count', 'amount', 'firstAt', 'lastAt'];
 
@@ -53,19 +53,31 @@ export const conversionsReplay: ReplayTable = {
   // a newer archive) makes the condition miss, and the caller retries on HANDLER_TRANSIENT. The
   // archive is re-read first: had it grown since `expected` was computed, a row read after that
   // growth may hold an event `expected` lacks, and setting `expected` over it would drop the event.
+  //
+  // The repaired row counts every archived event, those the live stage has not marked counted yet
+  // among them (a crash tail): it lists them in `pending` and marks them after, exactly as the live
+  // write does, so the redelivery of that tail recognises them instead of counting them again.
   async repair(db: Db, leadId: string, expected: Row[], actual: Row[]): Promise<void> {
-    const current = await conversionsReplay.expected(db, leadId);
+    const docs = (await eventsOf(archiveOf(db), leadId)) as ConversionArchiveDoc[];
+    const events = docs.map(eventOf);
+    const current = reduceConversions(events).map((r) => ({ _id: rowIdOf(r), ...r }));
     if (JSON.stringify(current) !== JSON.stringify(expected)) throw conflict(leadId, null, 'archive grew');
     const rows = rowsOf(db);
     const actualById = new Map(actual.map((r) => [String(r._id), r]));
     const expectedIds = new Set(expected.map((r) => String(r._id)));
+    const unmarked = docs.filter((d) => d.counted === false);
     const at = Date.now();
     for (const want of expected) {
       const have = actualById.get(String(want._id));
-      const fields = Object.fromEntries(FIELDS.map((f) => [f, want[f]]));
+      const ofRow = events.filter((e) => rowIdOf(e) === String(want._id));
+      const fields = {
+        ...Object.fromEntries(FIELDS.map((f) => [f, want[f]])),
+        amountMicros: exactTotalsOf(ofRow)!.micros.toString(),
+        pending: unmarked.filter((d) => rowIdOf(eventOf(d)) === String(want._id)).map((d) => d._id),
+      };
       if (have === undefined) {
         try {
-          await rows.insertOne({ _id: String(want._id), ...fields, updatedAt: at } as never);
+          await rows.insertOne({ _id: String(want._id), ...fields, version: 1, updatedAt: at } as never);
         } catch (err) {
           if ((err as { code?: unknown }).code === 11000) throw conflict(leadId, want._id, 'row appeared');
           throw classify(err);
@@ -73,8 +85,16 @@ export const conversionsReplay: ReplayTable = {
         continue;
       }
       if (FIELDS.every((f) => have[f] === want[f])) continue;
-      const res = await rows.updateOne(asRead(have) as never, { $set: { ...fields, updatedAt: at } });
+      const res = await rows.updateOne(asRead(have) as never, {
+        $set: { ...fields, updatedAt: at },
+        $inc: { version: 1 },
+      });
       if (res.matchedCount !== 1) throw conflict(leadId, want._id, 'row changed');
+    }
+    if (unmarked.length > 0) {
+      await archiveOf(db).updateMany({ _id: { $in: unmarked.map((d) => d._id) } } as never, {
+        $set: { counted: true } as never,
+      });
     }
     for (const have of actual) {
       if (expectedIds.has(String(have._id))) continue;

@@ -1,18 +1,27 @@
-// The `lead-conversions` action stage: archive each distinct conversion once, with the change it made,
-// then derive the lead's row from the archive; emit that one change to `changes.lead-conversions.v1`.
-import { KeyflowError } from '../errors';
-import { archiveEvent } from '../state/archive';
-import type { ActionStageSpec } from '../topology/types';
-import { applyConversion, rowIdOf, type ConversionPlan, type ConversionState, type RowKey } from './reducer';
-import type { ConversionEvent } from './schemas';
+// The `lead-conversions` batch stage: each distinct conversion archived once with the change it made,
+// each row's totals kept incrementally, its one change emitted to `changes.lead-conversions.v1`.
+// Per batch: one read of the rows and one of the archive, both by _id; then three bulk writes.
+import type { Collection, Db } from 'mongodb';
 import {
-  archiveOf,
-  recordedChange,
-  rowEvents,
-  setRowIfUnchanged,
-  storedTotals,
-  type ConversionArchiveDoc,
-} from './store';
+  byIds,
+  writeGuarded,
+  writeTagged,
+  type GuardedWrite,
+  type PlanFailure,
+  type TaggedOp,
+} from '../state/bulk';
+import type { BatchStageSpec, Planned, StageEvent } from '../topology/types';
+import {
+  foldConversion,
+  rowKeyOf,
+  type ArchivedInfo,
+  type ConversionPlan,
+  type LeadState,
+  type RowFold,
+} from './fold';
+import { rowIdOf } from './reducer';
+import type { ConversionEvent } from './schemas';
+import { archiveOf, exactOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from './store';
 
 export interface ConversionStageNames {
   name: string;
@@ -20,91 +29,184 @@ export interface ConversionStageNames {
   output: string;
 }
 
-const keyOf = (v: ConversionEvent): RowKey => ({
-  tenantId: v.tenantId,
-  leadId: v.leadId,
-  conversionType: v.conversionType,
-});
+type Plans = readonly Planned<ConversionEvent, ConversionPlan>[];
+
+async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Promise<Map<string, LeadState>> {
+  const [rows, archived] = await Promise.all([
+    byIds(
+      rowsOf(db),
+      events.map((e) => rowIdOf(e.value)),
+    ),
+    byIds(
+      archiveOf(db) as Collection<ConversionArchiveDoc>,
+      events.map((e) => e.value.eventId),
+    ),
+  ]);
+  const states = new Map<string, { rows: Map<string, RowFold>; archived: Map<string, ArchivedInfo> }>();
+  for (const e of events) {
+    let s = states.get(e.key);
+    if (!s) states.set(e.key, (s = { rows: new Map(), archived: new Map() }));
+    const rowId = rowIdOf(e.value);
+    const doc = rows.get(rowId);
+    if (doc && !s.rows.has(rowId)) {
+      s.rows.set(rowId, {
+        key: rowKeyOf(e.value),
+        version: doc.version ?? 0,
+        pending: new Set(doc.pending ?? []),
+        totals: exactOf(doc),
+      });
+    }
+    const a = archived.get(e.value.eventId);
+    if (a) s.archived.set(a._id, { change: a.value.change, counted: a.counted !== false });
+  }
+  return new Map([...states].map(([k, s]) => [k, { ...s, handled: new Map() }]));
+}
+
+/**
+ * Tracks, per key, the first plan that failed: a later plan of the same key is not written by the
+ * steps that follow (the runner retries the key from that event on).
+ */
+class Cut {
+  private readonly first = new Map<string, number>();
+  constructor(private readonly plans: Plans) {}
+  fail(failures: PlanFailure[], all: PlanFailure[]): void {
+    for (const f of failures) {
+      const key = this.plans.find((p) => p.index === f.index)!.event.key;
+      this.first.set(key, Math.min(this.first.get(key) ?? Infinity, f.index));
+      all.push(f);
+    }
+  }
+  allows(p: Planned<ConversionEvent, ConversionPlan>): boolean {
+    return p.index < (this.first.get(p.event.key) ?? Infinity);
+  }
+}
+
+// Write order, and why a death between any two steps loses nothing and counts nothing twice (the
+// offset is committed only after all three and the emit, so the batch always comes again):
+//  1. Archive the new events, each with its change, `counted: false`. The insert keyed by event id is
+//     the dedupe for ever: a re-send 10,000 events later finds it and counts nothing.
+//  2. Write each row's folded totals, guarded on the version read, listing the ids it counted in
+//     `pending`. Dying before this leaves archived, unmarked events that no row lists: the redelivery
+//     counts them (rewriting their change).
+//  3. Mark those archive entries counted. Dying before this leaves unmarked events that the row's
+//     `pending` lists: the redelivery recognises them as counted and only marks them. A row's next
+//     write comes only after that redelivery (per-key order), and it lists them again, so `pending`
+//     always covers every unmarked event the row counts.
+async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
+  const failed: PlanFailure[] = [];
+  const cut = new Cut(plans);
+  const now = Date.now();
+
+  const inserts: TaggedOp<ConversionArchiveDoc>[] = [];
+  for (const p of plans) {
+    if (p.plan.kind !== 'count' || p.plan.archive !== 'insert') continue;
+    const v = p.event.value;
+    const doc: ConversionArchiveDoc = {
+      _id: v.eventId,
+      entityId: v.leadId,
+      tenantId: v.tenantId,
+      occurredAt: v.occurredAt,
+      arrivedAt: now,
+      topic: p.event.topic,
+      partition: p.event.partition,
+      offset: Number(p.event.offset),
+      value: { conversionType: v.conversionType, amount: v.amount, change: p.plan.change },
+      counted: false,
+    };
+    // A duplicate id here means another member archived it since our read: retry, and re-read it.
+    inserts.push({ index: p.index, op: { insertOne: { document: doc } } });
+  }
+  cut.fail(await writeTagged(archiveOf(db) as Collection<ConversionArchiveDoc>, inserts), failed);
+
+  const byRow = new Map<string, Planned<ConversionEvent, ConversionPlan>[]>();
+  for (const p of plans) {
+    if (!cut.allows(p)) continue;
+    const list = byRow.get(p.plan.rowId);
+    if (list) list.push(p);
+    else byRow.set(p.plan.rowId, [p]);
+  }
+  const rowWrites: GuardedWrite<RowDoc>[] = [];
+  for (const [rowId, list] of byRow) {
+    const counts = list.filter((p) => p.plan.kind === 'count');
+    const last = counts[counts.length - 1];
+    if (last === undefined || last.plan.kind !== 'count') continue;
+    const { after, change, version } = last.plan;
+    const fields = {
+      tenantId: change.tenantId,
+      leadId: change.leadId,
+      conversionType: change.conversionType,
+      count: after.count,
+      amount: change.after.amount,
+      amountMicros: after.micros.toString(),
+      firstAt: after.firstAt,
+      lastAt: after.lastAt,
+      pending: list.map((p) => p.event.value.eventId),
+      updatedAt: now,
+    };
+    rowWrites.push(
+      version === 0
+        ? { index: list[0]!.index, _id: rowId, insert: { _id: rowId, ...fields, version: 1 } }
+        : {
+            index: list[0]!.index,
+            _id: rowId,
+            guard: { version },
+            update: { $set: fields, $inc: { version: 1 } },
+          },
+    );
+  }
+  cut.fail(await writeGuarded(rowsOf(db), rowWrites, 'conversions row'), failed);
+
+  const marked = plans.filter((p) => cut.allows(p));
+  if (marked.length > 0) {
+    const plain = marked.filter((p) => p.plan.kind === 'recognise' || p.plan.archive === 'insert');
+    const rewritten = marked.filter((p) => p.plan.kind === 'count' && p.plan.archive === 'rewrite');
+    try {
+      await archiveOf(db).bulkWrite(
+        [
+          ...(plain.length
+            ? [
+                {
+                  updateMany: {
+                    filter: { _id: { $in: plain.map((p) => p.event.value.eventId) } },
+                    update: { $set: { counted: true } },
+                  },
+                },
+              ]
+            : []),
+          ...rewritten.map((p) => ({
+            updateOne: {
+              filter: { _id: p.event.value.eventId },
+              update: { $set: { counted: true, 'value.change': p.plan.change } },
+            },
+          })),
+        ] as never,
+        { ordered: false },
+      );
+    } catch (error) {
+      for (const p of marked) failed.push({ index: p.index, error });
+    }
+  }
+  return failed;
+}
 
 export function conversionsStage(
   names: ConversionStageNames,
-): ActionStageSpec<ConversionEvent, ConversionState, ConversionPlan> {
+): BatchStageSpec<ConversionEvent, LeadState, ConversionPlan> {
   return {
-    kind: 'action',
+    kind: 'batch',
     name: names.name,
     inputs: [names.input],
     outputs: [names.output],
-    description: 'Counts conversions per (tenant, lead, type), derived from an archive of distinct events.',
+    description:
+      'Counts conversions per (tenant, lead, type) incrementally; each distinct event archived once.',
     // The contract names the event's identity in the value; upstream sends no Keyflow headers.
     eventId: (v) => (v as ConversionEvent).eventId,
     occurredAt: (v) => (v as ConversionEvent).occurredAt,
     tenantId: (v) => (v as ConversionEvent).tenantId,
     handler: {
-      // The value's eventId, not the delivery's: an upstream re-send is the same event whatever its headers.
-      // The row is read BEFORE the archive: a row only reflects archived events, so the archive read
-      // after it holds all of them, and `after` derived from it never drops an event the row had.
-      async read(e, ctx) {
-        const k = keyOf(e.value);
-        const stored = await storedTotals(ctx.db, k);
-        const [recorded, events] = await Promise.all([
-          recordedChange(ctx.db, e.value.eventId),
-          rowEvents(ctx.db, k),
-        ]);
-        return { recorded, rowEvents: events, stored };
-      },
-
-      decide(e, state) {
-        const { plan, change, outOfOrder } = applyConversion(e.value, state);
-        return {
-          plan,
-          emit: [{ topic: names.output, key: e.value.leadId, value: change, occurredAt: e.value.occurredAt }],
-          outOfOrder,
-        };
-      },
-
-      // Write order, and why a death between any two steps is safe (the offset is committed only after
-      // all of them and the emit, so the event always comes again):
-      //  1. Archive the event WITH its change record, in one insert: "counted" and "change recorded"
-      //     cannot come apart. Dying before it leaves nothing; the redelivery is treated as new.
-      //  2. Set the row to what the row's archived events give. Dying before it leaves the row lagging;
-      //     the redelivery finds the event archived, re-emits the recorded change and re-derives the
-      //     row (setRow). So does any later event of the row: every decision reads the row's archive.
-      //  3. The runner emits the change and commits. Dying before that re-emits the recorded change,
-      //     identical, under the same derived event id.
-      // The reverse order (row first) would count a redelivered event twice.
-      async write(plan, e, ctx) {
-        if (plan.archive !== null) {
-          const doc: ConversionArchiveDoc = {
-            _id: e.value.eventId,
-            entityId: e.value.leadId,
-            tenantId: e.value.tenantId,
-            occurredAt: e.value.occurredAt,
-            arrivedAt: ctx.now(),
-            topic: e.topic,
-            partition: e.partition,
-            offset: Number(e.offset),
-            value: { conversionType: e.value.conversionType, amount: e.value.amount, change: plan.archive },
-          };
-          if ((await archiveEvent(archiveOf(ctx.db), doc)) === 'duplicate') {
-            // Read said new, yet it is archived now: another instance (a partition's former owner
-            // finishing its batch) got there first. Retrying reads and re-emits ITS recorded change.
-            throw new KeyflowError('HANDLER_TRANSIENT', `conversion ${doc._id} was archived concurrently`, {
-              details: { eventId: doc._id },
-            });
-          }
-        }
-        // Compare-and-set against the row as read: if another instance (or a replay repair) changed it
-        // since, our `after` may lack its event, so read again; the retry finds this event archived.
-        if (plan.setRow) {
-          const row = { ...plan.row, ...plan.after };
-          if ((await setRowIfUnchanged(ctx.db, row, plan.asRead, ctx.now())) === 'changed') {
-            throw new KeyflowError('HANDLER_TRANSIENT', `row ${rowIdOf(row)} changed since it was read`, {
-              details: { eventId: e.value.eventId },
-            });
-          }
-        }
-        return plan.archive !== null ? 'applied' : 'duplicate';
-      },
+      read: (events, ctx) => read(events, ctx.db),
+      decide: (e, s) => foldConversion(e, s, names.output),
+      write: async (plans, ctx) => ({ failed: await write(plans, ctx.db) }),
     },
   };
 }

@@ -4,9 +4,8 @@ import type { Collection, Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import type { CollectionIndexes } from '../state/mongo';
-import { classify } from '../errors';
-import { rowIdOf, type ConversionRow, type RowKey } from './reducer';
-import type { ConversionChange, ConversionEvent, ConversionTotals } from './schemas';
+import { rowIdOf, toMicros, type ConversionRow, type ExactTotals } from './reducer';
+import type { ConversionChange, ConversionEvent } from './schemas';
 
 export const ROWS = 'RSLeadGlobalConversions';
 export const ARCHIVE = 'RSLeadConversionEvents';
@@ -18,10 +17,22 @@ export interface ArchivedConversion {
   change: ConversionChange;
 }
 
-export type ConversionArchiveDoc = ArchivedEvent<ArchivedConversion>;
+export type ConversionArchiveDoc = ArchivedEvent<ArchivedConversion> & {
+  /**
+   * false from the archive insert until the row that counts the event is written; absent on entries
+   * archived before the mark existed, which were all counted.
+   */
+  counted?: boolean;
+};
 
 export interface RowDoc extends ConversionRow {
   _id: string;
+  /** The exact sum in millionths, as a decimal string (amount is derived from it). */
+  amountMicros?: string;
+  /** Bumped by every write; the live stage's writes are guarded on the version they read. */
+  version?: number;
+  /** The event ids the last write counted: their archive entries may not be marked yet. */
+  pending?: string[];
   /** When the row was last set; not compared by replay. */
   updatedAt: number;
 }
@@ -32,11 +43,8 @@ export const rowsOf = (db: Db): Collection<RowDoc> => db.collection<RowDoc>(ROWS
 export const CONVERSION_INDEXES: CollectionIndexes[] = [
   {
     collection: ARCHIVE,
-    indexes: [
-      ...archiveIndexes(ARCHIVE).indexes,
-      // A row's events: the live recompute after every archived event.
-      { key: { entityId: 1, tenantId: 1, 'value.conversionType': 1 }, name: 'entity_tenant_type' },
-    ],
+    // The live stage reads the archive by _id only; these serve replay and reports.
+    indexes: archiveIndexes(ARCHIVE).indexes,
   },
   {
     collection: ROWS,
@@ -49,11 +57,11 @@ const SAMPLE_ROW = rowIdOf({ tenantId: 't1', leadId: 'l1', conversionType: 'sold
 
 /** Every query the dataflow runs, for the index test to explain. */
 export const CONVERSION_QUERIES: DeclaredQuery[] = [
-  { name: 'conversions.archive.byEventId', collection: ARCHIVE, filter: { _id: 'e1' } },
   {
-    name: 'conversions.archive.rowEvents',
+    name: 'conversions.archive.byEventIds',
+    hot: true,
     collection: ARCHIVE,
-    filter: { entityId: 'l1', tenantId: 't1', 'value.conversionType': 'sold' },
+    filter: { _id: { $in: ['e1', 'e2'] } },
   },
   {
     name: 'conversions.archive.leadEvents',
@@ -72,11 +80,12 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     collection: ARCHIVE,
     filter: { tenantId: 't1', occurredAt: { $gte: 0, $lt: 1 }, 'value.conversionType': 'sold' },
   },
-  { name: 'conversions.rows.byId', collection: ROWS, filter: { _id: SAMPLE_ROW } },
+  { name: 'conversions.rows.byIds', hot: true, collection: ROWS, filter: { _id: { $in: [SAMPLE_ROW] } } },
   {
-    name: 'conversions.rows.setIfUnchanged',
+    name: 'conversions.rows.guardedWrite',
+    hot: true,
     collection: ROWS,
-    filter: { _id: SAMPLE_ROW, count: 3, amount: 0, firstAt: 0, lastAt: 1 },
+    filter: { _id: SAMPLE_ROW, version: 3 },
   },
   {
     name: 'conversions.rows.repairIfUnchanged',
@@ -112,52 +121,12 @@ export function eventOf(doc: ConversionArchiveDoc): ConversionEvent {
   };
 }
 
-/** The archived events of one row (the recorded changes left out: the reducer needs none of them). */
-export async function rowEvents(db: Db, k: RowKey): Promise<ConversionEvent[]> {
-  const docs = await archiveOf(db)
-    .find({ entityId: k.leadId, tenantId: k.tenantId, 'value.conversionType': k.conversionType } as never, {
-      projection: { 'value.change': 0 },
-    })
-    .toArray();
-  return (docs as ConversionArchiveDoc[]).map(eventOf);
-}
-
-/** The change recorded with an archived event, or null when the event id is not archived. */
-export async function recordedChange(db: Db, eventId: string): Promise<ConversionChange | null> {
-  const doc = await archiveOf(db).findOne({ _id: eventId } as never, { projection: { 'value.change': 1 } });
-  return (doc as ConversionArchiveDoc | null)?.value.change ?? null;
-}
-
-export async function storedTotals(db: Db, k: RowKey): Promise<ConversionTotals | null> {
-  const doc = await rowsOf(db).findOne({ _id: rowIdOf(k) });
-  return doc ? { count: doc.count, amount: doc.amount, firstAt: doc.firstAt, lastAt: doc.lastAt } : null;
-}
-
-const DUPLICATE_KEY = 11000;
-
-/**
- * Sets the row only if it is still as the caller read it (`asRead`, null for "no row"): a compare-and-set.
- * Whoever read the row and then the archive derives a superset of what the row holds (rows are only
- * ever derived from archived events), so a set over an unchanged row never drops an event. A row
- * changed in between (another instance, a repair) answers 'changed'; the caller reads again.
- */
-export async function setRowIfUnchanged(
-  db: Db,
-  row: ConversionRow,
-  asRead: ConversionTotals | null,
-  now: number,
-): Promise<'set' | 'changed'> {
-  const _id = rowIdOf(row);
-  const fields = { ...row, updatedAt: now };
-  try {
-    if (asRead === null) {
-      await rowsOf(db).insertOne({ _id, ...fields });
-      return 'set';
-    }
-    const res = await rowsOf(db).updateOne({ _id, ...asRead }, { $set: fields });
-    return res.matchedCount === 1 ? 'set' : 'changed';
-  } catch (err) {
-    if ((err as { code?: unknown }).code === DUPLICATE_KEY) return 'changed';
-    throw classify(err);
-  }
+/** A stored row's totals with their exact amount (rows written before amountMicros derive it). */
+export function exactOf(doc: RowDoc): ExactTotals {
+  return {
+    count: doc.count,
+    micros: doc.amountMicros !== undefined ? BigInt(doc.amountMicros) : toMicros(doc.amount),
+    firstAt: doc.firstAt,
+    lastAt: doc.lastAt,
+  };
 }

@@ -3,7 +3,7 @@
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { parseInput, type RouteModule } from '../api/server';
-import { deadLetters, listLetters, type DeadLetter, type LetterStatus } from '../consumers/dead-letters';
+import { deadLetters, listLetters, type DeadLetter, type LetterStatus } from '../state/dead-letters';
 import { redrive } from '../consumers/redrive';
 import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';

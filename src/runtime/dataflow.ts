@@ -9,6 +9,11 @@ import type { ProcessorContext } from './processor';
 /** A query the code runs, so the index test can explain it (`test/integration/indexes.test.ts`). */
 export interface DeclaredQuery {
   name: string;
+  /**
+   * Run by a live stage. The hot path touches documents by _id only, in bulk: a hot query's filter
+   * may name `_id` (a value or `$in`) plus guard fields, and never sorts (test/unit/hot-path.test.ts).
+   */
+  hot?: boolean;
   collection: string;
   filter: Record<string, unknown>;
   sort?: Record<string, 1 | -1>;

@@ -1,6 +1,6 @@
 // Every query the engine itself runs, declared so the index test can check and explain each one
 // (domains declare theirs in their Dataflow). Keep this list next to a change of any engine query.
-import { DEAD_LETTER_INDEXES, DEAD_LETTERS } from '../consumers/dead-letters';
+import { DEAD_LETTER_INDEXES, DEAD_LETTERS } from '../state/dead-letters';
 import { LEASE_INDEXES, LEASES_COLLECTION } from '../state/leases';
 import type { CollectionIndexes } from '../state/mongo';
 import { PROVENANCE_COLLECTION, PROVENANCE_INDEXES } from '../state/provenance';

@@ -3,19 +3,19 @@
 // Stop drains every stage, flushes the producer and provenance, and closes clients; safe twice.
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { Kafka, logLevel as kafkaLogLevel, type Consumer, type LogEntry } from 'kafkajs';
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
-import { StageRunner } from '../consumers/runner';
-import { followTenantSettings, settingsGroupId, type SettingsFollower } from '../consumers/settings-consumer';
+import { StageRunner } from '../consumers/stage-runner';
+import { followTenantSettings, type SettingsFollower } from '../consumers/settings-consumer';
 import { KeyflowError } from '../errors';
 import { Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
 import { HealthSource, mongoCheck } from '../monitoring/health';
 import { LagCollector } from '../monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
+import { kafkaClient, type KafkaClient } from '../producers/client';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
@@ -46,7 +46,7 @@ export interface ProcessorOptions {
 export interface ProcessorContext {
   config: Config;
   db: Db;
-  kafka: Kafka;
+  kafka: KafkaClient;
   codec: RegistryCodec;
   producer: KeyedProducer;
   instrumentation: Instrumentation;
@@ -58,29 +58,6 @@ export interface ProcessorContext {
   log: Logger;
 }
 
-/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more. */
-function kafkaLogger(log: Logger) {
-  return () =>
-    ({ level, log: entry }: LogEntry) => {
-      const { message, ...rest } = entry;
-      const fields = { ...rest, component: 'kafkajs' };
-      if (level === kafkaLogLevel.ERROR) log.error(fields, message);
-      else if (level === kafkaLogLevel.WARN) log.warn(fields, message);
-      else log.debug(fields, message);
-    };
-}
-
-export function kafkaClient(config: Config, log: Logger, clientId = config.kafkaClientId): Kafka {
-  return new Kafka({
-    clientId,
-    brokers: config.kafkaBrokers,
-    logLevel: kafkaLogLevel.WARN,
-    logCreator: kafkaLogger(log),
-    connectionTimeout: 5_000,
-    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 10_000 },
-  });
-}
-
 export class Processor {
   readonly instanceId = `${os.hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
   readonly instrumentation: Instrumentation;
@@ -88,12 +65,11 @@ export class Processor {
   readonly health = new HealthSource();
   readonly runners: StageRunner[] = [];
   private store: Store | undefined;
-  private kafka: Kafka | undefined;
+  private kafka: KafkaClient | undefined;
   private codec: RegistryCodec | undefined;
   private producer: KeyedProducer | undefined;
   private provenance: ProvenanceRecorder | undefined;
   private settingsFollower: SettingsFollower | undefined;
-  private settingsConsumer: Consumer | undefined;
   private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
   private lag: LagCollector | undefined;
   private stopping: Promise<void> | undefined;
@@ -163,9 +139,9 @@ export class Processor {
       const settingsTopic = this.opts.settingsTopic ?? TENANT_SETTINGS_TOPIC;
       if (this.topology.topics.some((t) => t.name === settingsTopic)) {
         const codec = this.codec;
-        this.settingsConsumer = this.kafka.consumer({ groupId: settingsGroupId(config.kafkaClientId) });
-        this.settingsFollower = await followTenantSettings(this.settingsConsumer, this.settingsCache, {
-          admin,
+        this.settingsFollower = await followTenantSettings(this.kafka, this.settingsCache, {
+          endOffsets: (t) => admin.fetchTopicOffsets(t),
+          clientId: config.kafkaClientId,
           log,
           topic: settingsTopic,
           decode: async (v) => (await codec.decode(settingsTopic, v)).value,

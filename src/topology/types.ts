@@ -70,13 +70,53 @@ export interface ActionContext {
 }
 
 /**
- * An action stage splits its work: read state → decide (pure, no I/O) → write the plan. write() must
+ * A per-event action stage (the simple shape; a busy stage wants BatchActionHandler below): read
+ * state → decide (pure, no I/O) → write the plan, one event at a time per key. write() must
  * be idempotent for a redelivered event (see src/state/guard.ts) and report whether it applied.
  */
 export interface ActionHandler<E, S, P> {
   read(event: StageEvent<E>, ctx: ActionContext): Promise<S>;
   decide(event: StageEvent<E>, state: S): Decision<P>;
   write(plan: P, event: StageEvent<E>, ctx: ActionContext): Promise<EffectOutcome>;
+}
+
+/** What decide() made of one event in a batch: its decision and the state the key's next event sees. */
+export interface Step<S, P> extends Decision<P> {
+  /** The state after this event: the next event of the same state key in the batch decides against it. */
+  state: S;
+  /** Defaults to 'applied' for a plan and 'skipped' for none; 'duplicate' when the event was already applied. */
+  outcome?: EffectOutcome;
+}
+
+/** One decided event, as write() receives it: `index` is its place in the batch's plan list. */
+export interface Planned<E, P> {
+  index: number;
+  event: StageEvent<E>;
+  plan: P;
+}
+
+/** What write() could not do: the plans that failed, by index, and why. Every other plan was written. */
+export interface WriteReport {
+  failed: { index: number; error: unknown }[];
+}
+
+/**
+ * A stage that handles what one fetch delivered as a whole (see README "The batch handler API"):
+ *  - read(events): the state of every entity the events touch, ONE query per table, by _id ($in);
+ *  - decide(event, state): pure; the runner folds each state key's events through it in offset order,
+ *    so a key with 50 events in the batch is read once and written once;
+ *  - write(plans): the batch's effects as one unordered bulkWrite per collection, each operation
+ *    carrying its own guard. A failed operation is reported against the plans it came from: those
+ *    events (and the later events of their key) retry or dead-letter, the rest of the batch commits.
+ * Plans reach write() in offset order; a handler that writes one document for several plans (the
+ * folded state of a key) must write what the LAST of them decided, guarded on what read() saw.
+ */
+export interface BatchActionHandler<E, S, P> {
+  /** Groups events whose state is one document (default: the message key). Must refine the key. */
+  stateKey?(event: StageEvent<E>): string;
+  read(events: readonly StageEvent<E>[], ctx: ActionContext): Promise<ReadonlyMap<string, S>>;
+  decide(event: StageEvent<E>, state: S): Step<S, P>;
+  write(plans: readonly Planned<E, P>[], ctx: ActionContext): Promise<WriteReport>;
 }
 
 /** An observer reacts to committed changes only (it consumes change topics), with side effects. */
@@ -111,13 +151,18 @@ export interface ActionStageSpec<E = any, S = any, P = any> extends StageBase {
   handler: ActionHandler<E, S, P>;
 }
 
+export interface BatchStageSpec<E = any, S = any, P = any> extends StageBase {
+  kind: 'batch';
+  handler: BatchActionHandler<E, S, P>;
+}
+
 export interface ObserverStageSpec<E = any> extends StageBase {
   kind: 'observer';
   handler: ObserverHandler<E>;
 }
 /* eslint-enable @typescript-eslint/no-explicit-any */
 
-export type StageSpec = ActionStageSpec | ObserverStageSpec;
+export type StageSpec = BatchStageSpec | ActionStageSpec | ObserverStageSpec;
 
 export interface Topology {
   topics: TopicSpec[];

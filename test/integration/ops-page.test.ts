@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { deadLetters } from '../../src/consumers/dead-letters';
+import { deadLetters } from '../../src/state/dead-letters';
 import { EVENTS } from '../../src/instrumentation';
 import type { Processor } from '../../src/runtime/processor';
 import { cleanupAll, eventually, onCleanup } from '../helpers';

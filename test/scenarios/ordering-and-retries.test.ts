@@ -1,7 +1,7 @@
 // Scenarios of the stage runner against the real broker, registry and Mongo-protocol server:
 // per-key order under key-lane concurrency, retries, dead letters, parking, poison bytes, provenance.
 import type { Db } from 'mongodb';
-import { deadLetters, listLetters } from '../../src/consumers/dead-letters';
+import { deadLetters, listLetters } from '../../src/state/dead-letters';
 import { redrive } from '../../src/consumers/redrive';
 import { HEADERS } from '../../src/producers/headers';
 import type { KeyedProducer } from '../../src/producers/producer';

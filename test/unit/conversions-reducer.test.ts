@@ -1,12 +1,7 @@
 // The conversions reducer: a row is a function of the set of distinct events, whatever their order
-// or number of deliveries; the stage's decision re-emits the recorded change for a duplicate.
-import {
-  applyConversion,
-  reduceConversions,
-  totalsOf,
-  type ConversionState,
-} from '../../src/conversions/reducer';
-import type { ConversionChange, ConversionEvent } from '../../src/conversions/schemas';
+// or number of deliveries; amounts are summed exactly in millionths.
+import { reduceConversions, toMicros, totalsOf } from '../../src/conversions/reducer';
+import type { ConversionEvent } from '../../src/conversions/schemas';
 
 function ev(
   n: number,
@@ -40,7 +35,7 @@ const events: ConversionEvent[] = [
   ev(2, { occurredAt: 3_000, amount: 0.2 }),
   ev(3, { occurredAt: 2_000, amount: 0.3 }),
   ev(4, { occurredAt: 2_000, amount: null }),
-  ev(5, { occurredAt: 5_000, amount: 1e16 }),
+  ev(5, { occurredAt: 5_000, amount: 1e9 }),
   ev(6, { occurredAt: 4_000, amount: 1 }),
   ev(7, { occurredAt: 500, conversionType: 'contacted' }),
   ev(8, { occurredAt: 900, conversionType: 'contacted', amount: 2.5 }),
@@ -67,7 +62,7 @@ test('null amounts count as 0; firstAt and lastAt are the earliest and latest oc
   const sold = events.filter((e) => e.leadId === 'l1' && e.tenantId === 't1' && e.conversionType === 'sold');
   expect(totalsOf(sold)).toEqual({
     count: 6,
-    amount: 0.1 + 0.3 + 0 + 0.2 + 1 + 1e16,
+    amount: 1_000_000_001.6,
     firstAt: 1_000,
     lastAt: 5_000,
   });
@@ -90,53 +85,11 @@ test('null amounts count as 0; firstAt and lastAt are the earliest and latest oc
   });
 });
 
-/** Runs the stage's decision over deliveries against an in-memory archive, as the live stage would. */
-function runStage(deliveries: ConversionEvent[]) {
-  const archive = new Map<string, { event: ConversionEvent; change: ConversionChange }>();
-  const emitted: ConversionChange[] = [];
-  for (const e of deliveries) {
-    const sameRow = [...archive.values()]
-      .map((a) => a.event)
-      .filter(
-        (x) => x.tenantId === e.tenantId && x.leadId === e.leadId && x.conversionType === e.conversionType,
-      );
-    const state: ConversionState = {
-      recorded: archive.get(e.eventId)?.change ?? null,
-      rowEvents: sameRow,
-      stored: totalsOf(sameRow),
-    };
-    const out = applyConversion(e, state);
-    if (out.plan.archive) archive.set(e.eventId, { event: e, change: out.plan.archive });
-    emitted.push(out.change);
-  }
-  return { archive, emitted };
-}
-
-test('the stage decision: one change per delivery, the recorded one again for a duplicate', () => {
-  const sold = events.filter((e) => e.leadId === 'l1' && e.tenantId === 't1' && e.conversionType === 'sold');
-  const deliveries = [...shuffled(sold, 7), sold[0]!, sold[3]!];
-  const { emitted } = runStage(deliveries);
-  const firstTimes = emitted.slice(0, sold.length);
-  // before → after chain: each change starts where the previous one ended.
-  expect(firstTimes[0]!.before).toBeNull();
-  for (let i = 1; i < firstTimes.length; i++) expect(firstTimes[i]!.before).toEqual(firstTimes[i - 1]!.after);
-  expect(firstTimes[firstTimes.length - 1]!.after).toEqual(totalsOf(sold));
-  // The re-sent events re-emit exactly what their first delivery emitted.
-  expect(emitted[sold.length]).toStrictEqual(firstTimes.find((c) => c.eventId === sold[0]!.eventId));
-  expect(emitted[sold.length + 1]).toStrictEqual(firstTimes.find((c) => c.eventId === sold[3]!.eventId));
-  // An event older than the row's lastAt is flagged out of order; the first of a row never is.
-  for (const c of firstTimes) expect(c.outOfOrder).toBe(c.before !== null && c.occurredAt < c.before.lastAt);
-});
-
-test('a duplicate whose row lags the archive asks for the row to be re-derived', () => {
-  const a = ev(1, { occurredAt: 10, amount: 1 });
-  const first = applyConversion(a, { recorded: null, rowEvents: [], stored: null });
-  expect(first.plan.setRow).toBe(true);
-  // The run died after archiving: the archive has the event, the row does not.
-  const again = applyConversion(a, { recorded: first.change, rowEvents: [a], stored: null });
-  expect(again.plan).toMatchObject({ archive: null, setRow: true, after: first.change.after });
-  expect(again.change).toStrictEqual(first.change);
-  // The row caught up: nothing to write.
-  const third = applyConversion(a, { recorded: first.change, rowEvents: [a], stored: first.change.after });
-  expect(third.plan.setRow).toBe(false);
+test('amounts are exact in millionths; finer or larger amounts are refused, not rounded', () => {
+  expect(toMicros(0.1)).toBe(100_000n);
+  expect(toMicros(-12.345678)).toBe(-12_345_678n);
+  expect(toMicros(null)).toBe(0n);
+  expect(() => toMicros(1e-7)).toThrow(/millionths/);
+  expect(() => toMicros(1e16)).toThrow(/millionths/);
+  expect(() => toMicros(Number.NaN)).toThrow(/millionths/);
 });

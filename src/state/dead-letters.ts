@@ -4,7 +4,7 @@
 import { Binary, type Collection, type Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
-import type { CollectionIndexes } from '../state/mongo';
+import type { CollectionIndexes } from './mongo';
 import { dlqTopicName } from '../topology/define';
 
 export type LetterStatus = 'parked' | 'dead' | 'redriven' | 'resolved';
@@ -74,34 +74,45 @@ export interface LetterInput {
  * its original position is kept, so a later replay still re-drives the key's letters in order.
  */
 export async function recordLetter(db: Db, l: LetterInput): Promise<void> {
+  await recordLetters(db, [l]);
+}
+
+/** recordLetter for many letters in one unordered bulk write (letters have distinct ids). */
+export async function recordLetters(db: Db, letters: readonly LetterInput[]): Promise<void> {
+  if (letters.length === 0) return;
   const now = new Date();
-  await deadLetters(db).updateOne(
-    { _id: l.id },
-    {
-      $set: {
-        code: l.code,
-        message: l.message,
-        attempts: l.attempts,
-        deadAt: now,
-        status: l.status,
-        updatedAt: now,
-      },
-      $setOnInsert: {
-        stage: l.stage,
-        key: l.key,
-        eventId: l.eventId,
-        topic: l.topic,
-        partition: l.partition,
-        offset: l.offset,
-        position: Number(l.offset),
-        value: l.value ? new Binary(l.value) : null,
-        headers: l.headers,
-        firstFailedAt: new Date(l.firstFailedAt),
-        redrives: 0,
-      },
-    },
-    { upsert: true },
+  await deadLetters(db).bulkWrite(
+    letters.map((l) => ({
+      updateOne: { filter: { _id: l.id }, update: letterUpdate(l, now), upsert: true },
+    })),
+    { ordered: false },
   );
+}
+
+function letterUpdate(l: LetterInput, now: Date) {
+  return {
+    $set: {
+      code: l.code,
+      message: l.message,
+      attempts: l.attempts,
+      deadAt: now,
+      status: l.status,
+      updatedAt: now,
+    },
+    $setOnInsert: {
+      stage: l.stage,
+      key: l.key,
+      eventId: l.eventId,
+      topic: l.topic,
+      partition: l.partition,
+      offset: l.offset,
+      position: Number(l.offset),
+      value: l.value ? new Binary(l.value) : null,
+      headers: l.headers,
+      firstFailedAt: new Date(l.firstFailedAt),
+      redrives: 0,
+    },
+  };
 }
 
 /** The `<stage>.dlq` record: original key, bytes and headers, plus the reason and origin. */

@@ -1,0 +1,98 @@
+// The envelope: from a consumed record to the event a stage sees — its key, value, identity (event
+// id, tenant, occurredAt, trace) — or the reason it cannot be one (no key, undecodable bytes).
+import { classify, KeyflowError } from '../errors';
+import { HEADERS, newTraceId, parseTraceparent } from '../producers/headers';
+import type { StageEvent, StageSpec } from '../topology/types';
+import type { RawMessage } from './group';
+import type { ValueDecoder } from './types';
+
+/** Where a record was read from. */
+export interface Origin {
+  topic: string;
+  partition: number;
+}
+
+export type Envelope =
+  /** An event for the stage's handler. `redriveLetter` is set for a record re-driven from a dead letter. */
+  | { kind: 'event'; raw: RawMessage; event: StageEvent; redriveLetter: string | undefined }
+  /** Nothing for this stage to do: a tombstone, or a re-drive addressed to another stage. */
+  | { kind: 'pass'; raw: RawMessage; key: string; eventId: string; report: boolean }
+  /** Cannot become an event: it goes to the dead-letter topic with `error`. */
+  | {
+      kind: 'dead';
+      raw: RawMessage;
+      key: string | null;
+      eventId: string;
+      error: KeyflowError;
+      redriveLetter: string | undefined;
+    };
+
+const asRecord = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === 'object' ? (v as Record<string, unknown>) : {};
+
+/**
+ * Opens one record. A decode failure that is retriable (the registry unreachable) is thrown: the
+ * record is not the problem, and the runner must not dead-letter it.
+ */
+export async function openEnvelope(
+  m: RawMessage,
+  origin: Origin,
+  spec: Pick<StageSpec, 'name' | 'eventId' | 'occurredAt' | 'tenantId'>,
+  decoder: ValueDecoder,
+  consumedAt: number,
+): Promise<Envelope> {
+  const headers = m.headers;
+  const key = m.key ? m.key.toString() : null;
+  const redriveStage = headers[HEADERS.REDRIVE_STAGE];
+  const fallbackId = headers[HEADERS.EVENT_ID] ?? `${origin.topic}:${origin.partition}:${m.offset}`;
+  // A re-driven record is meant for one stage; the others sharing its topic let it pass.
+  if (redriveStage !== undefined && redriveStage !== spec.name) {
+    return { kind: 'pass', raw: m, key: key ?? '', eventId: fallbackId, report: false };
+  }
+  const redriveLetter = redriveStage !== undefined ? headers[HEADERS.REDRIVE_LETTER] : undefined;
+  if (key === null) {
+    const error = new KeyflowError('KEY_MISSING', `a message on ${origin.topic} has no key`);
+    return { kind: 'dead', raw: m, key, eventId: fallbackId, error, redriveLetter };
+  }
+  // A tombstone carries no event for an action to apply; compacted inputs use it to delete.
+  if (m.value === null) return { kind: 'pass', raw: m, key, eventId: fallbackId, report: true };
+
+  let value: unknown;
+  try {
+    value = (await decoder.decode(origin.topic, m.value)).value;
+  } catch (err) {
+    const error = classify(err);
+    if (error.retriable) throw error;
+    return { kind: 'dead', raw: m, key, eventId: fallbackId, error, redriveLetter };
+  }
+  const v = asRecord(value);
+  const eventId =
+    headers[HEADERS.EVENT_ID] ??
+    spec.eventId?.(value) ??
+    (typeof v.eventId === 'string' ? v.eventId : undefined) ??
+    fallbackId;
+  const occurredHeader = Number(headers[HEADERS.OCCURRED_AT]);
+  const occurredAt = Number.isFinite(occurredHeader)
+    ? occurredHeader
+    : (spec.occurredAt?.(value) ?? (typeof v.occurredAt === 'number' ? v.occurredAt : undefined));
+  const tenantId =
+    headers[HEADERS.TENANT_ID] ??
+    spec.tenantId?.(value) ??
+    (typeof v.tenantId === 'string' ? v.tenantId : undefined);
+  const traceId = parseTraceparent(headers[HEADERS.TRACEPARENT])?.traceId ?? newTraceId();
+  const event: StageEvent = {
+    key,
+    value,
+    eventId,
+    occurredAt,
+    tenantId,
+    traceId,
+    topic: origin.topic,
+    partition: origin.partition,
+    offset: m.offset,
+    attempt: 1,
+    headers,
+    consumedAt,
+  };
+  return { kind: 'event', raw: m, event, redriveLetter };
+}

@@ -1,0 +1,38 @@
+// What an executor says of each event it was given: one outcome object per event, in the order the
+// events came, so the runner settles, retries or dead-letters from it alone.
+import { classify, type KeyflowError } from '../errors';
+import type { EffectOutcome, OutRecord } from '../topology/types';
+
+export interface StepTimings {
+  readStartedAt?: number;
+  decideStartedAt?: number;
+  writeStartedAt?: number;
+}
+
+export type EventOutcome =
+  | { kind: 'done'; outcome: EffectOutcome; emit: OutRecord[]; outOfOrder: boolean; t: StepTimings }
+  | { kind: 'failed'; error: KeyflowError; t: StepTimings }
+  /** Not attempted, or its effects not confirmed, because an earlier event of its key failed. */
+  | { kind: 'held' };
+
+export const failed = (err: unknown, t: StepTimings = {}): EventOutcome => ({
+  kind: 'failed',
+  error: classify(err),
+  t,
+});
+
+export const HELD: EventOutcome = { kind: 'held' };
+
+/**
+ * Per-key order: once an event of a key failed, every later event of that key in the same run is
+ * held, whatever the executor made of it (its effects are idempotent and will be redone after).
+ */
+export function holdAfterFailures(keys: readonly string[], outcomes: EventOutcome[]): EventOutcome[] {
+  const stopped = new Set<string>();
+  return outcomes.map((o, i) => {
+    const key = keys[i]!;
+    if (stopped.has(key)) return HELD;
+    if (o.kind !== 'done') stopped.add(key);
+    return o;
+  });
+}

@@ -1,0 +1,496 @@
+// The stage runner: one consumer group per stage. For each delivery (one fetched batch of one
+// partition) it opens the envelopes, holds back parked keys, runs the events through the stage's
+// executor in rounds (a round's failures retry in the next round, or are dead-lettered), and settles
+// every event into the commit window, which commits only the completed prefix.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Db } from 'mongodb';
+import { KeyflowError } from '../errors';
+import { EVENTS, type HandledEvent, type Instrumentation } from '../instrumentation';
+import type { Logger } from '../logger';
+import type { KafkaClient } from '../producers/client';
+import type { KeyedProducer } from '../producers/producer';
+import { HEADERS } from '../producers/headers';
+import * as letters from '../state/dead-letters';
+import type { ActionContext, StageEvent, StageSpec } from '../topology/types';
+import { runBatch } from './batch';
+import { CommitWindow } from './commit-window';
+import { openEnvelope, type Envelope } from './envelope';
+import { strategyFor, withInfraRetry, type FailureStrategy } from './failure';
+import { GroupMember, type Delivery, type RawMessage } from './group';
+import type { RunnerOptions } from './options';
+import { failed, type EventOutcome, type StepTimings } from './outcome';
+import { ParkedKeys } from './parked-keys';
+import { runEachEvent } from './per-event';
+import type { EntityLeases, RuntimeSwitches, ValueDecoder } from './types';
+
+export interface RunnerDeps {
+  kafka: KafkaClient;
+  decoder: ValueDecoder;
+  producer: KeyedProducer;
+  /** Its indexes (dead letters among them) are created by the Processor before any runner starts. */
+  db: Db;
+  log: Logger;
+  instrumentation: Instrumentation;
+  leases?: EntityLeases;
+  runtime?: () => RuntimeSwitches;
+}
+
+/** An event on its way through a delivery's rounds. */
+interface Pending {
+  raw: RawMessage;
+  event: StageEvent;
+  redriveLetter: string | undefined;
+}
+
+/** One delivery being worked on: where it came from, its commit window, and whether to go on. */
+interface Run {
+  topic: string;
+  partition: number;
+  window: CommitWindow;
+  keepGoing: () => boolean;
+}
+
+/** Why an event is dead-lettered, with what the letter needs. */
+interface Dying {
+  raw: RawMessage;
+  key: string | null;
+  eventId: string;
+  error: KeyflowError;
+  attempts: number;
+  redriveLetter: string | undefined;
+  event?: StageEvent;
+  t?: StepTimings;
+}
+
+export class StageRunner {
+  private member: GroupMember | undefined;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+  private readonly log: Logger;
+  private readonly parked: ParkedKeys;
+  private readonly strategy: FailureStrategy;
+  private assigned = 0;
+  private joined = false;
+
+  constructor(
+    readonly spec: StageSpec,
+    private readonly deps: RunnerDeps,
+    private readonly opts: RunnerOptions,
+  ) {
+    this.log = deps.log.child({ stage: spec.name });
+    this.strategy = strategyFor(spec, opts.retry);
+    const db = deps.db;
+    this.parked = new ParkedKeys(
+      spec.name,
+      {
+        openKeys: (stage) => letters.openKeys(db, stage),
+        hasOpenLetters: (stage, key) => letters.hasOpenLetters(db, stage, key),
+        hasParkedLetters: (stage, key) => letters.hasParkedLetters(db, stage, key),
+        resolveLetter: (id) => letters.resolveLetter(db, id),
+      },
+      (fn) => this.infra(fn, () => !this.stopping),
+    );
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  /** True once the consumer has joined its group (readiness). */
+  get ready(): boolean {
+    return this.joined && !this.stopping;
+  }
+
+  get parkedKeys(): ReadonlySet<string> {
+    return this.parked.current;
+  }
+
+  async start(): Promise<void> {
+    const { instrumentation } = this.deps;
+    this.member = new GroupMember(
+      this.deps.kafka,
+      {
+        groupId: this.spec.name,
+        topics: this.spec.inputs,
+        fromBeginning: this.opts.fromBeginning,
+        sessionTimeoutMs: this.opts.sessionTimeoutMs,
+        heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+        maxWaitTimeInMs: this.opts.maxWaitTimeInMs,
+        partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently,
+      },
+      {
+        onJoin: (assigned) => {
+          this.assigned = assigned.reduce((n, a) => n + a.partitions.length, 0);
+          this.joined = true;
+          // Another instance may have parked keys of the partitions we now own: reload before processing.
+          if ((this.spec.onDeadLetter ?? 'park-key') === 'park-key') this.parked.reload();
+          instrumentation.emit(EVENTS.STAGE_REBALANCE, { stage: this.spec.name, assigned });
+        },
+        onCrash: (err, restart) => {
+          this.joined = false;
+          this.log.error({ err, restart }, 'consumer crashed');
+        },
+      },
+    );
+    await this.member.start((d) => this.onDelivery(d));
+    instrumentation.emit(EVENTS.STAGE_START, { stage: this.spec.name });
+    this.log.info({ inputs: this.spec.inputs, kind: this.spec.kind }, 'stage started');
+  }
+
+  /**
+   * Graceful stop: no new round starts, the round in flight finishes, completed work is flushed and
+   * committed, then the consumer leaves its group. Safe to call twice.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      this.stopping = true;
+      await this.member?.stop();
+      this.joined = false;
+      this.deps.instrumentation.emit(EVENTS.STAGE_STOP, { stage: this.spec.name });
+      this.log.info({ assigned: this.assigned }, 'stage stopped');
+    })();
+    return this.stopped;
+  }
+
+  private infra<T>(fn: () => Promise<T>, keepGoing: () => boolean): Promise<T> {
+    return withInfraRetry(
+      fn,
+      keepGoing,
+      this.opts.retry,
+      (err, attempt, delay) => this.log.warn({ err, attempt, delay }, 'infrastructure call failed; retrying'),
+      sleep,
+    );
+  }
+
+  private async onDelivery(d: Delivery): Promise<void> {
+    const { instrumentation } = this.deps;
+    const where = { stage: this.spec.name, topic: d.topic, partition: d.partition };
+    const started = Date.now();
+    const window = new CommitWindow(
+      d.messages.map((m) => m.offset),
+      {
+        send: (records) =>
+          this.infra(
+            () => this.deps.producer.sendNow(records),
+            () => !this.stopping,
+          ),
+        commit: (next) => d.commit(next),
+        committed: (last, offsets) =>
+          instrumentation.emit(EVENTS.BATCH_COMMITTED, {
+            ...where,
+            offset: last,
+            committedAt: Date.now(),
+            positions: offsets.map((o) => `${d.topic}:${d.partition}:${o}`),
+          }),
+        lost: (err) =>
+          this.log.warn({ err, partition: d.partition }, 'commit refused; partition likely reassigned'),
+      },
+      { maxRecords: this.opts.flushMaxRecords, intervalMs: this.opts.flushIntervalMs },
+    );
+    instrumentation.emit(EVENTS.BATCH_START, { ...where, size: d.messages.length, lag: d.lag });
+    const keepGoing = () => !this.stopping && d.active() && !window.lost;
+    // Heartbeats go on while the rounds work, so a long batch never costs the partition.
+    const beat = setInterval(() => {
+      d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
+    }, this.opts.heartbeatIntervalMs);
+    let failure: unknown;
+    try {
+      await this.parked.ready();
+      const consumedAt = Date.now();
+      const envelopes = await Promise.all(
+        d.messages.map((m) =>
+          this.infra(() => openEnvelope(m, d, this.spec, this.deps.decoder, consumedAt), keepGoing),
+        ),
+      );
+      const run: Run = { topic: d.topic, partition: d.partition, window, keepGoing };
+      await this.rounds(await this.admit(envelopes, run), run);
+    } catch (err) {
+      // Our infrastructure stayed down until the stage stopped: what is unsettled is redelivered.
+      if (keepGoing()) failure = err;
+    } finally {
+      clearInterval(beat);
+    }
+    // Whatever finished is flushed and committed even when a round failed; the rest is redelivered.
+    await window.flush();
+    instrumentation.emit(EVENTS.BATCH_END, {
+      ...where,
+      size: d.messages.length,
+      durationMs: Date.now() - started,
+    });
+    if (failure) throw failure;
+  }
+
+  /**
+   * Settles what needs no handler (tombstones, re-drives for other stages), dead-letters what cannot be
+   * an event, and holds back events of parked keys. Returns the events for the handler, in offset order.
+   */
+  private async admit(envelopes: Envelope[], run: Run): Promise<Pending[]> {
+    const work: Pending[] = [];
+    const dying: Dying[] = [];
+    const passed: Envelope[] = [];
+    for (const env of envelopes) {
+      if (env.kind === 'pass') {
+        passed.push(env);
+      } else if (env.kind === 'dead') {
+        dying.push({ ...env, attempts: 1 });
+        if (env.key !== null && this.strategy.name === 'park-key') this.parked.park(env.key);
+      } else if (await this.parked.mustWait(env.event.key, env.redriveLetter)) {
+        dying.push(this.parkedLetter(env));
+      } else {
+        work.push(env);
+      }
+    }
+    for (const env of passed) {
+      if (env.kind === 'pass' && env.report) {
+        this.report(run, env.raw, { key: env.key, eventId: env.eventId }, 'skipped', {}, 1);
+      }
+      await run.window.settle(env.raw.offset, []);
+    }
+    await this.deadLetter(dying, run);
+    return work;
+  }
+
+  private parkedLetter(p: Pending | (Envelope & { kind: 'event' })): Dying {
+    const { key } = p.event;
+    const error = new KeyflowError('KEY_PARKED', `key ${key} has an earlier event in ${this.spec.name}.dlq`);
+    return {
+      raw: p.raw,
+      key,
+      eventId: p.event.eventId,
+      error,
+      attempts: 0,
+      redriveLetter: p.redriveLetter,
+      event: p.event,
+    };
+  }
+
+  /** Runs rounds until every event is settled, or the delivery must stop (its rest is redelivered). */
+  private async rounds(work: Pending[], run: Run): Promise<void> {
+    let round = work;
+    while (round.length > 0 && run.keepGoing()) {
+      const outcomes = await this.execute(
+        round.map((p) => p.event),
+        run.keepGoing,
+      );
+      const next: Pending[] = [];
+      const dying: Dying[] = [];
+      const fate = new Map<string, 'wait' | 'park'>();
+      let delayMs = Infinity;
+      const done: { p: Pending; o: EventOutcome & { kind: 'done' } }[] = [];
+      round.forEach((p, i) => {
+        const o = outcomes[i]!;
+        const key = p.event.key;
+        const f = fate.get(key);
+        if (f === 'park') return void dying.push(this.parkedLetter(p));
+        if (f === 'wait' || o.kind === 'held') return void next.push(p);
+        if (o.kind === 'done') return void done.push({ p, o });
+        const action = this.strategy.onFailure(o.error, p.event.attempt);
+        if (action.action === 'retry') {
+          fate.set(key, 'wait');
+          delayMs = Math.min(delayMs, action.delayMs);
+          next.push({ ...p, event: { ...p.event, attempt: p.event.attempt + 1 } });
+          this.onRetry(p.event, o.error, action.delayMs);
+          return;
+        }
+        fate.set(key, action.park ? 'park' : 'wait');
+        if (action.park) this.parked.park(key);
+        dying.push({
+          ...p,
+          key,
+          eventId: p.event.eventId,
+          error: o.error,
+          attempts: p.event.attempt,
+          t: o.t,
+        });
+      });
+      await this.settleDone(done, run);
+      await this.deadLetter(dying, run);
+      round = next;
+      if (round.length > 0 && delayMs !== Infinity) await this.pause(delayMs, run.keepGoing);
+    }
+  }
+
+  /** The stage's executor over one round, under entity leases when locking is switched on. */
+  private async execute(events: StageEvent[], keepGoing: () => boolean): Promise<EventOutcome[]> {
+    const ctx: ActionContext = { stage: this.spec.name, db: this.deps.db, now: () => Date.now() };
+    const leases = this.deps.runtime?.().entityLocking === 'lease' ? this.deps.leases : undefined;
+    const run = (list: StageEvent[]) =>
+      this.spec.kind === 'batch'
+        ? runBatch(this.spec.handler, list, ctx)
+        : runEachEvent(this.spec, list, ctx, this.opts.keyLanes, keepGoing);
+    if (!leases) return run(events);
+
+    const keys = [...new Set(events.map((e) => e.key))];
+    const owner = `${this.opts.instanceId}:${this.spec.name}`;
+    const refused = new Map<string, unknown>();
+    await Promise.all(
+      keys.map((k) =>
+        leases.acquire(k, owner, this.opts.leaseTtlMs).catch((err: unknown) => void refused.set(k, err)),
+      ),
+    );
+    try {
+      const held = events.filter((e) => !refused.has(e.key));
+      const outcomes = await run(held);
+      const byEvent = new Map(held.map((e, i) => [e, outcomes[i]!]));
+      return events.map((e) => byEvent.get(e) ?? failed(refused.get(e.key)));
+    } finally {
+      await Promise.all(
+        keys
+          .filter((k) => !refused.has(k))
+          .map((k) =>
+            leases
+              .release(k, owner)
+              .catch((err) => this.log.warn({ err, key: k }, 'lease release failed; it expires by itself')),
+          ),
+      );
+    }
+  }
+
+  private async settleDone(
+    done: { p: Pending; o: EventOutcome & { kind: 'done' } }[],
+    run: Run,
+  ): Promise<void> {
+    const prepared = await Promise.all(
+      done.map(async ({ p, o }) => {
+        const emitStartedAt = Date.now();
+        const { eventId, traceId, attempt, tenantId, occurredAt } = p.event;
+        const cause = { eventId, stage: this.spec.name, traceId, attempt, tenantId };
+        const records = await Promise.all(
+          o.emit.map((r, i) =>
+            this.deps.producer.prepare(
+              { topic: r.topic, key: r.key, value: r.value, occurredAt: r.occurredAt ?? occurredAt },
+              cause,
+              i,
+            ),
+          ),
+        );
+        return { p, o, records, emitStartedAt };
+      }),
+    );
+    for (const { p, o, records, emitStartedAt } of prepared) {
+      if (p.redriveLetter !== undefined) await this.parked.resolved(p.redriveLetter, p.event.key);
+      this.report(run, p.raw, p.event, o.outcome, { ...o.t, emitStartedAt }, p.event.attempt, {
+        outOfOrder: o.outOfOrder,
+        emitted: records.map((r) => r.eventId),
+      });
+      await run.window.settle(p.raw.offset, records);
+    }
+  }
+
+  private async deadLetter(dying: Dying[], run: Run): Promise<void> {
+    if (dying.length === 0) return;
+    const { topic, partition } = run;
+    const inputs = dying.map((x): letters.LetterInput => {
+      const park = this.strategy.name === 'park-key' && x.key !== null;
+      return {
+        id: x.redriveLetter ?? letters.letterId(this.spec.name, topic, partition, x.raw.offset),
+        stage: this.spec.name,
+        key: x.key,
+        eventId: x.eventId,
+        topic,
+        partition,
+        offset: x.raw.offset,
+        value: x.raw.value,
+        headers: stripDlqHeaders(x.raw.headers),
+        code: x.error.code,
+        message: x.error.message,
+        attempts: x.attempts,
+        firstFailedAt: x.event?.consumedAt ?? Date.now(),
+        status: park ? 'parked' : 'dead',
+      };
+    });
+    await this.infra(
+      () => letters.recordLetters(this.deps.db, inputs),
+      () => !this.stopping,
+    );
+    for (const [i, x] of dying.entries()) {
+      const input = inputs[i]!;
+      this.deps.instrumentation.emit(EVENTS.EVENT_DEAD_LETTERED, {
+        stage: this.spec.name,
+        key: x.key ?? '',
+        eventId: x.eventId,
+        code: x.error.code,
+        attempts: x.attempts,
+      });
+      if (x.error.code !== 'KEY_PARKED') {
+        this.log.warn(
+          { key: x.key, eventId: x.eventId, code: x.error.code, attempts: x.attempts, err: x.error.message },
+          'event dead-lettered',
+        );
+      }
+      this.report(
+        run,
+        x.raw,
+        { key: x.key ?? '', eventId: x.eventId, ...x.event },
+        x.error.code === 'KEY_PARKED' ? 'parked' : 'dead-lettered',
+        x.t ?? {},
+        x.attempts,
+        { error: x.error },
+      );
+      await run.window.settle(x.raw.offset, [letters.dlqRecord(input)]);
+    }
+  }
+
+  private onRetry(e: StageEvent, err: KeyflowError, delayMs: number): void {
+    const { key, eventId, attempt } = e;
+    this.deps.instrumentation.emit(EVENTS.EVENT_RETRY, {
+      stage: this.spec.name,
+      key,
+      eventId,
+      attempt,
+      code: err.code,
+      delayMs,
+    });
+    this.log.warn({ key, eventId, attempt, code: err.code, delayMs, err: err.message }, 'retrying event');
+  }
+
+  /** Waits out a retry delay, giving up early (the events stay uncommitted) when the stage stops. */
+  private async pause(ms: number, keepGoing: () => boolean): Promise<void> {
+    const until = Date.now() + ms;
+    while (Date.now() < until && keepGoing()) await sleep(Math.min(100, until - Date.now()));
+  }
+
+  private report(
+    run: Run,
+    raw: RawMessage,
+    ids: Partial<StageEvent> & { key: string; eventId: string },
+    outcome: HandledEvent['outcome'],
+    t: StepTimings & { emitStartedAt?: number },
+    attempt: number,
+    extra: { outOfOrder?: boolean; error?: KeyflowError; emitted?: string[] } = {},
+  ): void {
+    this.deps.instrumentation.emit(EVENTS.EVENT_HANDLED, {
+      stage: this.spec.name,
+      topic: run.topic,
+      partition: run.partition,
+      offset: raw.offset,
+      key: ids.key,
+      eventId: ids.eventId,
+      traceId: ids.traceId,
+      tenantId: ids.tenantId,
+      occurredAt: ids.occurredAt,
+      consumedAt: ids.consumedAt ?? Date.now(),
+      readStartedAt: t.readStartedAt,
+      decideStartedAt: t.decideStartedAt,
+      writeStartedAt: t.writeStartedAt,
+      emitStartedAt: t.emitStartedAt,
+      finishedAt: Date.now(),
+      attempt,
+      outcome,
+      outOfOrder: extra.outOfOrder === true,
+      errorCode: extra.error?.code,
+      errorMessage: extra.error?.message,
+      emitted: extra.emitted ?? [],
+    });
+  }
+}
+
+/** A re-driven letter that dies again is recorded afresh; its old dead-letter headers are dropped. */
+function stripDlqHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (!k.startsWith('keyflow-dlq-') && k !== HEADERS.REDRIVE_STAGE && k !== HEADERS.REDRIVE_LETTER)
+      out[k] = v;
+  }
+  return out;
+}

@@ -1,0 +1,135 @@
+// Bulk writes for batch stages: one unordered bulkWrite per collection, and each failed operation
+// mapped back to the plan it came from, so only those events retry and the rest of the batch commits.
+import { randomUUID } from 'node:crypto';
+import type { AnyBulkWriteOperation, Collection, Document, Filter, UpdateFilter } from 'mongodb';
+import { classify } from '../errors';
+import { concurrentUpdate, isDuplicateKey } from './conflicts';
+
+/** A plan index with the error that stopped its operation. */
+export interface PlanFailure {
+  index: number;
+  error: unknown;
+}
+
+/** The field a guarded write stamps with its own token, so a short matched count can be attributed. */
+export const WRITE_TOKEN = '_w';
+
+export type GuardedWrite<T extends Document> =
+  /** Creates the document; it must not exist yet. */
+  | { index: number; _id: string; insert: T }
+  /** Updates the document only where `guard` still matches it (the state the plan was decided on). */
+  | { index: number; _id: string; guard: Filter<T>; update: UpdateFilter<T> };
+
+/** Plain operations (inserts of fresh ids, idempotent upserts), each tagged with its plan index. */
+export interface TaggedOp<T extends Document> {
+  index: number;
+  op: AnyBulkWriteOperation<T>;
+  /** A duplicate _id on insert means the effect is already there (an archive, a provenance row). */
+  duplicateIsDone?: boolean;
+}
+
+interface BulkWriteFailure {
+  writeErrors?: { index: number; code?: number; errmsg?: string }[] | { index: number; code?: number };
+  result?: { matchedCount?: number; upsertedCount?: number; insertedCount?: number };
+}
+
+function writeErrorsOf(err: unknown): { index: number; code?: number; errmsg?: string }[] | undefined {
+  const e = err as BulkWriteFailure & { name?: string };
+  if (e?.name !== 'MongoBulkWriteError' || e.writeErrors === undefined) return undefined;
+  return Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+}
+
+/**
+ * Runs tagged operations as one unordered bulkWrite. A failure that is not about single operations
+ * (the server unreachable) is thrown: then none of them is known to be written.
+ */
+export async function writeTagged<T extends Document>(
+  collection: Collection<T>,
+  ops: readonly TaggedOp<T>[],
+): Promise<PlanFailure[]> {
+  if (ops.length === 0) return [];
+  try {
+    await collection.bulkWrite(
+      ops.map((o) => o.op),
+      { ordered: false },
+    );
+    return [];
+  } catch (err) {
+    const writeErrors = writeErrorsOf(err);
+    if (!writeErrors) throw classify(err);
+    const failures: PlanFailure[] = [];
+    for (const we of writeErrors) {
+      const tagged = ops[we.index]!;
+      if (tagged.duplicateIsDone && isDuplicateKey(we)) continue;
+      failures.push({ index: tagged.index, error: classify(Object.assign(new Error(we.errmsg), we)) });
+    }
+    return failures;
+  }
+}
+
+/**
+ * Runs guarded inserts and updates as one unordered bulkWrite. bulkWrite reports only a total matched
+ * count, so when it falls short each update stamps a token of its own and the documents are read back
+ * by _id: an update whose token is not there lost to another writer and its plan fails as a
+ * concurrent update (retried from read()). The read-back happens only on a conflict.
+ */
+export async function writeGuarded<T extends Document>(
+  collection: Collection<T>,
+  writes: readonly GuardedWrite<T>[],
+  what: string,
+): Promise<PlanFailure[]> {
+  if (writes.length === 0) return [];
+  const batch = randomUUID().slice(0, 8);
+  const tokens = writes.map((_, i) => `${batch}.${i}`);
+  const ops = writes.map((w, i): AnyBulkWriteOperation<T> => {
+    if ('insert' in w) {
+      return { insertOne: { document: { ...w.insert, [WRITE_TOKEN]: tokens[i] } as never } };
+    }
+    const update = { ...w.update } as Record<string, Document>;
+    update.$set = { ...(update.$set ?? {}), [WRITE_TOKEN]: tokens[i] };
+    return { updateOne: { filter: { ...w.guard, _id: w._id } as Filter<T>, update: update as never } };
+  });
+  const failures = new Map<number, PlanFailure>();
+  let matched: number | undefined;
+  try {
+    const res = await collection.bulkWrite(ops, { ordered: false });
+    matched = res.matchedCount;
+  } catch (err) {
+    const writeErrors = writeErrorsOf(err);
+    if (!writeErrors) throw classify(err);
+    for (const we of writeErrors) {
+      const w = writes[we.index]!;
+      const error = isDuplicateKey(we)
+        ? concurrentUpdate(what, w._id)
+        : classify(Object.assign(new Error(we.errmsg), we));
+      failures.set(we.index, { index: w.index, error });
+    }
+  }
+  const updates = writes.map((w, i) => ({ w, i })).filter(({ w }) => !('insert' in w));
+  const unfailed = updates.filter(({ i }) => !failures.has(i));
+  if (unfailed.length > 0 && matched !== unfailed.length) {
+    const docs = await collection
+      .find({ _id: { $in: unfailed.map(({ w }) => w._id) } } as Filter<T>, {
+        projection: { [WRITE_TOKEN]: 1 },
+      })
+      .toArray();
+    const stamped = new Set(docs.map((d) => (d as Document)[WRITE_TOKEN] as string));
+    for (const { w, i } of unfailed) {
+      if (!stamped.has(tokens[i]!)) failures.set(i, { index: w.index, error: concurrentUpdate(what, w._id) });
+    }
+  }
+  return [...failures.values()];
+}
+
+/** Documents by _id, in one query. */
+export async function byIds<T extends Document>(
+  collection: Collection<T>,
+  ids: Iterable<string>,
+): Promise<Map<string, T>> {
+  const list = [...new Set(ids)];
+  const out = new Map<string, T>();
+  if (list.length === 0) return out;
+  const docs = await collection.find({ _id: { $in: list } } as Filter<T>).toArray();
+  for (const d of docs) out.set(String((d as Document)._id), d as T);
+  return out;
+}
