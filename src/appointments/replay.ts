@@ -2,10 +2,11 @@
 // an appointment's events in occurredAt order; RSAppointmentChanges re-applies them in arrival order.
 import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
-import type { ReplayTable, Row } from '../replay/types';
-import { eventsOf } from '../state/archive';
+import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
+import { entityIdsAfter, eventsOf, eventsOfMany } from '../state/archive';
 import { rowOf, stateOf } from './decide';
 import { fold, reduce, type AppointmentState } from './reducer';
+import type { AppointmentEvent } from './schemas';
 import { writeGuarded } from '../state/bulk';
 import {
   APPOINTMENT_CHANGES,
@@ -48,20 +49,8 @@ function conflict(table: string, id: string): KeyflowError {
   });
 }
 
-/** Archived appointment ids after `after`, in order; one indexed lookup per id, however many events each has. */
-async function entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
-  const ids: string[] = [];
-  let cursor = after ?? '';
-  while (ids.length < batch) {
-    const next = await appointmentEvents(db).findOne(
-      { entityId: { $gt: cursor } },
-      { sort: { entityId: 1 }, projection: { entityId: 1 } },
-    );
-    if (!next) break;
-    ids.push((cursor = next.entityId));
-  }
-  return ids;
-}
+const entityIds = (db: Db, after: string | undefined, batch: number) =>
+  entityIdsAfter(appointmentEvents(db), after, batch);
 
 /** One RSAppointment document per appointment: its count is the number of entities. */
 const estimateEntities = (db: Db) => appointments(db).estimatedDocumentCount();
@@ -78,6 +67,21 @@ export const appointmentReplay: ReplayTable = {
   async actual(db, id) {
     const doc = await appointments(db).findOne({ _id: id });
     return doc ? [doc] : [];
+  },
+  async expectedMany(db, ids) {
+    const byId = groupByEntity(ids, await eventsOfMany(appointmentEvents(db), ids), (a) => a.entityId);
+    return new Map(
+      [...byId].map(([id, list]) => {
+        const state = fold(list.map((a) => a.value));
+        return [id, state ? [{ _id: id, ...state }] : []];
+      }),
+    );
+  },
+  async actualMany(db, ids) {
+    const docs = await appointments(db)
+      .find({ _id: { $in: [...ids] } })
+      .toArray();
+    return groupByEntity(ids, docs as Row[], (d) => String(d._id));
   },
   async repair(db, id, expected, actual) {
     const exp = expected[0] as AppointmentDoc | undefined;
@@ -109,27 +113,44 @@ export const appointmentReplay: ReplayTable = {
   estimateEntities,
 };
 
+/** The temporal table's rows: the entity's events folded in the order they arrived. */
+const ARRIVAL = { arrivedAt: 1, offset: 1 } as const;
+function changeRowsOf(archived: readonly { value: AppointmentEvent }[]): Row[] {
+  const rows: Row[] = [];
+  let state: AppointmentState | null = null;
+  for (const { value } of archived) {
+    const r = reduce(state, value);
+    state = r.state;
+    rows.push({ ...rowOf(value, r, null) });
+  }
+  return rows;
+}
+
 export const appointmentChangesReplay: ReplayTable = {
   table: APPOINTMENT_CHANGES,
   kind: 'temporal',
   entity: 'appointmentId',
   fields: CHANGE_FIELDS,
   async expected(db, id) {
-    const archived = await appointmentEvents(db)
-      .find({ entityId: id })
-      .sort({ arrivedAt: 1, offset: 1 })
-      .toArray();
-    const rows: Row[] = [];
-    let state: AppointmentState | null = null;
-    for (const { value } of archived) {
-      const r = reduce(state, value);
-      state = r.state;
-      rows.push({ ...rowOf(value, r, null) });
-    }
-    return rows;
+    return changeRowsOf(await eventsOfMany(appointmentEvents(db), [id], ARRIVAL));
   },
   async actual(db, id) {
     return changes(db).find({ appointmentId: id }).sort({ occurredAt: 1, eventId: 1 }).toArray();
+  },
+  async expectedMany(db, ids) {
+    const byId = groupByEntity(
+      ids,
+      await eventsOfMany(appointmentEvents(db), ids, ARRIVAL),
+      (a) => a.entityId,
+    );
+    return new Map([...byId].map(([id, list]) => [id, changeRowsOf(list)]));
+  },
+  async actualMany(db, ids) {
+    const rows = await changes(db)
+      .find({ appointmentId: { $in: [...ids] } })
+      .sort({ occurredAt: 1, eventId: 1 })
+      .toArray();
+    return groupByEntity(ids, rows as Row[], (r) => String(r.appointmentId));
   },
   async repair(db, _entityId, expected, actual) {
     const actualById = new Map(actual.map((r) => [String(r._id), r as unknown as ChangeRow]));

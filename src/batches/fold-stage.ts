@@ -1,67 +1,221 @@
-// The fold stage: compacts batch-status into BatchAssets and recounts the batch from its rows. Idempotent
-// by content, not by event id: a record that does not move the row forward changes nothing, however
-// often and under whatever id it arrives; the recount always runs, so one killed mid-way is redone.
-import { KeyflowError } from '../errors';
-import type { ActionStageSpec } from '../topology/types';
+// The fold stage: compacts batch-status into BatchAssets and keeps each batch's counts from its rows'
+// status transitions (waiting→completed, waiting→error, error→completed on a later try...), never by
+// recounting the batch. Per fetch: one read of the rows and one of their batches, by _id; then one
+// bulk write of the counters, one of the rows, and a finish check of the batches touched.
+//
+// Counting exactly once: each fold partition owns a counter slot in its batch's document
+// (`parts.<partition>`: a version and the transitions its last write counted). The slot is written
+// first, guarded on its version, with the $inc of the counts in the same atomic update; the rows
+// follow. A death between the two leaves rows behind a slot that lists their transition: the
+// redelivery recognises it and writes the row without counting it again. Only one member owns a
+// partition at a time, so the slots of a batch never contend; a former owner that lingers loses
+// the version guard.
+import type { Db } from 'mongodb';
+import { byIds, writeGuarded, type GuardedWrite, type PlanFailure } from '../state/bulk';
+import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
 import { statusKey, type FlowNames } from './names';
 import { foldStatus, type RowState } from './reducers';
 import type { BatchStatus } from './schemas';
-import { refreshCounts, rowsOf, type BatchAssetRow } from './store';
+import { batchesOf, rowsOf, type BatchAssetRow, type BatchDoc } from './store';
 
-interface FoldPlan {
-  rowId: string;
-  batchId: number;
-  /** The row as read, so the write applies only if nobody moved it meanwhile. */
-  expect: RowState;
-  next: RowState | null;
+/** A row's transition as its counter slot lists it: the row and the state it moved to. */
+export function transitionId(rowId: string, to: RowState): string {
+  return `${rowId}|${to.status}|${to.finished ?? ''}|${to.error ?? ''}`;
 }
+
+export interface FoldState {
+  /** The row as folded so far; null when it does not exist (never created, or cleaned up). */
+  row: (RowState & { customerId: string; batchId: number }) | null;
+  /** The row as stored: its write is guarded on it. */
+  stored: RowState | null;
+  /** This partition's counter slot of the row's batch, as read. */
+  slot: { version: number; pending: ReadonlySet<string> };
+}
+
+export type FoldPlan =
+  /**
+   * The row moves from `from` to `to`; `count` is false when the slot already counted this very
+   * transition. `stored` and `slotVersion` are what was read: the writes are guarded on them.
+   */
+  | {
+      kind: 'move';
+      rowId: string;
+      batchId: number;
+      from: RowState;
+      to: RowState;
+      count: boolean;
+      stored: RowState;
+      slotVersion: number;
+    }
+  /** Nothing moves, but the batch is looked at: a finish lost in a crash is completed by the redelivery. */
+  | { kind: 'touch'; batchId: number };
 
 function stateOf(row: BatchAssetRow): RowState {
   return { status: row.status, error: row.error, finished: row.finished?.getTime() ?? null };
 }
 
-export function foldStage(names: FlowNames): ActionStageSpec<BatchStatus, BatchAssetRow | null, FoldPlan> {
+const dateOf = (ms: number | null) => (ms === null ? null : new Date(ms));
+
+export function foldBatchStatus(e: StageEvent<BatchStatus>, s: FoldState): Step<FoldState, FoldPlan> {
+  const v = e.value;
+  // No row: the API never created it, or cleanup removed it since; either way nothing to fold.
+  if (!s.row || s.row.customerId !== v.customerId) return { plan: null, emit: [], state: s };
+  const touch = { kind: 'touch' as const, batchId: s.row.batchId };
+  const next = foldStatus(s.row, v);
+  if (next === null) return { plan: touch, emit: [], outcome: 'duplicate', state: s };
+  const rowId = statusKey(v.batchId, v.assetId);
+  const count = !s.slot.pending.has(transitionId(rowId, next));
   return {
-    kind: 'action',
+    plan: {
+      kind: 'move',
+      rowId,
+      batchId: s.row.batchId,
+      from: s.row,
+      to: next,
+      count,
+      stored: s.stored!,
+      slotVersion: s.slot.version,
+    },
+    emit: [],
+    state: { ...s, row: { ...s.row, ...next } },
+  };
+}
+
+async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise<Map<string, FoldState>> {
+  const rows = await byIds(
+    rowsOf(db),
+    events.map((e) => e.key),
+  );
+  const batches = await byIds(
+    batchesOf(db),
+    [...rows.values()].map((r) => r.batchId),
+  );
+  const out = new Map<string, FoldState>();
+  for (const e of events) {
+    if (out.has(e.key)) continue;
+    const row = rows.get(e.key);
+    const batch = row ? batches.get(String(row.batchId)) : undefined;
+    const slot = batch?.parts?.[String(e.partition)];
+    out.set(e.key, {
+      row: row ? { ...stateOf(row), customerId: row.customerId, batchId: row.batchId } : null,
+      stored: row ? stateOf(row) : null,
+      slot: { version: slot?.version ?? 0, pending: new Set(slot?.pending ?? []) },
+    });
+  }
+  return out;
+}
+
+const delta = (from: RowState, to: RowState, status: RowState['status']) =>
+  (to.status === status ? 1 : 0) - (from.status === status ? 1 : 0);
+
+async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): Promise<PlanFailure[]> {
+  const failed: PlanFailure[] = [];
+  const moves = plans.filter((p) => p.plan.kind === 'move') as Planned<
+    BatchStatus,
+    Extract<FoldPlan, { kind: 'move' }>
+  >[];
+  const partition = plans[0]?.event.partition ?? 0;
+
+  // 1. The counter slots, one guarded update per batch.
+  const perBatch = new Map<
+    number,
+    {
+      first: number;
+      version: number;
+      completed: number;
+      errors: number;
+      last: number | null;
+      pending: string[];
+    }
+  >();
+  for (const p of moves) {
+    const slotVersion = p.plan.slotVersion;
+    let b = perBatch.get(p.plan.batchId);
+    if (!b)
+      perBatch.set(
+        p.plan.batchId,
+        (b = { first: p.index, version: slotVersion, completed: 0, errors: 0, last: null, pending: [] }),
+      );
+    b.pending.push(transitionId(p.plan.rowId, p.plan.to));
+    if (p.plan.to.finished !== null) b.last = Math.max(b.last ?? 0, p.plan.to.finished);
+    if (!p.plan.count) continue;
+    b.completed += delta(p.plan.from, p.plan.to, 'completed');
+    b.errors += delta(p.plan.from, p.plan.to, 'error');
+  }
+  const slot = `parts.${partition}`;
+  const slotWrites: GuardedWrite<BatchDoc>[] = [...perBatch].map(([batchId, b]) => ({
+    index: b.first,
+    _id: batchId,
+    guard: b.version === 0 ? { [slot]: { $exists: false } } : { [`${slot}.version`]: b.version },
+    update: {
+      $inc: { completed: b.completed, errors: b.errors, [`${slot}.version`]: 1 },
+      $set: { [`${slot}.pending`]: b.pending },
+      ...(b.last !== null ? { $max: { lastFinished: new Date(b.last) } } : {}),
+    } as never,
+  }));
+  const moveAt = new Map(moves.map((p) => [p.index, p]));
+  const failedBatches = new Map<number, unknown>();
+  for (const f of await writeGuarded(batchesOf(db), slotWrites, 'batch counter slot')) {
+    failedBatches.set(moveAt.get(f.index)!.plan.batchId, f.error);
+  }
+  for (const p of moves) {
+    const error = failedBatches.get(p.plan.batchId);
+    if (error !== undefined) failed.push({ index: p.index, error });
+  }
+
+  // 2. The rows: each once, with the state its last record left, guarded on the state read.
+  const rows = new Map<string, { index: number; to: RowState; stored: RowState }>();
+  for (const p of moves) {
+    if (failedBatches.has(p.plan.batchId)) continue;
+    const r = rows.get(p.plan.rowId);
+    if (r) r.to = p.plan.to;
+    else rows.set(p.plan.rowId, { index: p.index, to: p.plan.to, stored: p.plan.stored });
+  }
+  const rowWrites: GuardedWrite<BatchAssetRow>[] = [...rows].map(([rowId, r]) => ({
+    index: r.index,
+    _id: rowId,
+    guard: { status: r.stored.status, finished: dateOf(r.stored.finished) },
+    update: { $set: { status: r.to.status, error: r.to.error, finished: dateOf(r.to.finished) } },
+  }));
+  for (const f of await writeGuarded(rowsOf(db), rowWrites, 'batch asset row')) {
+    const rowId = moveAt.get(f.index)!.plan.rowId;
+    for (const p of moves) if (p.plan.rowId === rowId) failed.push({ index: p.index, error: f.error });
+  }
+
+  // 3. Finish what is done: every batch touched, moved or not, so a finish lost in a crash is made.
+  const touched = [...new Set(plans.map((p) => p.plan.batchId))];
+  try {
+    const docs = await byIds(batchesOf(db), touched);
+    const done = [...docs.values()].filter((b) => b.finished === null && b.completed + b.errors >= b.count);
+    if (done.length > 0) {
+      await batchesOf(db).bulkWrite(
+        done.map((b) => ({
+          updateOne: {
+            filter: { _id: b._id, finished: null },
+            update: { $set: { finished: b.lastFinished ?? new Date() } },
+          },
+        })),
+        { ordered: false },
+      );
+    }
+  } catch (error) {
+    for (const p of plans)
+      if (!failed.some((f) => f.index === p.index)) failed.push({ index: p.index, error });
+  }
+  return failed;
+}
+
+export function foldStage(names: FlowNames): BatchStageSpec<BatchStatus, FoldState, FoldPlan> {
+  return {
+    kind: 'batch',
     name: names.foldStage,
     inputs: [names.statusTopic],
     outputs: [],
-    description: 'folds batch-status into BatchAssets and recounts each batch from its rows',
+    description: 'folds batch-status into BatchAssets and counts each batch from its rows’ transitions',
     handler: {
-      read: (e, ctx) => rowsOf(ctx.db).findOne({ _id: statusKey(e.value.batchId, e.value.assetId) }),
-      decide(e, row) {
-        // No row: the API never created it, or cleanup removed it since; either way nothing to fold.
-        if (!row || row.customerId !== e.value.customerId) return { plan: null, emit: [] };
-        const expect = stateOf(row);
-        const next = foldStatus(expect, e.value);
-        return { plan: { rowId: row._id, batchId: row.batchId, expect, next }, emit: [] };
-      },
-      async write(plan, _e, ctx) {
-        if (plan.next) {
-          const res = await rowsOf(ctx.db).updateOne(
-            {
-              _id: plan.rowId,
-              status: plan.expect.status,
-              finished: plan.expect.finished === null ? null : new Date(plan.expect.finished),
-            },
-            {
-              $set: {
-                status: plan.next.status,
-                error: plan.next.error,
-                finished: plan.next.finished === null ? null : new Date(plan.next.finished),
-              },
-            },
-          );
-          if (res.matchedCount === 0) {
-            throw new KeyflowError(
-              'HANDLER_TRANSIENT',
-              `row ${plan.rowId} changed while folding; re-reading it`,
-            );
-          }
-        }
-        await refreshCounts(ctx.db, plan.batchId);
-        return plan.next ? 'applied' : 'duplicate';
-      },
+      read: (events, ctx) => read(events, ctx.db),
+      decide: foldBatchStatus,
+      write: async (plans, ctx) => ({ failed: await write(plans, ctx.db) }),
     },
   };
 }

@@ -10,6 +10,7 @@ import { inspectOrigin, type AssetHandler, type InspectOptions } from './inspect
 import { registerBatchAssetsGauge } from './metrics';
 import { flowNames } from './names';
 import { BATCH_INDEXES, BATCH_QUERIES } from './queries';
+import { batchCountsReplay } from './replay';
 import { batchRoutes } from './routes';
 import { batchStatusSchema, ingestEventSchema } from './schemas';
 
@@ -38,8 +39,8 @@ export function batchesFlow(opts: BatchesFlowOptions = {}): Dataflow {
     stages: [ingestStage(names, handler), foldStage(names)],
     indexes: BATCH_INDEXES,
     queries: BATCH_QUERIES,
-    // BatchAssets is folded from a compacted topic by a content-idempotent reducer; no archive to replay yet.
-    replay: [],
+    // Batches counts are kept from transitions live; replay recounts them from the rows.
+    replay: [batchCountsReplay],
     routes(ctx) {
       registerBatchAssetsGauge(ctx.metrics, ctx.db);
       const routes = batchRoutes({ db: ctx.db, producer: ctx.producer, names });

@@ -17,9 +17,10 @@ export interface BatchDoc {
   finished: Date | null;
   /** The batch whose failed assets this one reingests, if any. */
   reingestOf: number | null;
-  /** Bumped before each recount; the recount that read last is the one that may write (see refreshCounts). */
-  rev: number;
-  countsRev: number;
+  /** The latest finished time of its rows: the batch's `finished` once no row waits. */
+  lastFinished?: Date | null;
+  /** Per fold partition, its counter slot (see fold-stage.ts): a version and its last write's transitions. */
+  parts?: Record<string, { version: number; pending: string[] }>;
 }
 
 export interface BatchAssetRow {
@@ -93,8 +94,6 @@ export async function createBatch(
     superseded: 0,
     finished: null,
     reingestOf,
-    rev: 0,
-    countsRev: 0,
   };
   await batchesOf(db).insertOne(batch);
   await rowsOf(db).insertMany(
@@ -147,10 +146,14 @@ async function supersede(db: Db, customerId: string, assetIds: string[], by: num
   const affected = (await rowsOf(db).distinct('batchId', filter)) as number[];
   if (affected.length === 0) return;
   await rowsOf(db).updateMany(filter, { $set: { supersededBy: by } });
-  for (const b of affected) await refreshCounts(db, b);
+  // Only `superseded` moves here; completed/errors belong to the fold stage's counters.
+  for (const b of affected) {
+    const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $ne: null } });
+    await batchesOf(db).updateOne({ _id: b }, { $max: { superseded } });
+  }
 }
 
-/** Per-status tallies of a batch's rows, for deriveCounts. */
+/** Per-status tallies of a batch's rows, for deriveCounts: the recount replay verifies against. */
 export async function talliesOf(db: Db, batchId: number): Promise<StatusTally[]> {
   const groups = await rowsOf(db)
     .aggregate<{ _id: AssetStatus; rows: number; superseded: number; lastFinished: Date | null }>([
@@ -173,37 +176,9 @@ export async function talliesOf(db: Db, batchId: number): Promise<StatusTally[]>
   }));
 }
 
-/**
- * Recounts a batch from its rows. Recounts of one batch run concurrently (its rows arrive on many
- * partitions), so each takes a revision first and writes only if no later revision wrote already: the
- * recount that read last wins, and it saw every row written before it. Once finished, a batch's counts
- * are final (its rows may be cleaned up later); only `superseded` still moves, and never down.
- */
-export async function refreshCounts(db: Db, batchId: number): Promise<void> {
-  const batch = await batchesOf(db).findOneAndUpdate(
-    { _id: batchId },
-    { $inc: { rev: 1 } },
-    { returnDocument: 'after', projection: { rev: 1, finished: 1 } },
-  );
-  if (!batch) return;
-  const counts = deriveCounts(await talliesOf(db, batchId));
-  if (batch.finished !== null) {
-    await batchesOf(db).updateOne({ _id: batchId }, { $max: { superseded: counts.superseded } });
-    return;
-  }
-  await batchesOf(db).updateOne(
-    { _id: batchId, finished: null, countsRev: { $lt: batch.rev } },
-    {
-      $set: {
-        count: counts.count,
-        completed: counts.completed,
-        errors: counts.errors,
-        superseded: counts.superseded,
-        finished: counts.finished === null ? null : new Date(counts.finished),
-        countsRev: batch.rev,
-      },
-    },
-  );
+/** A batch's counts recomputed from its rows (replay and verification; never the live path). */
+export async function recount(db: Db, batchId: number) {
+  return deriveCounts(await talliesOf(db, batchId));
 }
 
 export function findBatch(db: Db, customerId: string, batchId: number): Promise<BatchDoc | null> {

@@ -2,10 +2,10 @@
 // reducer, compared with the table, and repaired only where nothing changed since they were read.
 import type { Db } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
-import type { ReplayTable, Row } from '../replay/types';
-import { eventsOf } from '../state/archive';
+import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
+import { entityIdsAfter, eventsOf, eventsOfMany } from '../state/archive';
 import { exactTotalsOf, reduceConversions, rowIdOf } from './reducer';
-import { archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc } from './store';
+import { archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc, type RowDoc } from './store';
 
 const FIELDS = ['tenantId', 'leadId', 'conversionType', 'count', 'amount', 'firstAt', 'lastAt'];
 
@@ -24,6 +24,11 @@ function asRead(actual: Row): Record<string, unknown> {
   return filter;
 }
 
+function compared(doc: RowDoc): Row {
+  const { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt } = doc;
+  return { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt };
+}
+
 export const conversionsReplay: ReplayTable = {
   table: ROWS,
   kind: 'derived',
@@ -36,17 +41,24 @@ export const conversionsReplay: ReplayTable = {
   },
 
   async actual(db: Db, leadId: string): Promise<Row[]> {
-    const docs = await rowsOf(db).find({ leadId }).toArray();
-    return docs.map(({ _id, tenantId, leadId: lead, conversionType, count, amount, firstAt, lastAt }) => ({
-      _id,
-      tenantId,
-      leadId: lead,
-      conversionType,
-      count,
-      amount,
-      firstAt,
-      lastAt,
-    }));
+    return (await rowsOf(db).find({ leadId }).toArray()).map(compared);
+  },
+
+  async expectedMany(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>> {
+    const byId = groupByEntity(ids, await eventsOfMany(archiveOf(db), ids), (a) => a.entityId);
+    return new Map(
+      [...byId].map(([id, list]) => [
+        id,
+        reduceConversions(list.map(eventOf)).map((r) => ({ _id: rowIdOf(r), ...r })),
+      ]),
+    );
+  },
+
+  async actualMany(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>> {
+    const docs = await rowsOf(db)
+      .find({ leadId: { $in: [...ids] } })
+      .toArray();
+    return groupByEntity(ids, docs.map(compared), (r) => String(r.leadId));
   },
 
   // Every write is conditional on the row being as read: a live write in between (which derives from
@@ -103,16 +115,6 @@ export const conversionsReplay: ReplayTable = {
     }
   },
 
-  async entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
-    const match = after === undefined ? {} : { entityId: { $gt: after } };
-    const ids = await archiveOf(db)
-      .aggregate<{ _id: string }>([
-        { $match: match },
-        { $group: { _id: '$entityId' } },
-        { $sort: { _id: 1 } },
-        { $limit: batch },
-      ])
-      .toArray();
-    return ids.map((x) => x._id);
-  },
+  entityIds: (db: Db, after: string | undefined, batch: number) =>
+    entityIdsAfter(archiveOf(db), after, batch),
 };

@@ -42,4 +42,22 @@ export interface ReplayTable {
    * progress shows counts and rate only.
    */
   estimateEntities?(db: Db): Promise<number>;
+  /**
+   * Optional batched forms of expected() and actual() for the full pass: one query per table for a page
+   * of entity ids instead of one per entity. Entities they find clean need nothing more; the others are
+   * checked (and repaired) one by one. Every id asked for is a key of the answer.
+   */
+  expectedMany?(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>>;
+  actualMany?(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>>;
+}
+
+/** Groups documents by an id field into a map holding every asked id (empty lists for the rest). */
+export function groupByEntity<T>(
+  ids: readonly string[],
+  docs: readonly T[],
+  idOf: (d: T) => string,
+): Map<string, T[]> {
+  const out = new Map<string, T[]>(ids.map((id) => [id, []]));
+  for (const d of docs) out.get(idOf(d))?.push(d);
+  return out;
 }

@@ -63,3 +63,47 @@ export async function eventsOf<V extends Document>(
     .toArray();
   return rows as ArchivedEvent<V>[];
 }
+
+/**
+ * Entity ids with archived events after `after`, in order, up to `batch` of them: the one archive walker
+ * replay uses. It reads the entityId index in chunks (projection only), so a page costs about its own
+ * events on MongoDB, and a few sorted reads on servers that scan.
+ */
+export async function entityIdsAfter<V extends Document>(
+  collection: Collection<ArchivedEvent<V>>,
+  after: string | undefined,
+  batch: number,
+): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor = after;
+  const chunk = Math.max(64, batch * 4);
+  for (;;) {
+    const docs = await collection
+      .find((cursor === undefined ? {} : { entityId: { $gt: cursor } }) as never, {
+        projection: { entityId: 1, _id: 0 },
+      })
+      .sort({ entityId: 1 })
+      .limit(chunk)
+      .toArray();
+    for (const d of docs as { entityId: string }[]) {
+      if (ids[ids.length - 1] !== d.entityId) ids.push(d.entityId);
+      if (ids.length === batch) return ids;
+    }
+    if (docs.length < chunk) return ids;
+    // The chunk ended inside one entity's events: go on after it (it is already listed).
+    cursor = ids[ids.length - 1];
+  }
+}
+
+/** The archived events of many entities in one query, in the reducers' order. */
+export async function eventsOfMany<V extends Document>(
+  collection: Collection<ArchivedEvent<V>>,
+  entityIds: readonly string[],
+  sort: Record<string, 1 | -1> = { occurredAt: 1, _id: 1 },
+): Promise<ArchivedEvent<V>[]> {
+  const rows = await collection
+    .find({ entityId: { $in: [...entityIds] } } as never)
+    .sort(sort)
+    .toArray();
+  return rows as ArchivedEvent<V>[];
+}

@@ -16,9 +16,9 @@ export const WRITE_TOKEN = '_w';
 
 export type GuardedWrite<T extends Document> =
   /** Creates the document; it must not exist yet. */
-  | { index: number; _id: string; insert: T }
+  | { index: number; _id: string | number; insert: T }
   /** Updates the document only where `guard` still matches it (the state the plan was decided on). */
-  | { index: number; _id: string; guard: Filter<T>; update: UpdateFilter<T> };
+  | { index: number; _id: string | number; guard: Filter<T>; update: UpdateFilter<T> };
 
 /** Plain operations (inserts of fresh ids, idempotent upserts), each tagged with its plan index. */
 export interface TaggedOp<T extends Document> {
@@ -100,7 +100,7 @@ export async function writeGuarded<T extends Document>(
     for (const we of writeErrors) {
       const w = writes[we.index]!;
       const error = isDuplicateKey(we)
-        ? concurrentUpdate(what, w._id)
+        ? concurrentUpdate(what, String(w._id))
         : classify(Object.assign(new Error(we.errmsg), we));
       failures.set(we.index, { index: w.index, error });
     }
@@ -115,16 +115,18 @@ export async function writeGuarded<T extends Document>(
       .toArray();
     const stamped = new Set(docs.map((d) => (d as Document)[WRITE_TOKEN] as string));
     for (const { w, i } of unfailed) {
-      if (!stamped.has(tokens[i]!)) failures.set(i, { index: w.index, error: concurrentUpdate(what, w._id) });
+      if (!stamped.has(tokens[i]!)) {
+        failures.set(i, { index: w.index, error: concurrentUpdate(what, String(w._id)) });
+      }
     }
   }
   return [...failures.values()];
 }
 
-/** Documents by _id, in one query. */
+/** Documents by _id, in one query; the map is keyed by the _id as text. */
 export async function byIds<T extends Document>(
   collection: Collection<T>,
-  ids: Iterable<string>,
+  ids: Iterable<string | number>,
 ): Promise<Map<string, T>> {
   const list = [...new Set(ids)];
   const out = new Map<string, T>();

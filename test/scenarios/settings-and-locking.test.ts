@@ -54,7 +54,7 @@ test('settings apply live, a bad update keeps the previous settings, and `*` swi
     10_000,
     'the lease on L',
   );
-  expect(lease.owner).toBe(processor.instanceId);
+  expect(lease.owner).toBe(`${processor.instanceId}:${topology.stages[0]!.name}`);
   // Released when the event is done.
   await eventually(
     async () =>
