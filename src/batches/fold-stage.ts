@@ -4,12 +4,15 @@
 // bulk write of the counters, one of the rows, and a finish check of the batches touched.
 //
 // Counting exactly once: each fold partition owns a counter slot in its batch's document
-// (`parts.<partition>`: a version and the transitions its last write counted). The slot is written
-// first, guarded on its version, with the $inc of the counts in the same atomic update; the rows
-// follow. A death between the two leaves rows behind a slot that lists their transition: the
-// redelivery recognises it and writes the row without counting it again. Only one member owns a
-// partition at a time, so the slots of a batch never contend; a former owner that lingers loses
-// the version guard.
+// (`parts.<partition>`: a version and the transitions counted whose rows may not be written yet).
+// 1. The slot is written first, guarded on its version: the $inc of the counts and the new
+//    transitions added to `pending`, in one atomic update.
+// 2. The rows follow, each guarded on the state read.
+// 3. The written rows' transitions leave `pending`; a batch is finished once its counts cover every
+//    row and no slot has a pending transition (so `finished` never shows a waiting row).
+// A death before 3 leaves transitions pending: their redelivery, however the fetches are cut,
+// recognises each one and writes its row without counting it again. Only one member owns a
+// partition at a time, so the slots of a batch never contend; a former owner loses the guard.
 import type { Db } from 'mongodb';
 import { byIds, writeGuarded, type GuardedWrite, type PlanFailure } from '../state/bulk';
 import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
@@ -29,7 +32,7 @@ export interface FoldState {
   /** The row as stored: its write is guarded on it. */
   stored: RowState | null;
   /** This partition's counter slot of the row's batch, as read. */
-  slot: { version: number; pending: ReadonlySet<string> };
+  slot: { version: number; pending: readonly string[] };
 }
 
 export type FoldPlan =
@@ -46,9 +49,13 @@ export type FoldPlan =
       count: boolean;
       stored: RowState;
       slotVersion: number;
+      slotPending: readonly string[];
     }
-  /** Nothing moves, but the batch is looked at: a finish lost in a crash is completed by the redelivery. */
-  | { kind: 'touch'; batchId: number };
+  /**
+   * Nothing moves, but the batch is looked at: a transition left pending by a crash after its row
+   * was written leaves `pending`, and a finish lost in a crash is made.
+   */
+  | { kind: 'touch'; batchId: number; rowId: string; state: RowState; slotVersion: number };
 
 function stateOf(row: BatchAssetRow): RowState {
   return { status: row.status, error: row.error, finished: row.finished?.getTime() ?? null };
@@ -60,11 +67,19 @@ export function foldBatchStatus(e: StageEvent<BatchStatus>, s: FoldState): Step<
   const v = e.value;
   // No row: the API never created it, or cleanup removed it since; either way nothing to fold.
   if (!s.row || s.row.customerId !== v.customerId) return { plan: null, emit: [], state: s };
-  const touch = { kind: 'touch' as const, batchId: s.row.batchId };
-  const next = foldStatus(s.row, v);
-  if (next === null) return { plan: touch, emit: [], outcome: 'duplicate', state: s };
   const rowId = statusKey(v.batchId, v.assetId);
-  const count = !s.slot.pending.has(transitionId(rowId, next));
+  const next = foldStatus(s.row, v);
+  if (next === null) {
+    const touch = {
+      kind: 'touch' as const,
+      batchId: s.row.batchId,
+      rowId,
+      state: s.row,
+      slotVersion: s.slot.version,
+    };
+    return { plan: touch, emit: [], outcome: 'duplicate', state: s };
+  }
+  const count = !s.slot.pending.includes(transitionId(rowId, next));
   return {
     plan: {
       kind: 'move',
@@ -75,6 +90,7 @@ export function foldBatchStatus(e: StageEvent<BatchStatus>, s: FoldState): Step<
       count,
       stored: s.stored!,
       slotVersion: s.slot.version,
+      slotPending: s.slot.pending,
     },
     emit: [],
     state: { ...s, row: { ...s.row, ...next } },
@@ -99,7 +115,7 @@ async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise
     out.set(e.key, {
       row: row ? { ...stateOf(row), customerId: row.customerId, batchId: row.batchId } : null,
       stored: row ? stateOf(row) : null,
-      slot: { version: slot?.version ?? 0, pending: new Set(slot?.pending ?? []) },
+      slot: { version: slot?.version ?? 0, pending: slot?.pending ?? [] },
     });
   }
   return out;
@@ -182,11 +198,42 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
     for (const p of moves) if (p.plan.rowId === rowId) failed.push({ index: p.index, error: f.error });
   }
 
-  // 3. Finish what is done: every batch touched, moved or not, so a finish lost in a crash is made.
-  const touched = [...new Set(plans.map((p) => p.plan.batchId))];
+  // 3. The written rows' transitions leave `pending` (guarded: only if the slot is still ours), and a
+  //    batch is finished once its counts cover its rows and none of its slots has a pending transition.
+  const failedIdx = new Set(failed.map((f) => f.index));
+  const settled = new Map<number, { version: number; ids: string[] }>();
+  for (const p of plans) {
+    if (failedIdx.has(p.index)) continue;
+    const b = perBatch.get(p.plan.batchId);
+    const version = b ? b.version + 1 : p.plan.slotVersion;
+    const id =
+      p.plan.kind === 'move'
+        ? transitionId(p.plan.rowId, p.plan.to)
+        : transitionId(p.plan.rowId, p.plan.state);
+    const s2 = settled.get(p.plan.batchId);
+    if (s2) s2.ids.push(id);
+    else settled.set(p.plan.batchId, { version, ids: [id] });
+  }
   try {
-    const docs = await byIds(batchesOf(db), touched);
-    const done = [...docs.values()].filter((b) => b.finished === null && b.completed + b.errors >= b.count);
+    const pulls = [...settled].filter(([, x]) => x.version > 0);
+    if (pulls.length > 0) {
+      await batchesOf(db).bulkWrite(
+        pulls.map(([batchId, x]) => ({
+          updateOne: {
+            filter: { _id: batchId, [`${slot}.version`]: x.version },
+            update: { $pull: { [`${slot}.pending`]: { $in: x.ids } } } as never,
+          },
+        })),
+        { ordered: false },
+      );
+    }
+    const docs = await byIds(batchesOf(db), [...new Set(plans.map((p) => p.plan.batchId))]);
+    const done = [...docs.values()].filter(
+      (b) =>
+        b.finished === null &&
+        b.completed + b.errors >= b.count &&
+        Object.values(b.parts ?? {}).every((x) => x.pending.length === 0),
+    );
     if (done.length > 0) {
       await batchesOf(db).bulkWrite(
         done.map((b) => ({
@@ -199,8 +246,7 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
       );
     }
   } catch (error) {
-    for (const p of plans)
-      if (!failed.some((f) => f.index === p.index)) failed.push({ index: p.index, error });
+    for (const p of plans) if (!failedIdx.has(p.index)) failed.push({ index: p.index, error });
   }
   return failed;
 }

@@ -28,6 +28,16 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
 
 const A = COLLECTIONS.batchAssets;
 export const BATCH_QUERIES: DeclaredQuery[] = [
+  // The fold stage's, all by _id.
+  { name: 'fold: rows by ids', hot: true, collection: A, filter: { _id: { $in: ['1:a'] } } },
+  { name: 'fold: guarded row write', hot: true, collection: A, filter: { _id: '1:a', status: 'waiting' } },
+  { name: 'fold: batches by ids', hot: true, collection: COLLECTIONS.batches, filter: { _id: { $in: [1] } } },
+  {
+    name: 'fold: guarded counter slot',
+    hot: true,
+    collection: COLLECTIONS.batches,
+    filter: { _id: 1, 'parts.0.version': 3 },
+  },
   {
     name: 'batch rows by status',
     collection: A,

@@ -2,8 +2,11 @@
 // a dead letter. The set lives in memory for the hot path and is (re)loaded from the dead-letter store
 // whenever the member joins its group, since the previous owner of a partition may have parked keys.
 
-/** The part of the dead-letter store this needs (src/state/dead-letters.ts implements it). */
+import type { LetterInput } from '../state/dead-letters';
+
+/** The dead-letter store the runner needs (src/state/dead-letters.ts mongoLetterStore implements it). */
 export interface LetterStore {
+  record(letters: readonly LetterInput[]): Promise<void>;
   openKeys(stage: string): Promise<string[]>;
   hasOpenLetters(stage: string, key: string): Promise<boolean>;
   hasParkedLetters(stage: string, key: string): Promise<boolean>;

@@ -7,7 +7,6 @@ import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
 import { EVENTS, type HandledEvent, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
-import type { KafkaClient } from '../producers/client';
 import type { KeyedProducer } from '../producers/producer';
 import { HEADERS } from '../producers/headers';
 import * as letters from '../state/dead-letters';
@@ -16,17 +15,26 @@ import { runBatch } from './batch';
 import { CommitWindow } from './commit-window';
 import { openEnvelope, type Envelope } from './envelope';
 import { strategyFor, withInfraRetry, type FailureStrategy } from './failure';
-import { GroupMember, type Delivery, type RawMessage } from './group';
+import type { Delivery, GroupEvents, GroupOptions, RawMessage } from './group';
 import type { RunnerOptions } from './options';
 import { failed, type EventOutcome, type StepTimings } from './outcome';
-import { ParkedKeys } from './parked-keys';
+import { ParkedKeys, type LetterStore } from './parked-keys';
 import { runEachEvent } from './per-event';
 import type { EntityLeases, RuntimeSwitches, ValueDecoder } from './types';
 
+/** What the runner needs of a consumer group membership (group.ts's GroupMember). */
+export interface GroupPort {
+  start(onDelivery: (d: Delivery) => Promise<void>): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface RunnerDeps {
-  kafka: KafkaClient;
+  /** Joins the stage's group; the processor passes GroupMember over its Kafka client. */
+  group: (opts: GroupOptions, events: GroupEvents) => GroupPort;
   decoder: ValueDecoder;
-  producer: KeyedProducer;
+  producer: Pick<KeyedProducer, 'prepare' | 'sendNow'>;
+  /** Default: the MongoDB-backed store in `db`. */
+  letters?: LetterStore;
   /** Its indexes (dead letters among them) are created by the Processor before any runner starts. */
   db: Db;
   log: Logger;
@@ -63,7 +71,8 @@ interface Dying {
 }
 
 export class StageRunner {
-  private member: GroupMember | undefined;
+  private member: GroupPort | undefined;
+  private readonly letters: LetterStore;
   private stopping = false;
   private stopped: Promise<void> | undefined;
   private readonly log: Logger;
@@ -79,17 +88,8 @@ export class StageRunner {
   ) {
     this.log = deps.log.child({ stage: spec.name });
     this.strategy = strategyFor(spec, opts.retry);
-    const db = deps.db;
-    this.parked = new ParkedKeys(
-      spec.name,
-      {
-        openKeys: (stage) => letters.openKeys(db, stage),
-        hasOpenLetters: (stage, key) => letters.hasOpenLetters(db, stage, key),
-        hasParkedLetters: (stage, key) => letters.hasParkedLetters(db, stage, key),
-        resolveLetter: (id) => letters.resolveLetter(db, id),
-      },
-      (fn) => this.infra(fn, () => !this.stopping),
-    );
+    this.letters = deps.letters ?? letters.mongoLetterStore(deps.db);
+    this.parked = new ParkedKeys(spec.name, this.letters, (fn) => this.infra(fn, () => !this.stopping));
   }
 
   get name(): string {
@@ -107,8 +107,7 @@ export class StageRunner {
 
   async start(): Promise<void> {
     const { instrumentation } = this.deps;
-    this.member = new GroupMember(
-      this.deps.kafka,
+    this.member = this.deps.group(
       {
         groupId: this.spec.name,
         topics: this.spec.inputs,
@@ -400,7 +399,7 @@ export class StageRunner {
       };
     });
     await this.infra(
-      () => letters.recordLetters(this.deps.db, inputs),
+      () => this.letters.record(inputs),
       () => !this.stopping,
     );
     for (const [i, x] of dying.entries()) {

@@ -7,6 +7,7 @@ import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
+import { GroupMember } from '../consumers/group';
 import { StageRunner } from '../consumers/stage-runner';
 import { followTenantSettings, type SettingsFollower } from '../consumers/settings-consumer';
 import { KeyflowError } from '../errors';
@@ -164,12 +165,13 @@ export class Processor {
       ...this.opts.runner,
     };
     const wanted = this.opts.stages ? new Set(this.opts.stages) : undefined;
+    const kafka = this.kafka;
     for (const spec of this.topology.stages) {
       if (wanted && !wanted.has(spec.name)) continue;
       const runner = new StageRunner(
         spec,
         {
-          kafka: this.kafka,
+          group: (o, e) => new GroupMember(kafka, o, e),
           decoder: this.codec,
           producer: this.producer,
           db: this.store.db,

@@ -175,3 +175,14 @@ export async function listLetters(db: Db, stage: string, opts: ListOptions = {})
     .limit(opts.limit ?? 1000)
     .toArray();
 }
+
+/** The dead-letter store as the stage runner sees it (consumers/parked-keys.ts), backed by MongoDB. */
+export function mongoLetterStore(db: Db) {
+  return {
+    record: (inputs: readonly LetterInput[]) => recordLetters(db, inputs),
+    openKeys: (stage: string) => openKeys(db, stage),
+    hasOpenLetters: (stage: string, key: string) => hasOpenLetters(db, stage, key),
+    hasParkedLetters: (stage: string, key: string) => hasParkedLetters(db, stage, key),
+    resolveLetter: (id: string) => resolveLetter(db, id),
+  };
+}

@@ -1,0 +1,126 @@
+// Fakes of the runner's ports (group, producer, decoder, dead-letter store) so its logic runs
+// without a broker or a database: deliveries are handed in by the test, commits and sends recorded.
+import type { Db } from 'mongodb';
+import type { Delivery, GroupOptions, RawMessage } from '../../../src/consumers/group';
+import type { LetterStore } from '../../../src/consumers/parked-keys';
+import { StageRunner } from '../../../src/consumers/stage-runner';
+import { RUNNER_DEFAULTS } from '../../../src/consumers/options';
+import { Instrumentation } from '../../../src/instrumentation';
+import { createLogger } from '../../../src/logger';
+import type { WireRecord } from '../../../src/producers/types';
+import type { LetterInput } from '../../../src/state/dead-letters';
+import type { StageSpec } from '../../../src/topology/types';
+
+export class FakeLetters implements LetterStore {
+  readonly letters = new Map<string, LetterInput & { resolved: boolean }>();
+  async record(inputs: readonly LetterInput[]) {
+    for (const l of inputs) this.letters.set(l.id, { ...l, resolved: false });
+  }
+  /** Open: parked, or re-driven and not yet resolved (as OPEN_STATUSES says). */
+  private open(stage: string, statuses: string[]) {
+    return [...this.letters.values()].filter(
+      (l) => l.stage === stage && statuses.includes(l.status) && !l.resolved && l.key !== null,
+    );
+  }
+  async openKeys(stage: string) {
+    return this.open(stage, ['parked', 'redriven']).map((l) => l.key!);
+  }
+  async hasOpenLetters(stage: string, key: string) {
+    return this.open(stage, ['parked', 'redriven']).some((l) => l.key === key);
+  }
+  async hasParkedLetters(stage: string, key: string) {
+    return this.open(stage, ['parked']).some((l) => l.key === key);
+  }
+  async resolveLetter(id: string) {
+    const l = this.letters.get(id);
+    if (l) l.resolved = true;
+  }
+}
+
+export interface Harness {
+  runner: StageRunner;
+  letters: FakeLetters;
+  sent: WireRecord[];
+  commits: string[];
+  instrumentation: Instrumentation;
+  /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
+  deliver(messages: RawMessage[]): Promise<void>;
+  groupOptions(): GroupOptions;
+}
+
+export function message(
+  offset: number,
+  key: string | null,
+  value: unknown,
+  headers: Record<string, string> = {},
+): RawMessage {
+  return {
+    offset: String(offset),
+    key: key === null ? null : Buffer.from(key),
+    value: value === null ? null : Buffer.from(JSON.stringify(value)),
+    headers,
+  };
+}
+
+export async function harness(
+  spec: StageSpec,
+  retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+): Promise<Harness> {
+  let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
+  let options: GroupOptions | undefined;
+  const letters = new FakeLetters();
+  const sent: WireRecord[] = [];
+  const commits: string[] = [];
+  const instrumentation = new Instrumentation();
+  const runner = new StageRunner(
+    spec,
+    {
+      group: (o, events) => {
+        options = o;
+        return {
+          async start(fn) {
+            onDelivery = fn;
+            events.onJoin?.([{ topic: spec.inputs[0]!, partitions: [0] }]);
+          },
+          async stop() {},
+        };
+      },
+      decoder: { decode: async (_t, bytes) => ({ value: JSON.parse(bytes.toString()) as unknown }) },
+      producer: {
+        prepare: async (input, cause, index = 0) => ({
+          topic: input.topic,
+          key: input.key,
+          value: Buffer.from(JSON.stringify(input.value)),
+          headers: {},
+          eventId: `${cause?.eventId ?? 'x'}:${index}`,
+        }),
+        sendNow: async (records) => void sent.push(...records),
+      },
+      letters,
+      db: {} as Db,
+      log: createLogger('silent'),
+      instrumentation,
+    },
+    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000 },
+  );
+  await runner.start();
+  return {
+    runner,
+    letters,
+    sent,
+    commits,
+    instrumentation,
+    groupOptions: () => options!,
+    async deliver(messages) {
+      await onDelivery!({
+        topic: spec.inputs[0]!,
+        partition: 0,
+        messages,
+        lag: 0,
+        heartbeat: async () => {},
+        active: () => true,
+        commit: async (next) => void commits.push(next),
+      });
+    },
+  };
+}

@@ -1,0 +1,216 @@
+// The stage runner's logic with fakes of its ports: per-key order through the batch fold, a failed
+// write retried for its key alone, a dead letter parking its key until re-drive releases it, and
+// records that cannot be events dead-lettered at once — no broker, no database.
+import { CommitWindow } from '../../src/consumers/commit-window';
+import { KeyflowError } from '../../src/errors';
+import { EVENTS } from '../../src/instrumentation';
+import { HEADERS } from '../../src/producers/headers';
+import type { ActionStageSpec, BatchStageSpec, Planned } from '../../src/topology/types';
+import { harness, message } from './fakes/runner';
+
+type Ev = { id: string; seq: number };
+interface Counter {
+  stage: BatchStageSpec<Ev, { n: number }, { key: string; seq: number; n: number }>;
+  store: Map<string, number[]>;
+  reads: number;
+  writes: Planned<Ev, { key: string; seq: number; n: number }>[][];
+  failOnce: Set<string>;
+  poison: Set<string>;
+}
+
+function counter(): Counter {
+  const c: Counter = {
+    store: new Map(),
+    reads: 0,
+    writes: [],
+    failOnce: new Set(),
+    poison: new Set(),
+  } as never;
+  c.stage = {
+    kind: 'batch',
+    name: 'count',
+    inputs: ['in'],
+    outputs: ['out'],
+    eventId: (v) => `${(v as Ev).id}#${(v as Ev).seq}`,
+    handler: {
+      async read(events) {
+        c.reads++;
+        return new Map(events.map((e) => [e.key, { n: c.store.get(e.key)?.length ?? 0 }]));
+      },
+      decide: (e, s) => ({
+        plan: { key: e.key, seq: e.value.seq, n: s.n + 1 },
+        emit: [{ topic: 'out', key: e.key, value: { seq: e.value.seq } }],
+        state: { n: s.n + 1 },
+      }),
+      async write(plans) {
+        c.writes.push([...plans]);
+        const failed: { index: number; error: unknown }[] = [];
+        const stopped = new Set<string>();
+        for (const p of plans) {
+          if (stopped.has(p.plan.key)) continue;
+          const id = p.event.eventId;
+          if (c.failOnce.delete(id)) {
+            failed.push({ index: p.index, error: new KeyflowError('HANDLER_TRANSIENT', 'try again') });
+          } else if (c.poison.has(id)) {
+            failed.push({ index: p.index, error: new KeyflowError('HANDLER_FAILED', 'poison') });
+          } else {
+            c.store.set(p.plan.key, [...(c.store.get(p.plan.key) ?? []), p.plan.seq]);
+            continue;
+          }
+          stopped.add(p.plan.key); // a correct handler writes nothing of the key after its failure
+        }
+        return { failed };
+      },
+    },
+  };
+  return c;
+}
+
+const ev = (offset: number, id: string, seq: number) => message(offset, id, { id, seq });
+
+test('a key’s events fold in offset order through one read and one write; the batch commits', async () => {
+  const c = counter();
+  const h = await harness(c.stage);
+  await h.deliver([ev(0, 'a', 0), ev(1, 'b', 0), ev(2, 'a', 1), ev(3, 'b', 1), ev(4, 'a', 2)]);
+  expect(c.store.get('a')).toEqual([0, 1, 2]);
+  expect(c.store.get('b')).toEqual([0, 1]);
+  expect(c.reads).toBe(1);
+  expect(c.writes).toHaveLength(1);
+  // The fold: each event saw the state its key's previous event left.
+  expect(c.writes[0]!.filter((p) => p.plan.key === 'a').map((p) => p.plan.n)).toEqual([1, 2, 3]);
+  expect(h.commits).toEqual(['5']);
+  expect(h.sent.map((r) => r.topic)).toEqual(['out', 'out', 'out', 'out', 'out']);
+});
+
+test('a failed write retries its key from that event on; the other keys are not redone', async () => {
+  const c = counter();
+  c.failOnce.add('a#1');
+  const h = await harness(c.stage);
+  const retries: string[] = [];
+  h.instrumentation.on(EVENTS.EVENT_RETRY, (r) => void retries.push(`${r.eventId}@${r.attempt}`));
+  await h.deliver([ev(0, 'a', 0), ev(1, 'b', 0), ev(2, 'a', 1), ev(3, 'a', 2), ev(4, 'b', 1)]);
+  expect(c.store.get('a')).toEqual([0, 1, 2]);
+  expect(c.store.get('b')).toEqual([0, 1]);
+  expect(retries).toEqual(['a#1@1']);
+  expect(c.writes).toHaveLength(2);
+  expect(c.writes[1]!.map((p) => `${p.event.eventId}@${p.event.attempt}`)).toEqual(['a#1@2', 'a#2@1']);
+  expect(h.commits[h.commits.length - 1]).toBe('5');
+});
+
+test('a dead letter parks its key: later events wait as KEY_PARKED until re-drive releases it', async () => {
+  const c = counter();
+  c.poison.add('a#1');
+  const h = await harness(c.stage);
+  await h.deliver([ev(0, 'a', 0), ev(1, 'a', 1), ev(2, 'b', 0), ev(3, 'a', 2)]);
+  expect(c.store.get('a')).toEqual([0]);
+  expect(c.store.get('b')).toEqual([0]);
+  const letters = [...h.letters.letters.values()];
+  expect(letters.map((l) => [l.eventId, l.code, l.status])).toEqual([
+    ['a#1', 'HANDLER_FAILED', 'parked'],
+    ['a#2', 'KEY_PARKED', 'parked'],
+  ]);
+  expect(h.sent.filter((r) => r.topic === 'count.dlq')).toHaveLength(2);
+  expect(h.commits[h.commits.length - 1]).toBe('4');
+  expect(h.runner.parkedKeys.has('a')).toBe(true);
+
+  // A later event of the parked key waits too; another key does not.
+  await h.deliver([ev(4, 'a', 3), ev(5, 'c', 0)]);
+  expect(c.store.get('a')).toEqual([0]);
+  expect(c.store.get('c')).toEqual([0]);
+
+  // Re-drive, as `keyflow dlq replay` does: the key's letters are marked re-driven, then their
+  // records come back, in order, addressed to this stage; the key is released once none is open.
+  c.poison.clear();
+  const ids = [...h.letters.letters.keys()];
+  for (const id of ids) h.letters.letters.get(id)!.status = 'redriven' as never;
+  const redrive = (offset: number, seq: number, letter: string) =>
+    message(
+      offset,
+      'a',
+      { id: 'a', seq },
+      { [HEADERS.REDRIVE_STAGE]: 'count', [HEADERS.REDRIVE_LETTER]: letter },
+    );
+  await h.deliver([redrive(6, 1, ids[0]!), redrive(7, 2, ids[1]!)]);
+  expect(c.store.get('a')).toEqual([0, 1, 2]);
+  expect(h.runner.parkedKeys.has('a')).toBe(true); // a#3's letter is still open
+  await h.deliver([redrive(8, 3, ids[2]!)]);
+  expect(c.store.get('a')).toEqual([0, 1, 2, 3]);
+  expect(h.runner.parkedKeys.has('a')).toBe(false);
+});
+
+test('a record without a key, or with bytes that do not decode, is dead-lettered at once', async () => {
+  const c = counter();
+  const h = await harness(c.stage);
+  const bad = { offset: '1', key: Buffer.from('x'), value: Buffer.from('{not json'), headers: {} };
+  await h.deliver([message(0, null, { id: 'n', seq: 0 }), bad, ev(2, 'a', 0), message(3, 'a', null)]);
+  const codes = [...h.letters.letters.values()].map((l) => [l.offset, l.code]);
+  expect(codes).toEqual([
+    ['0', 'KEY_MISSING'],
+    ['1', 'HANDLER_FAILED'],
+  ]);
+  expect(c.store.get('a')).toEqual([0]);
+  expect(h.commits[h.commits.length - 1]).toBe('4');
+});
+
+test('a per-event stage keeps the same order and retry behaviour through its own executor', async () => {
+  const applied: string[] = [];
+  let failures = 1;
+  const spec: ActionStageSpec<Ev, null, Ev> = {
+    kind: 'action',
+    name: 'each',
+    inputs: ['in'],
+    outputs: [],
+    handler: {
+      read: async () => null,
+      decide: (e) => ({ plan: e.value, emit: [] }),
+      async write(v) {
+        if (v.id === 'a' && v.seq === 1 && failures-- > 0)
+          throw new KeyflowError('HANDLER_TRANSIENT', 'again');
+        applied.push(`${v.id}${v.seq}`);
+        return 'applied';
+      },
+    },
+  };
+  const h = await harness(spec);
+  await h.deliver([ev(0, 'a', 0), ev(1, 'a', 1), ev(2, 'b', 0), ev(3, 'a', 2)]);
+  expect(applied.filter((x) => x.startsWith('a'))).toEqual(['a0', 'a1', 'a2']);
+  expect(applied).toContain('b0');
+  expect(h.commits[h.commits.length - 1]).toBe('4');
+});
+
+test('the commit window commits only the completed prefix, across gaps in the offsets', async () => {
+  const commits: string[] = [];
+  const sent: unknown[] = [];
+  const w = new CommitWindow(
+    ['5', '7', '8'],
+    { send: async (r) => void sent.push(...r), commit: async (n) => void commits.push(n) },
+    { maxRecords: 100, intervalMs: 60_000 },
+  );
+  await w.settle('7', []);
+  await w.flush();
+  expect(commits).toEqual([]);
+  await w.settle('5', []);
+  await w.flush();
+  expect(commits).toEqual(['8']);
+  await w.settle('8', [{ topic: 't', key: 'k', value: null, headers: {}, eventId: 'e' }]);
+  await w.flush();
+  expect(commits).toEqual(['8', '9']);
+  expect(sent).toHaveLength(1);
+  expect(w.allDone).toBe(true);
+});
+
+test('a refused commit marks the window lost, and nothing is committed after it', async () => {
+  const w = new CommitWindow(
+    ['0', '1'],
+    {
+      send: async () => {},
+      commit: async () => {
+        throw new Error('rebalance in progress');
+      },
+    },
+    { maxRecords: 100, intervalMs: 60_000 },
+  );
+  await w.settle('0', []);
+  await w.flush();
+  expect(w.lost).toBe(true);
+});
