@@ -390,3 +390,31 @@ export function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Measurem
     },
   );
 }
+
+/**
+ * How fast the arena's input topics can merely be read (a consumer that decodes nothing and writes
+ * nothing), in events/s: the yardstick the replay full pass is compared with.
+ */
+export async function rawReadRate(ctx: BenchContext, arena: Arena, expected: number): Promise<number> {
+  const consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.raw-read`, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    for (const topic of Object.values(arena.input)) await consumer.subscribe({ topic, fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let last = 0;
+    await new Promise<void>((resolve) => {
+      void consumer.run({
+        eachBatch: async ({ batch }) => {
+          if (seen === 0) first = Date.now();
+          seen += batch.messages.length;
+          last = Date.now();
+          if (seen >= expected) resolve();
+        },
+      });
+    });
+    return last > first ? Math.round((seen * 1000) / (last - first)) : seen;
+  } finally {
+    await consumer.disconnect();
+  }
+}

@@ -13,6 +13,10 @@ export interface RunSpec {
   until: number;
   /** Check the tables against the ground truth afterwards (only when `events` is the whole set). */
   check: boolean;
+  /** Pipeline only: fill the arena's store before the run (the growth scenario). */
+  preload?: { conversions: number; leads: number };
+  /** Pipeline only: after a checked run, time a replay full pass and a raw read of the inputs. */
+  replay?: boolean;
 }
 
 export function measurementOf(

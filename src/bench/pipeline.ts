@@ -7,6 +7,9 @@ import { KeyedProducer } from '../producers/producer';
 import { Processor } from '../runtime/processor';
 import { RUNTIME_KEY } from '../settings/tenant-settings';
 import type { BatchStageSpec } from '../topology/types';
+import { replayAll } from '../replay/full-pass';
+import { rawReadRate } from './baselines';
+import { preloadConversions } from './preload';
 import {
   closeArena,
   offer,
@@ -104,7 +107,14 @@ export async function runPipeline(
 ): Promise<Measurement & { profile: Profile | null }> {
   const arena = await openArena(ctx, 'pipeline');
   let processor: Processor | undefined;
+  const figures: Record<string, string | number> = {};
   try {
+    if (spec.preload) {
+      ctx.progress.phase(`preloading ${spec.preload.conversions} archived conversions`, spec.preload.conversions);
+      const ms = await preloadConversions(arena.db, spec.preload, (n) => ctx.progress.tick(n));
+      ctx.progress.end(`${Math.round(ms / 1000)} s`);
+      figures['preload time (s)'] = Math.round(ms / 100) / 10;
+    }
     await publishSettings(ctx, arena);
     const records = await wireRecords(ctx, arena, spec.events);
     if (spec.mode === 'max') await publishAll(ctx.kafka, records);
@@ -133,6 +143,12 @@ export async function runPipeline(
       if (h.outOfOrder) tracker.outOfOrder++;
       profile.add(h, sentAt);
     });
+    let deliveries = 0;
+    let delivered = 0;
+    processor.instrumentation.on(EVENTS.BATCH_START, (b) => {
+      deliveries++;
+      delivered += b.size;
+    });
     processor.instrumentation.on(EVENTS.EVENT_RETRY, () => {
       tracker.retries++;
       tracker.errors++;
@@ -143,6 +159,7 @@ export async function runPipeline(
     const finished = await offer(ctx, spec, records, tracker, () => running.runners.every((r) => r.ready));
     await processor.stop();
     processor = undefined;
+    if (deliveries > 0) figures['mean events per delivery'] = Math.round(delivered / deliveries);
     let correct: boolean | null = null;
     const notes: string[] = [];
     if (spec.check && finished) {
@@ -155,8 +172,21 @@ export async function runPipeline(
         );
       }
     }
+    if (spec.replay && finished) {
+      const summary = await replayAll(
+        arena.db,
+        arena.flows.flatMap((f) => f.replay),
+        { shards: 4 },
+      );
+      const events = records.length;
+      figures['replay full pass: entities/s'] = Math.round(summary.rate);
+      figures['replay full pass: archived events/s'] = Math.round((events * 1000) / Math.max(1, summary.durationMs));
+      figures['replay full pass: differences'] = summary.differences;
+      figures['raw read of the input topics: events/s'] = await rawReadRate(ctx, arena, events);
+    }
     return {
       ...measurementOf('pipeline', spec, tracker, finished, { correct, notes }),
+      figures,
       profile: profile.mean(),
     };
   } finally {

@@ -88,6 +88,16 @@ export const scenarioSchema = z.strictObject({
     .default(['passthrough', 'storeCeiling', 'incumbent', 'bullmq']),
   /** Hard bound on the whole scenario; a measurement cut short is reported as timed out. */
   timeLimitSeconds: z.number().int().min(10).max(1200).default(300),
+  /**
+   * Growth: after the usual runs, the pipeline drains the same set once more on a store preloaded (by
+   * bulk insert) with this many archived conversions over this many leads; both throughputs and
+   * their ratio are reported.
+   */
+  preload: z
+    .strictObject({ conversions: z.number().int().min(1), leads: z.number().int().min(1) })
+    .optional(),
+  /** Time a replay full pass (and a raw read of the inputs) after the pipeline's checked run. */
+  replay: z.boolean().default(false),
 });
 
 export type Scenario = z.infer<typeof scenarioSchema>;

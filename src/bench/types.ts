@@ -15,6 +15,8 @@ export interface LatencySummary {
 
 /** One contestant, one load: either a drain of a pre-published backlog (max) or a paced open loop. */
 export interface Measurement {
+  /** Figures measured beside the run (replay rate, mean delivery size). */
+  figures?: Record<string, string | number>;
   contestant: ContestantName;
   mode: 'max' | 'open';
   /** Open loop only: the load asked for, events/s. */
@@ -95,6 +97,8 @@ export interface ScenarioResult {
   targets: TargetCheck[];
   /** Where the pipeline's time goes: mean ms per phase of an event, from the engine's timings. */
   profile: Record<string, number> | null;
+  /** Single figures worth a line of their own: the growth comparison, the replay rate, settings. */
+  figures?: Record<string, string | number>;
   measurements: Measurement[];
   durationMs: number;
 }

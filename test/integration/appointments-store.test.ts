@@ -2,17 +2,19 @@
 // finished by the redelivery, a concurrent writer makes the stage retry, and replay repairs drift.
 import type { Db } from 'mongodb';
 import { appointmentsFlow } from '../../src/appointments';
-import type { AppointmentPlan, AppointmentRead } from '../../src/appointments/decide';
+import type { AppointmentPlan } from '../../src/appointments/decide';
+import type { AppointmentFold } from '../../src/appointments/stage';
+import { runBatch } from '../../src/consumers/batch';
 import type { AppointmentEvent } from '../../src/appointments/schemas';
 import { APPOINTMENT_CHANGES, APPOINTMENTS, type AppointmentDoc } from '../../src/appointments/tables';
 import { ensureIndexes } from '../../src/state/mongo';
-import type { ActionContext, ActionStageSpec, StageEvent } from '../../src/topology/types';
+import type { ActionContext, BatchStageSpec, StageEvent } from '../../src/topology/types';
 import { cleanupAll, freshDb } from '../helpers';
 
 afterAll(cleanupAll);
 
 const flow = appointmentsFlow();
-const stage = flow.stages[0] as ActionStageSpec<AppointmentEvent, AppointmentRead, AppointmentPlan>;
+const stage = flow.stages[0] as BatchStageSpec<AppointmentEvent, AppointmentFold, AppointmentPlan>;
 const [docTable, changesTable] = flow.replay;
 
 function event(
@@ -53,20 +55,28 @@ async function setup(): Promise<{ db: Db; ctx: ActionContext }> {
   return { db, ctx: { stage: 'appointments', db, now: Date.now } };
 }
 
+/** One event through the stage as the runner runs a batch of one. */
 async function run(ctx: ActionContext, e: StageEvent<AppointmentEvent>) {
-  const decision = stage.handler.decide(e, await stage.handler.read(e, ctx));
-  const outcome = decision.plan ? await stage.handler.write(decision.plan, e, ctx) : 'skipped';
-  return { decision, outcome };
+  const [o] = await runBatch(stage.handler, [e], ctx);
+  if (o!.kind !== 'done') throw o!.kind === 'failed' ? o!.error : new Error('held');
+  return { decision: { emit: o!.emit }, outcome: o!.outcome };
+}
+
+async function decide(ctx: ActionContext, e: StageEvent<AppointmentEvent>) {
+  const states = await stage.handler.read([e], ctx);
+  return stage.handler.decide(e, states.get(e.key)!);
 }
 
 test('a crash after the change row, before the document, is finished by the redelivery with the same record', async () => {
   const { db, ctx } = await setup();
   await run(ctx, event(1, 'SCHEDULED', 1000, 0));
   const e2 = event(2, 'RESCHEDULED', 2000, 1);
-  const first = stage.handler.decide(e2, await stage.handler.read(e2, ctx));
+  const first = await decide(ctx, e2);
   // Write the plan as a process that dies before the document would: archive and row only.
   const plan = first.plan as Extract<AppointmentPlan, { kind: 'apply' }>;
-  await stage.handler.write({ ...plan, doc: null }, e2, ctx);
+  expect(
+    (await stage.handler.write([{ index: 0, event: e2, plan: { ...plan, doc: null } }], ctx)).failed,
+  ).toEqual([]);
   expect((await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' }))!.status).toBe(
     'SCHEDULED',
   );
@@ -88,13 +98,13 @@ test('a write that finds the document moved since its read fails retriably, and 
   const { db, ctx } = await setup();
   await run(ctx, event(1, 'SCHEDULED', 1000, 0));
   const e3 = event(3, 'COMPLETED', 3000, 2);
-  const stale = await stage.handler.read(e3, ctx);
+  const stale = await decide(ctx, e3);
   // Another writer gets in between this read and the write.
   await run(ctx, event(2, 'RESCHEDULED', 2000, 1));
-  await expect(stage.handler.write(stage.handler.decide(e3, stale).plan!, e3, ctx)).rejects.toMatchObject({
-    code: 'HANDLER_TRANSIENT',
-    retriable: true,
-  });
+  const report = await stage.handler.write([{ index: 0, event: e3, plan: stale.plan! }], ctx);
+  expect(report.failed).toEqual([
+    { index: 0, error: expect.objectContaining({ code: 'HANDLER_TRANSIENT', retriable: true }) },
+  ]);
   // The retry re-reads, finds its own row decided against the old version, and decides it again.
   const retry = await run(ctx, e3);
   expect(retry.outcome).toBe('applied');
@@ -146,4 +156,30 @@ test('replay finds drift in both tables and repairs it, refusing to overwrite a 
   expect((await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' }))!.status).toBe(
     'RESCHEDULED',
   );
+});
+
+test('a batch of one appointment’s events is read once and written once, each row on its own base', async () => {
+  const { db, ctx } = await setup();
+  const events = [
+    event(1, 'SCHEDULED', 1000, 0),
+    event(2, 'RESCHEDULED', 2000, 1),
+    event(3, 'COMPLETED', 3000, 2),
+  ];
+  const outcomes = await runBatch(stage.handler, [...events, { ...events[1]!, offset: '3' }], ctx);
+  expect(outcomes.map((o) => (o.kind === 'done' ? o.outcome : o.kind))).toEqual([
+    'applied',
+    'applied',
+    'applied',
+    'duplicate',
+  ]);
+  expect(await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'a1' })).toMatchObject({
+    status: 'COMPLETED',
+    version: 3,
+  });
+  const rows = await db.collection(APPOINTMENT_CHANGES).find({}).sort({ occurredAt: 1 }).toArray();
+  expect(rows.map((r) => [r._id, r.baseVersion])).toEqual([
+    ['e1', 0],
+    ['e2', 1],
+    ['e3', 2],
+  ]);
 });
