@@ -8,6 +8,7 @@ import { rowOf, stateOf } from './decide';
 import { fold, reduce, type AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import { writeGuarded } from '../state/bulk';
+import { concurrentUpdate } from '../state/conflicts';
 import {
   APPOINTMENT_CHANGES,
   APPOINTMENTS,
@@ -43,10 +44,7 @@ const CHANGE_FIELDS = [
 ] satisfies (keyof ChangeRow)[];
 
 function conflict(table: string, id: string): KeyflowError {
-  return new KeyflowError('HANDLER_TRANSIENT', `concurrent update of ${table} ${id} during repair`, {
-    retriable: true,
-    details: { table, id },
-  });
+  return concurrentUpdate(`${table} (during repair)`, id);
 }
 
 const entityIds = (db: Db, after: string | undefined, batch: number) =>

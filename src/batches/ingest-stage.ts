@@ -8,6 +8,7 @@ import type { AssetFacts, AssetHandler } from './inspect';
 import { COLLECTIONS, imageId, statusKey, type FlowNames } from './names';
 import type { BatchStatus, IngestEvent } from './schemas';
 import { imagesOf } from './store';
+import { isDuplicateKey } from '../state/conflicts';
 
 /** Retriable handler failures (an origin timing out) get this many attempts before they count as the error. */
 export const INGEST_ATTEMPTS = 3;
@@ -26,7 +27,6 @@ interface IngestPlan {
 }
 
 const resultsOf = (db: Db) => db.collection<IngestResult>(COLLECTIONS.ingestResults);
-const DUPLICATE_KEY = 11000;
 
 async function process(
   handler: AssetHandler,
@@ -81,7 +81,7 @@ export function ingestStage(
           try {
             await resultsOf(ctx.db).insertOne(r);
           } catch (err) {
-            if ((err as { code?: unknown }).code !== DUPLICATE_KEY) throw classify(err);
+            if (!isDuplicateKey(err)) throw classify(err);
             // Another delivery of this event recorded its outcome first; ours must not be emitted, so
             // the retry re-reads theirs and emits that.
             throw new KeyflowError(

@@ -6,6 +6,7 @@ import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
 import { entityIdsAfter, eventsOf, eventsOfMany } from '../state/archive';
 import { exactTotalsOf, reduceConversions, rowIdOf } from './reducer';
 import { archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc, type RowDoc } from './store';
+import { isDuplicateKey } from '../state/conflicts';
 
 const FIELDS = ['tenantId', 'leadId', 'conversionType', 'count', 'amount', 'firstAt', 'lastAt'];
 
@@ -91,7 +92,7 @@ export const conversionsReplay: ReplayTable = {
         try {
           await rows.insertOne({ _id: String(want._id), ...fields, version: 1, updatedAt: at } as never);
         } catch (err) {
-          if ((err as { code?: unknown }).code === 11000) throw conflict(leadId, want._id, 'row appeared');
+          if (isDuplicateKey(err)) throw conflict(leadId, want._id, 'row appeared');
           throw classify(err);
         }
         continue;

@@ -4,6 +4,7 @@
 import type { Collection, Db, Document } from 'mongodb';
 import { classify } from '../errors';
 import type { CollectionIndexes } from './mongo';
+import { isDuplicateKey } from './conflicts';
 
 export interface ArchivedEvent<V = Document> {
   /** The event id: one document per distinct event, whatever the number of deliveries. */
@@ -29,8 +30,6 @@ export function archiveIndexes(collection: string): CollectionIndexes {
   };
 }
 
-const DUPLICATE_KEY = 11000;
-
 /**
  * Archives the event unless an event with its id is already there. Returns 'duplicate' for a
  * redelivery or an upstream duplicate send (same event id at another offset).
@@ -43,7 +42,7 @@ export async function archiveEvent<V extends Document>(
     await collection.insertOne(event as never);
     return 'archived';
   } catch (err) {
-    if ((err as { code?: unknown }).code === DUPLICATE_KEY) return 'duplicate';
+    if (isDuplicateKey(err)) return 'duplicate';
     throw classify(err);
   }
 }

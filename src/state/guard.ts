@@ -9,6 +9,7 @@
 // than the window must be recognised by the reducer's own ordering (version / occurredAt) instead.
 import type { ClientSession, Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
+import { isDuplicateKey } from './conflicts';
 
 export const APPLIED_FIELD = '_applied';
 export const APPLIED_WINDOW = 64;
@@ -21,7 +22,6 @@ export interface ApplyOnceOptions {
   session?: ClientSession;
 }
 
-const DUPLICATE_KEY = 11000;
 /** An insert lost a race only to a concurrent first write of the same _id; a few rounds settle it. */
 const MAX_ROUNDS = 3;
 
@@ -55,7 +55,7 @@ export async function applyOnce<T extends Document>(
       // Acknowledged with nothing matched or inserted cannot happen with upsert; say so rather than guess.
       throw new KeyflowError('STORE_TRANSIENT', `applyOnce on ${collection.collectionName} matched nothing`);
     } catch (err) {
-      if ((err as { code?: unknown }).code !== DUPLICATE_KEY) throw classify(err);
+      if (!isDuplicateKey(err)) throw classify(err);
     }
     // The filter missed and the insert hit an existing _id: either the document lists eventId (a true
     // duplicate), or another client created the document between our filter and our insert. Only the

@@ -5,6 +5,7 @@
 import type { Collection, Db } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
 import type { CollectionIndexes } from './mongo';
+import { isDuplicateKey } from './conflicts';
 
 export const LEASES_COLLECTION = 'keyflow_leases';
 
@@ -24,8 +25,6 @@ export interface Lease {
   owner: string;
   expiresAt: number;
 }
-
-const DUPLICATE_KEY = 11000;
 
 export class Leases {
   private readonly coll: Collection<LeaseDoc>;
@@ -54,7 +53,7 @@ export class Leases {
         { upsert: true, returnDocument: 'after' },
       );
     } catch (err) {
-      if ((err as { code?: unknown }).code === DUPLICATE_KEY) throw await this.busy(key, owner);
+      if (isDuplicateKey(err)) throw await this.busy(key, owner);
       throw classify(err);
     }
     if (!doc || doc.owner !== owner) throw await this.busy(key, owner);
