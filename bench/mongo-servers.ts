@@ -1,5 +1,6 @@
-// Compares the two local MongoDB-protocol servers (FerretDB/SQLite, mongo-java-server/H2) on the operations
-// Keyflow's state store performs: throughput per workload, correctness checks, and gaps versus MongoDB 7.
+// Compares the three local MongoDB-protocol servers (FerretDB/SQLite, mongo-java-server/H2, SecantusDB/WiredTiger)
+// on the operations Keyflow's state store performs: throughput per workload, correctness checks, and gaps
+// versus MongoDB 7.
 // Run: npx tsx bench/mongo-servers.ts   (KEYFLOW_CACHE_DIR overrides the build cache, default ~/.cache/keyflow)
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,7 +14,12 @@ import {
   type ObjectId,
   type UpdateFilter,
 } from 'mongodb';
-import { FERRETDB_VERSION, MONGO_JAVA_SERVER_VERSION, mongo } from '../src/services/mongo';
+import {
+  FERRETDB_VERSION,
+  MONGO_JAVA_SERVER_VERSION,
+  SECANTUSDB_VERSION,
+  mongo,
+} from '../src/services/mongo';
 import { isAlive, logFile, portOpen, tail } from '../src/services/process';
 import type { MongoServerKind, StackContext } from '../src/services/types';
 
@@ -24,6 +30,7 @@ const SERVERS: { kind: MongoServerKind; port: number; label: string }[] = [
     port: 37018,
     label: `mongo-java-server ${MONGO_JAVA_SERVER_VERSION} (H2 MVStore)`,
   },
+  { kind: 'secantusdb', port: 37019, label: `SecantusDB ${SECANTUSDB_VERSION} (WiredTiger)` },
 ];
 
 const BULK_OPS = 20_000;
@@ -39,6 +46,13 @@ const AGG_RUNS = 20;
 const RACE_OPS_PER_CLIENT = 2_000;
 const RACE_IN_FLIGHT = 8; // per client: enough overlap to expose read-modify-write races
 const READY_TIMEOUT_MS = 60_000;
+// The batched hot path (STYLE.md, "The hot path and the store"): per batch one $in read of its ids and one
+// unordered bulkWrite of upserts by _id. Two clients, as two partitions, over overlapping keys.
+const HOT_KEYS = 2_000;
+const HOT_IN_READ = 500;
+const HOT_CLIENTS = 2;
+const HOT_OPS_PER_CLIENT = 5_000;
+const HOT_GUARDED_OPS_PER_CLIENT = 1_000;
 
 /** Keyflow keys its state documents by string _ids; inserts without _id get an ObjectId. */
 interface KDoc extends Document {
@@ -381,6 +395,99 @@ function verdict(actual: unknown, expected: number): string {
   return got === expected ? `none (${got})${note}` : `LOST ${expected - got} (${String(actual)})${note}`;
 }
 
+// ---- the batched hot path -----------------------------------------------------------------------------
+
+interface HotDoc {
+  _id: string;
+  n?: number;
+  max?: number;
+  _applied?: string[];
+}
+
+/**
+ * Rounds of: one `$in` read of HOT_IN_READ ids, then one unordered bulkWrite of `batch` upserts by _id.
+ * `guarded` adds the applied-event guard's `_applied: {$ne}` to each filter (src/state/guard.ts).
+ * Half of each client's keys overlap the other client's, so a lost update shows in the final sum.
+ */
+async function batchedHotPath(
+  kind: MongoServerKind,
+  url: string,
+  collName: string,
+  batch: number,
+  guarded: boolean,
+): Promise<void> {
+  const perClient = guarded ? HOT_GUARDED_OPS_PER_CLIENT : HOT_OPS_PER_CLIENT;
+  const label = `${guarded ? 'guarded ' : ''}bulkWrite upserts by _id in batches of ${batch} + $in reads of ${HOT_IN_READ} ids, ${HOT_CLIENTS} clients x ${perClient}`;
+  const clients = Array.from(
+    { length: HOT_CLIENTS },
+    () => new MongoClient(url, { socketTimeoutMS: 30_000, serverSelectionTimeoutMS: 10_000 }),
+  );
+  try {
+    const colls = clients.map((c) => c.db('kfbench').collection<HotDoc>(collName));
+    // The keys exist up front, as in a running system: the timed part updates, it does not insert.
+    const seed = Array.from({ length: HOT_KEYS }, (_, i) => ({ _id: `h${i}`, n: 0, max: 0 }));
+    for (let i = 0; i < seed.length; i += 50) await colls[0]!.insertMany(seed.slice(i, i + 50));
+    const key = (c: number, op: number) => `h${(op + c * (batch / 2)) % HOT_KEYS}`;
+    let readMs = 0;
+    let readDocs = 0;
+    let writeMs = 0;
+    const run = await timed(() =>
+      Promise.all(
+        colls.map(async (coll, c) => {
+          for (let start = 0; start < perClient; start += batch) {
+            const ids: string[] = [];
+            for (let op = start; op < start + batch; op++) ids.push(key(c, op));
+            const read = await timed(() => coll.find({ _id: { $in: ids.slice(0, HOT_IN_READ) } }).toArray());
+            readMs += read.ms;
+            readDocs += read.value.length;
+            const ops: AnyBulkWriteOperation<HotDoc>[] = ids.map((_id, j) => {
+              const eventId = `c${c}-e${start + j}`;
+              return {
+                updateOne: {
+                  filter: guarded ? { _id, _applied: { $ne: eventId } } : { _id },
+                  update: {
+                    $inc: { n: 1 },
+                    $max: { max: start + j },
+                    ...(guarded ? { $push: { _applied: { $each: [eventId], $slice: -64 } } } : {}),
+                  },
+                  upsert: true,
+                },
+              };
+            });
+            writeMs += (await timed(() => coll.bulkWrite(ops, { ordered: false }))).ms;
+          }
+        }),
+      ),
+    );
+    const total = HOT_CLIENTS * perClient;
+    record(throughput, `${label}: events/s`, kind, rate(total, run.ms));
+    record(
+      throughput,
+      `${label}: bulkWrite alone (ops/s per client)`,
+      kind,
+      rate(perClient * HOT_CLIENTS, writeMs),
+    );
+    record(throughput, `${label}: $in reads alone (docs/s per client)`, kind, rate(readDocs, readMs));
+    const [sum] = await colls[0]!
+      .aggregate<{ n: number; docs: number }>([{ $group: { _id: 1, n: { $sum: '$n' }, docs: { $sum: 1 } } }])
+      .toArray();
+    const ok =
+      sum?.n === total &&
+      sum.docs === HOT_KEYS &&
+      readDocs === (total / batch) * Math.min(batch, HOT_IN_READ);
+    record(
+      checks,
+      `lost updates: ${label}`,
+      kind,
+      ok ? `none (${total})` : `WRONG: ${JSON.stringify({ sum, readDocs })}`,
+    );
+  } catch (err) {
+    record(throughput, `${label}: events/s`, kind, `FAILS: ${errText(err)}`);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+}
+
 // ---- features that differ from MongoDB 7 ---------------------------------------------------------------
 
 async function feature(kind: MongoServerKind, name: string, fn: () => Promise<string>): Promise<void> {
@@ -548,6 +655,21 @@ async function benchServer(kind: MongoServerKind, port: number, cacheDir: string
       );
     } finally {
       await again.close();
+    }
+
+    // Next to last, because on FerretDB a bulk update of 100 existing documents wedges the server.
+    for (const [batch, guarded] of [
+      [500, false],
+      [1000, false],
+      [500, true],
+    ] as const) {
+      await batchedHotPath(
+        kind,
+        mongo.endpoint(ctx).env.MONGO_URL!,
+        `hot${batch}${guarded ? 'g' : ''}`,
+        batch,
+        guarded,
+      );
     }
 
     // Last, because on FerretDB it wedges the whole server (every connection) until SIGKILL.

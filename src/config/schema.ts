@@ -95,7 +95,7 @@ export const settings = {
   mongoPort: setting('KEYFLOW_MONGO_PORT', port.default(27027), 'Local stack: Mongo-protocol server port.'),
   mongoServer: setting(
     'KEYFLOW_MONGO_SERVER',
-    z.enum(['ferretdb', 'mongo-java-server']).default('mongo-java-server'),
+    z.enum(['ferretdb', 'mongo-java-server', 'secantusdb']).default('mongo-java-server'),
     'Local stack: which Mongo-protocol server to start (see README, "Mongo-protocol servers").',
   ),
   keyLanes: setting(

@@ -1,5 +1,6 @@
 // The local MongoDB-protocol server behind `keyflow services`: FerretDB v1 (SQLite backend, built with
-// `go install`) or mongo-java-server (H2 MVStore backend, jars from Maven Central), chosen by ctx.mongoServer.
+// `go install`), mongo-java-server (H2 MVStore backend, jars from Maven Central) or SecantusDB (WiredTiger,
+// a PyPI package in a cached virtualenv), chosen by ctx.mongoServer.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,6 +11,8 @@ import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
 export const FERRETDB_VERSION = '1.24.2';
 export const MONGO_JAVA_SERVER_VERSION = '1.47.0';
+// A beta: flags and behaviour may shift between releases, so the exact release is pinned.
+export const SECANTUSDB_VERSION = '0.7.0b3';
 const SLF4J_VERSION = '2.0.17';
 const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
 const JAVA_MAIN_CLASS = 'KeyflowMongoServer';
@@ -182,6 +185,105 @@ function startJavaServer(ctx: StackContext): number {
   ]);
 }
 
+// ---- SecantusDB -----------------------------------------------------------------------------------------
+
+export interface Step {
+  command: string;
+  args: string[];
+}
+
+/** The virtualenv lives in the cache, one per pinned release, so a fresh clone reuses it. */
+export function secantusVenv(cacheDir: string): string {
+  return path.join(cacheDir, `secantusdb-${SECANTUSDB_VERSION}`, 'venv');
+}
+
+/** What `install` runs, in order: create the virtualenv, then pip-install exactly the pinned release. */
+export function secantusInstallSteps(venv: string, python: string): Step[] {
+  return [
+    { command: python, args: ['-m', 'venv', venv] },
+    {
+      command: path.join(venv, 'bin', 'python'),
+      args: [
+        '-m',
+        'pip',
+        'install',
+        '--no-input',
+        '--disable-pip-version-check',
+        // Only the wheel: a source build of the bundled WiredTiger would need a C toolchain and minutes.
+        '--only-binary=secantusdb',
+        `secantusdb==${SECANTUSDB_VERSION}`,
+      ],
+    },
+  ];
+}
+
+/** The daemon's command line. */
+export function secantusStartArgs(opts: { port: number; dataDir: string; configFile: string }): string[] {
+  return [
+    // An explicit --config turns off secantusd-py's search of ./, ~/.secantus and /etc/secantus for a
+    // secantusd.toml, so a file someone left there cannot change the port, auth or storage of ours.
+    `--config=${opts.configFile}`,
+    '--host=127.0.0.1',
+    `--port=${opts.port}`,
+    `--storage-path=${opts.dataDir}`,
+    '--log-level=INFO',
+    // The default single-node replica-set advertisement stays on: it is what lets drivers open
+    // transactions and change streams; our URL connects directly, so the advertised host is never used.
+  ];
+}
+
+function installSecantus(ctx: StackContext): void {
+  const venv = secantusVenv(ctx.cacheDir);
+  // The marker is written only after pip succeeded; a venv without it is a broken earlier attempt.
+  const complete = path.join(venv, '.keyflow-complete');
+  if (fs.existsSync(complete)) return;
+  // Whichever python3 comes first on the PATH; pip picks the wheel built for it (3.10 and newer).
+  const python = 'python3';
+  requireTool(
+    python,
+    ['-c', 'import venv, ensurepip'],
+    'SecantusDB is installed with pip into a virtualenv; install Python 3.10+ with its venv module (Debian: python3-venv) or choose mongo-java-server',
+  );
+  ctx.progress(`installing SecantusDB ${SECANTUSDB_VERSION} from PyPI into ${venv} (first time only)...`);
+  fs.rmSync(venv, { recursive: true, force: true });
+  fs.mkdirSync(path.dirname(venv), { recursive: true });
+  for (const step of secantusInstallSteps(venv, python)) {
+    runChecked(step.command, step.args, { timeout: BUILD_TIMEOUT_MS });
+  }
+  if (!fs.existsSync(secantusDaemon(ctx))) {
+    throw new KeyflowError('SERVICE_INSTALL_FAILED', `pip finished but ${secantusDaemon(ctx)} is missing`, {
+      retriable: false,
+    });
+  }
+  fs.writeFileSync(complete, `secantusdb==${SECANTUSDB_VERSION} ${new Date().toISOString()}\n`);
+}
+
+function secantusDaemon(ctx: StackContext): string {
+  return path.join(secantusVenv(ctx.cacheDir), 'bin', 'secantusd-py');
+}
+
+function startSecantus(ctx: StackContext): number {
+  const daemon = secantusDaemon(ctx);
+  if (!fs.existsSync(daemon)) throw notInstalled(ctx);
+  const dataDir = path.join(ctx.stateDir, 'data', 'secantusdb');
+  fs.mkdirSync(dataDir, { recursive: true });
+  // Empty on purpose: every setting we rely on is a flag; the file only stops the config search.
+  const configFile = path.join(ctx.stateDir, 'data', 'secantusd.toml');
+  if (!fs.existsSync(configFile)) {
+    fs.writeFileSync(configFile, '# written by keyflow; settings are passed as flags\n');
+  }
+  return spawnDetached(
+    ctx,
+    'mongo',
+    daemon,
+    secantusStartArgs({ port: ctx.ports.mongo, dataDir, configFile }),
+    {
+      // The daemon's log lines go to our log file at once instead of sitting in a pipe buffer.
+      env: { PYTHONUNBUFFERED: '1' },
+    },
+  );
+}
+
 // ---- shared ---------------------------------------------------------------------------------------------
 
 function mongoUrl(ctx: StackContext): string {
@@ -230,6 +332,7 @@ export const mongo: LocalService = {
 
   async install(ctx) {
     if (ctx.mongoServer === 'ferretdb') installFerretdb(ctx);
+    else if (ctx.mongoServer === 'secantusdb') installSecantus(ctx);
     else installJavaServer(ctx);
   },
 
@@ -241,7 +344,9 @@ export const mongo: LocalService = {
         details: { port: ctx.ports.mongo, log: logFile(ctx, 'mongo') },
       });
     }
-    return ctx.mongoServer === 'ferretdb' ? startFerretdb(ctx) : startJavaServer(ctx);
+    if (ctx.mongoServer === 'ferretdb') return startFerretdb(ctx);
+    if (ctx.mongoServer === 'secantusdb') return startSecantus(ctx);
+    return startJavaServer(ctx);
   },
 
   async ready(ctx) {

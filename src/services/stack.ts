@@ -83,7 +83,7 @@ async function waitReady(ctx: StackContext, svc: LocalService, pid: number): Pro
 }
 
 /** Starts one service unless our own copy already answers; refuses a port held by someone else. */
-async function ensure(ctx: StackContext, svc: LocalService): Promise<'running' | 'started'> {
+export async function ensure(ctx: StackContext, svc: LocalService): Promise<'running' | 'started'> {
   const pid = readPid(ctx, svc.name);
   if (pid !== undefined && isAlive(pid)) {
     await waitReady(ctx, svc, pid);

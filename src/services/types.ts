@@ -8,7 +8,7 @@ export interface StackPorts {
   mongo: number;
 }
 
-export type MongoServerKind = 'ferretdb' | 'mongo-java-server';
+export type MongoServerKind = 'ferretdb' | 'mongo-java-server' | 'secantusdb';
 
 export interface StackContext {
   /** Absolute path of the project-local state folder (`.keyflow/`): data, logs, pids, venv. */
