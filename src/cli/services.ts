@@ -2,6 +2,7 @@
 import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import { down, stackContext, status, up } from '../services/stack';
+import { statusTable } from '../services/status';
 import type { Command } from './main';
 
 const progress = (line: string) => process.stderr.write(`[services] ${line}\n`);
@@ -25,12 +26,7 @@ export const servicesCommand: Command = {
       }
       case 'status': {
         const rows = await status(ctx);
-        for (const r of rows) {
-          const state = r.ready ? 'ready' : r.alive ? 'starting or unhealthy' : 'stopped';
-          process.stdout.write(
-            `${r.name.padEnd(9)} ${state.padEnd(22)} port ${r.port}${r.pid ? ` pid ${r.pid}` : ''}\n`,
-          );
-        }
+        for (const line of statusTable(rows)) process.stdout.write(`${line}\n`);
         return rows.every((r) => r.ready) ? 0 : 3;
       }
       default:

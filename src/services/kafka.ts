@@ -308,4 +308,12 @@ function endpoint(ctx: StackContext): ServiceEndpoint {
   return { env: { KAFKA_BROKERS: `127.0.0.1:${ctx.ports.kafka}` } };
 }
 
-export const kafka: LocalService = { name: 'kafka', install, start, ready, endpoint };
+export const kafka: LocalService = {
+  name: 'kafka',
+  install,
+  start,
+  ready,
+  endpoint,
+  label: () => `Kafka ${KAFKA_VERSION}`,
+  dataDirs: (ctx) => [dataDir(ctx)],
+};

@@ -39,4 +39,8 @@ export interface LocalService {
   /** True once the service really answers (Kafka metadata, registry GET /subjects, Mongo ping). */
   ready(ctx: StackContext): Promise<boolean>;
   endpoint(ctx: StackContext): ServiceEndpoint;
+  /** What runs, for `services status`: "Kafka 4.4.0", "mongo-java-server 1.47.0". */
+  label(ctx: StackContext): string;
+  /** The folders under ctx.stateDir holding the service's data (what `status` sizes and `reset` deletes). */
+  dataDirs(ctx: StackContext): string[];
 }

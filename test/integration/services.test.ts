@@ -51,6 +51,11 @@ test('services up answers, is idempotent, and down leaves no process or port beh
   const status = run('status');
   expect(status.status).toBe(0);
   expect(status.stdout.match(/ready/g)).toHaveLength(3);
+  const kafkaRow = status.stdout.split('\n').find((l) => l.startsWith('kafka '));
+  // The row names the release and carries its port, pid and a data size.
+  expect(kafkaRow).toMatch(
+    new RegExp(`^kafka +ready +Kafka \\d+\\.\\d+\\.\\d+ +${ports.kafka} +${pids[0]} +[\\d.]+ (B|KiB|MiB)$`),
+  );
 
   const again = run('up');
   expect(again.status).toBe(0);
