@@ -214,3 +214,16 @@ export async function status(ctx: StackContext): Promise<ServiceStatus[]> {
   }
   return out;
 }
+
+/** The folder `reset` deletes: every service's data, nothing else of the state dir (logs, settings stay). */
+export function dataRoot(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data');
+}
+
+/** Stops whatever of ours runs, then deletes the data folder, so the next `up` starts empty. */
+export async function reset(ctx: StackContext): Promise<{ stopped: string[]; freedBytes: number }> {
+  const stopped = await down(ctx);
+  const freedBytes = dirBytes(dataRoot(ctx));
+  fs.rmSync(dataRoot(ctx), { recursive: true, force: true });
+  return { stopped, freedBytes };
+}

@@ -1,7 +1,9 @@
 // `services status` sizes: bytes on disk as du counts them, printed in binary units; and the table itself.
+// Also when `services reset` may delete without asking.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { resetConsent } from '../../src/cli/services';
 import { dirBytes, formatBytes, statusTable, type ServiceStatus } from '../../src/services/status';
 
 test('formatBytes picks the unit and keeps at most three digits', () => {
@@ -65,4 +67,11 @@ test('the status table aligns its columns and shows no pid for a stopped service
     'kafka     ready    Kafka 4.4.0                     29092  41   52 KiB',
     'registry  stopped  Apicurio Registry 2.6.13.Final  28081  -    0 B',
   ]);
+});
+
+test('reset deletes without asking only with --yes, asks at a terminal, and refuses otherwise', () => {
+  expect(resetConsent({ yes: true, interactive: false })).toBe('proceed');
+  expect(resetConsent({ yes: true, interactive: true })).toBe('proceed');
+  expect(resetConsent({ yes: false, interactive: true })).toBe('ask');
+  expect(resetConsent({ yes: false, interactive: false })).toBe('refuse');
 });
