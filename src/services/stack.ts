@@ -28,6 +28,7 @@ export function stackContext(cfg: Config, progress: (line: string) => void = () 
       registry: cfg.registryPort,
       mongo: cfg.mongoPort,
     },
+    kafkaVersion: cfg.kafkaVersion,
     mongoServer: cfg.mongoServer,
     progress,
   };
@@ -143,6 +144,7 @@ export async function up(ctx: StackContext): Promise<Record<string, string>> {
         );
       }
     }
+    await svc.preflight?.(ctx);
   }
   // The three do not depend on each other (the registry keeps its schemas in its own H2 file).
   const results = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo), ensure(ctx, registry)]);

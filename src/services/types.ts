@@ -16,6 +16,8 @@ export interface StackContext {
   /** Absolute path of the machine-wide download cache (survives fresh clones): jars, builds. */
   cacheDir: string;
   ports: StackPorts;
+  /** The Kafka release to install and run: a 4.x (the default) or a 3.9.x. */
+  kafkaVersion: string;
   mongoServer: MongoServerKind;
   /** Progress lines for the person waiting ("resolving Kafka jars from Maven Central..."). */
   progress: (line: string) => void;
@@ -43,4 +45,6 @@ export interface LocalService {
   label(ctx: StackContext): string;
   /** The folders under ctx.stateDir holding the service's data (what `status` sizes and `reset` deletes). */
   dataDirs(ctx: StackContext): string[];
+  /** Refuses, before anything of the stack starts, what would make `start` fail (old Java, foreign data). */
+  preflight?(ctx: StackContext): Promise<void>;
 }

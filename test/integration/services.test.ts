@@ -27,6 +27,7 @@ test('services up answers, is idempotent, and down leaves no process or port beh
     SCHEMA_REGISTRY_URL: '',
     MONGO_URL: '',
     KEYFLOW_STATE_DIR: stateDir,
+    KEYFLOW_KAFKA_VERSION: '', // the default, whatever the caller's shell pins
     KEYFLOW_KAFKA_PORT: String(ports.kafka),
     KEYFLOW_KAFKA_CONTROLLER_PORT: String(ports.controller),
     KEYFLOW_REGISTRY_PORT: String(ports.registry),
@@ -53,9 +54,13 @@ test('services up answers, is idempotent, and down leaves no process or port beh
   expect(status.status).toBe(0);
   expect(status.stdout.match(/ready/g)).toHaveLength(3);
   const kafkaRow = status.stdout.split('\n').find((l) => l.startsWith('kafka '));
-  // The row names the release and carries its port, pid and a data size.
+  // The default is a 4.x, and the row carries its port, pid and a data size.
   expect(kafkaRow).toMatch(
-    new RegExp(`^kafka +ready +Kafka \\d+\\.\\d+\\.\\d+ +${ports.kafka} +${pids[0]} +[\\d.]+ (B|KiB|MiB)$`),
+    new RegExp(`^kafka +ready +Kafka 4\\.\\d+\\.\\d+ +${ports.kafka} +${pids[0]} +[\\d.]+ (B|KiB|MiB)$`),
+  );
+  // Our log4j2 config is the one in effect: its layout ends each line with the logger name.
+  expect(fs.readFileSync(path.join(stateDir, 'logs', 'kafka.log'), 'utf8')).toMatch(
+    /Kafka Server started \(kafka\.server\.KafkaRaftServer\)/,
   );
 
   const again = run('up');
