@@ -14,6 +14,7 @@ import {
   type ObjectId,
   type UpdateFilter,
 } from 'mongodb';
+import { DEFAULT_KAFKA_VERSION } from '../src/config/schema';
 import {
   FERRETDB_VERSION,
   MONGO_JAVA_SERVER_VERSION,
@@ -606,6 +607,7 @@ async function benchServer(kind: MongoServerKind, port: number, cacheDir: string
     stateDir,
     cacheDir,
     ports: { kafka: 0, kafkaController: 0, registry: 0, mongo: port },
+    kafkaVersion: DEFAULT_KAFKA_VERSION, // no Kafka here; the field is only required
     mongoServer: kind,
     progress: (line) => console.error(`  [${kind}] ${line}`),
   };

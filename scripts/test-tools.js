@@ -1,11 +1,29 @@
 #!/usr/bin/env node
-// Runs before `npm test`: the ops-page test drives Debian's Chromium, the alert-rules test runs
-// promtool (Debian's prometheus package) and the benchmark's smoke test runs BullMQ on redis-server. Installs what is missing when we may (root with apt-get, as
-// on CI and the project's machines); otherwise says exactly what to install, and fails.
+// Runs before `npm test` (and first thing in .ci/run): the local stack needs a JDK 17 (Kafka 4 brokers
+// want Java 17; javac builds the mongo-java-server launcher) and Maven (every jar comes from Maven Central),
+// the ops-page test drives Debian's Chromium, the alert-rules test runs promtool (Debian's prometheus
+// package) and the benchmark's smoke test runs BullMQ on redis-server. Installs what is missing when we may
+// (root with apt-get, as on CI and the project's machines); otherwise says exactly what to install, and fails.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 
+const javaHome = process.env.JAVA_HOME;
+const javaTool = (name) => (javaHome ? `${javaHome}/bin/${name}` : name);
+/** `java -version` prints e.g. `openjdk version "17.0.15"` (or `"1.8.0_402"` on Java 8) to stderr. */
+function javaMajor() {
+  const res = spawnSync(javaTool('java'), ['-version'], { encoding: 'utf8' });
+  const m = /version "(\d+)(?:\.(\d+))?/.exec(`${res.stdout ?? ''}${res.stderr ?? ''}`);
+  if (!m) return 0;
+  return m[1] === '1' && m[2] ? Number(m[2]) : Number(m[1]);
+}
+
 const needs = [
+  {
+    what: 'a JDK 17 or newer (java and javac)',
+    present: () => javaMajor() >= 17 && spawnSync(javaTool('javac'), ['-version']).status === 0,
+    pkg: 'openjdk-17-jdk-headless',
+  },
+  { what: 'mvn', present: () => spawnSync('mvn', ['-v']).status === 0, pkg: 'maven' },
   {
     what: 'chromium',
     present: () => fs.existsSync(process.env.CHROMIUM_PATH || '/usr/bin/chromium'),

@@ -1,18 +1,43 @@
-// `keyflow services up|down|status`: the local stack of real services, without Docker.
+// `keyflow services up|down|status|reset`: the local stack of real services, without Docker.
+import readline from 'node:readline/promises';
 import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
-import { down, stackContext, status, up } from '../services/stack';
+import { dataRoot, down, reset, stackContext, status, up } from '../services/stack';
+import { dirBytes, formatBytes, statusTable } from '../services/status';
+import { has, positionals } from './args';
 import type { Command } from './main';
+
+const USAGE = 'services up|down|status|reset [--yes]';
 
 const progress = (line: string) => process.stderr.write(`[services] ${line}\n`);
 
+/** Deleting data needs a yes: from --yes, or typed at a terminal. Without either there is no one to ask. */
+export function resetConsent(opts: { yes: boolean; interactive: boolean }): 'proceed' | 'ask' | 'refuse' {
+  if (opts.yes) return 'proceed';
+  return opts.interactive ? 'ask' : 'refuse';
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return /^y(es)?$/i.test((await rl.question(question)).trim());
+  } finally {
+    rl.close();
+  }
+}
+
 export const servicesCommand: Command = {
-  usage: 'services up|down|status',
-  summary: 'start, stop or show the local Kafka, schema registry and Mongo-protocol server',
+  usage: USAGE,
+  summary: 'start, stop, show or wipe the local Kafka, schema registry and Mongo-protocol server',
   async run(args) {
     const cfg = loadConfig(process.env, { require: [] });
     const ctx = stackContext(cfg, progress);
-    switch (args[0]) {
+    const [sub, ...extra] = positionals(args);
+    const unknown = args.filter((a) => a.startsWith('--') && !(sub === 'reset' && a === '--yes'));
+    if (extra.length || unknown.length) {
+      throw new KeyflowError('USAGE', `usage: keyflow ${USAGE}`, { retriable: false });
+    }
+    switch (sub) {
       case 'up': {
         const env = await up(ctx);
         for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
@@ -25,16 +50,34 @@ export const servicesCommand: Command = {
       }
       case 'status': {
         const rows = await status(ctx);
-        for (const r of rows) {
-          const state = r.ready ? 'ready' : r.alive ? 'starting or unhealthy' : 'stopped';
-          process.stdout.write(
-            `${r.name.padEnd(9)} ${state.padEnd(22)} port ${r.port}${r.pid ? ` pid ${r.pid}` : ''}\n`,
-          );
-        }
+        for (const line of statusTable(rows)) process.stdout.write(`${line}\n`);
         return rows.every((r) => r.ready) ? 0 : 3;
       }
+      case 'reset': {
+        const target = `${dataRoot(ctx)} (${formatBytes(dirBytes(dataRoot(ctx)))})`;
+        const consent = resetConsent({
+          yes: has(args, '--yes'),
+          interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
+        });
+        if (consent === 'refuse') {
+          throw new KeyflowError(
+            'USAGE',
+            `services reset stops the local stack and deletes ${target}; not a terminal to ask on, so pass --yes to confirm`,
+            { retriable: false },
+          );
+        }
+        if (consent === 'ask' && !(await confirm(`Stop the local stack and delete ${target}? [y/N] `))) {
+          progress('reset cancelled; nothing changed');
+          return 1;
+        }
+        const { stopped, freedBytes } = await reset(ctx);
+        progress(
+          `${stopped.length ? `stopped ${stopped.join(', ')}; ` : ''}deleted ${dataRoot(ctx)} (${formatBytes(freedBytes)})`,
+        );
+        return 0;
+      }
       default:
-        throw new KeyflowError('USAGE', 'usage: keyflow services up|down|status', { retriable: false });
+        throw new KeyflowError('USAGE', `usage: keyflow ${USAGE}`, { retriable: false });
     }
   },
 };

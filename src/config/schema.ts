@@ -4,6 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 
+/** Newest Kafka that resolves from Maven Central and runs on the local stack (checked with mvn, Java 17). */
+export const DEFAULT_KAFKA_VERSION = '4.4.0';
+
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const ms = z.coerce.number().int().min(0);
@@ -90,6 +93,17 @@ export const settings = {
     'KEYFLOW_KAFKA_CONTROLLER_PORT',
     port.default(29093),
     'Local stack: KRaft controller port.',
+  ),
+  kafkaVersion: setting(
+    'KEYFLOW_KAFKA_VERSION',
+    z
+      .string()
+      .regex(
+        /^(?:4\.\d+|3\.9)\.\d+$/,
+        'must be a Kafka 4.x release such as 4.4.0, or a 3.9.x one such as 3.9.2',
+      )
+      .default(DEFAULT_KAFKA_VERSION),
+    'Local stack: the Kafka release to run, 4.x or 3.9.x (jars from Maven Central).',
   ),
   registryPort: setting('KEYFLOW_REGISTRY_PORT', port.default(28081), 'Local stack: schema registry port.'),
   mongoPort: setting('KEYFLOW_MONGO_PORT', port.default(27027), 'Local stack: Mongo-protocol server port.'),

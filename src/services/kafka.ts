@@ -1,36 +1,46 @@
 // Local Apache Kafka for `keyflow services`: a single KRaft node (broker + controller in one JVM) on
 // 127.0.0.1, assembled from Maven Central jars so neither Docker nor a Kafka download mirror is needed.
+// The release is a setting (KEYFLOW_KAFKA_VERSION, 4.x by default, 3.9.x on request); what differs between
+// the two lines lives in kafka-config.ts.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KeyflowError } from '../errors';
+import {
+  formatArgs,
+  formatMismatch,
+  javaMajor,
+  logConfig,
+  minimumJava,
+  runtimePom,
+  serverProperties,
+} from './kafka-config';
 import { portOpen, runChecked, spawnDetached } from './process';
 import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
-/** Newest 3.9.x on Maven Central; 3.9 is the last line that still speaks the old protocol versions kafkajs uses. */
-export const KAFKA_VERSION = '3.9.2';
-// The logging binding Kafka 3.9's own distribution ships (slf4j 1.7 + reload4j).
-const SLF4J_VERSION = '1.7.36';
-const RELOAD4J_VERSION = '1.2.25';
-const DEPENDENCY_PLUGIN_VERSION = '3.8.1';
-
+/** Before the version became a setting every state dir was formatted by this one (and left no marker). */
+const LEGACY_FORMAT_VERSION = '3.9.2';
 const MARKER = '.installed';
 
 function homeDir(ctx: StackContext): string {
-  return path.join(ctx.cacheDir, `kafka-${KAFKA_VERSION}`);
+  return path.join(ctx.cacheDir, `kafka-${ctx.kafkaVersion}`);
 }
 function libsDir(ctx: StackContext): string {
   return path.join(homeDir(ctx), 'libs');
 }
-function log4jFile(ctx: StackContext): string {
-  return path.join(homeDir(ctx), 'log4j.properties');
+function logConfigFile(ctx: StackContext): string {
+  return path.join(homeDir(ctx), logConfig(ctx.kafkaVersion).file);
 }
 function configDir(ctx: StackContext): string {
   return path.join(ctx.stateDir, 'kafka');
 }
 function dataDir(ctx: StackContext): string {
   return path.join(ctx.stateDir, 'data', 'kafka');
+}
+/** Beside the log dir rather than in it: Kafka reads every entry of a log dir as a partition or its own file. */
+function formattedByFile(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data', 'kafka.formatted-by');
 }
 function javaBin(): string {
   return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
@@ -39,116 +49,15 @@ function javaBin(): string {
 function classpath(ctx: StackContext): string {
   return path.join(libsDir(ctx), '*');
 }
+function logFlag(ctx: StackContext): string {
+  return logConfig(ctx.kafkaVersion).jvmFlag(logConfigFile(ctx));
+}
 
-const POM = `<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.keyflow.local</groupId>
-  <artifactId>kafka-runtime</artifactId>
-  <version>${KAFKA_VERSION}</version>
-  <packaging>pom</packaging>
-  <dependencies>
-    <dependency>
-      <groupId>org.apache.kafka</groupId>
-      <artifactId>kafka_2.13</artifactId>
-      <version>${KAFKA_VERSION}</version>
-      <exclusions>
-        <!-- ZooKeeper (still on the broker's classpath in 3.9) drags in logback; a second slf4j binding
-             would make slf4j pick one at random and ignore our log4j.properties. -->
-        <exclusion><groupId>ch.qos.logback</groupId><artifactId>*</artifactId></exclusion>
-      </exclusions>
-    </dependency>
-    <dependency>
-      <groupId>org.slf4j</groupId>
-      <artifactId>slf4j-reload4j</artifactId>
-      <version>${SLF4J_VERSION}</version>
-    </dependency>
-    <dependency>
-      <groupId>ch.qos.reload4j</groupId>
-      <artifactId>reload4j</artifactId>
-      <version>${RELOAD4J_VERSION}</version>
-    </dependency>
-  </dependencies>
-  <build>
-    <pluginManagement>
-      <plugins>
-        <!-- Maven 3.8's built-in default for this plugin is from 2013; pin a current one. -->
-        <plugin>
-          <groupId>org.apache.maven.plugins</groupId>
-          <artifactId>maven-dependency-plugin</artifactId>
-          <version>${DEPENDENCY_PLUGIN_VERSION}</version>
-        </plugin>
-      </plugins>
-    </pluginManagement>
-  </build>
-</project>
-`;
-
-// Everything goes to stdout, which spawnDetached appends to <stateDir>/logs/kafka.log.
-const LOG4J = `log4j.rootLogger=INFO, stdout
-log4j.appender.stdout=org.apache.log4j.ConsoleAppender
-log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
-log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
-
-log4j.logger.kafka=INFO
-log4j.logger.org.apache.kafka=INFO
-# Full config dumps (hundreds of lines per component), metadata-loader and per-partition load chatter.
-log4j.logger.org.apache.kafka.common.config.AbstractConfig=WARN
-log4j.logger.kafka.server.KafkaConfig=WARN
-log4j.logger.org.apache.kafka.image.loader=WARN
-log4j.logger.kafka.coordinator.group.GroupMetadataManager=WARN
-log4j.logger.kafka.log=WARN
-log4j.logger.org.apache.kafka.storage.internals.log=WARN
-log4j.logger.kafka.cluster.Partition=WARN
-log4j.logger.state.change.logger=WARN
-log4j.logger.kafka.request.logger=WARN
-log4j.logger.kafka.authorizer.logger=WARN
-log4j.logger.org.apache.zookeeper=WARN
-`;
-
-function serverProperties(ctx: StackContext): string {
-  const { kafka: port, kafkaController: controllerPort } = ctx.ports;
-  const props: Record<string, string | number | boolean> = {
-    'process.roles': 'broker,controller',
-    'node.id': 1,
-    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
-    'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'log.dirs': dataDir(ctx),
-
-    // One node: every replication factor / ISR requirement has to be 1.
-    'num.partitions': 1,
-    'default.replication.factor': 1,
-    'min.insync.replicas': 1,
-    'offsets.topic.replication.factor': 1,
-    'transaction.state.log.replication.factor': 1,
-    'transaction.state.log.min.isr': 1,
-    // Fewer internal partitions: the first consumer group / transaction creates them, 50 each is slow.
-    'offsets.topic.num.partitions': 10,
-    'transaction.state.log.num.partitions': 10,
-
-    // Topics are declared by the topology, never created by a stray produce or fetch.
-    'auto.create.topics.enable': false,
-    // Dev and tests restart consumers constantly; don't sit 3 s in every first rebalance.
-    'group.initial.rebalance.delay.ms': 0,
-
-    // After a crash (or SIGKILL) the restarted broker is refused until its old registration's session
-    // expires (default 9 s); one node shares the JVM with its controller, so a shorter session is safe.
-    'broker.heartbeat.interval.ms': 1000,
-    'broker.session.timeout.ms': 4000,
-
-    // Sized for a laptop / 2-core CI box rather than a production broker.
-    'num.network.threads': 2,
-    'num.io.threads': 4,
-    'num.recovery.threads.per.data.dir': 1,
-    'log.cleaner.threads': 1,
-    'log.cleaner.dedupe.buffer.size': 32 * 1024 * 1024,
-  };
-  const lines = Object.entries(props).map(([k, v]) => `${k}=${String(v)}`);
-  return `# Written by keyflow on every start; edits here are overwritten.\n${lines.join('\n')}\n`;
+/** The release that formatted this state dir's Kafka data, or undefined when it is not formatted yet. */
+function formattedBy(ctx: StackContext): string | undefined {
+  if (!fs.existsSync(path.join(dataDir(ctx), 'meta.properties'))) return undefined;
+  if (!fs.existsSync(formattedByFile(ctx))) return LEGACY_FORMAT_VERSION;
+  return fs.readFileSync(formattedByFile(ctx), 'utf8').trim();
 }
 
 /** Same shape as Kafka's Uuid.randomUuid(): 16 random bytes, URL-safe base64 without padding. */
@@ -177,11 +86,11 @@ function writeIfChanged(file: string, content: string): void {
 async function install(ctx: StackContext): Promise<void> {
   const home = homeDir(ctx);
   fs.mkdirSync(home, { recursive: true });
-  writeIfChanged(log4jFile(ctx), LOG4J);
+  writeIfChanged(logConfigFile(ctx), logConfig(ctx.kafkaVersion).content);
   if (fs.existsSync(path.join(home, MARKER))) return;
 
-  ctx.progress(`resolving Kafka ${KAFKA_VERSION} jars from Maven Central (first time only)...`);
-  fs.writeFileSync(path.join(home, 'pom.xml'), POM);
+  ctx.progress(`resolving Kafka ${ctx.kafkaVersion} jars from Maven Central (first time only)...`);
+  fs.writeFileSync(path.join(home, 'pom.xml'), runtimePom(ctx.kafkaVersion));
   // Copy into a scratch dir and rename at the end, so an interrupted install never looks complete.
   const staging = path.join(home, 'libs.tmp');
   fs.rmSync(staging, { recursive: true, force: true });
@@ -199,46 +108,66 @@ async function install(ctx: StackContext): Promise<void> {
     { cwd: home },
   );
   const jars = fs.readdirSync(staging).filter((f) => f.endsWith('.jar'));
-  if (!jars.some((j) => j.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
+  if (!jars.some((j) => j.startsWith(`kafka_2.13-${ctx.kafkaVersion}`))) {
     throw new KeyflowError(
       'SERVICE_INSTALL_FAILED',
-      `Maven did not deliver kafka_2.13-${KAFKA_VERSION}.jar`,
+      `Maven did not deliver kafka_2.13-${ctx.kafkaVersion}.jar`,
       { retriable: false, details: { jars } },
     );
   }
   fs.rmSync(libsDir(ctx), { recursive: true, force: true });
   fs.renameSync(staging, libsDir(ctx));
   fs.writeFileSync(path.join(home, MARKER), `${jars.sort().join('\n')}\n`);
-  ctx.progress(`Kafka ${KAFKA_VERSION} ready (${jars.length} jars in ${libsDir(ctx)})`);
+  ctx.progress(`Kafka ${ctx.kafkaVersion} ready (${jars.length} jars in ${libsDir(ctx)})`);
 }
 
 /** KRaft refuses to start on an unformatted log dir; format it once with Kafka's own storage tool. */
 function formatIfNeeded(ctx: StackContext, propsFile: string): void {
-  if (fs.existsSync(path.join(dataDir(ctx), 'meta.properties'))) return;
-  ctx.progress('formatting Kafka storage (first start of this state dir)...');
+  if (formattedBy(ctx) !== undefined) return;
+  ctx.progress(`formatting Kafka ${ctx.kafkaVersion} storage (first start of this state dir)...`);
   runChecked(
     javaBin(),
     [
-      `-Dlog4j.configuration=file:${log4jFile(ctx)}`,
+      logFlag(ctx),
       '-cp',
       classpath(ctx),
       'kafka.tools.StorageTool',
-      'format',
-      '--ignore-formatted',
-      '-t',
-      clusterId(ctx),
-      '-c',
-      propsFile,
+      ...formatArgs(ctx.kafkaVersion, clusterId(ctx), propsFile),
     ],
     { cwd: configDir(ctx) },
   );
+  fs.writeFileSync(formattedByFile(ctx), `${ctx.kafkaVersion}\n`);
+}
+
+function refuseForeignData(ctx: StackContext): void {
+  const problem = formatMismatch(formattedBy(ctx), ctx.kafkaVersion);
+  if (problem) throw new KeyflowError('SERVICE_START_FAILED', problem, { retriable: false });
+}
+
+/** Kafka 4 brokers are built for Java 17; an older JVM would only fail later with UnsupportedClassVersionError. */
+function requireJava(ctx: StackContext): void {
+  const needed = minimumJava(ctx.kafkaVersion);
+  const out = runChecked(javaBin(), ['-version']);
+  const found = javaMajor(out);
+  if (found !== undefined && found < needed) {
+    throw new KeyflowError(
+      'SERVICE_START_FAILED',
+      `Kafka ${ctx.kafkaVersion} needs Java ${needed} or newer, but \`${javaBin()}\` is Java ${found}; point JAVA_HOME at a newer JDK or set KEYFLOW_KAFKA_VERSION=3.9.2`,
+      { retriable: false },
+    );
+  }
+}
+
+async function preflight(ctx: StackContext): Promise<void> {
+  refuseForeignData(ctx);
+  requireJava(ctx);
 }
 
 async function start(ctx: StackContext): Promise<number> {
   if (!fs.existsSync(path.join(homeDir(ctx), MARKER))) {
     throw new KeyflowError(
       'SERVICE_NOT_INSTALLED',
-      `Kafka ${KAFKA_VERSION} is not installed; run install first`,
+      `Kafka ${ctx.kafkaVersion} is not installed; run install first`,
       { retriable: false },
     );
   }
@@ -256,7 +185,15 @@ async function start(ctx: StackContext): Promise<number> {
   fs.mkdirSync(configDir(ctx), { recursive: true });
   fs.mkdirSync(dataDir(ctx), { recursive: true });
   const propsFile = path.join(configDir(ctx), 'server.properties');
-  fs.writeFileSync(propsFile, serverProperties(ctx));
+  fs.writeFileSync(
+    propsFile,
+    serverProperties(ctx.kafkaVersion, {
+      port: ctx.ports.kafka,
+      controllerPort: ctx.ports.kafkaController,
+      dataDir: dataDir(ctx),
+    }),
+  );
+  refuseForeignData(ctx);
   formatIfNeeded(ctx, propsFile);
 
   const jvmArgs = [
@@ -270,7 +207,7 @@ async function start(ctx: StackContext): Promise<number> {
     // A broker that ran out of heap is useless; die so `services status` notices, rather than limp on.
     '-XX:+ExitOnOutOfMemoryError',
     '-Djava.awt.headless=true',
-    `-Dlog4j.configuration=file:${log4jFile(ctx)}`,
+    logFlag(ctx),
   ];
   return spawnDetached(
     ctx,
@@ -308,4 +245,13 @@ function endpoint(ctx: StackContext): ServiceEndpoint {
   return { env: { KAFKA_BROKERS: `127.0.0.1:${ctx.ports.kafka}` } };
 }
 
-export const kafka: LocalService = { name: 'kafka', install, start, ready, endpoint };
+export const kafka: LocalService = {
+  name: 'kafka',
+  install,
+  preflight,
+  start,
+  ready,
+  endpoint,
+  label: (ctx) => `Kafka ${ctx.kafkaVersion}`,
+  dataDirs: (ctx) => [dataDir(ctx)],
+};

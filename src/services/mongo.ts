@@ -26,6 +26,14 @@ function ferretdbBinary(ctx: StackContext): string {
   return path.join(ctx.cacheDir, `ferretdb-${FERRETDB_VERSION}`, 'bin', 'ferretdb');
 }
 
+function ferretdbDataDir(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data', 'ferretdb');
+}
+
+function ferretdbStateDir(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data', 'ferretdb-state');
+}
+
 function installFerretdb(ctx: StackContext): void {
   const binary = ferretdbBinary(ctx);
   if (fs.existsSync(binary)) return;
@@ -81,8 +89,8 @@ function makeWritable(dir: string): void {
 function startFerretdb(ctx: StackContext): number {
   const binary = ferretdbBinary(ctx);
   if (!fs.existsSync(binary)) throw notInstalled(ctx);
-  const dataDir = path.join(ctx.stateDir, 'data', 'ferretdb');
-  const stateDir = path.join(ctx.stateDir, 'data', 'ferretdb-state');
+  const dataDir = ferretdbDataDir(ctx);
+  const stateDir = ferretdbStateDir(ctx);
   fs.mkdirSync(dataDir, { recursive: true });
   fs.mkdirSync(stateDir, { recursive: true });
   return spawnDetached(ctx, 'mongo', binary, [
@@ -170,10 +178,14 @@ function installJavaServer(ctx: StackContext): void {
   fs.writeFileSync(hashFile, sourceHash);
 }
 
+function javaServerDataFile(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data', 'mongo-java-server', 'keyflow.mv.db');
+}
+
 function startJavaServer(ctx: StackContext): number {
   const { libs, classes } = javaServerDirs(ctx);
   if (!fs.existsSync(path.join(classes, `${JAVA_MAIN_CLASS}.class`))) throw notInstalled(ctx);
-  const dataFile = path.join(ctx.stateDir, 'data', 'mongo-java-server', 'keyflow.mv.db');
+  const dataFile = javaServerDataFile(ctx);
   fs.mkdirSync(path.dirname(dataFile), { recursive: true });
   return spawnDetached(ctx, 'mongo', javaTool('java'), [
     '-cp',
@@ -369,5 +381,17 @@ export const mongo: LocalService = {
 
   endpoint(ctx): ServiceEndpoint {
     return { env: { MONGO_URL: mongoUrl(ctx) } };
+  },
+
+  label(ctx) {
+    return ctx.mongoServer === 'ferretdb'
+      ? `FerretDB ${FERRETDB_VERSION}`
+      : `mongo-java-server ${MONGO_JAVA_SERVER_VERSION}`;
+  },
+
+  dataDirs(ctx) {
+    return ctx.mongoServer === 'ferretdb'
+      ? [ferretdbDataDir(ctx), ferretdbStateDir(ctx)]
+      : [path.dirname(javaServerDataFile(ctx))];
   },
 };

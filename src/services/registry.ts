@@ -113,4 +113,12 @@ function endpoint(ctx: StackContext): ServiceEndpoint {
   return { env: { SCHEMA_REGISTRY_URL: baseUrl(ctx) } };
 }
 
-export const registry: LocalService = { name: 'registry', install, start, ready, endpoint };
+export const registry: LocalService = {
+  name: 'registry',
+  install,
+  start,
+  ready,
+  endpoint,
+  label: () => `Apicurio Registry ${APICURIO_VERSION}`,
+  dataDirs: (ctx) => [dataDir(ctx)],
+};

@@ -9,6 +9,7 @@ import { kafka } from './kafka';
 import { mongo } from './mongo';
 import { isAlive, logFile, pidFile, portOpen, tail } from './process';
 import { registry } from './registry';
+import { dirBytes, type ServiceStatus } from './status';
 import type { LocalService, StackContext } from './types';
 
 const READY_TIMEOUT_MS: Record<LocalService['name'], number> = {
@@ -27,6 +28,7 @@ export function stackContext(cfg: Config, progress: (line: string) => void = () 
       registry: cfg.registryPort,
       mongo: cfg.mongoPort,
     },
+    kafkaVersion: cfg.kafkaVersion,
     mongoServer: cfg.mongoServer,
     progress,
   };
@@ -58,6 +60,19 @@ export function readPid(ctx: StackContext, name: string): number | undefined {
 function writePid(ctx: StackContext, name: string, pid: number): void {
   fs.mkdirSync(path.dirname(pidFile(ctx, name)), { recursive: true });
   fs.writeFileSync(pidFile(ctx, name), `${pid}\n`);
+}
+
+/** What a started process runs, kept beside its pid: the settings may have changed since it started. */
+function labelFile(ctx: StackContext, name: string): string {
+  return `${pidFile(ctx, name).replace(/\.pid$/, '')}.label`;
+}
+
+function readLabel(ctx: StackContext, name: string): string | undefined {
+  try {
+    return fs.readFileSync(labelFile(ctx, name), 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,11 +115,13 @@ export async function ensure(ctx: StackContext, svc: LocalService): Promise<'run
   ctx.progress(`starting ${svc.name} on 127.0.0.1:${portOf(ctx, svc)}`);
   const started = await svc.start(ctx);
   writePid(ctx, svc.name, started);
+  fs.writeFileSync(labelFile(ctx, svc.name), `${svc.label(ctx)}\n`);
   try {
     await waitReady(ctx, svc, started);
   } catch (err) {
     await stopPid(started);
     fs.rmSync(pidFile(ctx, svc.name), { force: true });
+    fs.rmSync(labelFile(ctx, svc.name), { force: true });
     throw err;
   }
   return 'started';
@@ -127,6 +144,7 @@ export async function up(ctx: StackContext): Promise<Record<string, string>> {
         );
       }
     }
+    await svc.preflight?.(ctx);
   }
   // The three do not depend on each other (the registry keeps its schemas in its own H2 file).
   const results = await Promise.all([ensure(ctx, kafka), ensure(ctx, mongo), ensure(ctx, registry)]);
@@ -170,6 +188,7 @@ export async function down(ctx: StackContext): Promise<string[]> {
       stopped.push(svc.name);
     }
     fs.rmSync(pidFile(ctx, svc.name), { force: true });
+    fs.rmSync(labelFile(ctx, svc.name), { force: true });
     const deadline = Date.now() + 10_000;
     while ((await portOpen(portOf(ctx, svc))) && Date.now() < deadline) await sleep(200);
   }
@@ -177,20 +196,36 @@ export async function down(ctx: StackContext): Promise<string[]> {
   return stopped;
 }
 
-export interface ServiceStatus {
-  name: string;
-  pid: number | undefined;
-  alive: boolean;
-  ready: boolean;
-  port: number;
-}
-
 export async function status(ctx: StackContext): Promise<ServiceStatus[]> {
   const out: ServiceStatus[] = [];
   for (const svc of [kafka, registry, mongo]) {
     const pid = readPid(ctx, svc.name);
     const alive = pid !== undefined && isAlive(pid);
-    out.push({ name: svc.name, pid, alive, ready: alive && (await svc.ready(ctx)), port: portOf(ctx, svc) });
+    // Not the settings' answer for a running process: it may have been started with other settings, or
+    // before labels were recorded.
+    const label = alive ? (readLabel(ctx, svc.name) ?? 'version not recorded') : svc.label(ctx);
+    out.push({
+      name: svc.name,
+      label,
+      pid,
+      alive,
+      ready: alive && (await svc.ready(ctx)),
+      port: portOf(ctx, svc),
+      dataBytes: svc.dataDirs(ctx).reduce((sum, dir) => sum + dirBytes(dir), 0),
+    });
   }
   return out;
+}
+
+/** The folder `reset` deletes: every service's data, nothing else of the state dir (logs, settings stay). */
+export function dataRoot(ctx: StackContext): string {
+  return path.join(ctx.stateDir, 'data');
+}
+
+/** Stops whatever of ours runs, then deletes the data folder, so the next `up` starts empty. */
+export async function reset(ctx: StackContext): Promise<{ stopped: string[]; freedBytes: number }> {
+  const stopped = await down(ctx);
+  const freedBytes = dirBytes(dataRoot(ctx));
+  fs.rmSync(dataRoot(ctx), { recursive: true, force: true });
+  return { stopped, freedBytes };
 }

@@ -16,6 +16,8 @@ export interface StackContext {
   /** Absolute path of the machine-wide download cache (survives fresh clones): jars, builds. */
   cacheDir: string;
   ports: StackPorts;
+  /** The Kafka release to install and run: a 4.x (the default) or a 3.9.x. */
+  kafkaVersion: string;
   mongoServer: MongoServerKind;
   /** Progress lines for the person waiting ("resolving Kafka jars from Maven Central..."). */
   progress: (line: string) => void;
@@ -39,4 +41,10 @@ export interface LocalService {
   /** True once the service really answers (Kafka metadata, registry GET /subjects, Mongo ping). */
   ready(ctx: StackContext): Promise<boolean>;
   endpoint(ctx: StackContext): ServiceEndpoint;
+  /** What runs, for `services status`: "Kafka 4.4.0", "mongo-java-server 1.47.0". */
+  label(ctx: StackContext): string;
+  /** The folders under ctx.stateDir holding the service's data (what `status` sizes and `reset` deletes). */
+  dataDirs(ctx: StackContext): string[];
+  /** Refuses, before anything of the stack starts, what would make `start` fail (old Java, foreign data). */
+  preflight?(ctx: StackContext): Promise<void>;
 }

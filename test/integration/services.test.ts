@@ -1,5 +1,6 @@
-// `keyflow services up` then `down` on a stack of its own (own state dir and ports): every service
-// answers after up, up again is a no-op, and after down no process of ours runs and no port is bound.
+// `keyflow services up`, `down` and `reset` on a stack of their own (own state dir and ports): every
+// service answers after up and status names what runs, up again is a no-op, after down no process of
+// ours runs and no port is bound, and reset refuses without a yes, then stops the stack and wipes its data.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -26,6 +27,7 @@ test('services up answers, is idempotent, and down leaves no process or port beh
     SCHEMA_REGISTRY_URL: '',
     MONGO_URL: '',
     KEYFLOW_STATE_DIR: stateDir,
+    KEYFLOW_KAFKA_VERSION: '', // the default, whatever the caller's shell pins
     KEYFLOW_KAFKA_PORT: String(ports.kafka),
     KEYFLOW_KAFKA_CONTROLLER_PORT: String(ports.controller),
     KEYFLOW_REGISTRY_PORT: String(ports.registry),
@@ -51,6 +53,15 @@ test('services up answers, is idempotent, and down leaves no process or port beh
   const status = run('status');
   expect(status.status).toBe(0);
   expect(status.stdout.match(/ready/g)).toHaveLength(3);
+  const kafkaRow = status.stdout.split('\n').find((l) => l.startsWith('kafka '));
+  // The default is a 4.x, and the row carries its port, pid and a data size.
+  expect(kafkaRow).toMatch(
+    new RegExp(`^kafka +ready +Kafka 4\\.\\d+\\.\\d+ +${ports.kafka} +${pids[0]} +[\\d.]+ (B|KiB|MiB)$`),
+  );
+  // Our log4j2 config is the one in effect: its layout ends each line with the logger name.
+  expect(fs.readFileSync(path.join(stateDir, 'logs', 'kafka.log'), 'utf8')).toMatch(
+    /Kafka Server started \(kafka\.server\.KafkaRaftServer\)/,
+  );
 
   const again = run('up');
   expect(again.status).toBe(0);
@@ -62,6 +73,30 @@ test('services up answers, is idempotent, and down leaves no process or port beh
   for (const port of Object.values(ports)) expect(await portOpen(port)).toBe(false);
   expect(fs.existsSync(path.join(stateDir, 'services.env'))).toBe(false);
   expect(run('status').status).toBe(3);
+
+  // Back up on the data down kept, then reset: refused with no terminal and no --yes, done with --yes.
+  expect(run('up').status).toBe(0);
+  const restarted = ['kafka', 'registry', 'mongo'].map((n) =>
+    Number(fs.readFileSync(path.join(stateDir, 'pids', `${n}.pid`), 'utf8')),
+  );
+  const refused = run('reset');
+  expect(refused.status).toBe(2);
+  expect(refused.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(
+      /^keyflow: services reset stops the local stack and deletes .*pass --yes to confirm$/,
+    ),
+  ]);
+  expect(restarted.every(isAlive)).toBe(true);
+  expect(fs.existsSync(path.join(stateDir, 'data', 'kafka', 'meta.properties'))).toBe(true);
+
+  const wiped = run('reset', '--yes');
+  expect(wiped.status).toBe(0);
+  expect(wiped.stderr).toMatch(/stopped registry, mongo, kafka; deleted .*data \(/);
+  expect(restarted.some(isAlive)).toBe(false);
+  for (const port of Object.values(ports)) expect(await portOpen(port)).toBe(false);
+  expect(fs.existsSync(path.join(stateDir, 'data'))).toBe(false);
+  // Logs stay for whoever wants to read what happened.
+  expect(fs.existsSync(path.join(stateDir, 'logs', 'kafka.log'))).toBe(true);
 });
 
 test('a port held by a process we did not start is refused with the setting to change', async () => {
