@@ -1,7 +1,7 @@
 // `keyflow start`: every stage of the topology plus the HTTP server, until SIGTERM or SIGINT.
 import { startApp, untilSignal } from '../app/main';
 import { loadConfig } from '../config';
-import { createLogger } from '../logger';
+import { commandLogger } from '../logger';
 import type { Command } from './main';
 import { flag } from './args';
 
@@ -10,7 +10,10 @@ export const startCommand: Command = {
   summary: 'run the stages (all by default) and the HTTP server until SIGTERM/SIGINT',
   async run(args) {
     const config = loadConfig();
-    const log = createLogger(config.logLevel);
+    const { log } = commandLogger(process.env, config, {
+      level: config.logLevel,
+      fallback: { to: 'stdout' },
+    });
     const stages = flag(args, '--stages')?.split(',').filter(Boolean);
     const app = await startApp(config, log, { stages });
     await untilSignal(log);

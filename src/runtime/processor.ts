@@ -23,6 +23,7 @@ import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from 
 import { Leases } from '../state/leases';
 import { ProvenanceRecorder } from '../state/provenance';
 import { ENGINE_INDEXES } from './engine-queries';
+import { isRetriedResponse } from './kafka-log';
 import { ensureTopics } from '../topology/admin';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
@@ -58,13 +59,14 @@ export interface ProcessorContext {
   log: Logger;
 }
 
-/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more. */
+/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more; retried responses at debug. */
 function kafkaLogger(log: Logger) {
   return () =>
     ({ level, log: entry }: LogEntry) => {
       const { message, ...rest } = entry;
       const fields = { ...rest, component: 'kafkajs' };
-      if (level === kafkaLogLevel.ERROR) log.error(fields, message);
+      if (isRetriedResponse(message, rest)) log.debug(fields, message);
+      else if (level === kafkaLogLevel.ERROR) log.error(fields, message);
       else if (level === kafkaLogLevel.WARN) log.warn(fields, message);
       else log.debug(fields, message);
     };
