@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { demoConfig } from '../app/demo/run';
-import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { kafkaClient } from '../runtime/processor';
 import { RegistryCodec } from '../schemas/codec';
@@ -318,7 +317,7 @@ function writeResults(dir: string, run: BenchRun): { json: string; report: strin
 
 export async function runBench(opts: BenchOptions): Promise<number> {
   const scenarios = selectScenarios(opts.what);
-  const config: Config = await demoConfig(opts.out);
+  const { config } = await demoConfig(opts.out);
   const startedAt = new Date();
   const progress = new Progress(opts.terminal);
   let aborted = false;
