@@ -16,7 +16,7 @@ import { runBullmq } from './bullmq';
 import { buildEventSet } from './events';
 import type { RunSpec } from './measure';
 import { runPipeline, type Profile } from './pipeline';
-import { Progress, type ProgressOutput } from './progress';
+import { Progress, type ProgressOutput } from '../cli/progress';
 import { startRedis, ensureRedisServer, type LocalRedis } from './redis';
 import { latencyChartSvg, markdownReport } from './report';
 import { selectScenarios, type ScenarioFile } from './scenario';

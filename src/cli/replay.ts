@@ -6,9 +6,9 @@ import { KeyflowError } from '../errors';
 import { createLogger } from '../logger';
 import { replayEntity } from '../replay/engine';
 import { replayAll } from '../replay/full-pass';
-import { ProgressBar } from '../replay/progress';
-import { entityText, runText, toJson } from '../replay/report';
+import { entityText, progressDetail, runText, toJson } from '../replay/report';
 import { connectStore } from '../state/mongo';
+import { Progress } from './progress';
 import { flag, has, intFlag, positionals } from './args';
 import type { Command } from './main';
 
@@ -68,7 +68,8 @@ export const replayCommand: Command = {
         stop.abort();
       };
       process.once('SIGINT', onSigint);
-      const bar = new ProgressBar();
+      // A plain line every 5 s off a terminal: a pass can run for hours, quarters alone would be sparse.
+      const bar = new Progress(process.stderr, { plainEveryMs: 5000 });
       try {
         const summary = await replayAll(store.db, tables, {
           shards,
@@ -76,14 +77,17 @@ export const replayCommand: Command = {
           repair: resume !== undefined && !repair ? undefined : repair,
           runId: resume,
           signal: stop.signal,
-          onProgress: (p) => bar.update(p),
+          onProgress: (p) => {
+            if (!bar.open) bar.phase('replay', p.total);
+            bar.tick(p.checked, progressDetail(p));
+          },
         });
-        bar.done();
+        bar.end();
         process.stdout.write(`${json ? toJson(summary) : runText(summary)}\n`);
         if (summary.status === 'interrupted') return INTERRUPTED;
         return summary.remaining > 0 ? 1 : 0;
       } finally {
-        bar.done();
+        bar.end();
         process.removeListener('SIGINT', onSigint);
       }
     } finally {
