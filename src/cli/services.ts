@@ -1,18 +1,20 @@
 // `keyflow services up|down|status`: the local stack of real services, without Docker.
 import { loadConfig } from '../config';
-import { KeyflowError } from '../errors';
 import { down, stackContext, status, up } from '../services/stack';
-import type { Command } from './main';
+import { defineCommand, usageError } from './args';
 
 const progress = (line: string) => process.stderr.write(`[services] ${line}\n`);
 
-export const servicesCommand: Command = {
-  usage: 'services up|down|status',
+export const servicesCommand = defineCommand({
+  name: 'services',
+  operands: 'up|down|status',
   summary: 'start, stop or show the local Kafka, schema registry and Mongo-protocol server',
-  async run(args) {
+  options: {},
+  async run({ positionals }) {
+    if (positionals.length !== 1) throw usageError(servicesCommand);
     const cfg = loadConfig(process.env, { require: [] });
     const ctx = stackContext(cfg, progress);
-    switch (args[0]) {
+    switch (positionals[0]) {
       case 'up': {
         const env = await up(ctx);
         for (const [k, v] of Object.entries(env)) process.stdout.write(`${k}=${v}\n`);
@@ -34,7 +36,7 @@ export const servicesCommand: Command = {
         return rows.every((r) => r.ready) ? 0 : 3;
       }
       default:
-        throw new KeyflowError('USAGE', 'usage: keyflow services up|down|status', { retriable: false });
+        throw usageError(servicesCommand);
     }
   },
-};
+});
