@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { KeyflowError } from '../errors';
-import { portOpen, runChecked, spawnDetached } from './process';
+import { portOpen, runChecked, runWatched, spawnDetached } from './process';
 import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
 /** Newest 3.9.x on Maven Central; 3.9 is the last line that still speaks the old protocol versions kafkajs uses. */
@@ -185,7 +185,7 @@ async function install(ctx: StackContext): Promise<void> {
   // Copy into a scratch dir and rename at the end, so an interrupted install never looks complete.
   const staging = path.join(home, 'libs.tmp');
   fs.rmSync(staging, { recursive: true, force: true });
-  runChecked(
+  await runWatched(
     'mvn',
     [
       '-q',
@@ -197,6 +197,11 @@ async function install(ctx: StackContext): Promise<void> {
       '-DincludeScope=runtime',
     ],
     { cwd: home },
+    {
+      progress: ctx.progress,
+      everyMs: 10_000,
+      report: (ms) => `still resolving Kafka jars (${Math.round(ms / 1000)}s)`,
+    },
   );
   const jars = fs.readdirSync(staging).filter((f) => f.endsWith('.jar'));
   if (!jars.some((j) => j.startsWith(`kafka_2.13-${KAFKA_VERSION}`))) {
