@@ -26,6 +26,6 @@ export const demoCommand = defineCommand({
     const logFile = destination.to === 'file' ? path.relative(process.cwd(), destination.path) : undefined;
     const out = (line: string) => process.stdout.write(`${line}\n`);
     if (logFile) out(`Logs of this run: ${logFile} (set LOG_LEVEL to see them here instead)`);
-    return runDemo({ once: values.once === true, log, out, logFile });
+    return runDemo({ once: values.once === true, log, out, logFile, terminal: process.stdout });
   },
 });

@@ -13,6 +13,7 @@ import { differencesTable, entitySummary, formatDuration } from '../../replay/re
 import { stackContext, up } from '../../services/stack';
 import { appDataflows } from '../dataflows';
 import { startApp, untilSignal, type RunningApp } from '../main';
+import { Progress, type ProgressOutput } from '../../cli/progress';
 import { generate, type Published } from './generate';
 import { eventsPerSecond, summaryLines, type DemoTimings } from './summary';
 
@@ -22,6 +23,8 @@ export interface DemoOptions {
   out: (line: string) => void;
   /** Where the log goes, for the summary; undefined when it goes to a stream the user sees. */
   logFile?: string;
+  /** Where the publish and processing bars are drawn (a bar on a TTY, quarter lines elsewhere). */
+  terminal: ProgressOutput;
 }
 
 const DAY = 86_400_000;
@@ -48,8 +51,9 @@ export async function demoConfig(
   return { config: loadConfig(env), services: started ? 'local-started' : 'local-running' };
 }
 
-async function publish(app: RunningApp, events: Published[], out: (line: string) => void): Promise<void> {
+async function publish(app: RunningApp, events: Published[], progress: Progress): Promise<void> {
   const { producer } = app.processor.context;
+  progress.phase('published', events.length);
   for (let i = 0; i < events.length; i += 500) {
     await producer.publish(
       events.slice(i, i + 500).map((e) => ({
@@ -60,8 +64,9 @@ async function publish(app: RunningApp, events: Published[], out: (line: string)
         occurredAt: e.value.occurredAt,
       })),
     );
-    out(`  published ${Math.min(i + 500, events.length)}/${events.length}`);
+    progress.tick(Math.min(i + 500, events.length));
   }
+  progress.end();
 }
 
 /**
@@ -81,20 +86,30 @@ async function joined(app: RunningApp, timeoutMs = 60_000): Promise<void> {
   }
 }
 
-/** Waits until every stage group has committed up to the end of its input partitions. */
-async function caughtUp(app: RunningApp, out: (line: string) => void, timeoutMs = 300_000): Promise<void> {
+/**
+ * Waits until every stage group has committed up to the end of its input partitions. The bar counts the
+ * published events less the stages' total lag, which includes what downstream stages have yet to read,
+ * so it can step back while a later stage catches its first events.
+ */
+async function caughtUp(
+  app: RunningApp,
+  total: number,
+  progress: Progress,
+  timeoutMs = 300_000,
+): Promise<void> {
   const { lag } = app.processor.context;
   const deadline = Date.now() + timeoutMs;
-  let lastReport = 0;
+  progress.phase('processed', total);
   for (;;) {
     await lag.poll();
     const parts = lag.snapshot().groups.flatMap((g) => g.partitions);
     const behind = parts.reduce((n, p) => n + p.lag, 0);
-    if (parts.length > 0 && behind === 0 && parts.every((p) => p.committed !== null || p.end === '0')) return;
-    if (Date.now() - lastReport > 2000) {
-      out(`  waiting for the stages: ${behind} event(s) still to process`);
-      lastReport = Date.now();
+    if (parts.length > 0 && behind === 0 && parts.every((p) => p.committed !== null || p.end === '0')) {
+      progress.tick(total, '0 behind');
+      progress.end();
+      return;
     }
+    progress.tick(Math.max(0, total - behind), `${behind} behind`);
     if (Date.now() > deadline) {
       throw new KeyflowError(
         'UNREACHABLE',
@@ -157,8 +172,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       `Publishing ${events.length} events (run ${runId}): ${late} deliberately late, ${dups} sent twice...`,
     );
     const started = Date.now();
-    await publish(app, events, out);
-    await caughtUp(app, out);
+    const progress = new Progress(opts.terminal);
+    await publish(app, events, progress);
+    await caughtUp(app, events.length, progress);
     const endToEndMs = Date.now() - started;
     out(
       `All stages caught up in ${formatDuration(endToEndMs)} (${eventsPerSecond(events.length, endToEndMs)} events/s end to end).`,
