@@ -56,14 +56,11 @@ test('commandLogger uses the command’s level unless LOG_LEVEL is set, and writ
 
   const loud = commandLogger(
     { LOG_LEVEL: 'debug' },
-    { logLevel: 'debug', logFile: file },
-    {
-      level: 'warn',
-      fallback: { to: 'stdout' },
-    },
+    { logLevel: 'debug' },
+    { level: 'warn', fallback: { to: 'stdout' } },
   );
   expect(loud.log.level).toBe('debug');
-  expect(loud.destination).toEqual({ to: 'file', path: file });
+  expect(loud.destination).toEqual({ to: 'stdout' });
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
