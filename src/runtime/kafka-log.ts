@@ -17,11 +17,14 @@ export const TRANSIENT_BROKER_ERRORS: readonly string[] = [
   'This server does not host this topic-partition',
 ];
 
-/** A broker's error response that kafkajs retries by itself (the connection logs it as `Response <api>`). */
+/**
+ * REBALANCE_IN_PROGRESS is not retriable in kafkajs's table, but the consumer answers it by rejoining
+ * and logs that itself at warn ("The group is rebalancing, re-joining"), so the raw response adds nothing.
+ */
+export const REBALANCE_RESPONSE = 'The group is rebalancing, so a rejoin is needed';
+
+/** A broker's error response that kafkajs handles by itself (the connection logs it as `Response <api>`). */
 export function isRetriedResponse(message: string, fields: Record<string, unknown>): boolean {
-  return (
-    message.startsWith('Response ') &&
-    typeof fields.error === 'string' &&
-    TRANSIENT_BROKER_ERRORS.includes(fields.error)
-  );
+  if (!message.startsWith('Response ') || typeof fields.error !== 'string') return false;
+  return TRANSIENT_BROKER_ERRORS.includes(fields.error) || fields.error === REBALANCE_RESPONSE;
 }

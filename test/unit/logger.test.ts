@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseLogDestination, commandLogger } from '../../src/logger';
-import { isRetriedResponse, TRANSIENT_BROKER_ERRORS } from '../../src/runtime/kafka-log';
+import { isRetriedResponse, REBALANCE_RESPONSE, TRANSIENT_BROKER_ERRORS } from '../../src/runtime/kafka-log';
 
 const demoFile = { to: 'file', path: '.keyflow/logs/demo.log' } as const;
 
@@ -88,4 +88,9 @@ test('each message demoted is one kafkajs itself marks retriable', () => {
   for (const message of TRANSIENT_BROKER_ERRORS) {
     expect(errorCodes.find((e) => e.message === message)).toMatchObject({ retriable: true });
   }
+  // The rebalance reply is answered by a rejoin, not a retry; it must still be kafkajs's exact text.
+  expect(errorCodes.find((e) => e.message === REBALANCE_RESPONSE)).toMatchObject({ retriable: false });
+  expect(isRetriedResponse('Response Heartbeat(key: 12, version: 3)', { error: REBALANCE_RESPONSE })).toBe(
+    true,
+  );
 });
