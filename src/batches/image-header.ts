@@ -1,5 +1,11 @@
 // Identifies an image from its first bytes: media type and pixel dimensions of PNG, JPEG, GIF and WebP.
 // Pure (no I/O): the ingest handler reads the origin, this decides whether the bytes are an image.
+//
+// Why not the `image-size` package (2.1.0, tried): it knows our four formats, but its DataViews start at
+// the input's byteOffset and ignore its byteLength, so a header cut short inside a larger buffer (a
+// subarray of a read buffer, a small Buffer from Node's shared pool) is "identified" from whatever bytes
+// follow it. Using it safely would mean copying every body first, and catching its untyped throws
+// (RangeError, TypeError) as "no image". This file stays within the view it is given.
 
 export type ImageMediaType = 'image/png' | 'image/jpeg' | 'image/gif' | 'image/webp';
 

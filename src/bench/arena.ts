@@ -22,7 +22,7 @@ import { ensureIndexes } from '../state/mongo';
 import { ensureTopics } from '../topology/admin';
 import type { BatchStageSpec, Planned, TopicSpec } from '../topology/types';
 import type { BenchEvent, EventSet, Flow } from './events';
-import type { Progress } from './progress';
+import type { Progress } from '../cli/progress';
 import type { ScenarioFile } from './scenario';
 import { LatencyRecorder, rateTicks } from './stats';
 

@@ -397,23 +397,24 @@ export function runIncumbent(ctx: BenchContext, spec: RunSpec): Promise<Measurem
  */
 export async function rawReadRate(ctx: BenchContext, arena: Arena, expected: number): Promise<number> {
   const consumer = ctx.kafka.consumer({ groupId: `${arena.prefix}.raw-read`, maxWaitTimeInMs: 100 });
+  // Timed from the group join (the first fetch follows it) to the last record: a join is not reading.
+  let joinedAt = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => void (joinedAt = Date.now()));
   await consumer.connect();
   try {
     for (const topic of Object.values(arena.input)) await consumer.subscribe({ topic, fromBeginning: true });
     let seen = 0;
-    let first = 0;
     let last = 0;
     await new Promise<void>((resolve) => {
       void consumer.run({
         eachBatch: async ({ batch }) => {
-          if (seen === 0) first = Date.now();
           seen += batch.messages.length;
           last = Date.now();
           if (seen >= expected) resolve();
         },
       });
     });
-    return last > first ? Math.round((seen * 1000) / (last - first)) : seen;
+    return Math.round((seen * 1000) / Math.max(1, last - joinedAt));
   } finally {
     await consumer.disconnect();
   }

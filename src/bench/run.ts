@@ -6,7 +6,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { demoConfig } from '../app/demo/run';
-import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { RUNNER_DEFAULTS } from '../consumers/options';
 import { kafkaClient } from '../producers/client';
@@ -18,7 +17,7 @@ import { runBullmq } from './bullmq';
 import { buildEventSet } from './events';
 import type { RunSpec } from './measure';
 import { runPipeline, type Profile } from './pipeline';
-import { Progress, type ProgressOutput } from './progress';
+import { Progress, type ProgressOutput } from '../cli/progress';
 import { startRedis, ensureRedisServer, type LocalRedis } from './redis';
 import { latencyChartSvg, markdownReport } from './report';
 import { selectScenarios, type ScenarioFile } from './scenario';
@@ -341,7 +340,7 @@ function writeResults(dir: string, run: BenchRun): { json: string; report: strin
 
 export async function runBench(opts: BenchOptions): Promise<number> {
   const scenarios = selectScenarios(opts.what);
-  const config: Config = await demoConfig(opts.out);
+  const { config } = await demoConfig(opts.out);
   const startedAt = new Date();
   const progress = new Progress(opts.terminal);
   let aborted = false;

@@ -2,14 +2,17 @@
 import { runBench } from '../bench/run';
 import { createLogger } from '../logger';
 import { KeyflowError } from '../errors';
-import type { Command } from './main';
+import { defineCommand, usageError } from './args';
 
-export const benchCommand: Command = {
-  usage: 'bench <scenario|quick|all>',
+export const benchCommand = defineCommand({
+  name: 'bench',
+  operands: '<scenario|quick|all>',
   summary: 'measure the pipeline against same-run baselines; writes bench/results/latest.json and a report',
-  async run(args) {
-    const what = args.find((a) => !a.startsWith('-'));
+  options: {},
+  async run({ positionals }) {
+    const [what, ...extra] = positionals;
     if (!what) throw new KeyflowError('USAGE', 'name a scenario, `quick` or `all` (see bench/scenarios/)');
+    if (extra.length) throw usageError(benchCommand, `one scenario at a time, got "${extra[0]}" too`);
     // The engine logs only errors here: a retry warning per injected failure would bury the progress bar.
     const log = createLogger(process.env.LOG_LEVEL ?? 'error');
     return runBench({
@@ -19,4 +22,4 @@ export const benchCommand: Command = {
       terminal: process.stdout,
     });
   },
-};
+});

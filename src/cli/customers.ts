@@ -6,16 +6,17 @@ import { createCustomerKey } from '../customers/keys';
 import { KeyflowError } from '../errors';
 import { createLogger } from '../logger';
 import { connectStore } from '../state/mongo';
-import { positionals } from './args';
-import type { Command } from './main';
+import { defineCommand, usageError } from './args';
 
-export const customersCommand: Command = {
-  usage: 'customers create <customerId>',
+export const customersCommand = defineCommand({
+  name: 'customers',
+  operands: 'create <customerId>',
   summary: 'create a customer (if new) and print a new API key for it as the last line',
-  async run(args) {
-    const [action, customerId, ...extra] = positionals(args);
+  options: {},
+  async run({ positionals }) {
+    const [action, customerId, ...extra] = positionals;
     if (action !== 'create' || customerId === undefined || extra.length > 0) {
-      throw new KeyflowError('USAGE', `usage: keyflow ${this.usage}`);
+      throw usageError(customersCommand);
     }
     const id = customerIdSchema.safeParse(customerId);
     if (!id.success) {
@@ -38,4 +39,4 @@ export const customersCommand: Command = {
       await store.close();
     }
   },
-};
+});

@@ -7,20 +7,27 @@ import { kafkaClient } from '../producers/client';
 import { KeyedProducer } from '../producers/producer';
 import { connectStore } from '../state/mongo';
 import { createLogger } from '../logger';
-import { flag, has, intFlag, positionals } from './args';
-import type { Command } from './main';
+import { defineCommand, usageError, wholeNumber } from './args';
 
 const STATUSES: LetterStatus[] = ['parked', 'dead', 'redriven', 'resolved'];
 
-export const dlqCommand: Command = {
-  usage: 'dlq list|replay <stage> [--key K] [--status s] [--limit N] [--json]',
+export const dlqCommand = defineCommand({
+  name: 'dlq',
+  operands: 'list|replay <stage>',
   summary: 'list a stage’s dead letters, or re-drive them (all, or one key’s) in their original order',
-  async run(args) {
-    const [action, stage] = positionals(args, ['--key', '--status', '--limit']);
-    if ((action !== 'list' && action !== 'replay') || !stage) {
-      throw new KeyflowError('USAGE', `usage: keyflow ${this.usage}`);
+  options: {
+    key: { type: 'string', value: 'K', doc: 'only the letters of this key' },
+    status: { type: 'string', value: 'S', doc: `list: only letters in this status (${STATUSES.join(', ')})` },
+    limit: { type: 'string', value: 'N', doc: 'at most N letters (list: default 100; replay: all)' },
+    json: { type: 'boolean', doc: 'list: print the letters as JSON' },
+  },
+  async run({ values, positionals }) {
+    const [action, stage, ...extra] = positionals;
+    if ((action !== 'list' && action !== 'replay') || !stage || extra.length > 0) {
+      throw usageError(dlqCommand);
     }
-    const status = flag(args, '--status');
+    const { status, key } = values;
+    const limit = wholeNumber(values.limit, 'limit');
     if (status !== undefined && !STATUSES.includes(status as LetterStatus)) {
       throw new KeyflowError('USAGE', `--status must be one of ${STATUSES.join(', ')}`);
     }
@@ -28,14 +35,13 @@ export const dlqCommand: Command = {
     const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
     const store = await connectStore(config, log);
     try {
-      const key = flag(args, '--key');
       if (action === 'list') {
         const letters = await listLetters(store.db, stage, {
           key,
           status: status ? [status as LetterStatus] : undefined,
-          limit: intFlag(args, '--limit') ?? 100,
+          limit: limit ?? 100,
         });
-        if (has(args, '--json')) {
+        if (values.json) {
           const rows = letters.map(({ value, ...rest }) => ({ ...rest, bytes: value?.length() ?? 0 }));
           process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
         } else {
@@ -56,7 +62,7 @@ export const dlqCommand: Command = {
         encode: () => Promise.reject(new KeyflowError('USAGE', 're-drive sends original bytes only')),
       });
       try {
-        const result = await redrive({ db: store.db, producer, stage, key, limit: intFlag(args, '--limit') });
+        const result = await redrive({ db: store.db, producer, stage, key, limit });
         process.stdout.write(
           `re-drove ${result.redriven} letter(s) of ${stage}${key ? ` for key ${key}` : ''}\n`,
         );
@@ -69,4 +75,4 @@ export const dlqCommand: Command = {
       await store.close();
     }
   },
-};
+});

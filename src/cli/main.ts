@@ -1,5 +1,6 @@
 // The `keyflow` command. Each subcommand is a thin call into the rooms that do the work.
 import { KeyflowError } from '../errors';
+import type { Command } from './args';
 import { benchCommand } from './bench';
 import { customersCommand } from './customers';
 import { demoCommand } from './demo';
@@ -8,12 +9,6 @@ import { replayCommand } from './replay';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
 import { topologyCommand } from './topology';
-
-export interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
-}
 
 export const commands: Record<string, Command> = {
   services: servicesCommand,
@@ -34,10 +29,13 @@ export function helpText(): string {
     '',
     'Commands:',
   ];
-  const width = Math.max(...Object.values(commands).map((c) => c.usage.length));
-  for (const c of Object.values(commands)) lines.push(`  ${c.usage.padEnd(width)}  ${c.summary}`);
+  // Operands only: options belong to each command's own --help, which lists every one of them.
+  const heads = Object.values(commands).map((c) => [c.synopsis, c.summary] as const);
+  const width = Math.max(...heads.map(([h]) => h.length));
+  for (const [head, summary] of heads) lines.push(`  ${head.padEnd(width)}  ${summary}`);
   lines.push(
     '',
+    'Run `keyflow <command> --help` for its options.',
     'Settings come from the environment, then .keyflow/services.env; see README.md, "Settings".',
   );
   return lines.join('\n');
@@ -56,8 +54,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
+  // Help wins over anything else on the line, so `--help` works even beside a mistyped option.
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`Usage: keyflow ${cmd.usage}\n  ${cmd.summary}\n`);
+    process.stdout.write(`${cmd.help()}\n`);
     return;
   }
   try {

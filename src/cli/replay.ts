@@ -2,53 +2,43 @@
 // one entity or as a resumable full pass. Exit 0 when nothing is left to fix, 1 when differences remain.
 import { appDataflows } from '../app/dataflows';
 import { loadConfig } from '../config';
-import { KeyflowError } from '../errors';
 import { createLogger } from '../logger';
 import { replayEntity } from '../replay/engine';
 import { replayAll } from '../replay/full-pass';
-import { ProgressBar } from '../replay/progress';
-import { entityText, runText, toJson } from '../replay/report';
+import { entityText, progressDetail, runText, toJson } from '../replay/report';
 import { connectStore } from '../state/mongo';
-import { flag, has, intFlag, positionals } from './args';
-import type { Command } from './main';
+import { Progress } from './progress';
+import { defineCommand, usageError, wholeNumber } from './args';
 
-const VALUED = ['--id', '--entity', '--shards', '--resume'];
-const BARE = ['--all', '--repair', '--json'];
 /** Exit code of a full pass stopped by Ctrl-C before it finished (the shell's convention for SIGINT). */
 const INTERRUPTED = 130;
 
-const USAGE =
-  'replay --id <entityId> [--entity <kind>] | --all [--shards N] [--resume <runId>] [--repair] [--json]';
-
-function refuse(message: string): never {
-  throw new KeyflowError('USAGE', `${message}; usage: keyflow ${USAGE}`);
-}
-
-function checkArgs(args: string[]): void {
-  const stray = positionals(args, VALUED);
-  if (stray.length) refuse(`unexpected argument "${stray[0]}"`);
-  for (const a of args) {
-    const name = a.startsWith('--') ? a.split('=')[0]! : undefined;
-    if (name && !VALUED.includes(name) && !BARE.includes(name)) refuse(`unknown option ${name}`);
-  }
-}
-
-export const replayCommand: Command = {
-  usage: USAGE,
+export const replayCommand = defineCommand({
+  name: 'replay',
   summary:
     'recompute tables from archived events; report differences (exit 1 if any remain), optionally repair',
-  async run(args) {
-    checkArgs(args);
-    const id = flag(args, '--id');
-    const resume = flag(args, '--resume');
-    const all = has(args, '--all') || resume !== undefined;
-    if ((id === undefined) === !all) refuse('give either --id <entityId> or --all');
-    if (id !== undefined && (id.length === 0 || id.length > 512)) refuse('--id must be 1 to 512 characters');
-    const shards = intFlag(args, '--shards');
-    if (id !== undefined && shards !== undefined) refuse('--shards applies to --all only');
-    const entity = flag(args, '--entity');
-    const repair = has(args, '--repair');
-    const json = has(args, '--json');
+  options: {
+    id: { type: 'string', value: '<entityId>', doc: 'replay one entity (every table it touches)' },
+    entity: { type: 'string', value: '<kind>', doc: 'only the tables of this kind of entity' },
+    all: { type: 'boolean', doc: 'a full pass over every entity, resumable, with progress on stderr' },
+    shards: { type: 'string', value: 'N', doc: '--all: split the pass into N shards run side by side' },
+    resume: { type: 'string', value: '<runId>', doc: 'continue an interrupted --all run (implies --all)' },
+    repair: { type: 'boolean', doc: 'write the recomputed rows where they differ' },
+    json: { type: 'boolean', doc: 'print the report as JSON' },
+  },
+  notes: ['Give either --id or --all. Exit 0 when nothing is left to fix, 1 when differences remain.'],
+  async run({ values }) {
+    const refuse = (message: string) => usageError(replayCommand, message);
+    const { id, resume, entity } = values;
+    const all = values.all === true || resume !== undefined;
+    if ((id === undefined) === !all) throw refuse('give either --id <entityId> or --all');
+    if (id !== undefined && (id.length === 0 || id.length > 512)) {
+      throw refuse('--id must be 1 to 512 characters');
+    }
+    const shards = wholeNumber(values.shards, 'shards');
+    if (id !== undefined && shards !== undefined) throw refuse('--shards applies to --all only');
+    const repair = values.repair === true;
+    const json = values.json === true;
 
     const tables = appDataflows()
       .flatMap((f) => f.replay)
@@ -68,7 +58,8 @@ export const replayCommand: Command = {
         stop.abort();
       };
       process.once('SIGINT', onSigint);
-      const bar = new ProgressBar();
+      // A plain line every 5 s off a terminal: a pass can run for hours, quarters alone would be sparse.
+      const bar = new Progress(process.stderr, { plainEveryMs: 5000 });
       try {
         const summary = await replayAll(store.db, tables, {
           shards,
@@ -76,18 +67,21 @@ export const replayCommand: Command = {
           repair: resume !== undefined && !repair ? undefined : repair,
           runId: resume,
           signal: stop.signal,
-          onProgress: (p) => bar.update(p),
+          onProgress: (p) => {
+            if (!bar.open) bar.phase('replay', p.total);
+            bar.tick(p.checked, progressDetail(p));
+          },
         });
-        bar.done();
+        bar.end();
         process.stdout.write(`${json ? toJson(summary) : runText(summary)}\n`);
         if (summary.status === 'interrupted') return INTERRUPTED;
         return summary.remaining > 0 ? 1 : 0;
       } finally {
-        bar.done();
+        bar.end();
         process.removeListener('SIGINT', onSigint);
       }
     } finally {
       await store.close();
     }
   },
-};
+});

@@ -4,10 +4,7 @@ import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import { dataRoot, down, reset, stackContext, status, up } from '../services/stack';
 import { dirBytes, formatBytes, statusTable } from '../services/status';
-import { has, positionals } from './args';
-import type { Command } from './main';
-
-const USAGE = 'services up|down|status|reset [--yes]';
+import { defineCommand, usageError } from './args';
 
 const progress = (line: string) => process.stderr.write(`[services] ${line}\n`);
 
@@ -26,17 +23,19 @@ async function confirm(question: string): Promise<boolean> {
   }
 }
 
-export const servicesCommand: Command = {
-  usage: USAGE,
+export const servicesCommand = defineCommand({
+  name: 'services',
+  operands: 'up|down|status|reset',
   summary: 'start, stop, show or wipe the local Kafka, schema registry and Mongo-protocol server',
-  async run(args) {
+  options: {
+    yes: { type: 'boolean', doc: 'reset: delete without asking' },
+  },
+  async run({ values, positionals }) {
+    if (positionals.length !== 1) throw usageError(servicesCommand);
+    const [sub] = positionals;
+    if (values.yes && sub !== 'reset') throw usageError(servicesCommand);
     const cfg = loadConfig(process.env, { require: [] });
     const ctx = stackContext(cfg, progress);
-    const [sub, ...extra] = positionals(args);
-    const unknown = args.filter((a) => a.startsWith('--') && !(sub === 'reset' && a === '--yes'));
-    if (extra.length || unknown.length) {
-      throw new KeyflowError('USAGE', `usage: keyflow ${USAGE}`, { retriable: false });
-    }
     switch (sub) {
       case 'up': {
         const env = await up(ctx);
@@ -56,7 +55,7 @@ export const servicesCommand: Command = {
       case 'reset': {
         const target = `${dataRoot(ctx)} (${formatBytes(dirBytes(dataRoot(ctx)))})`;
         const consent = resetConsent({
-          yes: has(args, '--yes'),
+          yes: values.yes === true,
           interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
         });
         if (consent === 'refuse') {
@@ -77,7 +76,7 @@ export const servicesCommand: Command = {
         return 0;
       }
       default:
-        throw new KeyflowError('USAGE', `usage: keyflow ${USAGE}`, { retriable: false });
+        throw usageError(servicesCommand);
     }
   },
-};
+});

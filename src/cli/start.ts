@@ -1,20 +1,25 @@
 // `keyflow start`: every stage of the topology plus the HTTP server, until SIGTERM or SIGINT.
 import { startApp, untilSignal } from '../app/main';
 import { loadConfig } from '../config';
-import { createLogger } from '../logger';
-import type { Command } from './main';
-import { flag } from './args';
+import { commandLogger } from '../logger';
+import { defineCommand } from './args';
 
-export const startCommand: Command = {
-  usage: 'start [--stages a,b]',
+export const startCommand = defineCommand({
+  name: 'start',
   summary: 'run the stages (all by default) and the HTTP server until SIGTERM/SIGINT',
-  async run(args) {
+  options: {
+    stages: { type: 'string', value: 'a,b', doc: 'run only these stages (comma-separated names)' },
+  },
+  async run({ values }) {
     const config = loadConfig();
-    const log = createLogger(config.logLevel);
-    const stages = flag(args, '--stages')?.split(',').filter(Boolean);
+    const { log } = commandLogger(process.env, config, {
+      level: config.logLevel,
+      fallback: { to: 'stdout' },
+    });
+    const stages = values.stages?.split(',').filter(Boolean);
     const app = await startApp(config, log, { stages });
     await untilSignal(log);
     await app.stop();
     return 0;
   },
-};
+});

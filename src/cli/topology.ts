@@ -1,21 +1,15 @@
 // `keyflow topology [--mermaid]`: prints the application topology as text or as a Mermaid flowchart.
 import { appTopology } from '../app/topology';
-import { KeyflowError } from '../errors';
 import { renderMermaid, renderText } from '../topology/render';
-import type { Command } from './main';
+import { defineCommand } from './args';
 
-export const topologyCommand: Command = {
-  usage: 'topology [--mermaid]',
+export const topologyCommand = defineCommand({
+  name: 'topology',
   summary: 'print the topics and stages of the application (as a Mermaid flowchart with --mermaid)',
-  async run(args) {
-    const unknown = args.filter((a) => a !== '--mermaid');
-    if (unknown.length > 0) {
-      throw new KeyflowError('USAGE', `unknown option ${unknown[0]}; usage: keyflow topology [--mermaid]`, {
-        retriable: false,
-      });
-    }
+  options: { mermaid: { type: 'boolean', doc: 'print a Mermaid flowchart instead of text' } },
+  async run({ values }) {
     const topology = appTopology();
-    process.stdout.write(args.includes('--mermaid') ? renderMermaid(topology) : renderText(topology));
+    process.stdout.write(values.mermaid ? renderMermaid(topology) : renderText(topology));
     return 0;
   },
-};
+});

@@ -75,6 +75,11 @@ export const settings = {
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     'pino log level.',
   ),
+  logFile: setting(
+    'KEYFLOW_LOG_FILE',
+    z.string().min(1).optional(),
+    'Append log lines to this file instead of standard output (the demo: .keyflow/logs/demo.log unless LOG_LEVEL is set).',
+  ),
   stateDir: setting(
     'KEYFLOW_STATE_DIR',
     z.string().min(1).default('.keyflow'),

@@ -3,16 +3,18 @@
 import { Kafka, logLevel as kafkaLogLevel, type LogEntry } from 'kafkajs';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
+import { isRetriedResponse } from './kafka-log';
 
 export type KafkaClient = Kafka;
 
-/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more. */
+/** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more; retried responses at debug. */
 function kafkaLogger(log: Logger) {
   return () =>
     ({ level, log: entry }: LogEntry) => {
       const { message, ...rest } = entry;
       const fields = { ...rest, component: 'kafkajs' };
-      if (level === kafkaLogLevel.ERROR) log.error(fields, message);
+      if (isRetriedResponse(message, rest)) log.debug(fields, message);
+      else if (level === kafkaLogLevel.ERROR) log.error(fields, message);
       else if (level === kafkaLogLevel.WARN) log.warn(fields, message);
       else log.debug(fields, message);
     };

@@ -1,7 +1,7 @@
 // How replay results read: JSON for scripts and the API, a fixed-width table of differences for people,
 // and a one-line summary for logs and alerts.
 import type { EntityReport } from './engine';
-import type { ReplaySummary } from './full-pass';
+import type { ReplayProgress, ReplaySummary } from './full-pass';
 import type { Difference } from './types';
 
 export const COLUMNS = ['entity', 'table', 'row', 'field', 'expected', 'actual'] as const;
@@ -41,6 +41,21 @@ export function differencesTable(differences: readonly Difference[], maxWidth = 
 }
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * What a replay pass shows after its counts: `950/s  ETA 1s  3 differing  shards 1/4`. The total is an
+ * estimate: past it, or before any rate is known, an ETA would be a guess, so it reads `?`.
+ */
+export function progressDetail(
+  p: Pick<ReplayProgress, 'checked' | 'total' | 'rate' | 'withDifferences' | 'shards' | 'shardsDone'>,
+): string {
+  const rate = `${Math.round(p.rate)}/s`;
+  const tail = `${p.withDifferences} differing  shards ${p.shardsDone}/${p.shards}`;
+  if (!p.total) return `${rate}  ${tail}`;
+  const left = p.total - p.checked;
+  const eta = left > 0 && p.rate > 0 ? formatDuration((left / p.rate) * 1000) : '?';
+  return `${rate}  ETA ${eta}  ${tail}`;
+}
 
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)}ms`;

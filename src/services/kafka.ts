@@ -16,7 +16,7 @@ import {
   runtimePom,
   serverProperties,
 } from './kafka-config';
-import { portOpen, runChecked, spawnDetached } from './process';
+import { portOpen, runChecked, runWatched, spawnDetached } from './process';
 import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
 /** Before the version became a setting every state dir was formatted by this one (and left no marker). */
@@ -94,7 +94,7 @@ async function install(ctx: StackContext): Promise<void> {
   // Copy into a scratch dir and rename at the end, so an interrupted install never looks complete.
   const staging = path.join(home, 'libs.tmp');
   fs.rmSync(staging, { recursive: true, force: true });
-  runChecked(
+  await runWatched(
     'mvn',
     [
       '-q',
@@ -106,6 +106,11 @@ async function install(ctx: StackContext): Promise<void> {
       '-DincludeScope=runtime',
     ],
     { cwd: home },
+    {
+      progress: ctx.progress,
+      everyMs: 10_000,
+      report: (ms) => `still resolving Kafka jars (${Math.round(ms / 1000)}s)`,
+    },
   );
   const jars = fs.readdirSync(staging).filter((f) => f.endsWith('.jar'));
   if (!jars.some((j) => j.startsWith(`kafka_2.13-${ctx.kafkaVersion}`))) {

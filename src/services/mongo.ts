@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { KeyflowError } from '../errors';
-import { logFile, portOpen, runChecked, spawnDetached } from './process';
+import { logFile, portOpen, runChecked, runWatched, spawnDetached } from './process';
 import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
 export const FERRETDB_VERSION = '1.24.2';
@@ -34,7 +34,7 @@ function ferretdbStateDir(ctx: StackContext): string {
   return path.join(ctx.stateDir, 'data', 'ferretdb-state');
 }
 
-function installFerretdb(ctx: StackContext): void {
+async function installFerretdb(ctx: StackContext): Promise<void> {
   const binary = ferretdbBinary(ctx);
   if (fs.existsSync(binary)) return;
   requireTool(
@@ -63,12 +63,21 @@ function installFerretdb(ctx: StackContext): void {
   fs.cpSync(moduleDir, src, { recursive: true });
   makeWritable(src); // the module cache is read-only and cpSync keeps the modes
   fs.writeFileSync(path.join(src, 'build', 'version', 'version.txt'), `v${FERRETDB_VERSION}\n`);
-  runChecked('go', ['install', '-trimpath', './cmd/ferretdb'], {
-    cwd: src,
-    timeout: BUILD_TIMEOUT_MS,
-    // The SQLite driver FerretDB uses is pure Go, so no C toolchain is needed.
-    env: { ...process.env, GOBIN: path.dirname(binary), CGO_ENABLED: '0' },
-  });
+  await runWatched(
+    'go',
+    ['install', '-trimpath', './cmd/ferretdb'],
+    {
+      cwd: src,
+      timeout: BUILD_TIMEOUT_MS,
+      // The SQLite driver FerretDB uses is pure Go, so no C toolchain is needed.
+      env: { ...process.env, GOBIN: path.dirname(binary), CGO_ENABLED: '0' },
+    },
+    {
+      progress: ctx.progress,
+      everyMs: 10_000,
+      report: (ms) => `still building FerretDB (${Math.round(ms / 1000)}s)`,
+    },
+  );
   fs.rmSync(src, { recursive: true, force: true });
   if (!fs.existsSync(binary)) {
     throw new KeyflowError('SERVICE_INSTALL_FAILED', `go install finished but ${binary} is missing`, {
@@ -136,7 +145,7 @@ function javaServerPom(): string {
   ].join('\n');
 }
 
-function installJavaServer(ctx: StackContext): void {
+async function installJavaServer(ctx: StackContext): Promise<void> {
   const { root, libs, classes } = javaServerDirs(ctx);
   const source = findRepoFile(JAVA_SOURCE);
   const sourceHash = crypto.createHash('sha256').update(fs.readFileSync(source)).digest('hex');
@@ -158,10 +167,15 @@ function installJavaServer(ctx: StackContext): void {
     // Resolve into a side folder and rename, so an interrupted download never looks complete.
     const partial = `${libs}.partial`;
     fs.rmSync(partial, { recursive: true, force: true });
-    runChecked(
+    await runWatched(
       'mvn',
       ['-q', '-B', 'dependency:copy-dependencies', `-DoutputDirectory=${partial}`, '-DincludeScope=runtime'],
       { cwd: root, timeout: BUILD_TIMEOUT_MS },
+      {
+        progress: ctx.progress,
+        everyMs: 10_000,
+        report: (ms) => `still resolving mongo-java-server jars (${Math.round(ms / 1000)}s)`,
+      },
     );
     fs.rmSync(libs, { recursive: true, force: true });
     fs.renameSync(partial, libs);
@@ -343,9 +357,9 @@ export const mongo: LocalService = {
   name: 'mongo',
 
   async install(ctx) {
-    if (ctx.mongoServer === 'ferretdb') installFerretdb(ctx);
+    if (ctx.mongoServer === 'ferretdb') await installFerretdb(ctx);
     else if (ctx.mongoServer === 'secantusdb') installSecantus(ctx);
-    else installJavaServer(ctx);
+    else await installJavaServer(ctx);
   },
 
   async start(ctx) {

@@ -2,6 +2,7 @@
 import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { StackContext } from './types';
 import { KeyflowError } from '../errors';
@@ -53,6 +54,119 @@ export function runChecked(command: string, args: string[], opts: SpawnSyncOptio
     );
   }
   return out;
+}
+
+export interface InstallWatch {
+  /** How often to report (default 5 s). */
+  everyMs?: number;
+  /** One line on how far the step got, or undefined to stay quiet this time. */
+  report(elapsedMs: number): string | undefined;
+  progress: (line: string) => void;
+}
+
+/**
+ * runChecked without blocking the event loop, for the long install steps (downloads, builds): every
+ * `watch.everyMs` the step says how far it got. Same failure as runChecked: its output tail.
+ */
+export function runWatched(
+  command: string,
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number },
+  watch: InstallWatch,
+): Promise<string> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const keep = (d: Buffer) => {
+      out += String(d);
+      if (out.length > 4 * 1024 * 1024) out = out.slice(-1024 * 1024); // the tail is what a failure shows
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const ticker = setInterval(() => {
+      const line = watch.report(Date.now() - started);
+      if (line) watch.progress(line);
+    }, watch.everyMs ?? 5000);
+    const killer = opts.timeout ? setTimeout(() => child.kill('SIGKILL'), opts.timeout) : undefined;
+    const fail = (why: string) => {
+      const tail = out.split('\n').slice(-25).join('\n');
+      reject(
+        new KeyflowError(
+          'SERVICE_INSTALL_FAILED',
+          `\`${command} ${args.join(' ')}\` failed (${why}):\n${tail}`,
+          {
+            retriable: false,
+          },
+        ),
+      );
+    };
+    child.once('error', (err) => {
+      clearInterval(ticker);
+      clearTimeout(killer);
+      fail(err.message);
+    });
+    child.once('close', (code, signal) => {
+      clearInterval(ticker);
+      clearTimeout(killer);
+      if (code === 0) resolve(out);
+      else fail(signal ? `killed by ${signal}` : `exit ${code}`);
+    });
+  });
+}
+
+/** 142268239 → "135.7 MB" (MiB, as download tools show them). */
+export function formatMegabytes(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}
+
+/** `fetching X: 45.2/135.7 MB (33%), 4.1 MB/s`; before any byte arrives, and once all have, what it waits for. */
+export function downloadLine(
+  what: string,
+  bytes: number,
+  total: number,
+  bytesPerSecond: number,
+  elapsedMs: number,
+): string {
+  const seconds = Math.round(elapsedMs / 1000);
+  if (bytes <= 0) return `fetching ${what}: waiting for the download to start (${seconds}s)`;
+  if (bytes >= total)
+    return `fetching ${what}: downloaded ${formatMegabytes(total)}, unpacking (${seconds}s)`;
+  const pct = Math.floor((bytes / total) * 100);
+  const done = (bytes / 1024 / 1024).toFixed(1);
+  return `fetching ${what}: ${done}/${formatMegabytes(total)} (${pct}%), ${formatMegabytes(bytesPerSecond)}/s`;
+}
+
+/** An InstallWatch report for a download whose bytes so far `read` returns; the rate is over the last interval. */
+export function downloadReport(what: string, total: number, read: () => number): InstallWatch['report'] {
+  let last = { bytes: 0, ms: 0 };
+  return (ms) => {
+    const bytes = read();
+    const rate = ms > last.ms ? ((bytes - last.bytes) * 1000) / (ms - last.ms) : 0;
+    last = { bytes, ms };
+    return downloadLine(what, bytes, total, Math.max(0, rate), ms);
+  };
+}
+
+/** Maven's local repository: `-Dmaven.repo.local` in MAVEN_OPTS if set, else ~/.m2/repository. */
+export function mavenLocalRepo(env: NodeJS.ProcessEnv = process.env): string {
+  const set = /-Dmaven\.repo\.local=(\S+)/.exec(env.MAVEN_OPTS ?? '');
+  return set ? path.resolve(set[1]!) : path.join(os.homedir(), '.m2', 'repository');
+}
+
+/** Bytes of `name` and its partial downloads (`name.part`, ...) in a folder; 0 when none is there yet. */
+export function bytesOf(dir: string, name: string): number {
+  let total = 0;
+  try {
+    for (const f of fs.readdirSync(dir)) {
+      if (f.startsWith(name) && !f.endsWith('.lock') && !f.endsWith('.sha1')) {
+        total += fs.statSync(path.join(dir, f)).size;
+      }
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return total;
 }
 
 export function isAlive(pid: number): boolean {

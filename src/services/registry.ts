@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KeyflowError } from '../errors';
-import { runChecked, spawnDetached } from './process';
+import { bytesOf, downloadReport, mavenLocalRepo, runWatched, spawnDetached } from './process';
 import type { LocalService, ServiceEndpoint, StackContext } from './types';
 
 /**
@@ -12,6 +12,9 @@ import type { LocalService, ServiceEndpoint, StackContext } from './types';
  */
 export const APICURIO_VERSION = '2.6.13.Final';
 const ARTIFACT = `io.apicurio:apicurio-registry-app:${APICURIO_VERSION}:zip:all`;
+const ZIP = `apicurio-registry-app-${APICURIO_VERSION}-all.zip`;
+/** Size of ZIP on Maven Central, for the progress line; it changes only with APICURIO_VERSION. */
+const ZIP_BYTES = 142_268_239;
 const RUNNER_JAR = `apicurio-registry-app-${APICURIO_VERSION}-runner.jar`;
 const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
 /** Apicurio's Confluent-compatibility API (v7 flavour); clients take it as their base URL. */
@@ -49,10 +52,16 @@ async function install(ctx: StackContext): Promise<void> {
   fs.mkdirSync(scratch, { recursive: true });
   try {
     // Run without a project: the plugin then writes its unpack markers under the working directory.
-    runChecked(
+    // Maven -q says nothing while it downloads, so progress is the size of the zip in its local repository.
+    const inRepo = path.join(mavenLocalRepo(), 'io', 'apicurio', 'apicurio-registry-app', APICURIO_VERSION);
+    await runWatched(
       'mvn',
       ['-q', '-B', `${DEPENDENCY_PLUGIN}:unpack`, `-Dartifact=${ARTIFACT}`, `-DoutputDirectory=${staging}`],
       { cwd: scratch },
+      {
+        progress: ctx.progress,
+        report: downloadReport('Apicurio Registry', ZIP_BYTES, () => bytesOf(inRepo, ZIP)),
+      },
     );
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });

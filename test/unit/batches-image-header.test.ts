@@ -33,3 +33,11 @@ test('a JPEG whose DHT comes before the frame is still read (0xC4 is not a frame
   const bytes = Buffer.concat([base.subarray(0, 2), dht, base.subarray(2)]);
   expect(identifyImage(bytes)).toEqual({ mediaType: 'image/jpeg', width: 33, height: 44 });
 });
+
+test('a header cut short inside a larger buffer is not read past the end of its view', () => {
+  // The bytes after the cut are a valid rest of the header; a parser reading past the view would find them.
+  const whole = png(3, 2);
+  expect(identifyImage(whole.subarray(0, 20))).toBeUndefined();
+  expect(identifyImage(gif(300, 200).subarray(0, 8))).toBeUndefined();
+  expect(identifyImage(webpLossy(120, 90).subarray(0, 28))).toBeUndefined();
+});

@@ -5,12 +5,12 @@ import { Decimal128, Int32, Long, ObjectId } from 'mongodb';
 import { diffRows, normalise, ROW_FIELD, rowKey, sameValue } from '../../src/replay/diff';
 import { replayOrder } from '../../src/replay/engine';
 import type { ReplaySummary } from '../../src/replay/full-pass';
-import { formatProgress, ProgressBar } from '../../src/replay/progress';
 import {
   differencesTable,
   entitySummary,
   formatDuration,
   formatValue,
+  progressDetail,
   runSummary,
 } from '../../src/replay/report';
 import { fmix32, fnv1a32, shardOf } from '../../src/replay/shard';
@@ -197,33 +197,9 @@ describe('reports', () => {
 describe('progress', () => {
   const p = { checked: 500, total: 2000, rate: 250, withDifferences: 1, shards: 4, shardsDone: 1 };
 
-  test('shows done / total, percent, rate and ETA; counts only when the total is unknown', () => {
-    expect(formatProgress(p, 8)).toBe('[##......] 500/2000 25%  250/s  ETA 6.0s  1 differing  shards 1/4');
-    expect(formatProgress({ ...p, total: null })).toBe('500 checked  250/s  1 differing  shards 1/4');
-    expect(formatProgress({ ...p, checked: 2100 }, 4)).toContain('[####] 2100/2000 100%  250/s  ETA ?');
-  });
-
-  test('redraws in place on a terminal, and prints a line every interval elsewhere', () => {
-    let now = 0;
-    const out: string[] = [];
-    const tty = new ProgressBar({ stream: { isTTY: true, write: (s) => out.push(s) }, now: () => now });
-    tty.update(p);
-    now += 10;
-    tty.update({ ...p, checked: 510 }); // within the redraw interval: skipped
-    tty.done();
-    tty.done();
-    expect(out[0]!.startsWith('\r[')).toBe(true);
-    expect(out[0]).toContain('\x1b[K');
-    expect(out.slice(-2)).toEqual([expect.stringContaining('510/2000'), '\n']);
-
-    const log: string[] = [];
-    const plain = new ProgressBar({
-      stream: { write: (s) => log.push(s) },
-      intervalMs: 5000,
-      now: () => now,
-    });
-    for (let i = 0; i < 20; i++, now += 1000) plain.update({ ...p, checked: i });
-    expect(log).toHaveLength(4);
-    expect(log.every((l) => l.startsWith('replay: ') && l.endsWith('\n') && !l.includes('\r'))).toBe(true);
+  test('shows rate and ETA after the counts; no ETA when the total is unknown or passed', () => {
+    expect(progressDetail(p)).toBe('250/s  ETA 6.0s  1 differing  shards 1/4');
+    expect(progressDetail({ ...p, total: null })).toBe('250/s  1 differing  shards 1/4');
+    expect(progressDetail({ ...p, checked: 2100 })).toBe('250/s  ETA ?  1 differing  shards 1/4');
   });
 });

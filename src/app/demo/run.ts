@@ -9,35 +9,51 @@ import { KeyflowError } from '../../errors';
 import { CONVERSIONS_TOPIC } from '../../conversions/schemas';
 import type { Logger } from '../../logger';
 import { replayEntity } from '../../replay/engine';
-import { differencesTable, entitySummary } from '../../replay/report';
+import { differencesTable, entitySummary, formatDuration } from '../../replay/report';
 import { stackContext, up } from '../../services/stack';
 import { appDataflows } from '../dataflows';
 import { startApp, untilSignal, type RunningApp } from '../main';
+import { Progress, type ProgressOutput } from '../../cli/progress';
 import { generate, type Published } from './generate';
+import { eventsPerSecond, summaryLines, type DemoTimings } from './summary';
 
 export interface DemoOptions {
   once: boolean;
   log: Logger;
   out: (line: string) => void;
+  /** Where the log goes, for the summary; undefined when it goes to a stream the user sees. */
+  logFile?: string;
+  /** Where the publish and processing bars are drawn (a bar on a TTY, quarter lines elsewhere). */
+  terminal: ProgressOutput;
 }
 
 const DAY = 86_400_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Uses the environment's services when all three are set; otherwise the local stack (started if needed). */
-export async function demoConfig(out: (line: string) => void): Promise<Config> {
+export async function demoConfig(
+  out: (line: string) => void,
+): Promise<{ config: Config; services: DemoTimings['services'] }> {
   const env = process.env;
-  if (!(env.KAFKA_BROKERS && env.SCHEMA_REGISTRY_URL && env.MONGO_URL)) {
-    out(
-      'No KAFKA_BROKERS/SCHEMA_REGISTRY_URL/MONGO_URL set: using the local stack (first run downloads its jars).',
-    );
-    await up(stackContext(loadConfig(env, { require: [] }), (line) => out(`  ${line}`)));
+  if (env.KAFKA_BROKERS && env.SCHEMA_REGISTRY_URL && env.MONGO_URL) {
+    return { config: loadConfig(env), services: 'environment' };
   }
-  return loadConfig(env);
+  out(
+    'No KAFKA_BROKERS/SCHEMA_REGISTRY_URL/MONGO_URL set: using the local stack (first run downloads its jars).',
+  );
+  let started = false;
+  await up(
+    stackContext(loadConfig(env, { require: [] }), (line) => {
+      if (line.startsWith('starting ')) started = true;
+      out(`  ${line}`);
+    }),
+  );
+  return { config: loadConfig(env), services: started ? 'local-started' : 'local-running' };
 }
 
-async function publish(app: RunningApp, events: Published[], out: (line: string) => void): Promise<void> {
+async function publish(app: RunningApp, events: Published[], progress: Progress): Promise<void> {
   const { producer } = app.processor.context;
+  progress.phase('published', events.length);
   for (let i = 0; i < events.length; i += 500) {
     await producer.publish(
       events.slice(i, i + 500).map((e) => ({
@@ -48,24 +64,52 @@ async function publish(app: RunningApp, events: Published[], out: (line: string)
         occurredAt: e.value.occurredAt,
       })),
     );
-    out(`  published ${Math.min(i + 500, events.length)}/${events.length}`);
+    progress.tick(Math.min(i + 500, events.length));
+  }
+  progress.end();
+}
+
+/**
+ * Waits until every stage is in its group, so the end-to-end rate below measures processing rather than
+ * the first rebalance.
+ */
+async function joined(app: RunningApp, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!app.processor.runners.every((r) => r.ready)) {
+    if (Date.now() > deadline) {
+      throw new KeyflowError(
+        'UNREACHABLE',
+        `the stages did not join their groups within ${timeoutMs / 1000}s`,
+      );
+    }
+    await sleep(100);
   }
 }
 
-/** Waits until every stage group has committed up to the end of its input partitions. */
-async function caughtUp(app: RunningApp, out: (line: string) => void, timeoutMs = 300_000): Promise<void> {
+/**
+ * Waits until every stage group has committed up to the end of its input partitions. The bar counts the
+ * published events less the stages' total lag, which includes what downstream stages have yet to read,
+ * so it can step back while a later stage catches its first events.
+ */
+async function caughtUp(
+  app: RunningApp,
+  total: number,
+  progress: Progress,
+  timeoutMs = 300_000,
+): Promise<void> {
   const { lag } = app.processor.context;
   const deadline = Date.now() + timeoutMs;
-  let lastReport = 0;
+  progress.phase('processed', total);
   for (;;) {
     await lag.poll();
     const parts = lag.snapshot().groups.flatMap((g) => g.partitions);
     const behind = parts.reduce((n, p) => n + p.lag, 0);
-    if (parts.length > 0 && behind === 0 && parts.every((p) => p.committed !== null || p.end === '0')) return;
-    if (Date.now() - lastReport > 2000) {
-      out(`  waiting for the stages: ${behind} event(s) still to process`);
-      lastReport = Date.now();
+    if (parts.length > 0 && behind === 0 && parts.every((p) => p.committed !== null || p.end === '0')) {
+      progress.tick(total, '0 behind');
+      progress.end();
+      return;
     }
+    progress.tick(Math.max(0, total - behind), `${behind} behind`);
     if (Date.now() > deadline) {
       throw new KeyflowError(
         'UNREACHABLE',
@@ -101,10 +145,15 @@ function sortKeys(o: Record<string, number>): Record<string, number> {
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const { out, log } = opts;
-  const config = await demoConfig(out);
+  const wallStart = Date.now();
+  const { config, services } = await demoConfig(out);
+  const servicesMs = services === 'environment' ? 0 : Date.now() - wallStart;
   out('Starting the processor (every stage + the HTTP server)...');
+  const processorStart = Date.now();
   const app = await startApp(config, log);
   try {
+    await joined(app);
+    const processorMs = Date.now() - processorStart;
     const runId = `demo${Date.now().toString(36)}`;
     const events = generate({
       seed: 20261121,
@@ -123,11 +172,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       `Publishing ${events.length} events (run ${runId}): ${late} deliberately late, ${dups} sent twice...`,
     );
     const started = Date.now();
-    await publish(app, events, out);
-    await caughtUp(app, out);
-    const seconds = (Date.now() - started) / 1000;
+    const progress = new Progress(opts.terminal);
+    await publish(app, events, progress);
+    await caughtUp(app, events.length, progress);
+    const endToEndMs = Date.now() - started;
     out(
-      `All stages caught up in ${seconds.toFixed(1)}s (${Math.round(events.length / seconds)} events/s end to end).`,
+      `All stages caught up in ${formatDuration(endToEndMs)} (${eventsPerSecond(events.length, endToEndMs)} events/s end to end).`,
     );
 
     const tenants = [...new Set(events.map((e) => e.value.tenantId))];
@@ -190,6 +240,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`API on http://127.0.0.1:${app.port}: /ops, /metrics, /readyz,`);
     const t = victimEvent.value.tenantId;
     out(`  /tenants/${t}/appointments/${victim}, /tenants/${t}/out-of-order, /replay/${victim}`);
+    out('');
+    const timings = { services, servicesMs, processorMs, events: events.length, endToEndMs };
+    for (const line of summaryLines({ ...timings, wallMs: Date.now() - wallStart, logFile: opts.logFile }))
+      out(line);
     if (!opts.once) {
       out('Serving until Ctrl-C.');
       await untilSignal(log);

@@ -1,6 +1,7 @@
-// Benchmark progress on a terminal and in a CI log: a throttled bar redrawn with "\r" on a TTY,
-// plain quarter lines without control characters anywhere else.
-import { Progress } from '../../src/bench/progress';
+// Progress on a terminal and in a CI log: a throttled bar redrawn with "\r" on a TTY, plain quarter
+// lines (and timed ones when asked) without control characters anywhere else, counts alone when the
+// total is unknown.
+import { Progress } from '../../src/cli/progress';
 
 function sink(isTTY: boolean) {
   const writes: string[] = [];
@@ -140,4 +141,50 @@ test('a zero-step phase reads as complete, without NaN', () => {
     '\r[##########] 100% nothing to do 0/0 elapsed 0s\r[##########] 100% nothing to do 0/0 elapsed 0s\n',
   );
   expect(s.text()).not.toContain('NaN');
+});
+
+describe('what the replay pass and the demo need', () => {
+  test('a detail after the counts, on the bar and in plain lines', () => {
+    const tty = sink(true);
+    const bar = new Progress(tty.out, { width: 4, minIntervalMs: 0 });
+    bar.phase('replay', 100);
+    bar.tick(50, '250/s  ETA 0.2s');
+    expect(tty.writes.at(-1)).toBe('\r[##--] 50% replay 50/100 elapsed 0s  250/s  ETA 0.2s');
+    const plain = sink(false);
+    const lines = new Progress(plain.out);
+    lines.phase('replay', 100);
+    lines.tick(50, '250/s');
+    expect(plain.writes.at(-1)).toBe('replay: 50% 50/100 elapsed 0s  250/s\n');
+  });
+
+  test('an unknown total shows counts without a bar or a percentage', () => {
+    const tty = sink(true);
+    const bar = new Progress(tty.out, { minIntervalMs: 0 });
+    bar.phase('replay', null);
+    bar.tick(500, '250/s');
+    expect(tty.writes.at(-1)).toBe('\rreplay 500 elapsed 0s  250/s');
+    expect(tty.text()).not.toContain('%');
+  });
+
+  test('off a terminal, plainEveryMs adds a line when that long has passed and the count moved', () => {
+    const s = sink(false);
+    const p = new Progress(s.out, { plainEveryMs: 5000 });
+    p.phase('replay', null);
+    for (let i = 1; i <= 20; i++) {
+      jest.advanceTimersByTime(1000);
+      p.tick(i);
+    }
+    jest.advanceTimersByTime(10_000); // time passes, the count does not: nothing new to say
+    p.tick(20);
+    expect(s.writes).toEqual([
+      'replay: 0 elapsed 0s\n',
+      'replay: 5 elapsed 5s\n',
+      'replay: 10 elapsed 10s\n',
+      'replay: 15 elapsed 15s\n',
+      'replay: 20 elapsed 20s\n',
+    ]);
+    expect(p.open).toBe(true);
+    p.end();
+    expect(p.open).toBe(false);
+  });
 });
