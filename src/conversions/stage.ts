@@ -163,16 +163,10 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
     try {
       await archiveOf(db).bulkWrite(
         [
-          ...(plain.length
-            ? [
-                {
-                  updateMany: {
-                    filter: { _id: { $in: plain.map((p) => p.event.value.eventId) } },
-                    update: { $set: { counted: true } },
-                  },
-                },
-              ]
-            : []),
+          // One update per entry, by _id: an updateMany over an $in list is a scan on some servers.
+          ...plain.map((p) => ({
+            updateOne: { filter: { _id: p.event.value.eventId }, update: { $set: { counted: true } } },
+          })),
           ...rewritten.map((p) => ({
             updateOne: {
               filter: { _id: p.event.value.eventId },
