@@ -3,6 +3,7 @@
 import type { Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
+import { guardIndex } from '../state/bulk';
 import type { CollectionIndexes } from '../state/mongo';
 import type { AppointmentState } from './reducer';
 import type { AppointmentChange, AppointmentEvent, AppointmentKind, AppointmentSnapshot } from './schemas';
@@ -59,13 +60,14 @@ export function changeRecord(row: ChangeRow): AppointmentChange {
 }
 
 export const APPOINTMENT_INDEXES: CollectionIndexes[] = [
-  // Looked up by _id only (live reads, guarded writes, the route); the _id index serves them.
-  { collection: APPOINTMENTS, indexes: [] },
+  // Looked up by _id only (live reads, the route); the guarded write by _id and version.
+  { collection: APPOINTMENTS, indexes: [guardIndex('version')] },
   {
     collection: APPOINTMENT_CHANGES,
     indexes: [
       { key: { appointmentId: 1, occurredAt: 1, eventId: 1 }, name: 'appointment_occurred' },
       { key: { tenantId: 1, outOfOrder: 1, occurredAt: 1, eventId: 1 }, name: 'tenant_ooo_occurred' },
+      guardIndex('baseVersion'),
     ],
   },
   {

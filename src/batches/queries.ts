@@ -1,5 +1,6 @@
 // The indexes of the batches tables and the queries they serve (checked by test/integration/indexes.test.ts).
 import type { DeclaredQuery } from '../runtime/dataflow';
+import { guardIndex } from '../state/bulk';
 import type { CollectionIndexes } from '../state/mongo';
 import { CUSTOMER_INDEXES } from '../customers/keys';
 import { COLLECTIONS } from './names';
@@ -11,6 +12,7 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
     indexes: [
       { key: { batchId: 1, status: 1, assetId: 1 }, name: 'batch_status_asset' },
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
+      guardIndex('status', 'finished'),
     ],
   },
   {
@@ -30,7 +32,12 @@ const A = COLLECTIONS.batchAssets;
 export const BATCH_QUERIES: DeclaredQuery[] = [
   // The fold stage's, all by _id.
   { name: 'fold: rows by ids', hot: true, collection: A, filter: { _id: { $in: ['1:a'] } } },
-  { name: 'fold: guarded row write', hot: true, collection: A, filter: { _id: '1:a', status: 'waiting' } },
+  {
+    name: 'fold: guarded row write',
+    hot: true,
+    collection: A,
+    filter: { _id: '1:a', status: 'waiting', finished: null },
+  },
   { name: 'fold: batches by ids', hot: true, collection: COLLECTIONS.batches, filter: { _id: { $in: [1] } } },
   {
     name: 'fold: guarded counter slot',

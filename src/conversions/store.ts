@@ -3,6 +3,7 @@
 import type { Collection, Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
+import { guardIndex } from '../state/bulk';
 import type { CollectionIndexes } from '../state/mongo';
 import { rowIdOf, toMicros, type ConversionRow, type ExactTotals } from './reducer';
 import type { ConversionChange, ConversionEvent } from './schemas';
@@ -48,8 +49,12 @@ export const CONVERSION_INDEXES: CollectionIndexes[] = [
   },
   {
     collection: ROWS,
-    // A lead's rows (replay, by leadId) and a tenant's lead (the route, sorted by type).
-    indexes: [{ key: { leadId: 1, tenantId: 1, conversionType: 1 }, name: 'lead_tenant_type' }],
+    // A lead's rows (replay, by leadId) and a tenant's lead (the route, sorted by type); the live
+    // stage's guarded write.
+    indexes: [
+      { key: { leadId: 1, tenantId: 1, conversionType: 1 }, name: 'lead_tenant_type' },
+      guardIndex('version'),
+    ],
   },
 ];
 

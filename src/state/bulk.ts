@@ -1,7 +1,14 @@
 // Bulk writes for batch stages: one unordered bulkWrite per collection, and each failed operation
 // mapped back to the plan it came from, so only those events retry and the rest of the batch commits.
 import { randomUUID } from 'node:crypto';
-import type { AnyBulkWriteOperation, Collection, Document, Filter, UpdateFilter } from 'mongodb';
+import type {
+  AnyBulkWriteOperation,
+  Collection,
+  Document,
+  Filter,
+  IndexDescription,
+  UpdateFilter,
+} from 'mongodb';
 import { classify } from '../errors';
 import { concurrentUpdate, isDuplicateKey } from './conflicts';
 
@@ -9,6 +16,20 @@ import { concurrentUpdate, isDuplicateKey } from './conflicts';
 export interface PlanFailure {
   index: number;
   error: unknown;
+}
+
+/**
+ * The index a collection's guarded writes want: `_id` plus the guard fields, unique (it is, _id being
+ * unique). MongoDB serves `{_id, version}` by the _id index alone and this costs it one small index;
+ * mongo-java-server picks an index only when a filter names exactly that index's fields, and without
+ * it every guarded write scans the collection — a cost that grows with the table.
+ */
+export function guardIndex(...fields: string[]): IndexDescription {
+  return {
+    key: Object.fromEntries([['_id', 1], ...fields.map((f) => [f, 1])]),
+    name: `guard_${fields.join('_')}`,
+    unique: true,
+  };
 }
 
 /** The field a guarded write stamps with its own token, so a short matched count can be attributed. */
