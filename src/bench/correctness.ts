@@ -52,7 +52,9 @@ export async function checkTables(db: Db, truth: Truth): Promise<TableCheck> {
 
   let wrongRows = 0;
   // A growth run's preloaded history is not part of the burst's truth.
-  const rowDocs = await rowsOf(db).find({ tenantId: { $ne: PRELOAD_TENANT } }).toArray();
+  const rowDocs = await rowsOf(db)
+    .find({ tenantId: { $ne: PRELOAD_TENANT } })
+    .toArray();
   for (const r of rowDocs) {
     const want = truth.conversions.get(JSON.stringify([r.tenantId, r.leadId, r.conversionType]));
     const same =

@@ -110,7 +110,10 @@ export async function runPipeline(
   const figures: Record<string, string | number> = {};
   try {
     if (spec.preload) {
-      ctx.progress.phase(`preloading ${spec.preload.conversions} archived conversions`, spec.preload.conversions);
+      ctx.progress.phase(
+        `preloading ${spec.preload.conversions} archived conversions`,
+        spec.preload.conversions,
+      );
       const ms = await preloadConversions(arena.db, spec.preload, (n) => ctx.progress.tick(n));
       ctx.progress.end(`${Math.round(ms / 1000)} s`);
       figures['preload time (s)'] = Math.round(ms / 100) / 10;
@@ -180,7 +183,9 @@ export async function runPipeline(
       );
       const events = records.length;
       figures['replay full pass: entities/s'] = Math.round(summary.rate);
-      figures['replay full pass: archived events/s'] = Math.round((events * 1000) / Math.max(1, summary.durationMs));
+      figures['replay full pass: archived events/s'] = Math.round(
+        (events * 1000) / Math.max(1, summary.durationMs),
+      );
       figures['replay full pass: differences'] = summary.differences;
       figures['raw read of the input topics: events/s'] = await rawReadRate(ctx, arena, events);
     }

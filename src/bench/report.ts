@@ -282,7 +282,13 @@ function scenarioSection(s: ScenarioResult, chartFile: string | undefined): stri
 
   if (s.figures && Object.keys(s.figures).length) {
     lines.push('### Figures', '');
-    lines.push(...table(['figure', 'value'], Object.entries(s.figures).map(([k, v]) => [k, String(v)])), '');
+    lines.push(
+      ...table(
+        ['figure', 'value'],
+        Object.entries(s.figures).map(([k, v]) => [k, String(v)]),
+      ),
+      '',
+    );
   }
   lines.push('### Targets', '');
   if (s.targets.length === 0) lines.push('None set.', '');

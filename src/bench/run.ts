@@ -237,7 +237,12 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
     figures['preloaded / empty'] = r ?? '—';
     figures['preloaded run correct'] = String(m.correct);
     Object.assign(figures, m.figures ?? {});
-    growth = { name: 'throughput with the preload vs empty', wanted: '≥ 0.8', ratio: r, met: r === null ? null : r >= 0.8 };
+    growth = {
+      name: 'throughput with the preload vs empty',
+      wanted: '≥ 0.8',
+      ratio: r,
+      met: r === null ? null : r >= 0.8,
+    };
   }
 
   const openRuns: [ContestantName, number][] = [];
