@@ -60,8 +60,8 @@ export function changeRecord(row: ChangeRow): AppointmentChange {
 }
 
 export const APPOINTMENT_INDEXES: CollectionIndexes[] = [
-  // Looked up by _id only (live reads, the route); the guarded write by _id and version.
-  { collection: APPOINTMENTS, indexes: [guardIndex('version')] },
+  // Looked up by _id (live reads), by _id and version (the guarded write), by _id and tenant (the route).
+  { collection: APPOINTMENTS, indexes: [guardIndex('version'), guardIndex('tenantId')] },
   {
     collection: APPOINTMENT_CHANGES,
     indexes: [
