@@ -55,8 +55,9 @@ export async function cleanupBatchAssets(db: Db, opts: CleanupOptions): Promise<
   };
   const which = strategyFilter(opts.strategy, opts.days, opts.now);
   const owner = opts.customerId !== undefined ? { customerId: opts.customerId } : {};
+  // A range rather than `$ne: null` (finished is a Date once set), so the index reads it as one.
   const finished = batchesOf(db)
-    .find({ ...owner, finished: { $ne: null } }, { projection: { _id: 1 } })
+    .find({ ...owner, finished: { $gte: new Date(0) } }, { projection: { _id: 1 } })
     .sort({ _id: 1 });
   let ids: number[] = [];
   const round = async () => {

@@ -10,7 +10,10 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
   {
     collection: COLLECTIONS.batchAssets,
     indexes: [
-      { key: { batchId: 1, status: 1, assetId: 1 }, name: 'batch_status_asset' },
+      // A batch's rows (tallies by batchId alone; the listing by customer and status, sorted by asset).
+      { key: { batchId: 1, customerId: 1, status: 1, assetId: 1 }, name: 'batch_customer_status_asset' },
+      // Cleanup: a customer's rows of a status in given batches.
+      { key: { customerId: 1, status: 1, batchId: 1 }, name: 'customer_status_batch' },
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
       guardIndex('status', 'finished'),
     ],
@@ -77,7 +80,7 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
   {
     name: 'finished batches',
     collection: COLLECTIONS.batches,
-    filter: { customerId: 'c', finished: { $ne: null } },
+    filter: { customerId: 'c', finished: { $gte: new Date(0) } },
     sort: { _id: 1 },
   },
   {

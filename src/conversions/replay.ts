@@ -18,16 +18,21 @@ function conflict(leadId: string, row: unknown, what: string): KeyflowError {
   );
 }
 
-/** The filter "this row is still exactly as replay read it" (all compared fields; absent stays absent). */
+/**
+ * The filter "this row is still exactly as replay read it": its version, which every write bumps; for
+ * a row written before versions existed, every compared field (absent stays absent).
+ */
 function asRead(actual: Row): Record<string, unknown> {
+  if (typeof actual.version === 'number') return { _id: actual._id, version: actual.version };
   const filter: Record<string, unknown> = { _id: actual._id };
   for (const f of FIELDS) filter[f] = actual[f] ?? { $exists: false };
   return filter;
 }
 
+/** The compared fields, and the version (read for the repair's guard, not compared). */
 function compared(doc: RowDoc): Row {
-  const { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt } = doc;
-  return { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt };
+  const { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt, version } = doc;
+  return { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt, version };
 }
 
 export const conversionsReplay: ReplayTable = {

@@ -45,7 +45,11 @@ export const CONVERSION_INDEXES: CollectionIndexes[] = [
   {
     collection: ARCHIVE,
     // The live stage reads the archive by _id only; these serve replay and reports.
-    indexes: archiveIndexes(ARCHIVE).indexes,
+    indexes: [
+      ...archiveIndexes(ARCHIVE).indexes,
+      // A tenant's totals per type over a time range (the route): equalities, then the range.
+      { key: { tenantId: 1, 'value.conversionType': 1, occurredAt: 1 }, name: 'tenant_type_occurred' },
+    ],
   },
   {
     collection: ROWS,
@@ -95,16 +99,7 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
   {
     name: 'conversions.rows.repairIfUnchanged',
     collection: ROWS,
-    filter: {
-      _id: SAMPLE_ROW,
-      tenantId: 't1',
-      leadId: 'l1',
-      conversionType: 'sold',
-      count: 3,
-      amount: 0,
-      firstAt: 0,
-      lastAt: 1,
-    },
+    filter: { _id: SAMPLE_ROW, version: 4 },
   },
   { name: 'conversions.rows.byLead', collection: ROWS, filter: { leadId: 'l1' } },
   {

@@ -42,6 +42,9 @@ export const DEAD_LETTER_INDEXES: CollectionIndexes = {
   indexes: [
     { key: { stage: 1, status: 1, key: 1 }, name: 'stage_status_key' },
     { key: { stage: 1, key: 1, partition: 1, position: 1 }, name: 'stage_key_position' },
+    // A key's open letters (equalities, then the status list): a planner that wants every predicate
+    // covered in index order (SecantusDB) reads it whole.
+    { key: { stage: 1, key: 1, status: 1 }, name: 'stage_key_status' },
   ],
 };
 
