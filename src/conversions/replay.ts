@@ -19,20 +19,22 @@ function conflict(leadId: string, row: unknown, what: string): KeyflowError {
 }
 
 /**
- * The filter "this row is still exactly as replay read it": its version, which every write bumps; for
- * a row written before versions existed, every compared field (absent stays absent).
+ * The filter "this row is still exactly as replay read it". The row is read again by _id: if it still
+ * holds what replay compared, its version (bumped by every write) guards the write; a row written before
+ * versions existed is guarded on every compared field (absent stays absent).
  */
-function asRead(actual: Row): Record<string, unknown> {
-  if (typeof actual.version === 'number') return { _id: actual._id, version: actual.version };
+async function asRead(rows: ReturnType<typeof rowsOf>, actual: Row): Promise<Record<string, unknown> | null> {
+  const now = await rows.findOne({ _id: String(actual._id) });
+  if (!now || FIELDS.some((f) => (now as Record<string, unknown>)[f] !== actual[f])) return null;
+  if (typeof now.version === 'number') return { _id: actual._id, version: now.version };
   const filter: Record<string, unknown> = { _id: actual._id };
   for (const f of FIELDS) filter[f] = actual[f] ?? { $exists: false };
   return filter;
 }
 
-/** The compared fields, and the version (read for the repair's guard, not compared). */
 function compared(doc: RowDoc): Row {
-  const { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt, version } = doc;
-  return { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt, version };
+  const { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt } = doc;
+  return { _id, tenantId, leadId, conversionType, count, amount, firstAt, lastAt };
 }
 
 export const conversionsReplay: ReplayTable = {
@@ -103,7 +105,9 @@ export const conversionsReplay: ReplayTable = {
         continue;
       }
       if (FIELDS.every((f) => have[f] === want[f])) continue;
-      const res = await rows.updateOne(asRead(have) as never, {
+      const guard = await asRead(rows, have);
+      if (guard === null) throw conflict(leadId, want._id, 'row changed');
+      const res = await rows.updateOne(guard as never, {
         $set: { ...fields, updatedAt: at },
         $inc: { version: 1 },
       });
@@ -116,7 +120,9 @@ export const conversionsReplay: ReplayTable = {
     }
     for (const have of actual) {
       if (expectedIds.has(String(have._id))) continue;
-      const res = await rows.deleteOne(asRead(have) as never);
+      const guard = await asRead(rows, have);
+      if (guard === null) throw conflict(leadId, have._id, 'row changed before removal');
+      const res = await rows.deleteOne(guard as never);
       if (res.deletedCount !== 1) throw conflict(leadId, have._id, 'row changed before removal');
     }
   },
