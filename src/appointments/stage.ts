@@ -4,6 +4,7 @@
 import type { Db } from 'mongodb';
 import {
   byIds,
+  PlanCut,
   writeGuarded,
   writeTagged,
   type GuardedWrite,
@@ -84,22 +85,6 @@ function fold(
   return { ...d, state: { ...s, doc: next, rows } };
 }
 
-/** Per key, the first plan that failed: later plans of that key are left to the retry. */
-class Cut {
-  private readonly first = new Map<string, number>();
-  constructor(private readonly byIndex: Map<number, Planned<AppointmentEvent, AppointmentPlan>>) {}
-  fail(failures: PlanFailure[], all: PlanFailure[]): void {
-    for (const f of failures) {
-      const key = this.byIndex.get(f.index)!.event.key;
-      this.first.set(key, Math.min(this.first.get(key) ?? Infinity, f.index));
-      all.push(f);
-    }
-  }
-  allows(p: Planned<AppointmentEvent, AppointmentPlan>): boolean {
-    return p.index < (this.first.get(p.event.key) ?? Infinity);
-  }
-}
-
 // The order survives a crash between any two steps, because each is recognisable on the redelivery:
 // 1. archive first: every row in the tables has its event archived, so replay can recompute it; a
 //    redelivery finds it archived (a duplicate id is success) and goes on.
@@ -110,7 +95,7 @@ class Cut {
 //    version read: a redelivery that finds the rows re-folds them (decide.ts) onto the document.
 async function write(plans: Plans, db: Db, writeStartedAt: number): Promise<PlanFailure[]> {
   const failed: PlanFailure[] = [];
-  const cut = new Cut(new Map(plans.map((p) => [p.index, p])));
+  const cut = new PlanCut(plans);
   const apply = plans.filter((p) => p.plan.kind === 'apply') as Planned<
     AppointmentEvent,
     Extract<AppointmentPlan, { kind: 'apply' }>

@@ -4,6 +4,7 @@
 import type { Collection, Db } from 'mongodb';
 import {
   byIds,
+  PlanCut,
   writeGuarded,
   writeTagged,
   type GuardedWrite,
@@ -62,25 +63,6 @@ async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Pro
   return new Map([...states].map(([k, s]) => [k, { ...s, handled: new Map() }]));
 }
 
-/**
- * Tracks, per key, the first plan that failed: a later plan of the same key is not written by the
- * steps that follow (the runner retries the key from that event on).
- */
-class Cut {
-  private readonly first = new Map<string, number>();
-  constructor(private readonly plans: Plans) {}
-  fail(failures: PlanFailure[], all: PlanFailure[]): void {
-    for (const f of failures) {
-      const key = this.plans.find((p) => p.index === f.index)!.event.key;
-      this.first.set(key, Math.min(this.first.get(key) ?? Infinity, f.index));
-      all.push(f);
-    }
-  }
-  allows(p: Planned<ConversionEvent, ConversionPlan>): boolean {
-    return p.index < (this.first.get(p.event.key) ?? Infinity);
-  }
-}
-
 // Write order, and why a death between any two steps loses nothing and counts nothing twice (the
 // offset is committed only after all three and the emit, so the batch always comes again):
 //  1. Archive the new events, each with its change, `counted: false`. The insert keyed by event id is
@@ -94,7 +76,7 @@ class Cut {
 //     always covers every unmarked event the row counts.
 async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
   const failed: PlanFailure[] = [];
-  const cut = new Cut(plans);
+  const cut = new PlanCut(plans);
   const now = Date.now();
 
   const inserts: TaggedOp<ConversionArchiveDoc>[] = [];

@@ -41,6 +41,32 @@ export type GuardedWrite<T extends Document> =
   /** Updates the document only where `guard` still matches it (the state the plan was decided on). */
   | { index: number; _id: string | number; guard: Filter<T>; update: UpdateFilter<T> };
 
+/**
+ * A batch write's steps run one after another (archive, then rows, then documents): once a plan of a key
+ * failed, the key's later plans are left out of the steps that follow, and the runner retries the key
+ * from that event on. `fail` records a step's failures (and adds them to `all`); `allows` asks.
+ */
+export class PlanCut {
+  private readonly first = new Map<string, number>();
+  private readonly keyOf: Map<number, string>;
+
+  constructor(plans: readonly { index: number; event: { key: string } }[]) {
+    this.keyOf = new Map(plans.map((p) => [p.index, p.event.key]));
+  }
+
+  fail(failures: readonly PlanFailure[], all: PlanFailure[]): void {
+    for (const f of failures) {
+      const key = this.keyOf.get(f.index)!;
+      this.first.set(key, Math.min(this.first.get(key) ?? Infinity, f.index));
+      all.push(f);
+    }
+  }
+
+  allows(p: { index: number; event: { key: string } }): boolean {
+    return p.index < (this.first.get(p.event.key) ?? Infinity);
+  }
+}
+
 /** Plain operations (inserts of fresh ids, idempotent upserts), each tagged with its plan index. */
 export interface TaggedOp<T extends Document> {
   index: number;
