@@ -2,7 +2,8 @@
 // Runs before `npm test` (and first thing in .ci/run): the local stack needs a JDK 17 (Kafka 4 brokers
 // want Java 17; javac builds the mongo-java-server launcher) and Maven (every jar comes from Maven Central),
 // the ops-page test drives Debian's Chromium, the alert-rules test runs promtool (Debian's prometheus
-// package) and the benchmark's smoke test runs BullMQ on redis-server. Installs what is missing when we may
+// package), the index test's explain server is SecantusDB in a Python virtualenv, and the benchmark's
+// smoke test runs BullMQ on redis-server. Installs what is missing when we may
 // (root with apt-get, as on CI and the project's machines); otherwise says exactly what to install, and fails.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -30,6 +31,12 @@ const needs = [
     pkg: 'chromium',
   },
   { what: 'promtool', present: () => spawnSync('promtool', ['--version']).status === 0, pkg: 'prometheus' },
+  {
+    // SecantusDB, the index test's explain server, is pip-installed into a virtualenv.
+    what: 'python3 with venv',
+    present: () => spawnSync('python3', ['-c', 'import venv, ensurepip']).status === 0,
+    pkg: 'python3-venv',
+  },
   {
     what: 'redis-server',
     present: () =>

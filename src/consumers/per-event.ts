@@ -38,6 +38,7 @@ export async function runEachEvent(
   ctx: ActionContext,
   lanes: number,
   keepGoing: () => boolean,
+  onBusy?: (busy: number) => void,
 ): Promise<EventOutcome[]> {
   const index = new Map(events.map((e, i) => [e, i]));
   const out: EventOutcome[] = events.map(() => HELD);
@@ -54,6 +55,7 @@ export async function runEachEvent(
       }
     },
     keepGoing,
+    onBusy,
   );
   return out;
 }

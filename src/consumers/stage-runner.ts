@@ -316,7 +316,13 @@ export class StageRunner {
     const run = (list: StageEvent[]) =>
       this.spec.kind === 'batch'
         ? runBatch(this.spec.handler, list, ctx)
-        : runEachEvent(this.spec, list, ctx, this.opts.keyLanes, keepGoing);
+        : runEachEvent(this.spec, list, ctx, this.opts.keyLanes, keepGoing, (busy) =>
+            this.deps.instrumentation.emit(EVENTS.LANES_BUSY, {
+              stage: this.spec.name,
+              partition: list[0]!.partition,
+              busy,
+            }),
+          );
     if (!leases) return run(events);
 
     const keys = [...new Set(events.map((e) => e.key))];

@@ -114,7 +114,7 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
   });
   const lanesBusy = new Gauge({
     name: 'keyflow_lanes_busy',
-    help: 'Key lanes currently working, per stage and partition.',
+    help: 'Key lanes currently working, per stage and partition (per-event stages; a batch stage folds its keys).',
     labelNames: ['stage', 'partition'] as const,
     registers,
   });

@@ -73,14 +73,10 @@ export interface LetterInput {
 }
 
 /**
- * Upserts the letter. A redelivery, or a re-driven event that fails again, updates the same letter:
- * its original position is kept, so a later replay still re-drives the key's letters in order.
+ * Upserts letters, in one unordered bulk write (letters have distinct ids). A redelivery, or a
+ * re-driven event that fails again, updates the same letter: its original position is kept, so a later
+ * replay still re-drives the key's letters in order.
  */
-export async function recordLetter(db: Db, l: LetterInput): Promise<void> {
-  await recordLetters(db, [l]);
-}
-
-/** recordLetter for many letters in one unordered bulk write (letters have distinct ids). */
 export async function recordLetters(db: Db, letters: readonly LetterInput[]): Promise<void> {
   if (letters.length === 0) return;
   const now = new Date();

@@ -2,7 +2,7 @@
 // collection leads with a field the query filters on. By explain, on a server whose planner answers with
 // IXSCAN/COLLSCAN (SecantusDB, or real MongoDB) at EXPLAIN_MONGO_URL: the winning plan reads an index and
 // scans no collection. mongo-java-server has no explain and FerretDB 1.x explains its SQL instead, so the
-// explain half has a server of its own; .ci/run starts one, and in CI a missing one fails the run.
+// explain half has a server of its own: the integration setup starts one unless EXPLAIN_MONGO_URL names it.
 import { MongoClient, type Db, type Document, type Filter, type Sort } from 'mongodb';
 import { appDataflows } from '../../src/app/dataflows';
 import type { DeclaredQuery } from '../../src/runtime/dataflow';
@@ -44,91 +44,84 @@ describe('an index leads with a filtered field', () => {
 
 const explainUrl = process.env.EXPLAIN_MONGO_URL;
 
-if (!explainUrl && !process.env.CI) {
-  // Outside CI the explain half is optional; say so where the run's output is read.
-  test.todo(`the winning plans: EXPLAIN_MONGO_URL is not set; ${HOW_TO_RUN}`);
-} else {
-  describe(`the winning plan reads an index (explain on ${explainUrl ?? 'EXPLAIN_MONGO_URL'})`, () => {
-    let db: Db;
-    const plans: [string, string][] = [];
+// The integration setup starts the explain server when EXPLAIN_MONGO_URL is not set (global-setup.ts).
+describe(`the winning plan reads an index (explain on ${explainUrl ?? 'EXPLAIN_MONGO_URL'})`, () => {
+  let db: Db;
+  const plans: [string, string][] = [];
 
-    beforeAll(async () => {
-      if (!explainUrl)
-        throw new Error(`CI needs the explain server: EXPLAIN_MONGO_URL is not set; ${HOW_TO_RUN}`);
-      const client = new MongoClient(explainUrl, { serverSelectionTimeoutMS: 10_000 });
-      await client.connect();
-      db = client.db(uniqueName('kfexplain').replace(/-/g, '_'));
-      onCleanup(async () => {
-        await db.dropDatabase().catch(() => undefined);
-        await client.close();
-      });
-      await ensureIndexes(db, [
-        ...indexes,
-        { collection: STAND_IN, indexes: [{ key: { k: 1 }, name: 'k' }] },
-      ]);
-      // A collection that does not exist explains as EOF; one document makes the planner choose for real.
-      for (const collection of new Set([...queries.map((q) => q.collection), STAND_IN])) {
-        await db.collection(collection).insertOne({ _id: 'probe-doc' as never, probe: true });
-      }
+  beforeAll(async () => {
+    if (!explainUrl)
+      throw new Error(`the explain half needs a server: EXPLAIN_MONGO_URL is not set; ${HOW_TO_RUN}`);
+    const client = new MongoClient(explainUrl, { serverSelectionTimeoutMS: 10_000 });
+    await client.connect();
+    db = client.db(uniqueName('kfexplain').replace(/-/g, '_'));
+    onCleanup(async () => {
+      await db.dropDatabase().catch(() => undefined);
+      await client.close();
     });
+    await ensureIndexes(db, [...indexes, { collection: STAND_IN, indexes: [{ key: { k: 1 }, name: 'k' }] }]);
+    // A collection that does not exist explains as EOF; one document makes the planner choose for real.
+    for (const collection of new Set([...queries.map((q) => q.collection), STAND_IN])) {
+      await db.collection(collection).insertOne({ _id: 'probe-doc' as never, probe: true });
+    }
+  });
 
-    afterAll(() => {
-      const lines = plans.map(([name, how]) => `  ${name}: ${how}`);
-      process.stderr.write(`\n[indexes] winning plans on ${explainUrl}:\n${lines.join('\n')}\n`);
-    });
+  afterAll(() => {
+    const lines = plans.map(([name, how]) => `  ${name}: ${how}`);
+    process.stderr.write(`\n[indexes] winning plans on ${explainUrl}:\n${lines.join('\n')}\n`);
+  });
 
-    const explainFind = async (collection: string, filter: Filter<Document>, sort?: Sort) =>
-      summarizePlan(
-        await db
-          .collection(collection)
-          .find(filter)
-          .sort(sort ?? {})
-          .explain('queryPlanner'),
+  const explainFind = async (collection: string, filter: Filter<Document>, sort?: Sort) =>
+    summarizePlan(
+      await db
+        .collection(collection)
+        .find(filter)
+        .sort(sort ?? {})
+        .explain('queryPlanner'),
+    );
+
+  test.each(cases)('%s', async (name, q) => {
+    const whole = await explainFind(q.collection, q.filter, q.sort);
+    if (whole.verdict === 'no-plan') {
+      throw new Error(
+        `${explainUrl} answered explain without a stage tree; it must be SecantusDB or MongoDB`,
       );
-
-    test.each(cases)('%s', async (name, q) => {
-      const whole = await explainFind(q.collection, q.filter, q.sort);
-      if (whole.verdict === 'no-plan') {
-        throw new Error(
-          `${explainUrl} answered explain without a stage tree; it must be SecantusDB or MongoDB`,
-        );
-      }
-      if (whole.verdict === 'index') {
-        plans.push([name, `whole filter: ${describePlan(whole)}`]);
+    }
+    if (whole.verdict === 'index') {
+      plans.push([name, `whole filter: ${describePlan(whole)}`]);
+      return;
+    }
+    // SecantusDB 0.7 plans an index only when the index covers every predicate (in its own field order);
+    // MongoDB bounds the scan by the index's leading predicate and filters the rest after FETCH. So
+    // when the whole filter scans, prove that leading predicate alone is served by an index led by it.
+    for (const field of leadingFields(q.collection).filter((f) => f in q.filter)) {
+      const lead = await explainFind(q.collection, { [field]: q.filter[field] });
+      if (lead.verdict === 'index') {
+        plans.push([
+          name,
+          `leading predicate on ${field}: ${describePlan(lead)}; whole filter ${describePlan(whole)}`,
+        ]);
         return;
       }
-      // SecantusDB 0.7 plans an index only when the index covers every predicate (in its own field order);
-      // MongoDB bounds the scan by the index's leading predicate and filters the rest after FETCH. So
-      // when the whole filter scans, prove that leading predicate alone is served by an index led by it.
-      for (const field of leadingFields(q.collection).filter((f) => f in q.filter)) {
-        const lead = await explainFind(q.collection, { [field]: q.filter[field] });
-        if (lead.verdict === 'index') {
-          plans.push([
-            name,
-            `leading predicate on ${field}: ${describePlan(lead)}; whole filter ${describePlan(whole)}`,
-          ]);
-          return;
-        }
+    }
+    // SecantusDB 0.7 reads its _id index for equality and $in only. MongoDB's _id index is an ordinary
+    // ascending one, so an _id range is proven by the same predicate on a stand-in field that has one.
+    if ('_id' in q.filter) {
+      const standIn = await explainFind(
+        STAND_IN,
+        { k: q.filter._id },
+        q.sort && Object.keys(q.sort).join() === '_id' ? { k: q.sort._id! } : undefined,
+      );
+      if (standIn.verdict === 'index') {
+        plans.push([
+          name,
+          `_id predicate on a stand-in index: ${describePlan(standIn)}; whole filter ${describePlan(whole)}`,
+        ]);
+        return;
       }
-      // SecantusDB 0.7 reads its _id index for equality and $in only. MongoDB's _id index is an ordinary
-      // ascending one, so an _id range is proven by the same predicate on a stand-in field that has one.
-      if ('_id' in q.filter) {
-        const standIn = await explainFind(
-          STAND_IN,
-          { k: q.filter._id },
-          q.sort && Object.keys(q.sort).join() === '_id' ? { k: q.sort._id! } : undefined,
-        );
-        if (standIn.verdict === 'index') {
-          plans.push([
-            name,
-            `_id predicate on a stand-in index: ${describePlan(standIn)}; whole filter ${describePlan(whole)}`,
-          ]);
-          return;
-        }
-      }
-      plans.push([name, `NOT PROVEN: ${describePlan(whole)}`]);
-      // One string, so a failure shows the whole plan: "collscan: SORT < COLLSCAN".
-      expect(`${whole.verdict}: ${describePlan(whole)}`).toMatch(/^index: /);
-    });
+    }
+    plans.push([name, `NOT PROVEN: ${describePlan(whole)}`]);
+    // One string, so a failure shows the whole plan: "collscan: SORT < COLLSCAN".
+    expect(`${whole.verdict}: ${describePlan(whole)}`).toMatch(/^index: /);
   });
-}
+});

@@ -1,15 +1,9 @@
-// The SecantusDB that the explain half of test/integration/indexes.test.ts runs against: one Mongo-protocol
-// server on its own port and state folder (<KEYFLOW_STATE_DIR>/explain-mongo), beside whatever stack the
-// other tests use. Its planner answers explain with IXSCAN/COLLSCAN, which neither default server does.
+// The explain server (test/setup/explain.ts) from the shell, as .ci/run and a developer start it:
 //
 //   npx tsx test/setup/explain-server.ts up [port]   starts it (idempotent), prints EXPLAIN_MONGO_URL=...
 //   npx tsx test/setup/explain-server.ts down        stops the one this folder started
-import path from 'node:path';
-import { loadConfig } from '../../src/config';
-import { mongo } from '../../src/services/mongo';
-import { down, ensure, stackContext } from '../../src/services/stack';
-
-export const DEFAULT_EXPLAIN_PORT = 27037;
+// `npm test` starts one by itself when EXPLAIN_MONGO_URL is not set (test/setup/global-setup.ts).
+import { DEFAULT_EXPLAIN_PORT, explainServerDown, explainServerUp } from './explain';
 
 async function main(args: string[]): Promise<number> {
   const [action, portArg] = args;
@@ -18,20 +12,12 @@ async function main(args: string[]): Promise<number> {
     process.stderr.write('usage: explain-server.ts up [port] | down\n');
     return 2;
   }
-  const cfg = loadConfig(process.env, { require: [] });
-  const ctx = {
-    ...stackContext(cfg, (line) => process.stderr.write(`[explain-mongo] ${line}\n`)),
-    stateDir: path.resolve(cfg.stateDir, 'explain-mongo'),
-    mongoServer: 'secantusdb' as const,
-  };
-  ctx.ports = { ...ctx.ports, mongo: port };
   if (action === 'down') {
-    const stopped = await down(ctx);
-    process.stderr.write(`[explain-mongo] ${stopped.length ? 'stopped' : 'nothing of ours was running'}\n`);
+    const stopped = await explainServerDown(port);
+    process.stderr.write(`[explain-mongo] ${stopped ? 'stopped' : 'nothing of ours was running'}\n`);
     return 0;
   }
-  await ensure(ctx, mongo);
-  process.stdout.write(`EXPLAIN_MONGO_URL=${mongo.endpoint(ctx).env.MONGO_URL}\n`);
+  process.stdout.write(`EXPLAIN_MONGO_URL=${await explainServerUp(port)}\n`);
   return 0;
 }
 

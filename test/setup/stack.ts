@@ -13,6 +13,8 @@ export interface StackInfo {
   env: Record<string, string>;
   /** The local stack was started by this test run and should be stopped after it. */
   startedLocal: boolean;
+  /** The explain server (test/setup/explain.ts) was started by this test run. */
+  startedExplain?: boolean;
 }
 
 async function dockerReachable(): Promise<boolean> {
