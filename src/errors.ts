@@ -63,6 +63,22 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'HTTP: the API key belongs to another customer (403); nothing is revealed.',
   },
+  ADMIN_UNAUTHORIZED: {
+    retriable: false,
+    doc: 'HTTP admin: no admin token, a wrong one, or none configured on this instance (401).',
+  },
+  ADMIN_CROSS_SITE: {
+    retriable: false,
+    doc: 'HTTP admin: a state-changing request came from another site (403).',
+  },
+  ADMIN_JSON_REQUIRED: {
+    retriable: false,
+    doc: 'HTTP admin: a state-changing request without a JSON body (415); send `{}` at least.',
+  },
+  ADMIN_AUDIT_FAILED: {
+    retriable: true,
+    doc: 'HTTP admin: the audit record could not be written, so the action was not run (503).',
+  },
   NOTHING_TO_REINGEST: { retriable: false, doc: 'HTTP: reingest of a batch with no failed assets (409).' },
   ASSET_INVALID: {
     retriable: false,

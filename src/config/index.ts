@@ -92,6 +92,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
       `KEYFLOW_RETRY_BASE_MS=${cfg.retryBaseMs} exceeds KEYFLOW_RETRY_MAX_MS=${cfg.retryMaxMs}; raise the maximum or lower the base`,
     );
   }
+  if (cfg.adminToken !== undefined && cfg.adminTokenHash !== undefined) {
+    throw new ConfigError(
+      'KEYFLOW_ADMIN_TOKEN and KEYFLOW_ADMIN_TOKEN_HASH are both set; keep only one (the hash, preferably)',
+    );
+  }
+  if (cfg.adminPort !== 0 && cfg.adminPort === cfg.port) {
+    throw new ConfigError(
+      `ADMIN_PORT=${cfg.adminPort} equals PORT; the admin surface needs a listener of its own, pick another port`,
+    );
+  }
   const ports = [cfg.kafkaPort, cfg.kafkaControllerPort, cfg.registryPort, cfg.mongoPort];
   if (new Set(ports).size !== ports.length) {
     throw new ConfigError(
@@ -99,6 +109,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     );
   }
   return cfg;
+}
+
+/** SHA-256 (hex) of the admin token the config names, from either setting; undefined when none is set. */
+export function adminTokenHash(cfg: Pick<Config, 'adminToken' | 'adminTokenHash'>): string | undefined {
+  return cfg.adminTokenHash ?? cfg.adminToken;
 }
 
 /** The URL with any password replaced, for logs and messages. */

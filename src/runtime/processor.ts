@@ -129,7 +129,10 @@ export class Processor {
 
       this.producer = new KeyedProducer(this.kafka, this.codec);
       await this.producer.connect();
-      this.provenance = new ProvenanceRecorder(this.store.db, this.instrumentation, log);
+      this.provenance = new ProvenanceRecorder(this.store.db, this.instrumentation, log, {
+        retentionDays: config.provenanceRetentionDays,
+        sweepIntervalMs: config.provenanceSweepIntervalMs,
+      });
 
       this.settingsCache = new TenantSettingsCache<Record<string, unknown>>({
         schema: z.record(z.string(), z.unknown()),

@@ -393,7 +393,7 @@ test('the routes answer a lead’s rows and a tenant’s totals per type over [f
     log: createLogger('error'),
     registry: processor.metrics,
     health: processor.health,
-    routes: [conversionsFlow({ prefix: n.p }).routes!(processor.context)],
+    routes: [conversionsFlow({ prefix: n.p }).adminRoutes!(processor.context)],
   });
   onCleanup(() => server.close());
   const port = await server.listen(0, '127.0.0.1');

@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, parseEnvFile, redactUrl, settings } from '../../src/config';
+import { createHash } from 'node:crypto';
+import { adminTokenHash, ConfigError, loadConfig, parseEnvFile, redactUrl, settings } from '../../src/config';
 
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
@@ -94,4 +95,28 @@ test('the README documents every setting', () => {
     .map((s) => s.env)
     .filter((name) => !readme.includes(`\`${name}\``));
   expect(missing).toEqual([]);
+});
+
+test('the admin token is kept only as its hash, from either setting, and never echoed', () => {
+  const token = 'an-admin-token-of-more-than-32-characters';
+  const hash = createHash('sha256').update(token).digest('hex');
+  const plain = loadConfig({ ...base, KEYFLOW_ADMIN_TOKEN: token });
+  expect(adminTokenHash(plain)).toBe(hash);
+  expect(JSON.stringify(plain)).not.toContain(token);
+  expect(adminTokenHash(loadConfig({ ...base, KEYFLOW_ADMIN_TOKEN_HASH: hash.toUpperCase() }))).toBe(hash);
+  expect(adminTokenHash(loadConfig(base))).toBeUndefined();
+  expect(loadConfig(base)).toMatchObject({ adminPort: 8081, adminHost: '127.0.0.1' });
+
+  const short = errorOf({ ...base, KEYFLOW_ADMIN_TOKEN: 'short-secret' });
+  expect(short.message).toMatch(/^KEYFLOW_ADMIN_TOKEN=\(hidden\) is invalid: must be at least 32/);
+  expect(short.message).not.toContain('short-secret');
+  expect(errorOf({ ...base, KEYFLOW_ADMIN_TOKEN_HASH: 'abc' }).message).toMatch(
+    /^KEYFLOW_ADMIN_TOKEN_HASH=\(hidden\) is invalid: must be the SHA-256/,
+  );
+  expect(errorOf({ ...base, KEYFLOW_ADMIN_TOKEN: token, KEYFLOW_ADMIN_TOKEN_HASH: hash }).message).toMatch(
+    /KEYFLOW_ADMIN_TOKEN and KEYFLOW_ADMIN_TOKEN_HASH are both set/,
+  );
+  expect(errorOf({ ...base, PORT: '9000', ADMIN_PORT: '9000' }).message).toMatch(
+    /^ADMIN_PORT=9000 equals PORT/,
+  );
 });
