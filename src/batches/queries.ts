@@ -16,6 +16,7 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
       { key: { customerId: 1, status: 1, batchId: 1 }, name: 'customer_status_batch' },
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
       guardIndex('status', 'finished'),
+      guardIndex('supersededBy'),
     ],
   },
   {
@@ -64,8 +65,9 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
   {
     name: 'rows to supersede',
     collection: A,
-    filter: { customerId: 'c', assetId: { $in: ['a'] }, batchId: { $lt: 2 } },
+    filter: { customerId: 'c', assetId: { $in: ['a'] } },
   },
+  { name: 'supersede: guarded row mark', collection: A, filter: { _id: '1:a', supersededBy: null } },
   {
     name: 'cleanup rows',
     collection: A,
@@ -74,9 +76,10 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
   {
     name: 'latest batches (ops page)',
     collection: COLLECTIONS.batches,
-    filter: { _id: { $gt: 0 } },
+    filter: { _id: { $in: [2, 1] } },
     sort: { _id: -1 },
   },
+  { name: 'batch id counter', collection: COLLECTIONS.counters, filter: { _id: 'batch' } },
   {
     name: 'finished batches',
     collection: COLLECTIONS.batches,
