@@ -21,8 +21,9 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
   },
   {
     collection: COLLECTIONS.batches,
-    indexes: [{ key: { customerId: 1, finished: 1 }, name: 'customer_finished' }],
+    indexes: [{ key: { customerId: 1, finished: 1 }, name: 'customer_finished' }, guardIndex('countsRev')],
   },
+  { collection: COLLECTIONS.batchSlots, indexes: [guardIndex('version')] },
   {
     collection: COLLECTIONS.images,
     indexes: [
@@ -43,11 +44,24 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     filter: { _id: '1:a', status: 'waiting', finished: null },
   },
   { name: 'fold: batches by ids', hot: true, collection: COLLECTIONS.batches, filter: { _id: { $in: [1] } } },
+  { name: 'fold: batch slot list', hot: true, collection: COLLECTIONS.batches, filter: { _id: 1 } },
+  {
+    name: 'fold: slots by ids',
+    hot: true,
+    collection: COLLECTIONS.batchSlots,
+    filter: { _id: { $in: ['1:0'] } },
+  },
   {
     name: 'fold: guarded counter slot',
     hot: true,
+    collection: COLLECTIONS.batchSlots,
+    filter: { _id: '1:0', version: 3 },
+  },
+  {
+    name: 'fold: guarded batch counts',
+    hot: true,
     collection: COLLECTIONS.batches,
-    filter: { _id: 1, 'parts.0.version': 3 },
+    filter: { _id: 1, countsRev: 3 },
   },
   {
     name: 'batch rows by status',

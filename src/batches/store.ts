@@ -19,8 +19,52 @@ export interface BatchDoc {
   reingestOf: number | null;
   /** The latest finished time of its rows: the batch's `finished` once no row waits. */
   lastFinished?: Date | null;
-  /** Per fold partition, its counter slot (see fold-stage.ts): a version and its last write's transitions. */
-  parts?: Record<string, { version: number; pending: string[] }>;
+  /** The fold partitions that have a counter slot of this batch in BatchSlots (see fold-stage.ts). */
+  slots?: number[];
+  /**
+   * Moves with every write of the counts derived from the slots, which is guarded on it. Absent on a
+   * document written before the slots moved to BatchSlots: its stored counts are then the base.
+   */
+  countsRev?: number;
+  /** What replay's repair added to the slots' sums (the recount minus the sums, at the repair). */
+  adjustCompleted?: number;
+  adjustErrors?: number;
+}
+
+/**
+ * One fold partition's counter slot of one batch, `_id` `<batchId>:<partition>`: its counts of the
+ * transitions it counted, a version its writes are guarded on, and its last write's transitions.
+ */
+export interface BatchSlotDoc {
+  _id: string;
+  batchId: number;
+  partition: number;
+  version: number;
+  pending: string[];
+  completed: number;
+  errors: number;
+  lastFinished: Date | null;
+}
+
+export const slotId = (batchId: number, partition: number) => `${batchId}:${partition}`;
+
+/** A batch's counts as its slots (and a repair's adjustment) make them; see fold-stage.ts. */
+export function deriveFromSlots(
+  batch: BatchDoc,
+  slots: readonly BatchSlotDoc[],
+): { completed: number; errors: number; lastFinished: Date | null; pending: number } {
+  const legacy = batch.countsRev === undefined;
+  let completed = legacy ? batch.completed : (batch.adjustCompleted ?? 0);
+  let errors = legacy ? batch.errors : (batch.adjustErrors ?? 0);
+  let last = batch.lastFinished?.getTime() ?? null;
+  let pending = 0;
+  for (const s of slots) {
+    completed += s.completed;
+    errors += s.errors;
+    pending += s.pending.length;
+    if (s.lastFinished) last = Math.max(last ?? 0, s.lastFinished.getTime());
+  }
+  return { completed, errors, lastFinished: last === null ? null : new Date(last), pending };
 }
 
 export interface BatchAssetRow {
@@ -55,6 +99,7 @@ export interface ImageDoc {
 }
 
 export const batchesOf = (db: Db) => db.collection<BatchDoc>(COLLECTIONS.batches);
+export const slotsOf = (db: Db) => db.collection<BatchSlotDoc>(COLLECTIONS.batchSlots);
 export const rowsOf = (db: Db) => db.collection<BatchAssetRow>(COLLECTIONS.batchAssets);
 export const imagesOf = (db: Db) => db.collection<ImageDoc>(COLLECTIONS.images);
 
@@ -94,6 +139,9 @@ export async function createBatch(
     superseded: 0,
     finished: null,
     reingestOf,
+    countsRev: 0,
+    adjustCompleted: 0,
+    adjustErrors: 0,
   };
   await batchesOf(db).insertOne(batch);
   await rowsOf(db).insertMany(
