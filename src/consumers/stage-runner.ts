@@ -113,6 +113,7 @@ export class StageRunner {
         topics: this.spec.inputs,
         fromBeginning: this.opts.fromBeginning,
         sessionTimeoutMs: this.opts.sessionTimeoutMs,
+        rebalanceTimeoutMs: this.opts.rebalanceTimeoutMs,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
         maxWaitTimeInMs: this.opts.maxWaitTimeInMs,
         partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently,
@@ -151,11 +152,12 @@ export class StageRunner {
     return this.stopped;
   }
 
+  /** An infrastructure call, retried while `keepGoing` holds, for at most the in-batch retry budget. */
   private infra<T>(fn: () => Promise<T>, keepGoing: () => boolean): Promise<T> {
     return withInfraRetry(
       fn,
       keepGoing,
-      this.opts.retry,
+      { ...this.opts.retry, budgetMs: this.opts.infraRetryBudgetMs },
       (err, attempt, delay) => this.log.warn({ err, attempt, delay }, 'infrastructure call failed; retrying'),
       sleep,
     );
@@ -189,6 +191,8 @@ export class StageRunner {
     instrumentation.emit(EVENTS.BATCH_START, { ...where, size: d.messages.length, lag: d.lag });
     const keepGoing = () => !this.stopping && d.active() && !window.lost;
     // Heartbeats go on while the rounds work, so a long batch never costs the partition.
+    // A heartbeat answered with a rebalance (or a lost generation) makes d.active() false: the rounds
+    // take no new event, and the delivery ends as soon as the round in flight has settled.
     const beat = setInterval(() => {
       d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
     }, this.opts.heartbeatIntervalMs);
@@ -217,6 +221,15 @@ export class StageRunner {
       durationMs: Date.now() - started,
     });
     if (failure) throw failure;
+    const moved = d.moved();
+    if (moved !== undefined && !window.allDone) {
+      // Rethrown so the client rejoins now instead of fetching again: the group is waiting for us.
+      this.log.info(
+        { partition: d.partition, err: moved },
+        'group is rebalancing: batch stopped early, its uncommitted rest goes to the next owner',
+      );
+      throw moved;
+    }
   }
 
   /**

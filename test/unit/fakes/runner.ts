@@ -4,7 +4,7 @@ import type { Db } from 'mongodb';
 import type { Delivery, GroupOptions, RawMessage } from '../../../src/consumers/group';
 import type { LetterStore } from '../../../src/consumers/parked-keys';
 import { StageRunner } from '../../../src/consumers/stage-runner';
-import { RUNNER_DEFAULTS } from '../../../src/consumers/options';
+import { RUNNER_DEFAULTS, type RunnerOptions } from '../../../src/consumers/options';
 import { Instrumentation } from '../../../src/instrumentation';
 import { createLogger } from '../../../src/logger';
 import type { WireRecord } from '../../../src/producers/types';
@@ -44,7 +44,7 @@ export interface Harness {
   commits: string[];
   instrumentation: Instrumentation;
   /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
-  deliver(messages: RawMessage[]): Promise<void>;
+  deliver(messages: RawMessage[], group?: Partial<Pick<Delivery, 'heartbeat' | 'active' | 'moved'>>): Promise<void>;
   groupOptions(): GroupOptions;
 }
 
@@ -65,6 +65,7 @@ export function message(
 export async function harness(
   spec: StageSpec,
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+  runnerOptions: Partial<RunnerOptions> = {},
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
@@ -101,7 +102,7 @@ export async function harness(
       log: createLogger('silent'),
       instrumentation,
     },
-    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000 },
+    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000, ...runnerOptions },
   );
   await runner.start();
   return {
@@ -111,7 +112,7 @@ export async function harness(
     commits,
     instrumentation,
     groupOptions: () => options!,
-    async deliver(messages) {
+    async deliver(messages, group = {}) {
       await onDelivery!({
         topic: spec.inputs[0]!,
         partition: 0,
@@ -119,7 +120,9 @@ export async function harness(
         lag: 0,
         heartbeat: async () => {},
         active: () => true,
+        moved: () => undefined,
         commit: async (next) => void commits.push(next),
+        ...group,
       });
     },
   };
