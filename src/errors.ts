@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   },
   SCHEMA_UNKNOWN: { retriable: false, doc: 'A message names a schema id the registry does not know.' },
   VALIDATION_FAILED: { retriable: false, doc: 'A value does not satisfy its topic’s zod schema.' },
+  EVENT_ID_REUSED: {
+    retriable: false,
+    doc: 'An event id of a tenant came again with other content; the message names the fields.',
+  },
   KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
   KEY_PARKED: {
     retriable: false,
