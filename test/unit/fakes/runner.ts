@@ -3,7 +3,7 @@
 import type { Db } from 'mongodb';
 import type { Delivery, GroupOptions, RawMessage } from '../../../src/consumers/group';
 import type { LetterStore } from '../../../src/consumers/parked-keys';
-import { StageRunner } from '../../../src/consumers/stage-runner';
+import { StageRunner, type RunnerDeps } from '../../../src/consumers/stage-runner';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../../../src/consumers/options';
 import { Instrumentation } from '../../../src/instrumentation';
 import { createLogger } from '../../../src/logger';
@@ -44,7 +44,10 @@ export interface Harness {
   commits: string[];
   instrumentation: Instrumentation;
   /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
-  deliver(messages: RawMessage[], group?: Partial<Pick<Delivery, 'heartbeat' | 'active' | 'moved'>>): Promise<void>;
+  deliver(
+    messages: RawMessage[],
+    group?: Partial<Pick<Delivery, 'heartbeat' | 'active' | 'moved'>>,
+  ): Promise<void>;
   groupOptions(): GroupOptions;
 }
 
@@ -66,6 +69,7 @@ export async function harness(
   spec: StageSpec,
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
   runnerOptions: Partial<RunnerOptions> = {},
+  producer: Partial<RunnerDeps['producer']> = {},
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
@@ -96,6 +100,7 @@ export async function harness(
           eventId: `${cause?.eventId ?? 'x'}:${index}`,
         }),
         sendNow: async (records) => void sent.push(...records),
+        ...producer,
       },
       letters,
       db: {} as Db,
