@@ -138,8 +138,7 @@ function toDelivery(payload: EachBatchPayload, sessionTimeoutMs: number, now = D
         throw err;
       }
     },
-    active: () =>
-      isRunning() && !isStale() && moved === undefined && now() - lastBeat < sessionTimeoutMs,
+    active: () => isRunning() && !isStale() && moved === undefined && now() - lastBeat < sessionTimeoutMs,
     moved: () => moved,
     async commit(next) {
       // resolveOffset keeps kafkajs's own position in step; the commit goes through the batch's group
