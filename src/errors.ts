@@ -50,6 +50,18 @@ export const ERROR_CODES = {
     doc: 'MongoDB reported a temporary failure (network, election, write conflict).',
   },
   LEASE_BUSY: { retriable: true, doc: 'Another instance holds the entity lease; retried after backoff.' },
+  RECORD_TOO_LARGE: {
+    retriable: false,
+    doc: 'A record to emit is over the topic’s max.message.bytes; its event is dead-lettered.',
+  },
+  PRODUCE_NOT_AUTHORIZED: {
+    retriable: false,
+    doc: 'The broker refused Keyflow write access to a topic; the event is dead-lettered.',
+  },
+  TOPIC_UNKNOWN: {
+    retriable: false,
+    doc: 'A record names a topic the broker does not have (topics are never auto-created).',
+  },
   PRODUCE_FAILED: {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',

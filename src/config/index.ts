@@ -87,6 +87,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
       `KEYFLOW_HEARTBEAT_INTERVAL_MS=${cfg.heartbeatIntervalMs} must be at most a third of KEYFLOW_SESSION_TIMEOUT_MS=${cfg.sessionTimeoutMs}; lower it to ${Math.floor(cfg.sessionTimeoutMs / 3)} or less`,
     );
   }
+  if (cfg.rebalanceTimeoutMs < cfg.sessionTimeoutMs) {
+    throw new ConfigError(
+      `KEYFLOW_REBALANCE_TIMEOUT_MS=${cfg.rebalanceTimeoutMs} is below KEYFLOW_SESSION_TIMEOUT_MS=${cfg.sessionTimeoutMs}; raise it to ${cfg.sessionTimeoutMs} or more`,
+    );
+  }
+  if (cfg.infraRetryBudgetMs * 2 > cfg.rebalanceTimeoutMs) {
+    throw new ConfigError(
+      `KEYFLOW_INFRA_RETRY_BUDGET_MS=${cfg.infraRetryBudgetMs} must be at most half of KEYFLOW_REBALANCE_TIMEOUT_MS=${cfg.rebalanceTimeoutMs}, so a batch gives up before the group drops its member; lower it to ${Math.floor(cfg.rebalanceTimeoutMs / 2)} or less`,
+    );
+  }
   if (cfg.retryBaseMs > cfg.retryMaxMs) {
     throw new ConfigError(
       `KEYFLOW_RETRY_BASE_MS=${cfg.retryBaseMs} exceeds KEYFLOW_RETRY_MAX_MS=${cfg.retryMaxMs}; raise the maximum or lower the base`,

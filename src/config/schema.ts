@@ -180,6 +180,16 @@ export const settings = {
     z.coerce.number().int().min(100).default(3000),
     'Consumer heartbeat interval; must be below a third of the session timeout.',
   ),
+  rebalanceTimeoutMs: setting(
+    'KEYFLOW_REBALANCE_TIMEOUT_MS',
+    z.coerce.number().int().min(6000).default(60000),
+    'How long the group waits for every member to rejoin a rebalance; a member that is later is dropped.',
+  ),
+  infraRetryBudgetMs: setting(
+    'KEYFLOW_INFRA_RETRY_BUDGET_MS',
+    z.coerce.number().int().min(1000).default(20000),
+    'Inside one fetched batch, how long a call to MongoDB, Kafka or the registry is retried before the batch gives up (its uncommitted rest is fetched again); at most half the rebalance timeout.',
+  ),
   lagIntervalMs: setting(
     'KEYFLOW_LAG_INTERVAL_MS',
     z.coerce.number().int().min(100).default(5000),

@@ -164,6 +164,8 @@ export class Processor {
       retry: { maxAttempts: config.maxAttempts, baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+      infraRetryBudgetMs: config.infraRetryBudgetMs,
       instanceId: this.instanceId,
       ...this.opts.runner,
     };

@@ -68,6 +68,12 @@ test('cross-field rules explain the fix', () => {
   expect(errorOf({ ...base, KEYFLOW_KAFKA_PORT: '1234', KEYFLOW_MONGO_PORT: '1234' }).message).toMatch(
     /must all differ/,
   );
+  expect(errorOf({ ...base, KEYFLOW_INFRA_RETRY_BUDGET_MS: '40000' }).message).toMatch(
+    /^KEYFLOW_INFRA_RETRY_BUDGET_MS=40000 must be at most half of KEYFLOW_REBALANCE_TIMEOUT_MS=60000/,
+  );
+  expect(errorOf({ ...base, KEYFLOW_REBALANCE_TIMEOUT_MS: '20000' }).message).toMatch(
+    /KEYFLOW_REBALANCE_TIMEOUT_MS=20000 is below KEYFLOW_SESSION_TIMEOUT_MS=30000/,
+  );
 });
 
 test('services.env fills connection settings the environment leaves unset, and the environment wins', () => {
