@@ -180,6 +180,11 @@ export const settings = {
     z.coerce.number().int().min(100).default(3000),
     'Consumer heartbeat interval; must be below a third of the session timeout.',
   ),
+  ingestMaxBytes: setting(
+    'KEYFLOW_INGEST_MAX_BYTES',
+    z.coerce.number().int().min(1048576).default(67108864),
+    'Fetched record bytes the process holds at once across all stages and lanes; a delivery waits for room.',
+  ),
   rebalanceTimeoutMs: setting(
     'KEYFLOW_REBALANCE_TIMEOUT_MS',
     z.coerce.number().int().min(6000).default(60000),

@@ -46,6 +46,9 @@ export interface GroupOptions {
   rebalanceTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   maxWaitTimeInMs?: number;
+  /** Largest fetch response (all partitions) and per partition, in bytes. */
+  maxBytes?: number;
+  maxBytesPerPartition?: number;
   partitionsConsumedConcurrently?: number;
 }
 
@@ -71,6 +74,8 @@ export class GroupMember {
       rebalanceTimeout: opts.rebalanceTimeoutMs,
       heartbeatInterval: opts.heartbeatIntervalMs,
       maxWaitTimeInMs: opts.maxWaitTimeInMs,
+      maxBytes: opts.maxBytes,
+      maxBytesPerPartition: opts.maxBytesPerPartition,
       allowAutoTopicCreation: false,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {

@@ -15,6 +15,9 @@ export interface RunnerOptions {
    * out an outage never holds a rebalance up until the group drops it.
    */
   infraRetryBudgetMs: number;
+  /** Fetch sizes: no fetch is larger than the process's ingest budget (KEYFLOW_INGEST_MAX_BYTES). */
+  fetchMaxBytes: number;
+  fetchMaxBytesPerPartition: number;
   /** How many partitions of the stage one instance works on at once. */
   partitionsConsumedConcurrently: number;
   /** Flush emitted records and commit when this many are pending, or after flushIntervalMs. */
@@ -37,6 +40,8 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   heartbeatIntervalMs: 3_000,
   rebalanceTimeoutMs: 60_000,
   infraRetryBudgetMs: 20_000,
+  fetchMaxBytes: 10 * 1024 * 1024,
+  fetchMaxBytesPerPartition: 1024 * 1024,
   partitionsConsumedConcurrently: 4,
   flushMaxRecords: 500,
   flushIntervalMs: 1_000,

@@ -13,6 +13,7 @@ import type { WireRecord } from '../producers/types';
 import * as letters from '../state/dead-letters';
 import type { ActionContext, StageEvent, StageSpec } from '../topology/types';
 import { runBatch } from './batch';
+import { deliveryBytes, type ByteBudget } from './byte-budget';
 import { CommitWindow } from './commit-window';
 import { openEnvelope, type Envelope } from './envelope';
 import { strategyFor, withInfraRetry, type FailureStrategy } from './failure';
@@ -42,6 +43,8 @@ export interface RunnerDeps {
   instrumentation: Instrumentation;
   leases?: EntityLeases;
   runtime?: () => RuntimeSwitches;
+  /** Shared by every stage of the process: the fetched bytes held at once (default: no bound). */
+  ingest?: ByteBudget;
 }
 
 /** An event on its way through a delivery's rounds. */
@@ -115,6 +118,8 @@ export class StageRunner {
         fromBeginning: this.opts.fromBeginning,
         sessionTimeoutMs: this.opts.sessionTimeoutMs,
         rebalanceTimeoutMs: this.opts.rebalanceTimeoutMs,
+        maxBytes: this.opts.fetchMaxBytes,
+        maxBytesPerPartition: this.opts.fetchMaxBytesPerPartition,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
         maxWaitTimeInMs: this.opts.maxWaitTimeInMs,
         partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently,
@@ -165,6 +170,26 @@ export class StageRunner {
   }
 
   private async onDelivery(d: Delivery): Promise<void> {
+    const budget = this.deps.ingest;
+    if (!budget) return this.work(d);
+    // Waiting for room keeps the membership alive: heartbeats go on meanwhile.
+    const waitBeat = setInterval(() => {
+      d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
+    }, this.opts.heartbeatIntervalMs);
+    let release: () => void;
+    try {
+      release = await budget.take(deliveryBytes(d.messages));
+    } finally {
+      clearInterval(waitBeat);
+    }
+    try {
+      await this.work(d);
+    } finally {
+      release();
+    }
+  }
+
+  private async work(d: Delivery): Promise<void> {
     const { instrumentation } = this.deps;
     const where = { stage: this.spec.name, topic: d.topic, partition: d.partition };
     const started = Date.now();

@@ -22,6 +22,7 @@ import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
 import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
 import { Leases } from '../state/leases';
+import { ByteBudget } from '../consumers/byte-budget';
 import { ProvenanceRecorder } from '../state/provenance';
 import { ENGINE_INDEXES } from './engine-queries';
 import { ensureTopics } from '../topology/admin';
@@ -166,11 +167,14 @@ export class Processor {
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       rebalanceTimeoutMs: config.rebalanceTimeoutMs,
       infraRetryBudgetMs: config.infraRetryBudgetMs,
+      fetchMaxBytes: Math.min(RUNNER_DEFAULTS.fetchMaxBytes, config.ingestMaxBytes),
+      fetchMaxBytesPerPartition: Math.min(RUNNER_DEFAULTS.fetchMaxBytesPerPartition, config.ingestMaxBytes),
       instanceId: this.instanceId,
       ...this.opts.runner,
     };
     const wanted = this.opts.stages ? new Set(this.opts.stages) : undefined;
     const kafka = this.kafka;
+    const ingest = new ByteBudget(config.ingestMaxBytes);
     for (const spec of this.topology.stages) {
       if (wanted && !wanted.has(spec.name)) continue;
       const runner = new StageRunner(
@@ -182,6 +186,7 @@ export class Processor {
           db: this.store.db,
           log,
           instrumentation: this.instrumentation,
+          ingest,
           leases: {
             acquire: async (key, owner, ttl) => (await leases.acquire(key, owner, ttl)).token,
             release: async (key, owner) => void (await leases.release(key, owner)),

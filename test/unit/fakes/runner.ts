@@ -70,7 +70,7 @@ export async function harness(
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
   runnerOptions: Partial<RunnerOptions> = {},
   producer: Partial<RunnerDeps['producer']> = {},
-  deps: Partial<Pick<RunnerDeps, 'leases' | 'runtime'>> = {},
+  deps: Partial<Pick<RunnerDeps, 'leases' | 'runtime' | 'ingest'>> = {},
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
