@@ -2,12 +2,11 @@
 // long batch hears "rebalance in progress" on its heartbeat, takes no new event, commits what finished
 // and rejoins; the new owner of the partition redoes only the uncommitted rest, so nothing is lost and
 // nothing is applied twice.
-import { MongoClient } from 'mongodb';
-import { adminClient, cleanupAll, env, eventually, onCleanup } from '../helpers';
+import { adminClient, cleanupAll, eventually } from '../helpers';
 import { createLogger } from '../../src/logger';
 import { ensureTopics } from '../../src/topology/admin';
 import { COUNTERS, counterEvent, counterTopology, type CounterDoc } from './fixtures/counter';
-import { prefix, runProcessor, testConfig, testProducer } from './harness';
+import { freshDbNamed, prefix, runProcessor, testConfig, testProducer } from './harness';
 
 afterAll(cleanupAll);
 
@@ -19,13 +18,7 @@ test('a member in a long batch lets a joining member in at once, and every event
   const admin = await adminClient();
   await ensureTopics(admin, topology.topics, createLogger('silent'));
   const producer = await testProducer(config, topology);
-  const client = new MongoClient(env('MONGO_URL'));
-  await client.connect();
-  const db = client.db(config.mongoDb);
-  onCleanup(async () => {
-    await db.dropDatabase().catch(() => undefined);
-    await client.close();
-  });
+  const { db } = await freshDbNamed(config.mongoDb);
   const total = 300;
   // 40 ms per event: 12 s for the batch, far longer than the heartbeat interval (1 s).
   const events = Array.from({ length: total }, (_, i) => counterEvent('k', i, { delayMs: 40 }));
