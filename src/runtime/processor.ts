@@ -20,6 +20,7 @@ import { kafkaClient, type KafkaClient } from '../producers/client';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
+import { startLetterSweep } from '../state/dead-letters';
 import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
 import { Leases } from '../state/leases';
 import { ProvenanceRecorder } from '../state/provenance';
@@ -29,6 +30,8 @@ import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
 import { z } from 'zod';
 
+/** How often resolved dead letters past their retention are swept. */
+const LETTER_SWEEP_MS = 3600 * 1000;
 export interface ProcessorOptions {
   config: Config;
   topology: Topology;
@@ -65,6 +68,7 @@ export class Processor {
   readonly metrics: Registry;
   readonly health = new HealthSource();
   readonly runners: StageRunner[] = [];
+  private stopLetterSweep: (() => void) | undefined;
   private store: Store | undefined;
   private kafka: KafkaClient | undefined;
   private codec: RegistryCodec | undefined;
@@ -155,12 +159,18 @@ export class Processor {
     }
 
     const leases = new Leases(this.store.db);
+    // Resolved dead letters past retention: the TTL index drops them, this sweep where TTL is ignored.
+    this.stopLetterSweep = startLetterSweep(this.store.db, LETTER_SWEEP_MS, (err) =>
+      log.warn({ err }, 'dead-letter sweep failed; next one in an hour'),
+    );
     const runnerOpts: RunnerOptions = {
       ...RUNNER_DEFAULTS,
       keyLanes: config.keyLanes,
       retry: { maxAttempts: config.maxAttempts, baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+      dlqMaxMessageBytes: config.dlqMaxMessageBytes,
       instanceId: this.instanceId,
       ...this.opts.runner,
     };
@@ -211,6 +221,7 @@ export class Processor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log } = this.opts;
+      this.stopLetterSweep?.();
       await this.lag?.stop().catch((err) => log.error({ err }, 'lag collector stop failed'));
       await Promise.all(
         this.runners.map((r) => r.stop().catch((err) => log.error({ err }, 'stage stop failed'))),
