@@ -91,10 +91,10 @@ export function message(
 export async function harness(
   spec: StageSpec,
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+  letters = new FakeLetters(),
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
-  const letters = new FakeLetters();
   const sent: WireRecord[] = [];
   const commits: string[] = [];
   const instrumentation = new Instrumentation();
