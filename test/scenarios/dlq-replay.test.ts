@@ -1,0 +1,157 @@
+// Dead letters against the real stack, through the real `keyflow dlq` command: a replay SIGKILLed
+// mid-run and run again re-drives every letter once, in order, and the key's later events apply after
+// them; `dlq discard` releases a key parked behind bytes no re-drive can decode.
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import type { Db } from 'mongodb';
+import { deadLetters, listLetters } from '../../src/state/dead-letters';
+import type { KeyedProducer } from '../../src/producers/producer';
+import type { Config } from '../../src/config';
+import { cleanupAll, eventually, kafkaClient, onCleanup } from '../helpers';
+import {
+  COUNTERS,
+  counterEvent,
+  counterTopology,
+  type CounterDoc,
+  type CounterEvent,
+} from './fixtures/counter';
+import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './harness';
+
+afterAll(cleanupAll);
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'keyflow.js');
+
+interface Rig {
+  config: Config;
+  producer: KeyedProducer;
+  db: Db;
+  input: string;
+  stage: string;
+}
+
+async function start(name: string): Promise<Rig> {
+  const p = prefix(name);
+  const topology = counterTopology(p, { partitions: 1 });
+  const config = testConfig({ KEYFLOW_MAX_ATTEMPTS: '2' });
+  const producer = await testProducer(config, topology);
+  const processor = await runProcessor(config, topology);
+  const db = processor.context.db;
+  dropAfter(() => db);
+  return { config, producer, db, input: `${p}.in`, stage: `${p}.counter` };
+}
+
+function cliEnv(r: Rig): NodeJS.ProcessEnv {
+  return { ...process.env, MONGO_DB: r.config.mongoDb, LOG_LEVEL: 'error' };
+}
+
+function dlq(r: Rig, args: string[]) {
+  return spawnSync(process.execPath, [BIN, 'dlq', ...args], {
+    encoding: 'utf8',
+    env: cliEnv(r),
+    timeout: 60_000,
+  });
+}
+
+async function send(r: Rig, events: CounterEvent[]): Promise<void> {
+  await r.producer.publish(events.map((e) => ({ topic: r.input, key: e.id, value: e, eventId: e.eventId })));
+}
+
+async function counter(db: Db, key: string): Promise<CounterDoc | null> {
+  return db.collection<CounterDoc>(COUNTERS).findOne({ _id: key });
+}
+
+const openLetters = (r: Rig, key: string) =>
+  deadLetters(r.db).countDocuments({ stage: r.stage, key, status: { $ne: 'resolved' } });
+
+test('a dlq replay SIGKILLed mid-run and run again re-drives every letter once, in order, before later events', async () => {
+  const r = await start('dlqkill');
+  const n = 600;
+  const healAt = Date.now() + 3_000;
+  // x#0 fails for good until healAt; x#1..n wait behind it as KEY_PARKED letters.
+  await send(r, [counterEvent('x', 0, { fatalUntil: healAt })]);
+  await send(
+    r,
+    Array.from({ length: n }, (_, i) => counterEvent('x', i + 1)),
+  );
+  await eventually(async () => ((await openLetters(r, 'x')) === n + 1 ? true : undefined), 60_000, 'letters');
+  expect(await counter(r.db, 'x')).toBeNull();
+  await eventually(async () => (Date.now() >= healAt ? true : undefined));
+
+  // The first run is killed once the runner has applied its first re-driven letter: the replay is
+  // then between sends, or between a send and its mark.
+  const first = spawn(process.execPath, [BIN, 'dlq', 'replay', r.stage], { env: cliEnv(r), stdio: 'ignore' });
+  onCleanup(async () => void (first.exitCode === null && first.kill('SIGKILL')));
+  const exited = new Promise((res) => first.once('exit', res));
+  await eventually(
+    async () =>
+      (await deadLetters(r.db).countDocuments({ stage: r.stage, status: 'resolved' })) > 0 ? true : undefined,
+    60_000,
+    'first letter applied',
+  );
+  first.kill('SIGKILL');
+  await exited;
+
+  const second = dlq(r, ['replay', r.stage]);
+  expect(second.stderr).toBe('');
+  expect(second.status).toBe(0);
+  await eventually(
+    async () => ((await openLetters(r, 'x')) === 0 ? true : undefined),
+    60_000,
+    'all resolved',
+  );
+  const applied = await counter(r.db, 'x');
+  expect(applied!.seqs).toEqual(Array.from({ length: n + 1 }, (_, i) => i));
+  expect(applied!.count).toBe(n + 1);
+
+  // The key is released: a later event applies after every letter, and is not parked.
+  await send(r, [counterEvent('x', n + 1)]);
+  await eventually(async () => ((await counter(r.db, 'x'))!.count === n + 2 ? true : undefined));
+  expect((await counter(r.db, 'x'))!.seqs.slice(-2)).toEqual([n, n + 1]);
+  expect(await listLetters(r.db, r.stage, { key: 'x', status: ['parked', 'dead', 'redriven'] })).toEqual([]);
+});
+
+test('dlq discard releases a key parked behind undecodable bytes; its later letters then re-drive in order', async () => {
+  const r = await start('dlqdiscard');
+  const kafka = kafkaClient();
+  const raw = kafka.producer();
+  await raw.connect();
+  onCleanup(() => raw.disconnect());
+  await raw.send({ topic: r.input, messages: [{ key: 'z', value: Buffer.from('not avro at all') }] });
+  await send(r, [counterEvent('z', 1), counterEvent('z', 2)]);
+  await eventually(async () => ((await openLetters(r, 'z')) === 3 ? true : undefined), 60_000, 'letters');
+
+  // Re-drive cannot fix bytes: the key stays parked, its later events still wait.
+  expect(dlq(r, ['replay', r.stage]).status).toBe(0);
+  await eventually(async () =>
+    (await deadLetters(r.db).countDocuments({ stage: r.stage, key: 'z', status: 'parked', redrives: 1 })) ===
+    3
+      ? true
+      : undefined,
+  );
+  expect(await counter(r.db, 'z')).toBeNull();
+  const [bad] = await listLetters(r.db, r.stage, { key: 'z', limit: 1 });
+  expect(bad!.code).toBe('DECODE_FAILED');
+
+  const refused = dlq(r, ['discard', r.stage, '--key', 'z']);
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toMatch(/--reason/);
+  const discard = dlq(r, ['discard', r.stage, '--key', 'z', '--reason', 'bytes from a broken client']);
+  expect(discard.stderr).toBe('');
+  expect(discard.stdout).toContain(`discarded ${bad!._id}`);
+  const gone = await deadLetters(r.db).findOne({ _id: bad!._id });
+  expect(gone!.status).toBe('resolved');
+  expect(gone!.discarded).toMatchObject({ reason: 'bytes from a broken client' });
+  expect(gone!.discarded!.by).toMatch(/^cli:./);
+  expect(gone!.expiresAt!.getTime()).toBeGreaterThan(Date.now());
+
+  expect(dlq(r, ['replay', r.stage]).status).toBe(0);
+  await eventually(
+    async () => ((await counter(r.db, 'z'))?.count === 2 ? true : undefined),
+    60_000,
+    'z applied',
+  );
+  expect((await counter(r.db, 'z'))!.seqs).toEqual([1, 2]);
+  await eventually(async () => ((await openLetters(r, 'z')) === 0 ? true : undefined));
+  await send(r, [counterEvent('z', 3)]);
+  await eventually(async () => ((await counter(r.db, 'z'))?.count === 3 ? true : undefined));
+});
