@@ -77,17 +77,17 @@ test('a dlq replay SIGKILLed mid-run and run again re-drives every letter once, 
   expect(await counter(r.db, 'x')).toBeNull();
   await eventually(async () => (Date.now() >= healAt ? true : undefined));
 
-  // The first run is killed once the runner has applied its first re-driven letter: the replay is
-  // then between sends, or between a send and its mark.
+  // The first run is killed as soon as the store shows it at work (a letter marked or applied): the
+  // replay is then mid-send, or between a send and its mark. Any kill point must be safe.
   const first = spawn(process.execPath, [BIN, 'dlq', 'replay', r.stage], { env: cliEnv(r), stdio: 'ignore' });
   onCleanup(async () => void (first.exitCode === null && first.kill('SIGKILL')));
   const exited = new Promise((res) => first.once('exit', res));
-  await eventually(
-    async () =>
-      (await deadLetters(r.db).countDocuments({ stage: r.stage, status: 'resolved' })) > 0 ? true : undefined,
-    60_000,
-    'first letter applied',
-  );
+  // Polled tightly (not eventually's 200 ms) so the kill lands close to the first sign of work.
+  const atWork = { stage: r.stage, status: { $in: ['redriven' as const, 'resolved' as const] } };
+  for (const until = Date.now() + 60_000; (await deadLetters(r.db).countDocuments(atWork)) === 0;) {
+    if (Date.now() > until || first.exitCode !== null) throw new Error('the first replay did not start');
+    await new Promise((res) => setTimeout(res, 5));
+  }
   first.kill('SIGKILL');
   await exited;
 
@@ -96,7 +96,7 @@ test('a dlq replay SIGKILLed mid-run and run again re-drives every letter once, 
   expect(second.status).toBe(0);
   await eventually(
     async () => ((await openLetters(r, 'x')) === 0 ? true : undefined),
-    60_000,
+    40_000,
     'all resolved',
   );
   const applied = await counter(r.db, 'x');
