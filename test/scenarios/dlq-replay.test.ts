@@ -7,7 +7,8 @@ import type { Db } from 'mongodb';
 import { deadLetters, listLetters } from '../../src/state/dead-letters';
 import type { KeyedProducer } from '../../src/producers/producer';
 import type { Config } from '../../src/config';
-import { cleanupAll, eventually, kafkaClient, onCleanup } from '../helpers';
+import { adminClient, cleanupAll, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import { HEADERS } from '../../src/producers/headers';
 import {
   COUNTERS,
   counterEvent,
@@ -29,10 +30,15 @@ interface Rig {
   stage: string;
 }
 
-async function start(name: string): Promise<Rig> {
+async function start(
+  name: string,
+  overrides: Record<string, string> = {},
+  before: (stage: string) => Promise<void> = async () => {},
+): Promise<Rig> {
   const p = prefix(name);
   const topology = counterTopology(p, { partitions: 1 });
-  const config = testConfig({ KEYFLOW_MAX_ATTEMPTS: '2' });
+  const config = testConfig({ KEYFLOW_MAX_ATTEMPTS: '2', ...overrides });
+  await before(`${p}.counter`);
   const producer = await testProducer(config, topology);
   const processor = await runProcessor(config, topology);
   const db = processor.context.db;
@@ -154,4 +160,52 @@ test('dlq discard releases a key parked behind undecodable bytes; its later lett
   await eventually(async () => ((await openLetters(r, 'z')) === 0 ? true : undefined));
   await send(r, [counterEvent('z', 3)]);
   await eventually(async () => ((await counter(r.db, 'z'))?.count === 3 ? true : undefined));
+});
+
+test('a dead letter too large for its topic goes header-only and the partition goes on', async () => {
+  // The stage's dead-letter topic exists already with a small max.message.bytes.
+  const r = await start('dlqbig', { KEYFLOW_DLQ_MAX_MESSAGE_BYTES: '4096' }, async (stage) => {
+    const admin = await adminClient();
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        {
+          topic: `${stage}.dlq`,
+          numPartitions: 1,
+          replicationFactor: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '4096' }],
+        },
+      ],
+    });
+    onCleanup(() => admin.deleteTopics({ topics: [`${stage}.dlq`] }));
+  });
+  const big = counterEvent('big', 0, { fatalUntil: Date.now() + 3_600_000 });
+  big.eventId = `big#0-${'x'.repeat(10_000)}`;
+  await send(r, [big, counterEvent('small', 0)]);
+  await eventually(async () => ((await counter(r.db, 'small'))?.count === 1 ? true : undefined), 60_000);
+
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('dlqbig-read') });
+  await consumer.connect();
+  onCleanup(() => consumer.disconnect());
+  await consumer.subscribe({ topic: `${r.stage}.dlq`, fromBeginning: true });
+  const seen: { value: Buffer | null; headers: Record<string, string> }[] = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+      seen.push({ value: message.value, headers });
+    },
+  });
+  const record = await eventually(async () => seen[0], 60_000, 'the dead-letter record');
+  expect(record.value).toBeNull();
+  const [letter] = await listLetters(r.db, r.stage, { key: 'big' });
+  expect(record.headers[HEADERS.DLQ_STORED]).toBe(`keyflow_dead_letters/${letter!._id}`);
+  expect(record.headers[HEADERS.DLQ_CODE]).toBe('HANDLER_FAILED');
+  expect(letter!.value!.length()).toBeGreaterThan(10_000);
+  // The partition went on: the letter's offset and the next event's are committed.
+  const admin = await adminClient();
+  await eventually(async () => {
+    const [offsets] = await admin.fetchOffsets({ groupId: r.stage, topics: [r.input] });
+    return offsets!.partitions[0]!.offset === '2' ? true : undefined;
+  });
 });
