@@ -195,23 +195,21 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
     });
 
     // Gives up a letter re-drive cannot fix (undecodable bytes): resolved with who, why and when.
-    app.post('/ops/api/dead-letters/:stage/discard', async (req) => {
+    app.post('/ops/api/dead-letters/:stage/discard', async (req, reply) => {
       const { stage } = parseInput(redriveParams, req.params, 'params');
       const body = parseInput(discardBody, req.body ?? undefined, 'body');
       requireStage(stage);
       const by = `ops:${deps.adminIdentity?.(req) ?? 'admin'}`;
       const target = body.letter !== undefined ? { letter: body.letter } : { key: body.key! };
       const retentionMs = deps.deadLetterRetentionMs ?? DEFAULT_RETENTION_MS;
-      const letter = await discardLetter(db, { stage, target, by, reason: body.reason, retentionMs }).catch(
-        (err: unknown) => {
-          if (err instanceof KeyflowError && err.code === 'DEAD_LETTER_NOT_FOUND') {
-            throw new KeyflowError('NOT_FOUND', err.message);
-          }
-          throw err;
-        },
-      );
-      req.log.info({ stage, letter: letter._id, by }, 'dead letter discarded from the ops page');
-      return { stage, discarded: letterView(letter) };
+      try {
+        const letter = await discardLetter(db, { stage, target, by, reason: body.reason, retentionMs });
+        req.log.info({ stage, letter: letter._id, by }, 'dead letter discarded from the ops page');
+        return { stage, discarded: letterView(letter) };
+      } catch (err) {
+        if (!(err instanceof KeyflowError) || err.code !== 'DEAD_LETTER_NOT_FOUND') throw err;
+        return reply.status(404).send({ error: { code: err.code, message: err.message } });
+      }
     });
 
     app.get('/ops/api/out-of-order', async (req) => {

@@ -16,7 +16,7 @@ import {
   type CounterDoc,
   type CounterEvent,
 } from './fixtures/counter';
-import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './harness';
+import { dropAfter, prefix, runProcessor, startOpsRig, testConfig, testProducer } from './harness';
 
 afterAll(cleanupAll);
 
@@ -208,4 +208,34 @@ test('a dead letter too large for its topic goes header-only and the partition g
     const [offsets] = await admin.fetchOffsets({ groupId: r.stage, topics: [r.input] });
     return offsets!.partitions[0]!.offset === '2' ? true : undefined;
   });
+});
+
+test('the ops discard action resolves a letter as the admin, and refuses bad input with a 4xx', async () => {
+  const rig = await startOpsRig('dlqops', 60_000);
+  const { db } = rig.processor.context;
+  await rig.send([counterEvent('o', 0, { fatalUntil: Date.now() + 3_600_000 })]);
+  const [letter] = await eventually(async () => {
+    const l = await listLetters(db, rig.stage, { key: 'o' });
+    return l.length === 1 ? l : undefined;
+  }, 60_000);
+  const post = (body: unknown) =>
+    fetch(`${rig.base}/ops/api/dead-letters/${encodeURIComponent(rig.stage)}/discard`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const noReason = await post({ letter: letter!._id });
+  expect(noReason.status).toBe(400);
+  expect(JSON.stringify(await noReason.json())).toMatch(/reason/);
+  const both = await post({ letter: letter!._id, key: 'o', reason: 'x' });
+  expect(both.status).toBe(400);
+  const unknown = await post({ letter: 'no-such-letter', reason: 'x' });
+  expect(unknown.status).toBe(404);
+
+  const ok = await post({ letter: letter!._id, reason: 'handled by hand' });
+  expect(ok.status).toBe(200);
+  const stored = await deadLetters(db).findOne({ _id: letter!._id });
+  expect(stored!.status).toBe('resolved');
+  expect(stored!.discarded).toMatchObject({ by: 'ops:admin', reason: 'handled by hand' });
+  expect((await post({ letter: letter!._id, reason: 'again' })).status).toBe(404);
 });
