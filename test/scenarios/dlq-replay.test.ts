@@ -4,10 +4,20 @@
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { Db } from 'mongodb';
-import { deadLetters, listLetters } from '../../src/state/dead-letters';
+import {
+  DEAD_LETTER_INDEXES,
+  deadLetters,
+  discardLetter,
+  listLetters,
+  recordLetters,
+  resolveLetter,
+  sweepExpiredLetters,
+  type LetterInput,
+} from '../../src/state/dead-letters';
+import { ensureIndexes } from '../../src/state/mongo';
 import type { KeyedProducer } from '../../src/producers/producer';
 import type { Config } from '../../src/config';
-import { adminClient, cleanupAll, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import { adminClient, cleanupAll, eventually, freshDb, kafkaClient, onCleanup, uniqueName } from '../helpers';
 import { HEADERS } from '../../src/producers/headers';
 import {
   COUNTERS,
@@ -238,4 +248,35 @@ test('the ops discard action resolves a letter as the admin, and refuses bad inp
   expect(stored!.status).toBe('resolved');
   expect(stored!.discarded).toMatchObject({ by: 'ops:admin', reason: 'handled by hand' });
   expect((await post({ letter: letter!._id, reason: 'again' })).status).toBe(404);
+});
+
+test('resolved letters past their retention are swept; open ones and unexpired ones stay', async () => {
+  const { db } = await freshDb('kfdlqsweep');
+  await ensureIndexes(db, [DEAD_LETTER_INDEXES]);
+  const input = (offset: number, key: string): LetterInput => ({
+    id: `s:in:0:${offset}`,
+    stage: 's',
+    key,
+    eventId: `e${offset}`,
+    topic: 'in',
+    partition: 0,
+    offset: String(offset),
+    value: Buffer.from('x'),
+    headers: {},
+    code: 'HANDLER_FAILED',
+    message: 'm',
+    attempts: 1,
+    firstFailedAt: 0,
+    status: 'parked',
+  });
+  await recordLetters(db, [input(0, 'a'), input(1, 'b'), input(2, 'c')]);
+  await discardLetter(db, { stage: 's', target: { key: 'a' }, by: 'test', reason: 'r', retentionMs: 0 });
+  await resolveLetter(db, 's:in:0:1', 3_600_000);
+  const indexes = await deadLetters(db).indexes();
+  expect(indexes.find((i) => i.name === 'expires_at_ttl')?.expireAfterSeconds).toBe(0);
+  expect(await sweepExpiredLetters(db, new Date(Date.now() + 1000))).toBe(1);
+  expect((await deadLetters(db).find().toArray()).map((l) => [l._id, l.status])).toEqual([
+    ['s:in:0:1', 'resolved'],
+    ['s:in:0:2', 'parked'],
+  ]);
 });
