@@ -37,8 +37,8 @@ export interface OpsDeps {
   instrumentation: Instrumentation;
   /** Who an ops action is done by (the admin listener's authenticated identity); default "admin". */
   adminIdentity?: (req: FastifyRequest) => string | undefined;
-  /** How long a discarded letter is kept (KEYFLOW_DEAD_LETTER_RETENTION_DAYS). */
-  deadLetterRetentionMs?: number;
+  /** The processor's settings: KEYFLOW_DEAD_LETTER_RETENTION_DAYS keeps a discarded letter. */
+  config?: { deadLetterRetentionDays: number };
   /** Batches report their progress here once they exist; without it the page shows a placeholder. */
   batches?: () => Promise<BatchProgress[]>;
 }
@@ -201,7 +201,8 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
       requireStage(stage);
       const by = `ops:${deps.adminIdentity?.(req) ?? 'admin'}`;
       const target = body.letter !== undefined ? { letter: body.letter } : { key: body.key! };
-      const retentionMs = deps.deadLetterRetentionMs ?? DEFAULT_RETENTION_MS;
+      const days = deps.config?.deadLetterRetentionDays;
+      const retentionMs = days === undefined ? DEFAULT_RETENTION_MS : days * 24 * 3600 * 1000;
       try {
         const letter = await discardLetter(db, { stage, target, by, reason: body.reason, retentionMs });
         req.log.info({ stage, letter: letter._id, by }, 'dead letter discarded from the ops page');
