@@ -43,6 +43,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'An earlier event of the same key is in the dead-letter topic; this one waits behind it.',
   },
+  DEAD_LETTER_NOT_FOUND: {
+    retriable: false,
+    doc: '`dlq discard`: no unresolved dead letter matches the letter id or key given.',
+  },
   HANDLER_FAILED: { retriable: false, doc: 'A stage handler threw an error without a Keyflow code.' },
   HANDLER_TRANSIENT: { retriable: true, doc: 'A stage handler reported a temporary failure; it is retried.' },
   STORE_TRANSIENT: {

@@ -168,6 +168,21 @@ export const settings = {
     positiveInt.max(100).default(5),
     'Attempts of a retriable failure before the event goes to the dead-letter topic.',
   ),
+  redriveStaleMs: setting(
+    'KEYFLOW_REDRIVE_STALE_MS',
+    z.coerce.number().int().min(1000).default(600000),
+    '`dlq replay` sends again a letter left `redriven` (sent, not yet applied) for longer than this.',
+  ),
+  deadLetterRetentionDays: setting(
+    'KEYFLOW_DEAD_LETTER_RETENTION_DAYS',
+    positiveInt.max(3650).default(30),
+    'Days a resolved dead letter stays in MongoDB (TTL index, plus an hourly sweep).',
+  ),
+  dlqMaxMessageBytes: setting(
+    'KEYFLOW_DLQ_MAX_MESSAGE_BYTES',
+    z.coerce.number().int().min(1024).default(1048576),
+    'The dead-letter topics’ max.message.bytes; a larger dead letter is sent header-only.',
+  ),
   retryBaseMs: setting('KEYFLOW_RETRY_BASE_MS', ms.default(200), 'First retry delay; doubles per attempt.'),
   retryMaxMs: setting('KEYFLOW_RETRY_MAX_MS', ms.default(30000), 'Upper bound of one retry delay.'),
   sessionTimeoutMs: setting(

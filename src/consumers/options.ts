@@ -31,6 +31,10 @@ export interface RunnerOptions {
   instanceId: string;
   /** Where a new group starts: true reads each input topic from its beginning. */
   fromBeginning: boolean;
+  /** How long a resolved dead letter is kept in MongoDB. */
+  deadLetterRetentionMs: number;
+  /** The dead-letter topics' max.message.bytes: a larger record is sent header-only. */
+  dlqMaxMessageBytes: number;
 }
 
 export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
@@ -48,4 +52,6 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   maxWaitTimeInMs: 250,
   leaseTtlMs: 30_000,
   fromBeginning: true,
+  deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
+  dlqMaxMessageBytes: 1_048_576,
 };

@@ -92,8 +92,16 @@ export class StageRunner {
   ) {
     this.log = deps.log.child({ stage: spec.name });
     this.strategy = strategyFor(spec, opts.retry);
-    this.letters = deps.letters ?? letters.mongoLetterStore(deps.db);
-    this.parked = new ParkedKeys(spec.name, this.letters, (fn) => this.infra(fn, () => !this.stopping));
+    this.letters = deps.letters ?? letters.mongoLetterStore(deps.db, opts.deadLetterRetentionMs);
+    const keepGoing = () => !this.stopping;
+    this.parked = new ParkedKeys(
+      spec.name,
+      this.letters,
+      (fn) => this.infra(fn, keepGoing),
+      this.log,
+      keepGoing,
+      sleep,
+    );
   }
 
   get name(): string {
@@ -266,16 +274,42 @@ export class StageRunner {
     const work: Pending[] = [];
     const dying: Dying[] = [];
     const passed: Envelope[] = [];
+    const parking = this.strategy.name === 'park-key';
+    /** Per key, the letters re-driven earlier in this batch and admitted: later ones may follow them. */
+    const ahead = new Map<string, Set<string>>();
+    // The store's word on the batch's parked (or not yet seen) keys: a previous owner's letter, a discard.
+    if (parking) {
+      await this.parked.refresh(
+        envelopes.flatMap((e) => (e.kind === 'event' && e.redriveLetter === undefined ? [e.event.key] : [])),
+      );
+    }
     for (const env of envelopes) {
       if (env.kind === 'pass') {
         passed.push(env);
       } else if (env.kind === 'dead') {
         dying.push({ ...env, attempts: 1 });
-        if (env.key !== null && this.strategy.name === 'park-key') this.parked.park(env.key);
-      } else if (await this.parked.mustWait(env.event.key, env.redriveLetter)) {
-        dying.push(this.parkedLetter(env));
+        if (env.key !== null && parking) this.parked.park(env.key);
       } else {
-        work.push(env);
+        const { key } = env.event;
+        const turn = await this.parked.turn(key, env.redriveLetter, ahead.get(key));
+        if (turn === 'go' && env.redriveLetter !== undefined) {
+          ahead.set(key, new Set(ahead.get(key)).add(env.redriveLetter));
+        }
+        if (turn === 'wait') {
+          if (parking) this.parked.park(key);
+          dying.push(this.parkedLetter(env));
+        } else if (turn === 'done') {
+          // A second copy of a re-drive that already applied: nothing left to do.
+          passed.push({
+            kind: 'pass',
+            raw: env.raw,
+            key: env.event.key,
+            eventId: env.event.eventId,
+            report: true,
+          });
+        } else {
+          work.push(env);
+        }
       }
     }
     for (const env of passed) {
@@ -502,6 +536,8 @@ export class StageRunner {
         attempts: x.attempts,
         firstFailedAt: x.event?.consumedAt ?? Date.now(),
         status: park ? 'parked' : 'dead',
+        // A re-driven letter that only waits again keeps the reason it first failed for.
+        keepReason: x.redriveLetter !== undefined && x.error.code === 'KEY_PARKED',
       };
     });
     await this.infra(
@@ -532,7 +568,7 @@ export class StageRunner {
         x.attempts,
         { error: x.error },
       );
-      await settle(x.raw.offset, [letters.dlqRecord(input)]);
+      await settle(x.raw.offset, [letters.dlqRecord(input, this.opts.dlqMaxMessageBytes)]);
     }
   }
 

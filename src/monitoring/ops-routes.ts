@@ -1,9 +1,17 @@
 // The ops page and the JSON it polls: per stage lag, rate and errors per partition, stalled partitions,
 // dead letters with re-drive, batch progress (once batches report it) and the out-of-order report.
+import type { FastifyRequest } from 'fastify';
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { parseInput, type RouteModule } from '../api/server';
-import { deadLetters, listLetters, type DeadLetter, type LetterStatus } from '../state/dead-letters';
+import {
+  deadLetters,
+  DEFAULT_RETENTION_MS,
+  discardLetter,
+  listLetters,
+  type DeadLetter,
+  type LetterStatus,
+} from '../state/dead-letters';
 import { redrive } from '../consumers/redrive';
 import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
@@ -27,6 +35,10 @@ export interface OpsDeps {
   db: Db;
   producer: { sendNow(records: WireRecord[]): Promise<void> };
   instrumentation: Instrumentation;
+  /** Who an ops action is done by (the admin listener's authenticated identity); default "admin". */
+  adminIdentity?: (req: FastifyRequest) => string | undefined;
+  /** The processor's settings: KEYFLOW_DEAD_LETTER_RETENTION_DAYS keeps a discarded letter. */
+  config?: { deadLetterRetentionDays: number };
   /** Batches report their progress here once they exist; without it the page shows a placeholder. */
   batches?: () => Promise<BatchProgress[]>;
 }
@@ -44,6 +56,15 @@ const lettersQuery = z.strictObject({
 });
 const redriveParams = z.strictObject({ stage: stageName });
 const redriveBody = z.strictObject({ key: z.string().min(1).max(512).optional() }).default({});
+const discardBody = z
+  .strictObject({
+    letter: z.string().min(1).max(1024).optional(),
+    key: z.string().min(1).max(512).optional(),
+    reason: z.string().trim().min(1).max(2000),
+  })
+  .refine((b) => (b.letter === undefined) !== (b.key === undefined), {
+    message: 'give exactly one of letter or key',
+  });
 const outOfOrderQuery = z.strictObject({
   stage: stageName.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -105,6 +126,7 @@ function letterView(l: DeadLetter) {
     firstFailedAt: l.firstFailedAt,
     deadAt: l.deadAt,
     tenantId: l.headers[HEADERS.TENANT_ID],
+    discarded: l.discarded ?? null,
   };
 }
 
@@ -170,6 +192,25 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
       const result = await redrive({ db, producer: deps.producer, stage, key });
       req.log.info({ stage, key, redriven: result.redriven }, 'dead letters re-driven from the ops page');
       return { stage, key: key ?? null, ...result };
+    });
+
+    // Gives up a letter re-drive cannot fix (undecodable bytes): resolved with who, why and when.
+    app.post('/ops/api/dead-letters/:stage/discard', async (req, reply) => {
+      const { stage } = parseInput(redriveParams, req.params, 'params');
+      const body = parseInput(discardBody, req.body ?? undefined, 'body');
+      requireStage(stage);
+      const by = `ops:${deps.adminIdentity?.(req) ?? 'admin'}`;
+      const target = body.letter !== undefined ? { letter: body.letter } : { key: body.key! };
+      const days = deps.config?.deadLetterRetentionDays;
+      const retentionMs = days === undefined ? DEFAULT_RETENTION_MS : days * 24 * 3600 * 1000;
+      try {
+        const letter = await discardLetter(db, { stage, target, by, reason: body.reason, retentionMs });
+        req.log.info({ stage, letter: letter._id, by }, 'dead letter discarded from the ops page');
+        return { stage, discarded: letterView(letter) };
+      } catch (err) {
+        if (!(err instanceof KeyflowError) || err.code !== 'DEAD_LETTER_NOT_FOUND') throw err;
+        return reply.status(404).send({ error: { code: err.code, message: err.message } });
+      }
     });
 
     app.get('/ops/api/out-of-order', async (req) => {

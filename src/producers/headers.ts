@@ -22,6 +22,8 @@ export const HEADERS = {
   DLQ_OFFSET: 'keyflow-dlq-offset',
   DLQ_FIRST_FAILED_AT: 'keyflow-dlq-first-failed-at',
   DLQ_DEAD_AT: 'keyflow-dlq-dead-at',
+  /** On a dead-letter record too large for its topic: where the letter's bytes are kept instead. */
+  DLQ_STORED: 'keyflow-dlq-stored',
 } as const;
 
 export interface TraceContext {

@@ -26,6 +26,39 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     sort: { partition: 1, position: 1 },
   },
   {
+    name: 'open keys of a stage, a page at a time',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', status: { $in: ['parked', 'redriven'] }, key: { $gt: 'k' } },
+    sort: { key: 1 },
+  },
+  {
+    name: 'open letters of a batch of keys',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', key: { $in: ['k1', 'k2'] }, status: { $in: ['parked', 'redriven'] } },
+  },
+  {
+    name: 'earlier open letters of a re-driven letter',
+    collection: DEAD_LETTERS,
+    filter: {
+      stage: 's',
+      key: 'k',
+      status: { $in: ['parked', 'redriven'] },
+      partition: 0,
+      position: { $lt: 10 },
+    },
+  },
+  {
+    name: 'letters to re-drive, a page at a time',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', key: 'k', status: { $in: ['parked', 'dead'] } },
+    sort: { partition: 1, position: 1 },
+  },
+  {
+    name: 'expired resolved letters (sweep)',
+    collection: DEAD_LETTERS,
+    filter: { expiresAt: { $lte: new Date(0) }, status: 'resolved' },
+  },
+  {
     name: 'provenance by entity',
     collection: PROVENANCE_COLLECTION,
     filter: { key: 'k' },

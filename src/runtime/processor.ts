@@ -20,6 +20,7 @@ import { kafkaClient, type KafkaClient } from '../producers/client';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
+import { startLetterSweep } from '../state/dead-letters';
 import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
 import { Leases } from '../state/leases';
 import { ByteBudget } from '../consumers/byte-budget';
@@ -30,6 +31,8 @@ import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
 import { z } from 'zod';
 
+/** How often resolved dead letters past their retention are swept. */
+const LETTER_SWEEP_MS = 3600 * 1000;
 export interface ProcessorOptions {
   config: Config;
   topology: Topology;
@@ -66,6 +69,7 @@ export class Processor {
   readonly metrics: Registry;
   readonly health = new HealthSource();
   readonly runners: StageRunner[] = [];
+  private stopLetterSweep: (() => void) | undefined;
   private store: Store | undefined;
   private kafka: KafkaClient | undefined;
   private codec: RegistryCodec | undefined;
@@ -159,6 +163,10 @@ export class Processor {
     }
 
     const leases = new Leases(this.store.db);
+    // Resolved dead letters past retention: the TTL index drops them, this sweep where TTL is ignored.
+    this.stopLetterSweep = startLetterSweep(this.store.db, LETTER_SWEEP_MS, (err) =>
+      log.warn({ err }, 'dead-letter sweep failed; next one in an hour'),
+    );
     const runnerOpts: RunnerOptions = {
       ...RUNNER_DEFAULTS,
       keyLanes: config.keyLanes,
@@ -169,6 +177,8 @@ export class Processor {
       infraRetryBudgetMs: config.infraRetryBudgetMs,
       fetchMaxBytes: Math.min(RUNNER_DEFAULTS.fetchMaxBytes, config.ingestMaxBytes),
       fetchMaxBytesPerPartition: Math.min(RUNNER_DEFAULTS.fetchMaxBytesPerPartition, config.ingestMaxBytes),
+      deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
+      dlqMaxMessageBytes: config.dlqMaxMessageBytes,
       instanceId: this.instanceId,
       ...this.opts.runner,
     };
@@ -221,6 +231,7 @@ export class Processor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       const { log } = this.opts;
+      this.stopLetterSweep?.();
       await this.lag?.stop().catch((err) => log.error({ err }, 'lag collector stop failed'));
       await Promise.all(
         this.runners.map((r) => r.stop().catch((err) => log.error({ err }, 'stage stop failed'))),

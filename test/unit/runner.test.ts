@@ -6,7 +6,8 @@ import { KeyflowError } from '../../src/errors';
 import { EVENTS } from '../../src/instrumentation';
 import { HEADERS } from '../../src/producers/headers';
 import type { ActionStageSpec, BatchStageSpec, Planned } from '../../src/topology/types';
-import { harness, message } from './fakes/runner';
+import type { LetterInput } from '../../src/state/dead-letters';
+import { FakeLetters, harness, message } from './fakes/runner';
 
 type Ev = { id: string; seq: number };
 interface Counter {
@@ -213,4 +214,101 @@ test('a refused commit marks the window lost, and nothing is committed after it'
   await w.settle('0', []);
   await w.flush();
   expect(w.lost).toBe(true);
+});
+
+// Re-drive and park state (issue 12): a re-drive never overtakes an earlier open letter, a second copy
+// of an applied re-drive applies nothing, and the store's word on a key wins over the memory's.
+const redriveOf = (offset: number, seq: number, letter: string) =>
+  message(
+    offset,
+    'a',
+    { id: 'a', seq },
+    { [HEADERS.REDRIVE_STAGE]: 'count', [HEADERS.REDRIVE_LETTER]: letter },
+  );
+
+const seeded = (offset: number, seq: number, status: 'parked' | 'dead'): LetterInput => ({
+  id: `count:in:0:${offset}`,
+  stage: 'count',
+  key: 'a',
+  eventId: `a#${seq}`,
+  topic: 'in',
+  partition: 0,
+  offset: String(offset),
+  value: Buffer.from(JSON.stringify({ id: 'a', seq })),
+  headers: {},
+  code: 'HANDLER_FAILED',
+  message: `first failure of a#${seq}`,
+  attempts: 5,
+  firstFailedAt: 0,
+  status,
+});
+
+test('a re-driven event waits behind an earlier letter that is redriven but not applied, keeping its reason', async () => {
+  const c = counter();
+  const h = await harness(c.stage);
+  // Both letters were marked redriven by a replay that then died: the first one's record never came.
+  await h.letters.record([seeded(0, 0, 'parked'), seeded(1, 1, 'parked')]);
+  h.letters.mark('count:in:0:0', 'redriven');
+  h.letters.mark('count:in:0:1', 'redriven');
+  await h.deliver([redriveOf(10, 1, 'count:in:0:1')]);
+  expect(c.store.get('a')).toBeUndefined();
+  const second = h.letters.letters.get('count:in:0:1')!;
+  expect([second.status, second.code, second.message]).toEqual([
+    'parked',
+    'HANDLER_FAILED',
+    'first failure of a#1',
+  ]);
+  // Both re-driven in order in one batch: the first lets the second follow it.
+  await h.deliver([redriveOf(11, 0, 'count:in:0:0'), redriveOf(12, 1, 'count:in:0:1')]);
+  expect(c.store.get('a')).toEqual([0, 1]);
+  expect(h.runner.parkedKeys.has('a')).toBe(false);
+});
+
+test('a second copy of an applied re-drive applies nothing', async () => {
+  const c = counter();
+  const h = await harness(c.stage);
+  await h.letters.record([seeded(0, 0, 'parked')]);
+  await h.deliver([redriveOf(10, 0, 'count:in:0:0')]);
+  await h.deliver([redriveOf(11, 0, 'count:in:0:0')]);
+  expect(c.store.get('a')).toEqual([0]);
+  expect(h.commits[h.commits.length - 1]).toBe('12');
+});
+
+test('a key whose open letters were discarded is released on its next event', async () => {
+  const c = counter();
+  c.poison.add('a#1');
+  const h = await harness(c.stage);
+  await h.deliver([ev(0, 'a', 1)]);
+  expect(h.runner.parkedKeys.has('a')).toBe(true);
+  await h.letters.resolveLetter('count:in:0:0'); // what `keyflow dlq discard` does to the store
+  await h.deliver([ev(1, 'a', 2)]);
+  expect(c.store.get('a')).toEqual([2]);
+  expect(h.runner.parkedKeys.has('a')).toBe(false);
+});
+
+test('a letter another owner wrote after this member loaded its parked keys holds the key’s next event', async () => {
+  const c = counter();
+  const h = await harness(c.stage);
+  await h.letters.record([seeded(0, 0, 'parked')]);
+  await h.deliver([ev(1, 'a', 1)]);
+  expect(c.store.get('a')).toBeUndefined();
+  expect(h.letters.letters.get('count:in:0:1')?.code).toBe('KEY_PARKED');
+});
+
+test('a failed load of the parked keys is tried again instead of failing every delivery', async () => {
+  const c = counter();
+  const letters = new FakeLetters();
+  await letters.record([seeded(0, 0, 'parked')]);
+  // Not retriable, as a refused cursor on some Mongo-protocol servers: the infra retry throws it.
+  let failures = 2;
+  const openKeys = letters.openKeys.bind(letters);
+  letters.openKeys = async (stage: string) => {
+    if (failures-- > 0) throw new KeyflowError('HANDLER_FAILED', 'cursor refused', { retriable: false });
+    return openKeys(stage);
+  };
+  const h = await harness(c.stage, undefined, {}, {}, {}, letters);
+  await h.deliver([ev(1, 'a', 1), ev(2, 'b', 0)]);
+  expect(failures).toBeLessThan(0);
+  expect(c.store.get('a')).toBeUndefined();
+  expect(c.store.get('b')).toEqual([0]);
 });

@@ -14,7 +14,13 @@ import type { StageSpec } from '../../../src/topology/types';
 export class FakeLetters implements LetterStore {
   readonly letters = new Map<string, LetterInput & { resolved: boolean }>();
   async record(inputs: readonly LetterInput[]) {
-    for (const l of inputs) this.letters.set(l.id, { ...l, resolved: false });
+    for (const l of inputs) {
+      const before = this.letters.get(l.id);
+      // As the Mongo store: a letter keeps its origin, and its reason when only waiting again.
+      const kept = before && l.keepReason ? { code: before.code, message: before.message } : {};
+      const origin = before ? { offset: before.offset, partition: before.partition } : {};
+      this.letters.set(l.id, { ...l, ...kept, ...origin, resolved: false });
+    }
   }
   /** Open: parked, or re-driven and not yet resolved (as OPEN_STATUSES says). */
   private open(stage: string, statuses: string[]) {
@@ -28,8 +34,28 @@ export class FakeLetters implements LetterStore {
   async hasOpenLetters(stage: string, key: string) {
     return this.open(stage, ['parked', 'redriven']).some((l) => l.key === key);
   }
-  async hasParkedLetters(stage: string, key: string) {
-    return this.open(stage, ['parked']).some((l) => l.key === key);
+  async keysWithOpenLetters(stage: string, keys: readonly string[]) {
+    const open = new Set(await this.openKeys(stage));
+    return keys.filter((k) => open.has(k));
+  }
+  /** As the Mongo store: done when resolved, wait while an earlier letter of the key is open. */
+  async redriveTurn(stage: string, key: string, id: string, ahead: ReadonlySet<string>) {
+    const self = this.letters.get(id);
+    if (self?.resolved) return 'done' as const;
+    const earlier = this.open(stage, ['parked', 'redriven']).some(
+      (l) =>
+        !ahead.has(l.id) &&
+        l.key === key &&
+        self !== undefined &&
+        l.partition === self.partition &&
+        Number(l.offset) < Number(self.offset),
+    );
+    return earlier ? ('wait' as const) : ('go' as const);
+  }
+  /** Re-drive marks a letter; the runner's fake store only needs the status. */
+  mark(id: string, status: 'redriven' | 'parked') {
+    const l = this.letters.get(id);
+    if (l) l.status = status as LetterInput['status'];
   }
   async resolveLetter(id: string) {
     const l = this.letters.get(id);
@@ -71,10 +97,10 @@ export async function harness(
   runnerOptions: Partial<RunnerOptions> = {},
   producer: Partial<RunnerDeps['producer']> = {},
   deps: Partial<Pick<RunnerDeps, 'leases' | 'runtime' | 'ingest'>> = {},
+  letters = new FakeLetters(),
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
-  const letters = new FakeLetters();
   const sent: WireRecord[] = [];
   const commits: string[] = [];
   const instrumentation = new Instrumentation();
