@@ -28,13 +28,13 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
   {
     name: 'open keys of a stage, a page at a time',
     collection: DEAD_LETTERS,
-    filter: { stage: 's', status: { $in: ['parked', 'redriven'] }, key: { $gt: 'k' } },
+    filter: { stage: 's', status: 'parked', key: { $gt: 'k' } },
     sort: { key: 1 },
   },
   {
     name: 'open letters of a batch of keys',
     collection: DEAD_LETTERS,
-    filter: { stage: 's', key: { $in: ['k1', 'k2'] }, status: { $in: ['parked', 'redriven'] } },
+    filter: { stage: 's', status: 'redriven', key: { $in: ['k1', 'k2'] } },
   },
   {
     name: 'earlier open letters of a re-driven letter',
@@ -42,8 +42,8 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     filter: {
       stage: 's',
       key: 'k',
-      status: { $in: ['parked', 'redriven'] },
       partition: 0,
+      status: 'parked',
       position: { $lt: 10 },
     },
   },
@@ -56,7 +56,7 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
   {
     name: 'expired resolved letters (sweep)',
     collection: DEAD_LETTERS,
-    filter: { expiresAt: { $lte: new Date(0) }, status: 'resolved' },
+    filter: { status: 'resolved', expiresAt: { $lte: new Date(0) } },
   },
   {
     name: 'provenance by entity',

@@ -54,6 +54,13 @@ export const DEAD_LETTER_INDEXES: CollectionIndexes = {
     { key: { stage: 1, key: 1, status: 1 }, name: 'stage_key_status' },
     // Retention of resolved letters: each carries its own expiry, so the index never changes.
     { key: { expiresAt: 1 }, name: 'expires_at_ttl', expireAfterSeconds: 0 },
+    // A key's earlier open letters in one partition, per status (a re-driven letter's turn).
+    {
+      key: { stage: 1, key: 1, partition: 1, status: 1, position: 1 },
+      name: 'stage_key_partition_status_position',
+    },
+    // The sweep, for servers that ignore TTL.
+    { key: { status: 1, expiresAt: 1 }, name: 'status_expires_at' },
   ],
 };
 
@@ -177,33 +184,43 @@ function dlqRecordOf(l: LetterInput, value: Buffer | null, headers: Record<strin
   };
 }
 
-/** Keys with an open letter, read in pages of `pageSize` keys (ordered by key) so no reply grows unbounded. */
+/**
+ * Keys with an open letter, read in pages of `pageSize` keys (ordered by key) so no reply grows
+ * unbounded: one walk per open status, each an equality on stage and status and a range on key, which
+ * an index in that order serves whole.
+ */
 export async function openKeys(db: Db, stage: string, pageSize = 1000): Promise<string[]> {
-  const keys: string[] = [];
-  let after: string | undefined;
-  for (;;) {
-    const filter: Filter<DeadLetter> = { stage, status: { $in: OPEN_STATUSES } };
-    filter.key = after === undefined ? { $type: 'string' } : { $gt: after };
-    const page = await deadLetters(db)
-      .find(filter, { projection: { key: 1 } })
-      .sort({ key: 1 })
-      .limit(pageSize)
-      .toArray();
-    for (const l of page) if (l.key !== null && keys[keys.length - 1] !== l.key) keys.push(l.key);
-    if (page.length < pageSize) return keys;
-    after = page[page.length - 1]!.key!;
+  const keys = new Set<string>();
+  for (const status of OPEN_STATUSES) {
+    let after: string | undefined;
+    for (;;) {
+      const filter: Filter<DeadLetter> = {
+        stage,
+        status,
+        key: after === undefined ? { $gte: '' } : { $gt: after },
+      };
+      const page = await deadLetters(db)
+        .find(filter, { projection: { key: 1 } })
+        .sort({ key: 1 })
+        .limit(pageSize)
+        .toArray();
+      for (const l of page) if (typeof l.key === 'string') keys.add(l.key);
+      if (page.length < pageSize) break;
+      after = page[page.length - 1]!.key!;
+    }
   }
+  return [...keys].sort();
 }
 
-/** Of `keys`, those that still have an open letter: one query for a batch's keys. */
+/** Of `keys`, those that still have an open letter: one query per open status for a batch's keys. */
 export async function keysWithOpenLetters(db: Db, stage: string, keys: readonly string[]): Promise<string[]> {
   if (keys.length === 0) return [];
-  const found = await deadLetters(db).distinct('key', {
-    stage,
-    key: { $in: [...keys] },
-    status: { $in: OPEN_STATUSES },
-  });
-  return found.filter((k): k is string => typeof k === 'string');
+  const found = new Set<string>();
+  for (const status of OPEN_STATUSES) {
+    const page = await deadLetters(db).distinct('key', { stage, status, key: { $in: [...keys] } });
+    for (const k of page) if (typeof k === 'string') found.add(k);
+  }
+  return [...found];
 }
 
 export interface RetentionOptions {
@@ -255,19 +272,18 @@ export async function redriveTurn(
   const origin = letterOrigin(id);
   if (!origin) return 'go';
   // One more than `ahead` holds: if all of those are ahead, every earlier open letter is.
-  const earlier = await deadLetters(db)
-    .find(
-      {
-        stage,
-        key,
-        status: { $in: OPEN_STATUSES },
-        partition: origin.partition,
-        position: { $lt: origin.position },
-      },
-      { projection: { _id: 1 } },
-    )
-    .limit(ahead.size + 1)
-    .toArray();
+  const earlier: { _id: string }[] = [];
+  for (const status of OPEN_STATUSES) {
+    earlier.push(
+      ...(await deadLetters(db)
+        .find(
+          { stage, key, partition: origin.partition, status, position: { $lt: origin.position } },
+          { projection: { _id: 1 } },
+        )
+        .limit(ahead.size + 1)
+        .toArray()),
+    );
+  }
   return earlier.every((l) => ahead.has(l._id)) ? 'go' : 'wait';
 }
 

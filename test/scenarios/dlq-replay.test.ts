@@ -229,9 +229,9 @@ test('the ops discard action resolves a letter as the admin, and refuses bad inp
     return l.length === 1 ? l : undefined;
   }, 60_000);
   const post = (body: unknown) =>
-    fetch(`${rig.base}/ops/api/dead-letters/${encodeURIComponent(rig.stage)}/discard`, {
+    fetch(`${rig.admin}/ops/api/dead-letters/${encodeURIComponent(rig.stage)}/discard`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...rig.auth },
       body: JSON.stringify(body),
     });
   const noReason = await post({ letter: letter!._id });

@@ -55,7 +55,7 @@ test('settings apply live, a bad update keeps the previous settings, and `*` swi
     'the lease on L',
   );
   expect(lease.owner).toMatch(
-    new RegExp(`^${processor.instanceId}:${topology.stages[0]!.name}:[^:]+\.in:\\d+$`),
+    new RegExp(`^${processor.instanceId}:${topology.stages[0]!.name}:[^:]+[.]in:\\d+$`),
   );
   // Released when the event is done.
   await eventually(
