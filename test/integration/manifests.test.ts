@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { appTopology } from '../../src/app/topology';
+import { DEFAULT_KAFKA_VERSION } from '../../src/config/schema';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { manifestCheckBinary } = require('../../scripts/manifest-check.js') as {
@@ -117,3 +118,14 @@ test('the ScaledObject has one kafka trigger per stage group, capped at the part
   expect(so.spec.maxReplicaCount).toBe(cap);
   expect(so.spec.scaleTargetRef.name).toBe(byKind('Deployment').metadata.name);
 });
+
+test.each(['docker-compose.yml', 'test/setup/containers.ts'])(
+  '%s runs the Kafka release the local stack defaults to',
+  (file) => {
+    const text = fs.readFileSync(path.join(root, file), 'utf8');
+    const images = [...text.matchAll(/apache\/kafka:([\w.-]+)/g)].map((m) => m[1]);
+    expect(images).toEqual([DEFAULT_KAFKA_VERSION]);
+    // Kafka 4 is KRaft only: a ZooKeeper setting would be ignored or refused.
+    expect(text).not.toMatch(/ZOOKEEPER/);
+  },
+);
