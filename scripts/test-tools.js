@@ -3,7 +3,8 @@
 // want Java 17; javac builds the mongo-java-server launcher) and Maven (every jar comes from Maven Central),
 // the ops-page test drives Debian's Chromium, the alert-rules test runs promtool (Debian's prometheus
 // package), the index test's explain server is SecantusDB in a Python virtualenv, and the benchmark's
-// smoke test runs BullMQ on redis-server. Installs what is missing when we may
+// smoke test runs BullMQ on redis-server, and the manifest test builds tools/manifest-check with Go
+// (scripts/manifest-check.js, cached under ~/.cache/keyflow). Installs what is missing when we may
 // (root with apt-get, as on CI and the project's machines); otherwise says exactly what to install, and fails.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -43,9 +44,26 @@ const needs = [
       spawnSync('redis-server', ['--version']).status === 0 || fs.existsSync('/usr/bin/redis-server'),
     pkg: 'redis-server',
   },
+  {
+    what: 'go (1.24 or newer, or a go that fetches that toolchain)',
+    present: () => spawnSync('go', ['version']).status === 0,
+    pkg: 'golang-go',
+  },
 ];
+/** Builds the Go manifest validator once per source change (a no-op when the cached binary is there). */
+function buildManifestCheck() {
+  try {
+    require('./manifest-check').manifestCheckBinary();
+  } catch (err) {
+    process.stderr.write(`test-tools: ${err.message}\n`);
+    process.exit(1);
+  }
+}
 const missing = needs.filter((n) => !n.present());
-if (missing.length === 0) process.exit(0);
+if (missing.length === 0) {
+  buildManifestCheck();
+  process.exit(0);
+}
 
 const pkgs = missing.map((n) => n.pkg);
 const canInstall = process.getuid?.() === 0 && spawnSync('apt-get', ['--version']).status === 0;
@@ -73,3 +91,4 @@ if (still.length) {
   process.stderr.write(`test-tools: still missing after install: ${still.map((n) => n.what).join(', ')}\n`);
   process.exit(1);
 }
+buildManifestCheck();

@@ -1,4 +1,5 @@
-// For machines with a Docker engine: real Kafka 3.9, a Confluent schema registry and MongoDB 7
+// For machines with a Docker engine: real Kafka 4.4 (KRaft; the release the local
+// stack defaults to, src/services/kafka-config.ts), a Confluent schema registry and MongoDB 7
 // (single-node replica set) through testcontainers. Containers are removed by testcontainers' reaper.
 import { freePort } from '../helpers';
 
@@ -6,8 +7,9 @@ export async function startContainers(): Promise<Record<string, string>> {
   const { GenericContainer, Network, Wait } = await import('testcontainers');
   const network = await new Network().start();
   const kafkaPort = await freePort();
+  // Kafka 4 is KRaft only: one combined broker+controller, static controller quorum, no ZooKeeper.
   // Two listeners: one advertised to the host on a fixed mapped port, one for the registry container.
-  await new GenericContainer('apache/kafka:3.9.0')
+  await new GenericContainer('apache/kafka:4.4.0')
     .withNetwork(network)
     .withNetworkAliases('kafka')
     .withExposedPorts({ container: 9092, host: kafkaPort })
