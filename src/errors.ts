@@ -64,6 +64,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'An asset origin is missing, unreadable or not an image; recorded as the asset’s error.',
   },
+  ASSET_REFUSED: {
+    retriable: false,
+    doc: 'An asset origin is refused by the asset policy (see README "Asset origins").',
+  },
   ASSET_FETCH_FAILED: {
     retriable: true,
     doc: 'An http(s) origin answered with an error or broke off; retried, then recorded.',
