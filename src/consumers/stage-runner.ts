@@ -9,6 +9,7 @@ import { EVENTS, type HandledEvent, type Instrumentation } from '../instrumentat
 import type { Logger } from '../logger';
 import type { KeyedProducer } from '../producers/producer';
 import { HEADERS } from '../producers/headers';
+import type { WireRecord } from '../producers/types';
 import * as letters from '../state/dead-letters';
 import type { ActionContext, StageEvent, StageSpec } from '../topology/types';
 import { runBatch } from './batch';
@@ -432,8 +433,25 @@ export class StageRunner {
         x.attempts,
         { error: x.error },
       );
-      await run.window.settle(x.raw.offset, [letters.dlqRecord(input)]);
+      await run.window.settle(x.raw.offset, [letters.dlqRecord(input), ...(await this.closeOut(x))]);
     }
+  }
+
+  /** The stage's own records for a dead-lettered event, derived under `<stage>.dlq` so they never collide. */
+  private async closeOut(x: Dying): Promise<WireRecord[]> {
+    if (!this.spec.onDeadLettered || !x.event || x.error.code === 'KEY_PARKED') return [];
+    const { eventId, traceId, attempt, tenantId, occurredAt } = x.event;
+    const cause = { eventId, stage: `${this.spec.name}.dlq`, traceId, attempt, tenantId };
+    const out = this.spec.onDeadLettered(x.event, { code: x.error.code, message: x.error.message });
+    return Promise.all(
+      out.map((r, i) =>
+        this.deps.producer.prepare(
+          { topic: r.topic, key: r.key, value: r.value, occurredAt: r.occurredAt ?? occurredAt },
+          cause,
+          i,
+        ),
+      ),
+    );
   }
 
   private onRetry(e: StageEvent, err: KeyflowError, delayMs: number): void {
