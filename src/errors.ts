@@ -59,6 +59,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'HTTP: the API key belongs to another customer (403); nothing is revealed.',
   },
+  QUERY_TOO_BROAD: {
+    retriable: false,
+    doc: 'HTTP: a named query’s batches hold more assets than one call lists (400).',
+  },
   NOTHING_TO_REINGEST: { retriable: false, doc: 'HTTP: reingest of a batch with no failed assets (409).' },
   ASSET_INVALID: {
     retriable: false,

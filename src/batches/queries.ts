@@ -90,6 +90,12 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     sort: { assetId: 1 },
   },
   {
+    name: 'asset ids of batches (named query, paged)',
+    collection: A,
+    filter: { customerId: 'c', batchId: { $in: [1, 2] }, assetId: { $gt: 'a' } },
+    sort: { assetId: 1 },
+  },
+  {
     name: 'images by named query',
     collection: COLLECTIONS.images,
     filter: { customerId: 'c', assetId: { $in: ['a'] } },
