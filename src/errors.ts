@@ -34,6 +34,10 @@ export const ERROR_CODES = {
   },
   SCHEMA_UNKNOWN: { retriable: false, doc: 'A message names a schema id the registry does not know.' },
   VALIDATION_FAILED: { retriable: false, doc: 'A value does not satisfy its topic’s zod schema.' },
+  EVENT_ID_REUSED: {
+    retriable: false,
+    doc: 'An event id of a tenant came again with other content; the message names the fields.',
+  },
   KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
   KEY_PARKED: {
     retriable: false,
@@ -46,6 +50,18 @@ export const ERROR_CODES = {
     doc: 'MongoDB reported a temporary failure (network, election, write conflict).',
   },
   LEASE_BUSY: { retriable: true, doc: 'Another instance holds the entity lease; retried after backoff.' },
+  RECORD_TOO_LARGE: {
+    retriable: false,
+    doc: 'A record to emit is over the topic’s max.message.bytes; its event is dead-lettered.',
+  },
+  PRODUCE_NOT_AUTHORIZED: {
+    retriable: false,
+    doc: 'The broker refused Keyflow write access to a topic; the event is dead-lettered.',
+  },
+  TOPIC_UNKNOWN: {
+    retriable: false,
+    doc: 'A record names a topic the broker does not have (topics are never auto-created).',
+  },
   PRODUCE_FAILED: {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',
@@ -58,6 +74,22 @@ export const ERROR_CODES = {
   FORBIDDEN: {
     retriable: false,
     doc: 'HTTP: the API key belongs to another customer (403); nothing is revealed.',
+  },
+  ADMIN_UNAUTHORIZED: {
+    retriable: false,
+    doc: 'HTTP admin: no admin token, a wrong one, or none configured on this instance (401).',
+  },
+  ADMIN_CROSS_SITE: {
+    retriable: false,
+    doc: 'HTTP admin: a state-changing request came from another site (403).',
+  },
+  ADMIN_JSON_REQUIRED: {
+    retriable: false,
+    doc: 'HTTP admin: a state-changing request without a JSON body (415); send `{}` at least.',
+  },
+  ADMIN_AUDIT_FAILED: {
+    retriable: true,
+    doc: 'HTTP admin: the audit record could not be written, so the action was not run (503).',
   },
   QUERY_TOO_BROAD: {
     retriable: false,

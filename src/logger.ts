@@ -18,6 +18,12 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'apiKey',
   '*.apiKey',
+  'adminToken',
+  '*.adminToken',
+  'adminTokenHash',
+  '*.adminTokenHash',
+  'token',
+  '*.token',
 ];
 
 export function createLogger(level: string = 'info', destination?: pino.DestinationStream): Logger {

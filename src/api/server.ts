@@ -22,6 +22,10 @@ export interface ServerOptions {
   routes?: RouteModule[];
   /** Largest accepted request body in bytes (default 1 MiB). */
   bodyLimit?: number;
+  /** Serve /healthz, /readyz and /metrics (default true; the admin listener leaves them to the public one). */
+  probes?: boolean;
+  /** Names the listener in its log lines (default `api`). */
+  name?: string;
 }
 
 export interface ApiServer {
@@ -38,6 +42,10 @@ const STATUS_BY_CODE: Record<string, number> = {
   USAGE: 400,
   KEY_MISSING: 400,
   LEASE_BUSY: 409,
+  ADMIN_UNAUTHORIZED: 401,
+  ADMIN_CROSS_SITE: 403,
+  ADMIN_JSON_REQUIRED: 415,
+  ADMIN_AUDIT_FAILED: 503,
   UNREACHABLE: 503,
   STORE_TRANSIENT: 503,
 };
@@ -63,7 +71,8 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where
 }
 
 export function createServer(opts: ServerOptions): ApiServer {
-  const log = opts.log.child({ component: 'api' });
+  const name = opts.name ?? 'api';
+  const log = opts.log.child({ component: name });
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     // Scrapes and probes every few seconds would drown the log; failures are logged by the error handler.
@@ -88,19 +97,21 @@ export function createServer(opts: ServerOptions): ApiServer {
     void reply.status(404).send(body);
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  if (opts.probes ?? true) {
+    app.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (_req, reply) => {
-    const report = await opts.health.readiness();
-    return reply
-      .status(report.ready ? 200 : 503)
-      .send({ status: report.ready ? 'ready' : 'not ready', ...report });
-  });
+    app.get('/readyz', async (_req, reply) => {
+      const report = await opts.health.readiness();
+      return reply
+        .status(report.ready ? 200 : 503)
+        .send({ status: report.ready ? 'ready' : 'not ready', ...report });
+    });
 
-  app.get('/metrics', async (_req, reply) => {
-    const text = await opts.registry.metrics();
-    return reply.header('content-type', opts.registry.contentType).send(text);
-  });
+    app.get('/metrics', async (_req, reply) => {
+      const text = await opts.registry.metrics();
+      return reply.header('content-type', opts.registry.contentType).send(text);
+    });
+  }
 
   for (const mount of opts.routes ?? []) mount(app);
 
@@ -111,7 +122,7 @@ export function createServer(opts: ServerOptions): ApiServer {
       await app.listen({ port, host });
       const addr = app.server.address();
       const bound = typeof addr === 'object' && addr ? addr.port : port;
-      log.info({ port: bound, host }, 'HTTP server listening');
+      log.info({ port: bound, host, listener: name }, 'HTTP server listening');
       return bound;
     },
     close() {

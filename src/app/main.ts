@@ -1,9 +1,11 @@
-// The application: the processor running the app topology, and the one HTTP server with every
-// domain's routes. `keyflow start` and `keyflow demo` both run it.
+// The application: the processor running the app topology, the public HTTP server (probes, metrics,
+// customer API) and the admin listener (ops, replay, provenance, tenant tables) behind the admin token.
+// `keyflow start` and `keyflow demo` both run it.
+import { createAdminServer } from '../api/admin';
 import { createServer, type ApiServer, type RouteModule } from '../api/server';
 import { provenanceRoutes } from '../api/provenance-routes';
 import { replayRoutes } from '../api/replay-routes';
-import type { Config } from '../config';
+import { adminTokenHash, type Config } from '../config';
 import type { Logger } from '../logger';
 import { recentBatchProgress } from '../batches/store';
 import { opsRoutes } from '../monitoring/ops-routes';
@@ -15,14 +17,21 @@ export interface RunningApp {
   processor: Processor;
   server: ApiServer;
   port: number;
-  /** Stops the server, then drains the stages; safe to call twice. */
+  admin: ApiServer;
+  adminPort: number;
+  /** Stops both servers, then drains the stages; safe to call twice. */
   stop(): Promise<void>;
 }
 
-/** Route modules of every room, given the running processor. */
+/** Route modules of the public listener: the domains' customer-facing routes. */
 export function appRoutes(ctx: ProcessorContext): RouteModule[] {
+  return appDataflows().flatMap((f) => (f.routes ? [f.routes(ctx)] : []));
+}
+
+/** Route modules of the admin listener, given the running processor. */
+export function adminAppRoutes(ctx: ProcessorContext): RouteModule[] {
   const flows = appDataflows();
-  const domain = flows.flatMap((f) => (f.routes ? [f.routes(ctx)] : []));
+  const domain = flows.flatMap((f) => (f.adminRoutes ? [f.adminRoutes(ctx)] : []));
   const replay = replayRoutes(
     ctx.db,
     flows.flatMap((f) => f.replay),
@@ -56,16 +65,34 @@ export async function startApp(
     health: processor.health,
     routes: appRoutes(processor.context),
   });
-  const port = await server.listen(config.port);
-  log.info({ port }, 'HTTP server listening');
+  const admin = createAdminServer({
+    log,
+    registry: processor.metrics,
+    health: processor.health,
+    db: processor.context.db,
+    tokenHash: adminTokenHash(config),
+    routes: adminAppRoutes(processor.context),
+  });
+  let port: number;
+  let adminPort: number;
+  try {
+    port = await server.listen(config.port);
+    adminPort = await admin.listen(config.adminPort, config.adminHost);
+  } catch (err) {
+    await Promise.all([server.close(), admin.close()]);
+    await processor.stop().catch(() => undefined);
+    throw err;
+  }
   let stopping: Promise<void> | undefined;
   return {
     processor,
     server,
     port,
+    admin,
+    adminPort,
     stop() {
       stopping ??= (async () => {
-        await server.close();
+        await Promise.all([server.close(), admin.close()]);
         await processor.stop();
       })();
       return stopping;

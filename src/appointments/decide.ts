@@ -1,7 +1,9 @@
 // The appointments stage's pure step: from the appointment as read and the event, what to write and
-// what to emit. A redelivery (its change row exists) emits that row again, so it emits the same record.
+// what to emit. A redelivery (its change row exists) emits that row again, so it emits the same record;
+// a re-send of the tenant's event id with other content is refused as EVENT_ID_REUSED.
 import { KeyflowError } from '../errors';
 import type { ArchivedEvent } from '../state/archive';
+import { eventKey, refuseReusedId } from '../state/event-identity';
 import type { Decision, StageEvent } from '../topology/types';
 import { reduce, type AppointmentState, type Reduction } from './reducer';
 import type { AppointmentEvent } from './schemas';
@@ -9,7 +11,7 @@ import { changeRecord, type AppointmentDoc, type ChangeRow } from './tables';
 
 export interface AppointmentRead {
   doc: AppointmentDoc | null;
-  /** The change row of this event id, when an earlier delivery got that far. */
+  /** The change row of this (tenant, event id), when an earlier delivery got that far. */
   row: ChangeRow | null;
   readStartedAt: number;
 }
@@ -54,9 +56,23 @@ export function eventOfRow(row: ChangeRow): AppointmentEvent {
   };
 }
 
+/** What makes an appointment event the event it is, besides its (tenant, event id). */
+export const CONTENT_FIELDS = [
+  'appointmentId',
+  'leadId',
+  'kind',
+  'scheduledFor',
+  'occurredAt',
+  'source',
+] as const satisfies readonly (keyof AppointmentEvent)[];
+
+/** The _id of an event's change row and archive entry: its event id within its tenant. */
+export const changeIdOf = (e: Pick<AppointmentEvent, 'tenantId' | 'eventId'>): string =>
+  eventKey(e.tenantId, e.eventId);
+
 export function rowOf(e: AppointmentEvent, r: Reduction, baseVersion: number | null): ChangeRow {
   return {
-    _id: e.eventId,
+    _id: changeIdOf(e),
     appointmentId: e.appointmentId,
     eventId: e.eventId,
     tenantId: e.tenantId,
@@ -95,6 +111,8 @@ export function decideAppointment(
     r.changed ? { _id: e.appointmentId, state: r.state, expectedVersion: version } : null;
 
   if (read.row !== null) {
+    // Only the same event is a redelivery: other content under the id is refused, never applied.
+    refuseReusedId(e.tenantId, e.eventId, eventOfRow(read.row), e, CONTENT_FIELDS);
     const r = reduce(base, eventOfRow(read.row));
     // The document already holds the event (the reducer is a join): a duplicate, nothing to write.
     if (!r.changed) return { plan: { kind: 'duplicate' }, emit: emit(read.row), outOfOrder: false };
@@ -124,7 +142,8 @@ export function decideAppointment(
   const r = reduce(base, e);
   const row = { ...rowOf(e, r, version), ...timing };
   const archived: ArchivedEvent<AppointmentEvent> = {
-    _id: e.eventId,
+    _id: changeIdOf(e),
+    eventId: e.eventId,
     entityId: e.appointmentId,
     tenantId: e.tenantId,
     occurredAt: e.occurredAt,

@@ -33,7 +33,7 @@ export function appointmentsFlow(opts: AppointmentsFlowOptions = {}): Dataflow {
     indexes: APPOINTMENT_INDEXES,
     queries: APPOINTMENT_QUERIES,
     replay: [appointmentReplay, appointmentChangesReplay],
-    routes: (ctx) => appointmentRoutes(ctx.db),
+    adminRoutes: (ctx) => appointmentRoutes(ctx.db),
   };
 }
 

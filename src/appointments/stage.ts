@@ -12,7 +12,7 @@ import {
   type TaggedOp,
 } from '../state/bulk';
 import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
-import { decideAppointment, type AppointmentPlan } from './decide';
+import { changeIdOf, decideAppointment, type AppointmentPlan } from './decide';
 import type { AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import {
@@ -33,7 +33,10 @@ export interface StageNames {
 /** What one appointment's events see: the document as folded so far and the batch's change rows. */
 export interface AppointmentFold {
   doc: AppointmentDoc | null;
-  /** Change rows by event id: as read for the batch's event ids, plus those decided in this batch. */
+  /**
+   * Change rows by their _id (tenant and event id): as read for the batch's events, plus those decided
+   * in this batch.
+   */
   rows: ReadonlyMap<string, ChangeRow>;
   readStartedAt: number;
 }
@@ -52,14 +55,14 @@ async function read(
     ),
     byIds(
       changes(db),
-      events.map((e) => e.value.eventId),
+      events.map((e) => changeIdOf(e.value)),
     ),
   ]);
   const out = new Map<string, AppointmentFold>();
   for (const e of events) {
     let s = out.get(e.key);
     if (!s) out.set(e.key, (s = { doc: docs.get(e.key) ?? null, rows: new Map(), readStartedAt: now }));
-    const row = rows.get(e.value.eventId);
+    const row = rows.get(changeIdOf(e.value));
     if (row) (s.rows as Map<string, ChangeRow>).set(row._id, row);
   }
   return out;
@@ -73,7 +76,7 @@ function fold(
 ): Step<AppointmentFold, AppointmentPlan> {
   const d = decideAppointment(
     e,
-    { doc: s.doc, row: s.rows.get(e.value.eventId) ?? null, readStartedAt: s.readStartedAt },
+    { doc: s.doc, row: s.rows.get(changeIdOf(e.value)) ?? null, readStartedAt: s.readStartedAt },
     output,
   );
   if (d.plan === null || d.plan.kind === 'duplicate') {

@@ -4,6 +4,7 @@ import type { Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
+import { eventKey } from '../state/event-identity';
 import type { CollectionIndexes } from '../state/mongo';
 import type { AppointmentState } from './reducer';
 import type { AppointmentChange, AppointmentEvent, AppointmentKind, AppointmentSnapshot } from './schemas';
@@ -20,7 +21,7 @@ export interface AppointmentDoc extends AppointmentState {
 }
 
 export interface ChangeRow {
-  /** The eventId: a duplicate delivery finds its row and adds none. */
+  /** eventKey(tenantId, eventId): a duplicate delivery finds its row and adds none. */
   _id: string;
   appointmentId: string;
   eventId: string;
@@ -97,13 +98,13 @@ export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
     name: 'appointment changes by events',
     hot: true,
     collection: APPOINTMENT_CHANGES,
-    filter: { _id: { $in: ['evt-1', 'evt-2'] } },
+    filter: { _id: { $in: [eventKey('acme', 'evt-1'), eventKey('acme', 'evt-2')] } },
   },
   {
     name: 'appointment change guarded rewrite',
     hot: true,
     collection: APPOINTMENT_CHANGES,
-    filter: { _id: 'evt-1', baseVersion: 2 },
+    filter: { _id: eventKey('acme', 'evt-1'), baseVersion: 2 },
   },
   {
     name: 'appointment change history',

@@ -1,25 +1,39 @@
 // The fold stage: compacts batch-status into BatchAssets and keeps each batch's counts from its rows'
 // status transitions (waiting→completed, waiting→error, error→completed on a later try...), never by
-// recounting the batch. Per fetch: one read of the rows and one of their batches, by _id; then one
-// bulk write of the counters, one of the rows, and a finish check of the batches touched.
+// recounting the batch. Per fetch: reads of the rows, their batches and this partition's counter slots,
+// by _id; then bulk writes of the slots, the rows, and the batches' counts derived from their slots.
 //
-// Counting exactly once: each fold partition owns a counter slot in its batch's document
-// (`parts.<partition>`: a version and the transitions counted whose rows may not be written yet).
-// 1. The slot is written first, guarded on its version: the $inc of the counts and the new
-//    transitions added to `pending`, in one atomic update.
+// Counting exactly once: each fold partition owns a counter slot per batch, a document of its own in
+// BatchSlots (`<batchId>:<partition>`: its counts, a version, and the transitions counted whose rows
+// may not be written yet), so its guard `{_id, version}` is one an index names.
+// 0. The batch lists the partition among its slots ($addToSet, idempotent) before the slot exists.
+// 1. The slot is written, guarded on its version: the $inc of its counts and the new transitions
+//    added to `pending`, in one atomic update (or its creation, which fails if it exists).
 // 2. The rows follow, each guarded on the state read.
-// 3. The written rows' transitions leave `pending`; a batch is finished once its counts cover every
-//    row and no slot has a pending transition (so `finished` never shows a waiting row).
+// 3. The written rows' transitions leave `pending`; then each batch touched is re-read with all its
+//    slots and its counts set to their sum, guarded on `countsRev` and retried on a lost race, so the
+//    last write always read every slot write before it. A batch is finished once its counts cover
+//    every row and no slot has a pending transition (so `finished` never shows a waiting row).
 // A death before 3 leaves transitions pending: their redelivery, however the fetches are cut,
-// recognises each one and writes its row without counting it again. Only one member owns a
-// partition at a time, so the slots of a batch never contend; a former owner loses the guard.
+// recognises each one, writes its row without counting it again and derives the counts anew. Only one
+// member owns a partition at a time, so a slot never contends; a former owner loses the guard.
 import type { Db } from 'mongodb';
 import { byIds, writeGuarded, type GuardedWrite, type PlanFailure } from '../state/bulk';
+import { concurrentUpdate } from '../state/conflicts';
 import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
 import { statusKey, type FlowNames } from './names';
 import { foldStatus, type RowState } from './reducers';
 import type { BatchStatus } from './schemas';
-import { batchesOf, rowsOf, type BatchAssetRow, type BatchDoc } from './store';
+import {
+  batchesOf,
+  deriveFromSlots,
+  rowsOf,
+  slotId,
+  slotsOf,
+  type BatchAssetRow,
+  type BatchDoc,
+  type BatchSlotDoc,
+} from './store';
 
 /** A row's transition as its counter slot lists it: the row and the state it moved to. */
 export function transitionId(rowId: string, to: RowState): string {
@@ -102,16 +116,20 @@ async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise
     rowsOf(db),
     events.map((e) => e.key),
   );
-  const batches = await byIds(
-    batchesOf(db),
-    [...rows.values()].map((r) => r.batchId),
+  const slotOf = (e: StageEvent<BatchStatus>) => {
+    const row = rows.get(e.key);
+    return row ? slotId(row.batchId, e.partition) : undefined;
+  };
+  const slots = await byIds(
+    slotsOf(db),
+    events.map(slotOf).filter((id) => id !== undefined),
   );
   const out = new Map<string, FoldState>();
   for (const e of events) {
     if (out.has(e.key)) continue;
     const row = rows.get(e.key);
-    const batch = row ? batches.get(String(row.batchId)) : undefined;
-    const slot = batch?.parts?.[String(e.partition)];
+    const id = slotOf(e);
+    const slot = id === undefined ? undefined : slots.get(id);
     out.set(e.key, {
       row: row ? { ...stateOf(row), customerId: row.customerId, batchId: row.batchId } : null,
       stored: row ? stateOf(row) : null,
@@ -158,20 +176,45 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
     b.completed += delta(p.plan.from, p.plan.to, 'completed');
     b.errors += delta(p.plan.from, p.plan.to, 'error');
   }
-  const slot = `parts.${partition}`;
-  const slotWrites: GuardedWrite<BatchDoc>[] = [...perBatch].map(([batchId, b]) => ({
-    index: b.first,
-    _id: batchId,
-    guard: b.version === 0 ? { [slot]: { $exists: false } } : { [`${slot}.version`]: b.version },
-    update: {
-      $inc: { completed: b.completed, errors: b.errors, [`${slot}.version`]: 1 },
-      $set: { [`${slot}.pending`]: b.pending },
-      ...(b.last !== null ? { $max: { lastFinished: new Date(b.last) } } : {}),
-    } as never,
-  }));
+  // 0. The batches list this partition's slot, so step 3 and the readers find it by _id.
+  if (perBatch.size > 0) {
+    await batchesOf(db).bulkWrite(
+      [...perBatch.keys()].map((batchId) => ({
+        updateOne: { filter: { _id: batchId }, update: { $addToSet: { slots: partition } } },
+      })),
+      { ordered: false },
+    );
+  }
+  const slotWrites: GuardedWrite<BatchSlotDoc>[] = [...perBatch].map(([batchId, b]) => {
+    const _id = slotId(batchId, partition);
+    const lastFinished = b.last === null ? null : new Date(b.last);
+    if (b.version === 0) {
+      const insert: BatchSlotDoc = {
+        _id,
+        batchId,
+        partition,
+        version: 1,
+        pending: b.pending,
+        completed: b.completed,
+        errors: b.errors,
+        lastFinished,
+      };
+      return { index: b.first, _id, insert };
+    }
+    return {
+      index: b.first,
+      _id,
+      guard: { version: b.version },
+      update: {
+        $inc: { completed: b.completed, errors: b.errors, version: 1 },
+        $set: { pending: b.pending },
+        ...(lastFinished !== null ? { $max: { lastFinished } } : {}),
+      },
+    };
+  });
   const moveAt = new Map(moves.map((p) => [p.index, p]));
   const failedBatches = new Map<number, unknown>();
-  for (const f of await writeGuarded(batchesOf(db), slotWrites, 'batch counter slot')) {
+  for (const f of await writeGuarded(slotsOf(db), slotWrites, 'batch counter slot')) {
     failedBatches.set(moveAt.get(f.index)!.plan.batchId, f.error);
   }
   for (const p of moves) {
@@ -198,8 +241,8 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
     for (const p of moves) if (p.plan.rowId === rowId) failed.push({ index: p.index, error: f.error });
   }
 
-  // 3. The written rows' transitions leave `pending` (guarded: only if the slot is still ours), and a
-  //    batch is finished once its counts cover its rows and none of its slots has a pending transition.
+  // 3. The written rows' transitions leave `pending` (guarded: only if the slot is still ours), then the
+  //    batches' counts are derived from their slots.
   const failedIdx = new Set(failed.map((f) => f.index));
   const settled = new Map<number, { version: number; ids: string[] }>();
   for (const p of plans) {
@@ -217,38 +260,72 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
   try {
     const pulls = [...settled].filter(([, x]) => x.version > 0);
     if (pulls.length > 0) {
-      await batchesOf(db).bulkWrite(
+      await slotsOf(db).bulkWrite(
         pulls.map(([batchId, x]) => ({
           updateOne: {
-            filter: { _id: batchId, [`${slot}.version`]: x.version },
-            update: { $pull: { [`${slot}.pending`]: { $in: x.ids } } } as never,
+            filter: { _id: slotId(batchId, partition), version: x.version },
+            update: { $pull: { pending: { $in: x.ids } } },
           },
         })),
         { ordered: false },
       );
     }
-    const docs = await byIds(batchesOf(db), [...new Set(plans.map((p) => p.plan.batchId))]);
-    const done = [...docs.values()].filter(
-      (b) =>
-        b.finished === null &&
-        b.completed + b.errors >= b.count &&
-        Object.values(b.parts ?? {}).every((x) => x.pending.length === 0),
-    );
-    if (done.length > 0) {
-      await batchesOf(db).bulkWrite(
-        done.map((b) => ({
-          updateOne: {
-            filter: { _id: b._id, finished: null },
-            update: { $set: { finished: b.lastFinished ?? new Date() } },
-          },
-        })),
-        { ordered: false },
-      );
-    }
+    await deriveCounts(db, [...new Set(plans.map((p) => p.plan.batchId))]);
   } catch (error) {
     for (const p of plans) if (!failedIdx.has(p.index)) failed.push({ index: p.index, error });
   }
   return failed;
+}
+
+/** How often a batch's derived counts are re-read and written again after losing a race. */
+const DERIVE_ATTEMPTS = 8;
+
+/**
+ * Sets each batch's counts to the sum of its slots, and finishes it once they cover its rows and no
+ * slot has a pending transition. Each write is guarded on the `countsRev` read; a batch whose write
+ * lost (another partition derived in between) is read again, so the last write read every slot.
+ */
+async function deriveCounts(db: Db, batchIds: number[]): Promise<void> {
+  let ids = batchIds;
+  for (let attempt = 0; ids.length > 0; attempt++) {
+    if (attempt === DERIVE_ATTEMPTS) {
+      throw concurrentUpdate(`the counts (${DERIVE_ATTEMPTS} races lost) of batch`, ids.join(', '));
+    }
+    const docs = [...(await byIds(batchesOf(db), ids)).values()];
+    const slots = await byIds(
+      slotsOf(db),
+      docs.flatMap((b) => (b.slots ?? []).map((p) => slotId(b._id, p))),
+    );
+    const writes: GuardedWrite<BatchDoc>[] = [];
+    docs.forEach((b, index) => {
+      const own = (b.slots ?? []).map((p) => slots.get(slotId(b._id, p))).filter((x) => x !== undefined);
+      const d = deriveFromSlots(b, own);
+      const legacy = b.countsRev === undefined;
+      const finish = b.finished === null && d.pending === 0 && d.completed + d.errors >= b.count;
+      const same =
+        d.completed === b.completed &&
+        d.errors === b.errors &&
+        (d.lastFinished?.getTime() ?? null) === (b.lastFinished?.getTime() ?? null);
+      if (same && !finish && !legacy) return;
+      writes.push({
+        index,
+        _id: b._id,
+        guard: { countsRev: b.countsRev ?? null } as never,
+        update: {
+          $set: {
+            completed: d.completed,
+            errors: d.errors,
+            lastFinished: d.lastFinished,
+            ...(finish ? { finished: d.lastFinished ?? new Date() } : {}),
+            ...(legacy ? { adjustCompleted: b.completed, adjustErrors: b.errors } : {}),
+          },
+          $inc: { countsRev: 1 },
+        },
+      });
+    });
+    const lost = await writeGuarded(batchesOf(db), writes, 'batch counts');
+    ids = lost.map((f) => docs[f.index]!._id);
+  }
 }
 
 export function foldStage(names: FlowNames): BatchStageSpec<BatchStatus, FoldState, FoldPlan> {

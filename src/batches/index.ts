@@ -43,10 +43,11 @@ export function batchesFlow(opts: BatchesFlowOptions = {}): Dataflow {
     // Batches counts are kept from transitions live; replay recounts them from the rows.
     replay: [batchCountsReplay],
     routes(ctx) {
-      registerBatchAssetsGauge(ctx.metrics, ctx.db);
+      const gauge = registerBatchAssetsGauge(ctx.metrics, ctx.db, { log: ctx.log });
       const routes = batchRoutes({ db: ctx.db, producer: ctx.producer, names });
       return (app) => {
         routes(app);
+        app.addHook('onClose', async () => gauge?.stop());
         const schedule = opts.cleanup ?? {
           strategy: ctx.config.batchCleanupStrategy,
           days: ctx.config.batchCleanupDays,

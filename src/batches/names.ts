@@ -3,6 +3,7 @@
 export const COLLECTIONS = {
   batches: 'Batches',
   batchAssets: 'BatchAssets',
+  batchSlots: 'BatchSlots',
   images: 'Images',
   ingestResults: 'BatchIngestResults',
   namedQueries: 'NamedQueries',

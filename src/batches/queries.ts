@@ -16,12 +16,14 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
       { key: { customerId: 1, status: 1, batchId: 1 }, name: 'customer_status_batch' },
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
       guardIndex('status', 'finished'),
+      guardIndex('supersededBy'),
     ],
   },
   {
     collection: COLLECTIONS.batches,
-    indexes: [{ key: { customerId: 1, finished: 1 }, name: 'customer_finished' }],
+    indexes: [{ key: { customerId: 1, finished: 1 }, name: 'customer_finished' }, guardIndex('countsRev')],
   },
+  { collection: COLLECTIONS.batchSlots, indexes: [guardIndex('version')] },
   {
     collection: COLLECTIONS.images,
     indexes: [
@@ -42,11 +44,24 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     filter: { _id: '1:a', status: 'waiting', finished: null },
   },
   { name: 'fold: batches by ids', hot: true, collection: COLLECTIONS.batches, filter: { _id: { $in: [1] } } },
+  { name: 'fold: batch slot list', hot: true, collection: COLLECTIONS.batches, filter: { _id: 1 } },
+  {
+    name: 'fold: slots by ids',
+    hot: true,
+    collection: COLLECTIONS.batchSlots,
+    filter: { _id: { $in: ['1:0'] } },
+  },
   {
     name: 'fold: guarded counter slot',
     hot: true,
+    collection: COLLECTIONS.batchSlots,
+    filter: { _id: '1:0', version: 3 },
+  },
+  {
+    name: 'fold: guarded batch counts',
+    hot: true,
     collection: COLLECTIONS.batches,
-    filter: { _id: 1, 'parts.0.version': 3 },
+    filter: { _id: 1, countsRev: 3 },
   },
   {
     name: 'batch rows by status',
@@ -64,8 +79,9 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
   {
     name: 'rows to supersede',
     collection: A,
-    filter: { customerId: 'c', assetId: { $in: ['a'] }, batchId: { $lt: 2 } },
+    filter: { customerId: 'c', assetId: { $in: ['a'] } },
   },
+  { name: 'supersede: guarded row mark', collection: A, filter: { _id: '1:a', supersededBy: null } },
   {
     name: 'cleanup rows',
     collection: A,
@@ -74,9 +90,10 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
   {
     name: 'latest batches (ops page)',
     collection: COLLECTIONS.batches,
-    filter: { _id: { $gt: 0 } },
+    filter: { _id: { $in: [2, 1] } },
     sort: { _id: -1 },
   },
+  { name: 'batch id counter', collection: COLLECTIONS.counters, filter: { _id: 'batch' } },
   {
     name: 'finished batches',
     collection: COLLECTIONS.batches,

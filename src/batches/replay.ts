@@ -5,7 +5,15 @@ import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
 import type { ReplayTable, Row } from '../replay/types';
 import { COLLECTIONS } from './names';
-import { batchesOf, recount, rowsOf, type BatchDoc } from './store';
+import { byIds } from '../state/bulk';
+import { batchesOf, deriveFromSlots, recount, rowsOf, slotId, slotsOf, type BatchDoc } from './store';
+
+function lostRace(id: string): never {
+  throw new KeyflowError(
+    'HANDLER_TRANSIENT',
+    `repair of batch ${id} lost a race with the fold stage; run it again`,
+  );
+}
 
 const FIELDS = ['completed', 'errors', 'finished'];
 
@@ -43,38 +51,53 @@ export const batchCountsReplay: ReplayTable = {
     return batch ? [rowOf(batch)] : [];
   },
 
-  // Guarded on the counts and every counter slot as read; the slots' versions move and their pending
-  // lists are emptied, so a fold write decided before the repair re-reads instead of landing on it.
+  // The counts live in the batch's slots (see fold-stage.ts), so the repair does two guarded steps:
+  // each slot's version moves and its pending list is emptied (a fold write decided before the repair
+  // re-reads instead of landing on it); then the batch takes the recount, and keeps as its adjustment
+  // the recount minus the slots' sums, guarded on its countsRev. Losing either race asks for a re-run.
   async repair(db: Db, id: string, expected: Row[], actual: Row[]): Promise<void> {
     const want = expected[0];
     const have = actual[0];
     if (!want || !have) return;
     const batch = await batchesOf(db).findOne({ _id: Number(id) });
-    if (!batch) return;
-    const parts = Object.entries(batch.parts ?? {});
+    if (!batch || batch.completed !== have.completed || batch.errors !== have.errors) return lostRace(id);
+    const slots = [
+      ...(
+        await byIds(
+          slotsOf(db),
+          (batch.slots ?? []).map((p) => slotId(batch._id, p)),
+        )
+      ).values(),
+    ];
+    if (slots.length > 0) {
+      const res = await slotsOf(db).bulkWrite(
+        slots.map((s) => ({
+          updateOne: {
+            filter: { _id: s._id, version: s.version },
+            update: { $set: { pending: [] }, $inc: { version: 1 } },
+          },
+        })),
+        { ordered: false },
+      );
+      if (res.matchedCount !== slots.length) return lostRace(id);
+    }
+    const sums = deriveFromSlots({ ...batch, countsRev: 0, adjustCompleted: 0, adjustErrors: 0 }, slots);
+    const completed = want.completed as number;
+    const errors = want.errors as number;
     const res = await batchesOf(db).updateOne(
-      {
-        _id: batch._id,
-        completed: have.completed as number,
-        errors: have.errors as number,
-        ...Object.fromEntries(parts.map(([p, s]) => [`parts.${p}.version`, s.version])),
-      },
+      { _id: batch._id, countsRev: batch.countsRev ?? null } as never,
       {
         $set: {
-          completed: want.completed as number,
-          errors: want.errors as number,
+          completed,
+          errors,
           finished: want.finished === null ? null : new Date(want.finished as number),
-          ...Object.fromEntries(parts.map(([p]) => [`parts.${p}.pending`, []])),
+          adjustCompleted: completed - sums.completed,
+          adjustErrors: errors - sums.errors,
         },
-        ...(parts.length ? { $inc: Object.fromEntries(parts.map(([p]) => [`parts.${p}.version`, 1])) } : {}),
-      } as never,
+        $inc: { countsRev: 1 },
+      },
     );
-    if (res.matchedCount !== 1) {
-      throw new KeyflowError(
-        'HANDLER_TRANSIENT',
-        `repair of batch ${id} lost a race with the fold stage; run it again`,
-      );
-    }
+    if (res.matchedCount !== 1) return lostRace(id);
   },
 
   async entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {

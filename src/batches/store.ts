@@ -19,8 +19,52 @@ export interface BatchDoc {
   reingestOf: number | null;
   /** The latest finished time of its rows: the batch's `finished` once no row waits. */
   lastFinished?: Date | null;
-  /** Per fold partition, its counter slot (see fold-stage.ts): a version and its last write's transitions. */
-  parts?: Record<string, { version: number; pending: string[] }>;
+  /** The fold partitions that have a counter slot of this batch in BatchSlots (see fold-stage.ts). */
+  slots?: number[];
+  /**
+   * Moves with every write of the counts derived from the slots, which is guarded on it. Absent on a
+   * document written before the slots moved to BatchSlots: its stored counts are then the base.
+   */
+  countsRev?: number;
+  /** What replay's repair added to the slots' sums (the recount minus the sums, at the repair). */
+  adjustCompleted?: number;
+  adjustErrors?: number;
+}
+
+/**
+ * One fold partition's counter slot of one batch, `_id` `<batchId>:<partition>`: its counts of the
+ * transitions it counted, a version its writes are guarded on, and its last write's transitions.
+ */
+export interface BatchSlotDoc {
+  _id: string;
+  batchId: number;
+  partition: number;
+  version: number;
+  pending: string[];
+  completed: number;
+  errors: number;
+  lastFinished: Date | null;
+}
+
+export const slotId = (batchId: number, partition: number) => `${batchId}:${partition}`;
+
+/** A batch's counts as its slots (and a repair's adjustment) make them; see fold-stage.ts. */
+export function deriveFromSlots(
+  batch: BatchDoc,
+  slots: readonly BatchSlotDoc[],
+): { completed: number; errors: number; lastFinished: Date | null; pending: number } {
+  const legacy = batch.countsRev === undefined;
+  let completed = legacy ? batch.completed : (batch.adjustCompleted ?? 0);
+  let errors = legacy ? batch.errors : (batch.adjustErrors ?? 0);
+  let last = batch.lastFinished?.getTime() ?? null;
+  let pending = 0;
+  for (const s of slots) {
+    completed += s.completed;
+    errors += s.errors;
+    pending += s.pending.length;
+    if (s.lastFinished) last = Math.max(last ?? 0, s.lastFinished.getTime());
+  }
+  return { completed, errors, lastFinished: last === null ? null : new Date(last), pending };
 }
 
 export interface BatchAssetRow {
@@ -55,6 +99,7 @@ export interface ImageDoc {
 }
 
 export const batchesOf = (db: Db) => db.collection<BatchDoc>(COLLECTIONS.batches);
+export const slotsOf = (db: Db) => db.collection<BatchSlotDoc>(COLLECTIONS.batchSlots);
 export const rowsOf = (db: Db) => db.collection<BatchAssetRow>(COLLECTIONS.batchAssets);
 export const imagesOf = (db: Db) => db.collection<ImageDoc>(COLLECTIONS.images);
 
@@ -94,6 +139,9 @@ export async function createBatch(
     superseded: 0,
     finished: null,
     reingestOf,
+    countsRev: 0,
+    adjustCompleted: 0,
+    adjustErrors: 0,
   };
   await batchesOf(db).insertOne(batch);
   await rowsOf(db).insertMany(
@@ -150,11 +198,36 @@ export async function createBatch(
   return batch;
 }
 
+/** How many asset ids one read of supersede() names, and how many rows one bulk write marks. */
+const SUPERSEDE_CHUNK = 500;
+
+/**
+ * Marks the earlier rows of these assets as superseded by batch `by`. The rows are found by customer and
+ * asset alone (an index in that order serves the whole filter) and the earlier, unmarked ones picked
+ * here; each is then marked by _id, guarded on still being unmarked, so of two newer batches the first
+ * to mark a row keeps it.
+ */
 async function supersede(db: Db, customerId: string, assetIds: string[], by: number): Promise<void> {
-  const filter = { customerId, assetId: { $in: assetIds }, batchId: { $lt: by }, supersededBy: null };
-  const affected = (await rowsOf(db).distinct('batchId', filter)) as number[];
-  if (affected.length === 0) return;
-  await rowsOf(db).updateMany(filter, { $set: { supersededBy: by } });
+  const affected = new Set<number>();
+  for (let i = 0; i < assetIds.length; i += SUPERSEDE_CHUNK) {
+    const rows = await rowsOf(db)
+      .find(
+        { customerId, assetId: { $in: assetIds.slice(i, i + SUPERSEDE_CHUNK) } },
+        { projection: { _id: 1, batchId: 1, supersededBy: 1 } },
+      )
+      .toArray();
+    const earlier = rows.filter((r) => r.batchId < by && r.supersededBy === null);
+    for (let j = 0; j < earlier.length; j += SUPERSEDE_CHUNK) {
+      const chunk = earlier.slice(j, j + SUPERSEDE_CHUNK);
+      await rowsOf(db).bulkWrite(
+        chunk.map((r) => ({
+          updateOne: { filter: { _id: r._id, supersededBy: null }, update: { $set: { supersededBy: by } } },
+        })),
+        { ordered: false },
+      );
+      for (const r of chunk) affected.add(r.batchId);
+    }
+  }
   // Only `superseded` moves here; completed/errors belong to the fold stage's counters.
   for (const b of affected) {
     const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $ne: null } });
@@ -227,16 +300,34 @@ export function rowsOfImage(db: Db, customerId: string, assetId: string): Promis
   return rowsOf(db).find({ customerId, assetId }).sort({ batchId: 1 }).toArray();
 }
 
-/** The latest batches with their progress, newest first, for the ops page. */
+/** The most ids one read of the ops page's listing names. */
+const RECENT_WINDOW_MAX = 1000;
+
+/**
+ * The latest batches with their progress, newest first, for the ops page. Batch ids come from one
+ * counter and only grow, so the latest are found by _id from the counter's value down, a window at a
+ * time (an allocated id whose batch was never created leaves a gap; the window widens past gaps).
+ */
 export async function recentBatchProgress(
   db: Db,
   limit = 20,
 ): Promise<{ id: string; status: string; total: number; done: number; failed: number }[]> {
-  const docs = await batchesOf(db)
-    .find({ _id: { $gt: 0 } })
-    .sort({ _id: -1 })
-    .limit(limit)
-    .toArray();
+  const counter = await db
+    .collection<{ _id: string; seq: number }>(COLLECTIONS.counters)
+    .findOne({ _id: 'batch' });
+  const docs: BatchDoc[] = [];
+  let top = counter?.seq ?? 0;
+  let window = limit;
+  while (docs.length < limit && top > 0) {
+    const ids = Array.from({ length: Math.min(window, top) }, (_, i) => top - i);
+    const found = await batchesOf(db)
+      .find({ _id: { $in: ids } })
+      .sort({ _id: -1 })
+      .toArray();
+    docs.push(...found.slice(0, limit - docs.length));
+    top -= ids.length;
+    window = Math.min(window * 2, RECENT_WINDOW_MAX);
+  }
   return docs.map((b) => ({
     id: String(b._id),
     status: b.finished ? 'finished' : 'running',

@@ -4,10 +4,10 @@
 // seed's design: one handler per event doing every read and write in turn, no retries).
 import type { AnyBulkWriteOperation } from 'mongodb';
 import type { Consumer, ConsumerRunConfig } from 'kafkajs';
-import { rowOf } from '../appointments/decide';
+import { changeIdOf, rowOf } from '../appointments/decide';
 import { reduce, type AppointmentState } from '../appointments/reducer';
 import { APPOINTMENTS, APPOINTMENT_CHANGES, APPOINTMENT_EVENTS } from '../appointments/tables';
-import { rowIdOf, totalsOf } from '../conversions/reducer';
+import { archiveIdOf, rowIdOf, totalsOf } from '../conversions/reducer';
 import { ARCHIVE, ROWS } from '../conversions/store';
 import type { ConversionEvent } from '../conversions/schemas';
 import { headersToStrings } from '../producers/headers';
@@ -179,8 +179,8 @@ export function storeWrites(
       const { _id, ...row } = rowOf(e.value, r, before?.version ?? 0);
       push(APPOINTMENT_EVENTS, {
         updateOne: {
-          filter: { _id: v.eventId },
-          update: { $setOnInsert: { ...archived, value: v } },
+          filter: { _id: changeIdOf(v) },
+          update: { $setOnInsert: { ...archived, eventId: v.eventId, value: v } },
           upsert: true,
         },
       });
@@ -197,9 +197,13 @@ export function storeWrites(
       const totals = totalsOf(list)!;
       push(ARCHIVE, {
         updateOne: {
-          filter: { _id: c.eventId },
+          filter: { _id: archiveIdOf(c) },
           update: {
-            $setOnInsert: { ...archived, value: { conversionType: c.conversionType, amount: c.amount } },
+            $setOnInsert: {
+              ...archived,
+              eventId: c.eventId,
+              value: { conversionType: c.conversionType, amount: c.amount },
+            },
           },
           upsert: true,
         },

@@ -2,7 +2,7 @@
 // events and their rows), written by bulk insert so setup takes seconds, not a replay of the topic.
 // Its tenant is kept apart, so the burst's ground truth and the correctness check ignore it.
 import type { Db } from 'mongodb';
-import { addEvent, publicTotals, rowIdOf, type ExactTotals } from '../conversions/reducer';
+import { addEvent, archiveIdOf, publicTotals, rowIdOf, type ExactTotals } from '../conversions/reducer';
 import type { ConversionChange } from '../conversions/schemas';
 import { archiveOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from '../conversions/store';
 
@@ -58,7 +58,8 @@ export async function preloadConversions(
     };
     totals.set(id, { key: row?.key ?? ({ _id: id } as RowDoc), t: after });
     docs.push({
-      _id: event.eventId,
+      _id: archiveIdOf(event),
+      eventId: event.eventId,
       entityId: leadId,
       tenantId: PRELOAD_TENANT,
       occurredAt: event.occurredAt,

@@ -12,6 +12,8 @@ export const startCommand = defineCommand({
   },
   async run({ values }) {
     const config = loadConfig();
+    // Only the token's hash stays in the process: child processes never inherit the token.
+    delete process.env.KEYFLOW_ADMIN_TOKEN;
     const { log } = commandLogger(process.env, config, {
       level: config.logLevel,
       fallback: { to: 'stdout' },

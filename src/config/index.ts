@@ -87,9 +87,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
       `KEYFLOW_HEARTBEAT_INTERVAL_MS=${cfg.heartbeatIntervalMs} must be at most a third of KEYFLOW_SESSION_TIMEOUT_MS=${cfg.sessionTimeoutMs}; lower it to ${Math.floor(cfg.sessionTimeoutMs / 3)} or less`,
     );
   }
+  if (cfg.rebalanceTimeoutMs < cfg.sessionTimeoutMs) {
+    throw new ConfigError(
+      `KEYFLOW_REBALANCE_TIMEOUT_MS=${cfg.rebalanceTimeoutMs} is below KEYFLOW_SESSION_TIMEOUT_MS=${cfg.sessionTimeoutMs}; raise it to ${cfg.sessionTimeoutMs} or more`,
+    );
+  }
+  if (cfg.infraRetryBudgetMs * 2 > cfg.rebalanceTimeoutMs) {
+    throw new ConfigError(
+      `KEYFLOW_INFRA_RETRY_BUDGET_MS=${cfg.infraRetryBudgetMs} must be at most half of KEYFLOW_REBALANCE_TIMEOUT_MS=${cfg.rebalanceTimeoutMs}, so a batch gives up before the group drops its member; lower it to ${Math.floor(cfg.rebalanceTimeoutMs / 2)} or less`,
+    );
+  }
   if (cfg.retryBaseMs > cfg.retryMaxMs) {
     throw new ConfigError(
       `KEYFLOW_RETRY_BASE_MS=${cfg.retryBaseMs} exceeds KEYFLOW_RETRY_MAX_MS=${cfg.retryMaxMs}; raise the maximum or lower the base`,
+    );
+  }
+  if (cfg.adminToken !== undefined && cfg.adminTokenHash !== undefined) {
+    throw new ConfigError(
+      'KEYFLOW_ADMIN_TOKEN and KEYFLOW_ADMIN_TOKEN_HASH are both set; keep only one (the hash, preferably)',
+    );
+  }
+  if (cfg.adminPort !== 0 && cfg.adminPort === cfg.port) {
+    throw new ConfigError(
+      `ADMIN_PORT=${cfg.adminPort} equals PORT; the admin surface needs a listener of its own, pick another port`,
     );
   }
   const ports = [cfg.kafkaPort, cfg.kafkaControllerPort, cfg.registryPort, cfg.mongoPort];
@@ -99,6 +119,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: LoadOptio
     );
   }
   return cfg;
+}
+
+/** SHA-256 (hex) of the admin token the config names, from either setting; undefined when none is set. */
+export function adminTokenHash(cfg: Pick<Config, 'adminToken' | 'adminTokenHash'>): string | undefined {
+  return cfg.adminTokenHash ?? cfg.adminToken;
 }
 
 /** The URL with any password replaced, for logs and messages. */

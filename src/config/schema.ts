@@ -1,5 +1,6 @@
 // Every setting Keyflow reads, as one zod schema: names, defaults and rules live here as data, and
 // the README's settings table is checked against this list (test/unit/config.test.ts).
+import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -92,6 +93,46 @@ export const settings = {
     z.coerce.number().int().min(0).max(65535).default(8080),
     'HTTP port of the API, /metrics, /healthz and /readyz; 0 picks a free one (logged).',
   ),
+  adminPort: setting(
+    'ADMIN_PORT',
+    z.coerce.number().int().min(0).max(65535).default(8081),
+    'HTTP port of the admin surface (/ops, /replay, /provenance, /tenants); 0 picks a free one (logged).',
+  ),
+  adminHost: setting(
+    'ADMIN_HOST',
+    z.string().min(1).default('127.0.0.1'),
+    'Address the admin listener binds; keep it on loopback unless a proxy in front authenticates too.',
+  ),
+  adminToken: setting(
+    'KEYFLOW_ADMIN_TOKEN',
+    z
+      .string()
+      .min(32, 'must be at least 32 characters (e.g. `openssl rand -base64 32`)')
+      .transform((t) => createHash('sha256').update(t, 'utf8').digest('hex'))
+      .optional(),
+    'Admin token; only its SHA-256 is kept (the variable is removed from the environment at start). Never logged.',
+    true,
+  ),
+  adminTokenHash: setting(
+    'KEYFLOW_ADMIN_TOKEN_HASH',
+    z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, 'must be the SHA-256 of the token as 64 hex digits')
+      .transform((h) => h.toLowerCase())
+      .optional(),
+    'SHA-256 (hex) of the admin token, so the token itself need not be in the environment; instead of KEYFLOW_ADMIN_TOKEN.',
+    true,
+  ),
+  provenanceRetentionDays: setting(
+    'KEYFLOW_PROVENANCE_RETENTION_DAYS',
+    z.coerce.number().int().min(0).max(36500).default(30),
+    'Provenance records older than this are removed (TTL index, plus a sweep for servers that ignore TTL); 0 keeps them forever.',
+  ),
+  provenanceSweepIntervalMs: setting(
+    'KEYFLOW_PROVENANCE_SWEEP_INTERVAL_MS',
+    z.coerce.number().int().min(1000).default(3600000),
+    'How often expired provenance records are swept (for Mongo-protocol servers without a TTL monitor).',
+  ),
   logLevel: setting(
     'LOG_LEVEL',
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -160,6 +201,16 @@ export const settings = {
     'KEYFLOW_HEARTBEAT_INTERVAL_MS',
     z.coerce.number().int().min(100).default(3000),
     'Consumer heartbeat interval; must be below a third of the session timeout.',
+  ),
+  rebalanceTimeoutMs: setting(
+    'KEYFLOW_REBALANCE_TIMEOUT_MS',
+    z.coerce.number().int().min(6000).default(60000),
+    'How long the group waits for every member to rejoin a rebalance; a member that is later is dropped.',
+  ),
+  infraRetryBudgetMs: setting(
+    'KEYFLOW_INFRA_RETRY_BUDGET_MS',
+    z.coerce.number().int().min(1000).default(20000),
+    'Inside one fetched batch, how long a call to MongoDB, Kafka or the registry is retried before the batch gives up (its uncommitted rest is fetched again); at most half the rebalance timeout.',
   ),
   lagIntervalMs: setting(
     'KEYFLOW_LAG_INTERVAL_MS',

@@ -1,6 +1,7 @@
 // The commit window of one delivery: events settle out of order (keys run apart), their emitted
 // records wait for the next flush, and a flush sends them, then commits the completed prefix of
 // offsets — never past an event whose effects (state, records, dead letter) are not all done.
+import { classify, type KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
 import { OffsetTracker } from './lanes';
 
@@ -15,6 +16,18 @@ export interface CommitWindowDeps {
   lost?(err: unknown): void;
 }
 
+/**
+ * What to send instead when the broker refuses an event's records outright (too large, not
+ * authorised, no such topic): the runner dead-letters the event and returns its dead-letter record.
+ */
+export type Refused = (err: KeyflowError) => Promise<WireRecord[]>;
+
+interface Settled {
+  offset: string;
+  records: readonly WireRecord[];
+  refused?: Refused;
+}
+
 export interface FlushLimits {
   /** Flush when this many records are pending (offsets: four times as many). */
   maxRecords: number;
@@ -23,8 +36,8 @@ export interface FlushLimits {
 
 export class CommitWindow {
   private readonly tracker: OffsetTracker;
-  private pendingOffsets: string[] = [];
-  private pendingRecords: WireRecord[] = [];
+  private pending: Settled[] = [];
+  private pendingRecords = 0;
   private lastFlush: number;
   private chain: Promise<void> = Promise.resolve();
   private lostPartition = false;
@@ -49,12 +62,12 @@ export class CommitWindow {
   }
 
   /** One event's effects are done except its records, which go with the next flush. */
-  async settle(offset: string, records: readonly WireRecord[]): Promise<void> {
-    this.pendingOffsets.push(offset);
-    this.pendingRecords.push(...records);
+  async settle(offset: string, records: readonly WireRecord[], refused?: Refused): Promise<void> {
+    this.pending.push({ offset, records, refused });
+    this.pendingRecords += records.length;
     if (
-      this.pendingRecords.length >= this.limits.maxRecords ||
-      this.pendingOffsets.length >= this.limits.maxRecords * 4 ||
+      this.pendingRecords >= this.limits.maxRecords ||
+      this.pending.length >= this.limits.maxRecords * 4 ||
       this.now() - this.lastFlush >= this.limits.intervalMs
     ) {
       await this.flush();
@@ -65,11 +78,11 @@ export class CommitWindow {
   flush(): Promise<void> {
     this.chain = this.chain.then(async () => {
       if (this.lostPartition) return;
-      const records = this.pendingRecords.splice(0);
-      const offsets = this.pendingOffsets.splice(0);
+      const settled = this.pending.splice(0);
+      this.pendingRecords = 0;
       this.lastFlush = this.now();
-      if (records.length) await this.deps.send(records);
-      for (const o of offsets) this.tracker.complete(o);
+      await this.send(settled);
+      for (const s of settled) this.tracker.complete(s.offset);
       const newly = this.tracker.takeCommittable();
       const last = newly[newly.length - 1];
       if (last === undefined) return;
@@ -85,5 +98,32 @@ export class CommitWindow {
       this.deps.committed?.(last, newly);
     });
     return this.chain;
+  }
+
+  /**
+   * Sends the settled events' records in one request. When the broker refuses them outright, each
+   * event's records are sent alone to find whose they are, and a refused event's own handler replaces
+   * them (its dead letter). A passing failure is thrown: the send was retried already, and the events
+   * stay uncommitted for redelivery.
+   */
+  private async send(settled: Settled[]): Promise<void> {
+    const records = settled.flatMap((s) => s.records);
+    if (records.length === 0) return;
+    try {
+      return await this.deps.send(records);
+    } catch (err) {
+      if (classify(err).retriable) throw err;
+    }
+    for (const s of settled) {
+      if (s.records.length === 0) continue;
+      try {
+        await this.deps.send([...s.records]);
+      } catch (err) {
+        const e = classify(err);
+        if (e.retriable || !s.refused) throw err;
+        const instead = await s.refused(e);
+        if (instead.length) await this.deps.send(instead);
+      }
+    }
   }
 }

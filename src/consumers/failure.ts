@@ -40,23 +40,32 @@ export function strategyFor(
 
 /**
  * Runs a call against our own infrastructure (store, broker, registry), retrying transient failures
- * while `keepGoing()` holds. A non-retriable failure, or one once the stage stops, is thrown.
+ * while `keepGoing()` holds and, when `budgetMs` is set, until that long after the first failure. A
+ * non-retriable failure, one once the stage stops, or one past the budget is thrown.
  */
 export async function withInfraRetry<T>(
   fn: () => Promise<T>,
   keepGoing: () => boolean,
-  retry: RetryPolicy,
+  retry: RetryPolicy & { budgetMs?: number },
   onRetry: (err: KeyflowError, attempt: number, delayMs: number) => void,
   sleep: (ms: number) => Promise<void>,
+  now: () => number = Date.now,
 ): Promise<T> {
+  let firstFailure: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const e = classify(err);
       if (!e.retriable || !keepGoing()) throw e;
+      firstFailure ??= now();
       const d = decideRetry(retry, e, attempt);
-      const delay = d.action === 'retry' ? d.delayMs : retry.maxMs;
+      let delay = d.action === 'retry' ? d.delayMs : retry.maxMs;
+      if (retry.budgetMs !== undefined) {
+        const left = firstFailure + retry.budgetMs - now();
+        if (left <= 0) throw e;
+        delay = Math.min(delay, left);
+      }
       onRetry(e, attempt, delay);
       await sleep(delay);
     }

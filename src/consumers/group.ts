@@ -20,9 +20,20 @@ export interface Delivery {
   messages: RawMessage[];
   /** Records between this batch's end and the partition's high watermark. */
   lag: number;
+  /** Heartbeats the group; an answer that the group is moving on is remembered (see `moved`). */
   heartbeat(): Promise<void>;
-  /** False once the member is stopping or this batch is stale (the partition was revoked). */
+  /**
+   * False once the member is stopping, this batch is stale (the partition was revoked), the group
+   * answered a heartbeat with a rebalance or a lost generation, or no heartbeat succeeded for a
+   * session timeout (the coordinator may have dropped us): the runner then takes no new event.
+   */
   active(): boolean;
+  /**
+   * The group's answer that it moved on (rebalance in progress, unknown member, illegal generation), if
+   * one came. The runner rethrows it from the delivery so the client rejoins at once; what the delivery
+   * did not commit is fetched again by whoever owns the partition next.
+   */
+  moved(): unknown;
   /** Commits `next` (the offset after the last completed one) for this partition. */
   commit(next: string): Promise<void>;
 }
@@ -80,7 +91,7 @@ export class GroupMember {
       partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 1,
       eachBatch: async (payload) => {
         if (payload.batch.isEmpty()) return;
-        await onDelivery(toDelivery(payload));
+        await onDelivery(toDelivery(payload, this.opts.sessionTimeoutMs ?? 30_000));
       },
     });
   }
@@ -91,8 +102,23 @@ export class GroupMember {
   }
 }
 
-function toDelivery(payload: EachBatchPayload): Delivery {
+/** Heartbeat answers that mean the group is rebalancing or no longer counts this member in. */
+const GROUP_MOVED = new Set([
+  'REBALANCE_IN_PROGRESS',
+  'ILLEGAL_GENERATION',
+  'UNKNOWN_MEMBER_ID',
+  'FENCED_INSTANCE_ID',
+  'NOT_COORDINATOR_FOR_GROUP',
+]);
+
+export function groupMoved(err: unknown): boolean {
+  return GROUP_MOVED.has((err as { type?: string } | null)?.type ?? '');
+}
+
+function toDelivery(payload: EachBatchPayload, sessionTimeoutMs: number, now = Date.now): Delivery {
   const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
+  let moved: unknown;
+  let lastBeat = now();
   return {
     topic: batch.topic,
     partition: batch.partition,
@@ -103,8 +129,17 @@ function toDelivery(payload: EachBatchPayload): Delivery {
       headers: headersToStrings(m.headers),
     })),
     lag: Number(batch.offsetLag()),
-    heartbeat,
-    active: () => isRunning() && !isStale(),
+    async heartbeat() {
+      try {
+        await heartbeat();
+        lastBeat = now();
+      } catch (err) {
+        if (groupMoved(err)) moved ??= err;
+        throw err;
+      }
+    },
+    active: () => isRunning() && !isStale() && moved === undefined && now() - lastBeat < sessionTimeoutMs,
+    moved: () => moved,
     async commit(next) {
       // resolveOffset keeps kafkajs's own position in step; the commit goes through the batch's group
       // handle, which (unlike consumer.commitOffsets) still works while the member is stopping.

@@ -7,6 +7,14 @@ export interface RunnerOptions {
   retry: RetryPolicy;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /** Set explicitly (kafkajs would default it to 60 s): the in-batch retry budget is bounded by it. */
+  rebalanceTimeoutMs: number;
+  /**
+   * Inside one delivery, how long an infrastructure call is retried before the delivery gives up and
+   * its uncommitted rest is fetched again: well under the rebalance timeout, so a member that waits
+   * out an outage never holds a rebalance up until the group drops it.
+   */
+  infraRetryBudgetMs: number;
   /** How many partitions of the stage one instance works on at once. */
   partitionsConsumedConcurrently: number;
   /** Flush emitted records and commit when this many are pending, or after flushIntervalMs. */
@@ -27,6 +35,8 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   retry: { maxAttempts: 5, baseMs: 200, maxMs: 30_000 },
   sessionTimeoutMs: 30_000,
   heartbeatIntervalMs: 3_000,
+  rebalanceTimeoutMs: 60_000,
+  infraRetryBudgetMs: 20_000,
   partitionsConsumedConcurrently: 4,
   flushMaxRecords: 500,
   flushIntervalMs: 1_000,

@@ -1,11 +1,13 @@
 // Reads the compacted tenant-settings topic from its beginning into a TenantSettingsCache and keeps
 // following it; `ready` resolves once every partition is read up to where it ended at start.
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { classify } from '../errors';
 import type { Logger } from '../logger';
 import type { KafkaClient } from '../producers/client';
 import { TENANT_SETTINGS_TOPIC } from '../settings/tenant-settings';
 import { GroupMember } from './group';
+import { backoffMs, type RetryPolicy } from './retry';
 
 export interface SettingsConsumerOptions {
   topic?: string;
@@ -16,7 +18,11 @@ export interface SettingsConsumerOptions {
   clientId?: string;
   /** Turns a record value into `{tenantId, settings}`; default JSON. Pass the registry codec for Avro. */
   decode?: (value: Buffer) => Promise<unknown> | unknown;
+  /** Backoff of a decode that failed for a passing reason (default 200 ms doubling to 10 s). */
+  retry?: RetryPolicy;
 }
+
+const SETTINGS_RETRY: RetryPolicy = { maxAttempts: Infinity, baseMs: 200, maxMs: 10_000 };
 
 export interface SettingsFollower {
   /** Resolves once the cache holds everything the topic held at start. */
@@ -54,6 +60,45 @@ export async function followTenantSettings(
   };
   check();
 
+  // A record whose decode failed for a passing reason (the registry unreachable) is decoded again until
+  // it succeeds: dropping it would leave a tenant on old settings until its next change. Meanwhile the
+  // follower is not caught up, so readiness says so.
+  let waiting = 0;
+  let stopping = false;
+  const decodeOrWait = async (
+    bytes: Buffer,
+    tenantId: string,
+    offset: string,
+    heartbeat: () => Promise<void>,
+  ): Promise<unknown> => {
+    let counted = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await decode(bytes);
+        } catch (err) {
+          const e = classify(err);
+          if (!e.retriable || stopping) {
+            // Not decodable means invalid: the cache refuses it and keeps the previous settings.
+            opts.log.warn({ tenantId, offset, code: e.code }, 'tenant-settings record not decodable');
+            return { undecodable: true };
+          }
+          if (!counted) waiting++;
+          counted = true;
+          const delay = backoffMs(opts.retry ?? SETTINGS_RETRY, attempt);
+          opts.log.warn(
+            { tenantId, offset, code: e.code, attempt, delay },
+            'tenant-settings record not decodable yet; retrying',
+          );
+          await sleep(delay);
+          await heartbeat().catch(() => undefined);
+        }
+      }
+    } finally {
+      if (counted) waiting--;
+    }
+  };
+
   const member = new GroupMember(kafka, {
     groupId: settingsGroupId(opts.clientId),
     topics: [topic],
@@ -71,19 +116,7 @@ export async function followTenantSettings(
           continue;
         }
         let value: unknown = null;
-        if (m.value !== null) {
-          try {
-            value = await decode(m.value);
-          } catch (err) {
-            // Not decodable means invalid: the cache refuses it and keeps the previous settings.
-            const e = classify(err);
-            opts.log.warn(
-              { tenantId: key, offset: m.offset, code: e.code },
-              'tenant-settings record not decodable',
-            );
-            value = { undecodable: true };
-          }
-        }
+        if (m.value !== null) value = await decodeOrWait(m.value, key, m.offset, () => batch.heartbeat());
         cache.apply(key, value);
       }
       const target = behind.get(batch.partition);
@@ -99,8 +132,9 @@ export async function followTenantSettings(
   let closing: Promise<void> | undefined;
   return {
     ready,
-    isCaughtUp: () => behind.size === 0,
+    isCaughtUp: () => behind.size === 0 && waiting === 0,
     close() {
+      stopping = true;
       closing ??= member.stop();
       return closing;
     },

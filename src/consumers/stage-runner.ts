@@ -4,7 +4,7 @@
 // every event into the commit window, which commits only the completed prefix.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from 'mongodb';
-import { KeyflowError } from '../errors';
+import { classify, KeyflowError } from '../errors';
 import { EVENTS, type HandledEvent, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
 import type { KeyedProducer } from '../producers/producer';
@@ -114,6 +114,7 @@ export class StageRunner {
         topics: this.spec.inputs,
         fromBeginning: this.opts.fromBeginning,
         sessionTimeoutMs: this.opts.sessionTimeoutMs,
+        rebalanceTimeoutMs: this.opts.rebalanceTimeoutMs,
         heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
         maxWaitTimeInMs: this.opts.maxWaitTimeInMs,
         partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently,
@@ -152,11 +153,12 @@ export class StageRunner {
     return this.stopped;
   }
 
+  /** An infrastructure call, retried while `keepGoing` holds, for at most the in-batch retry budget. */
   private infra<T>(fn: () => Promise<T>, keepGoing: () => boolean): Promise<T> {
     return withInfraRetry(
       fn,
       keepGoing,
-      this.opts.retry,
+      { ...this.opts.retry, budgetMs: this.opts.infraRetryBudgetMs },
       (err, attempt, delay) => this.log.warn({ err, attempt, delay }, 'infrastructure call failed; retrying'),
       sleep,
     );
@@ -190,6 +192,8 @@ export class StageRunner {
     instrumentation.emit(EVENTS.BATCH_START, { ...where, size: d.messages.length, lag: d.lag });
     const keepGoing = () => !this.stopping && d.active() && !window.lost;
     // Heartbeats go on while the rounds work, so a long batch never costs the partition.
+    // A heartbeat answered with a rebalance (or a lost generation) makes d.active() false: the rounds
+    // take no new event, and the delivery ends as soon as the round in flight has settled.
     const beat = setInterval(() => {
       d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
     }, this.opts.heartbeatIntervalMs);
@@ -218,6 +222,15 @@ export class StageRunner {
       durationMs: Date.now() - started,
     });
     if (failure) throw failure;
+    const moved = d.moved();
+    if (moved !== undefined && !window.allDone) {
+      // Rethrown so the client rejoins now instead of fetching again: the group is waiting for us.
+      this.log.info(
+        { partition: d.partition, err: moved },
+        'group is rebalancing: batch stopped early, its uncommitted rest goes to the next owner',
+      );
+      throw moved;
+    }
   }
 
   /**
@@ -356,34 +369,71 @@ export class StageRunner {
     done: { p: Pending; o: EventOutcome & { kind: 'done' } }[],
     run: Run,
   ): Promise<void> {
+    const dying: Dying[] = [];
     const prepared = await Promise.all(
       done.map(async ({ p, o }) => {
         const emitStartedAt = Date.now();
         const { eventId, traceId, attempt, tenantId, occurredAt } = p.event;
         const cause = { eventId, stage: this.spec.name, traceId, attempt, tenantId };
-        const records = await Promise.all(
-          o.emit.map((r, i) =>
-            this.deps.producer.prepare(
-              { topic: r.topic, key: r.key, value: r.value, occurredAt: r.occurredAt ?? occurredAt },
-              cause,
-              i,
-            ),
-          ),
-        );
-        return { p, o, records, emitStartedAt };
+        try {
+          const records = await this.infra(
+            () =>
+              Promise.all(
+                o.emit.map((r, i) =>
+                  this.deps.producer.prepare(
+                    { topic: r.topic, key: r.key, value: r.value, occurredAt: r.occurredAt ?? occurredAt },
+                    cause,
+                    i,
+                  ),
+                ),
+              ),
+            run.keepGoing,
+          );
+          return { p, o, records, emitStartedAt };
+        } catch (err) {
+          const error = classify(err);
+          if (error.retriable) throw err;
+          // A record the stage emits cannot be built (no key, fails its topic's schema, too large):
+          // the event's state is written, its emission goes to the dead-letter topic with the reason.
+          dying.push({ ...p, key: p.event.key, eventId, error, attempts: attempt, t: o.t });
+          return undefined;
+        }
       }),
     );
-    for (const { p, o, records, emitStartedAt } of prepared) {
+    for (const item of prepared) {
+      if (!item) continue;
+      const { p, o, records, emitStartedAt } = item;
       if (p.redriveLetter !== undefined) await this.parked.resolved(p.redriveLetter, p.event.key);
       this.report(run, p.raw, p.event, o.outcome, { ...o.t, emitStartedAt }, p.event.attempt, {
         outOfOrder: o.outOfOrder,
         emitted: records.map((r) => r.eventId),
       });
-      await run.window.settle(p.raw.offset, records);
+      await run.window.settle(p.raw.offset, records, (error) => this.refused(p, error, run));
     }
+    await this.deadLetter(dying, run);
   }
 
-  private async deadLetter(dying: Dying[], run: Run): Promise<void> {
+  /** The broker refused an event's records outright: the event is dead-lettered in their place. */
+  private async refused(p: Pending, error: KeyflowError, run: Run): Promise<WireRecord[]> {
+    if (this.strategy.name === 'park-key') this.parked.park(p.event.key);
+    const instead: WireRecord[] = [];
+    const dying: Dying = {
+      ...p,
+      key: p.event.key,
+      eventId: p.event.eventId,
+      error,
+      attempts: p.event.attempt,
+    };
+    await this.deadLetter([dying], run, async (_offset, records) => void instead.push(...records));
+    return instead;
+  }
+
+  /** Records the letters, reports them, and settles each event with its dead-letter record. */
+  private async deadLetter(
+    dying: Dying[],
+    run: Run,
+    settle: (offset: string, records: WireRecord[]) => Promise<void> = (o, r) => run.window.settle(o, r),
+  ): Promise<void> {
     if (dying.length === 0) return;
     const { topic, partition } = run;
     const inputs = dying.map((x): letters.LetterInput => {
@@ -433,7 +483,7 @@ export class StageRunner {
         x.attempts,
         { error: x.error },
       );
-      await run.window.settle(x.raw.offset, [letters.dlqRecord(input), ...(await this.closeOut(x))]);
+      await settle(x.raw.offset, [letters.dlqRecord(input), ...(await this.closeOut(x))]);
     }
   }
 

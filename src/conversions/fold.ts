@@ -1,9 +1,11 @@
 // The live stage's pure step for one conversion: against what the batch read (the lead's rows and
 // the archive entries of the batch's event ids) and what the batch already folded, decide whether
-// the event is new (count it), counted by a write whose marks were lost (recognise it), or a
-// duplicate (re-emit its recorded change). O(1) per event: no history is re-read.
+// the event is new (count it), counted by a write whose marks were lost (recognise it), a duplicate
+// (re-emit its recorded change), or a re-send of its tenant's event id with other content (refused
+// as EVENT_ID_REUSED). O(1) per event: no history is re-read.
+import { refuseReusedId } from '../state/event-identity';
 import type { Step, StageEvent } from '../topology/types';
-import { addEvent, publicTotals, rowIdOf, type ExactTotals, type RowKey } from './reducer';
+import { addEvent, archiveIdOf, publicTotals, rowIdOf, type ExactTotals, type RowKey } from './reducer';
 import type { ConversionChange, ConversionEvent } from './schemas';
 
 /** A row as read, and as folded so far in this batch. */
@@ -16,19 +18,30 @@ export interface RowFold {
   totals: ExactTotals | null;
 }
 
-/** An archive entry of one of the batch's event ids. */
+/** An archive entry of one of the batch's (tenant, event id)s. */
 export interface ArchivedInfo {
+  /** The event as first archived: a re-send must carry the same content. */
+  event: ConversionEvent;
   change: ConversionChange;
   /** False between the archive insert and the mark written after the row (see stage.ts). */
   counted: boolean;
 }
 
-/** What one lead's events see: its rows, the archive entries of its event ids, and what it handled. */
+/** An event handled earlier in this batch, with its change: a re-send in the batch is a duplicate. */
+export interface HandledEvent {
+  event: ConversionEvent;
+  change: ConversionChange;
+}
+
+/**
+ * What one lead key's events see: its rows, the archive entries of its events, and what it handled.
+ * `archived` and `handled` are keyed by archiveIdOf (tenant and event id): two tenants may share a
+ * lead id and an event id.
+ */
 export interface LeadState {
   rows: ReadonlyMap<string, RowFold>;
   archived: ReadonlyMap<string, ArchivedInfo>;
-  /** Event ids handled earlier in this batch, with their change: a re-send in the batch is a duplicate. */
-  handled: ReadonlyMap<string, ConversionChange>;
+  handled: ReadonlyMap<string, HandledEvent>;
 }
 
 export type ConversionPlan =
@@ -51,8 +64,16 @@ export const rowKeyOf = (v: ConversionEvent): RowKey => ({
   conversionType: v.conversionType,
 });
 
-function handledWith(s: LeadState, id: string, change: ConversionChange): LeadState['handled'] {
-  return new Map(s.handled).set(id, change);
+/** What makes a conversion the event it is, besides its (tenant, event id). */
+export const CONTENT_FIELDS = ['leadId', 'conversionType', 'occurredAt', 'amount'] as const;
+
+function handledWith(
+  s: LeadState,
+  id: string,
+  event: ConversionEvent,
+  change: ConversionChange,
+): LeadState['handled'] {
+  return new Map(s.handled).set(id, { event, change });
 }
 
 export function foldConversion(
@@ -62,19 +83,25 @@ export function foldConversion(
 ): Step<LeadState, ConversionPlan> {
   const v = e.value;
   const id = v.eventId;
+  const key = archiveIdOf(v);
   const emit = (change: ConversionChange) => [
     { topic: output, key: v.leadId, value: change, occurredAt: change.occurredAt },
   ];
-  const seen = s.handled.get(id);
-  if (seen) return { plan: null, emit: emit(seen), outcome: 'duplicate', state: s };
-  const archived = s.archived.get(id);
+  // A re-send is a duplicate only if it is the same event: other content under the id is refused.
+  const seen = s.handled.get(key);
+  if (seen) {
+    refuseReusedId(v.tenantId, id, seen.event, v, CONTENT_FIELDS);
+    return { plan: null, emit: emit(seen.change), outcome: 'duplicate', state: s };
+  }
+  const archived = s.archived.get(key);
+  if (archived) refuseReusedId(v.tenantId, id, archived.event, v, CONTENT_FIELDS);
   if (archived?.counted) {
     return {
       plan: null,
       emit: emit(archived.change),
       outcome: 'duplicate',
       outOfOrder: archived.change.outOfOrder,
-      state: { ...s, handled: handledWith(s, id, archived.change) },
+      state: { ...s, handled: handledWith(s, key, v, archived.change) },
     };
   }
   const rowId = rowIdOf(v);
@@ -85,7 +112,7 @@ export function foldConversion(
       emit: emit(archived.change),
       outcome: 'duplicate',
       outOfOrder: archived.change.outOfOrder,
-      state: { ...s, handled: handledWith(s, id, archived.change) },
+      state: { ...s, handled: handledWith(s, key, v, archived.change) },
     };
   }
   const before = row.totals;
@@ -113,7 +140,7 @@ export function foldConversion(
     state: {
       ...s,
       rows: new Map(s.rows).set(rowId, { ...row, totals: after }),
-      handled: handledWith(s, id, change),
+      handled: handledWith(s, key, v, change),
     },
   };
 }

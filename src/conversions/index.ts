@@ -35,7 +35,7 @@ export function conversionsFlow(opts: ConversionsFlowOptions = {}): Dataflow {
     indexes: CONVERSION_INDEXES,
     queries: CONVERSION_QUERIES,
     replay: [conversionsReplay],
-    routes: (ctx) => conversionsRoutes(ctx.db),
+    adminRoutes: (ctx) => conversionsRoutes(ctx.db),
   };
 }
 

@@ -2,6 +2,7 @@
 // function of the SET of its distinct events — count, exact amount, first and last occurrence — so
 // adding events one at a time (live) and reducing them all at once (replay) give the same row.
 import { KeyflowError } from '../errors';
+import { eventKey } from '../state/event-identity';
 import type { ConversionEvent, ConversionTotals } from './schemas';
 
 export interface RowKey {
@@ -15,6 +16,11 @@ export type ConversionRow = RowKey & ConversionTotals;
 /** The row's _id: JSON of the three parts, so no id can be confused with another whatever it contains. */
 export function rowIdOf(k: RowKey): string {
   return JSON.stringify([k.tenantId, k.leadId, k.conversionType]);
+}
+
+/** The archive entry's _id: the event id within its tenant (two tenants may reuse an id). */
+export function archiveIdOf(v: Pick<ConversionEvent, 'tenantId' | 'eventId'>): string {
+  return eventKey(v.tenantId, v.eventId);
 }
 
 /**
@@ -65,13 +71,17 @@ export function addEvent(t: ExactTotals | null, e: ConversionEvent): ExactTotals
   };
 }
 
-/** Each event id once; of two sends of one id the first in the list is kept (arrival order). */
+/**
+ * Each (tenant, event id) once; of two sends of one the first in the list is kept (arrival order). The
+ * same id from two tenants is two events.
+ */
 export function distinctEvents(events: readonly ConversionEvent[]): ConversionEvent[] {
   const seen = new Set<string>();
   const out: ConversionEvent[] = [];
   for (const e of events) {
-    if (seen.has(e.eventId)) continue;
-    seen.add(e.eventId);
+    const key = archiveIdOf(e);
+    if (seen.has(key)) continue;
+    seen.add(key);
     out.push(e);
   }
   return out;
@@ -91,7 +101,8 @@ export function totalsOf(events: readonly ConversionEvent[]): ConversionTotals |
 /** Every row the events make, ordered by tenantId, leadId, conversionType. */
 export function reduceConversions(events: readonly ConversionEvent[]): ConversionRow[] {
   const byRow = new Map<string, ConversionEvent[]>();
-  // An event id counts once whatever row a re-send names, as the live stage's archive does.
+  // A tenant's event id counts once whatever row a re-send names, as the live stage's archive does
+  // (which refuses such a re-send as EVENT_ID_REUSED: only the first send is ever archived).
   for (const e of distinctEvents(events)) {
     const id = rowIdOf(e);
     let list = byRow.get(id);

@@ -93,7 +93,11 @@ export const conversionsReplay: ReplayTable = {
       const fields = {
         ...Object.fromEntries(FIELDS.map((f) => [f, want[f]])),
         amountMicros: exactTotalsOf(ofRow)!.micros.toString(),
-        pending: unmarked.filter((d) => rowIdOf(eventOf(d)) === String(want._id)).map((d) => d._id),
+        // A row's `pending` lists bare event ids: the row is one tenant's, so they cannot collide.
+        pending: unmarked
+          .map(eventOf)
+          .filter((e) => rowIdOf(e) === String(want._id))
+          .map((e) => e.eventId),
       };
       if (have === undefined) {
         try {

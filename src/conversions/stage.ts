@@ -20,9 +20,9 @@ import {
   type LeadState,
   type RowFold,
 } from './fold';
-import { rowIdOf } from './reducer';
+import { archiveIdOf, rowIdOf } from './reducer';
 import type { ConversionEvent } from './schemas';
-import { archiveOf, exactOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from './store';
+import { archiveOf, eventOf, exactOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from './store';
 
 export interface ConversionStageNames {
   name: string;
@@ -40,7 +40,7 @@ async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Pro
     ),
     byIds(
       archiveOf(db) as Collection<ConversionArchiveDoc>,
-      events.map((e) => e.value.eventId),
+      events.map((e) => archiveIdOf(e.value)),
     ),
   ]);
   const states = new Map<string, { rows: Map<string, RowFold>; archived: Map<string, ArchivedInfo> }>();
@@ -57,16 +57,17 @@ async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Pro
         totals: exactOf(doc),
       });
     }
-    const a = archived.get(e.value.eventId);
-    if (a) s.archived.set(a._id, { change: a.value.change, counted: a.counted !== false });
+    const a = archived.get(archiveIdOf(e.value));
+    if (a) s.archived.set(a._id, { event: eventOf(a), change: a.value.change, counted: a.counted !== false });
   }
   return new Map([...states].map(([k, s]) => [k, { ...s, handled: new Map() }]));
 }
 
 // Write order, and why a death between any two steps loses nothing and counts nothing twice (the
 // offset is committed only after all three and the emit, so the batch always comes again):
-//  1. Archive the new events, each with its change, `counted: false`. The insert keyed by event id is
-//     the dedupe for ever: a re-send 10,000 events later finds it and counts nothing.
+//  1. Archive the new events, each with its change, `counted: false`. The insert keyed by (tenant,
+//     event id) is the dedupe for ever: a re-send 10,000 events later finds it and counts nothing
+//     (or, carrying other content, is refused as EVENT_ID_REUSED by the fold).
 //  2. Write each row's folded totals, guarded on the version read, listing the ids it counted in
 //     `pending`. Dying before this leaves archived, unmarked events that no row lists: the redelivery
 //     counts them (rewriting their change).
@@ -84,7 +85,8 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
     if (p.plan.kind !== 'count' || p.plan.archive !== 'insert') continue;
     const v = p.event.value;
     const doc: ConversionArchiveDoc = {
-      _id: v.eventId,
+      _id: archiveIdOf(v),
+      eventId: v.eventId,
       entityId: v.leadId,
       tenantId: v.tenantId,
       occurredAt: v.occurredAt,
@@ -147,11 +149,11 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
         [
           // One update per entry, by _id: an updateMany over an $in list is a scan on some servers.
           ...plain.map((p) => ({
-            updateOne: { filter: { _id: p.event.value.eventId }, update: { $set: { counted: true } } },
+            updateOne: { filter: { _id: archiveIdOf(p.event.value) }, update: { $set: { counted: true } } },
           })),
           ...rewritten.map((p) => ({
             updateOne: {
-              filter: { _id: p.event.value.eventId },
+              filter: { _id: archiveIdOf(p.event.value) },
               update: { $set: { counted: true, 'value.change': p.plan.change } },
             },
           })),
@@ -174,7 +176,7 @@ export function conversionsStage(
     inputs: [names.input],
     outputs: [names.output],
     description:
-      'Counts conversions per (tenant, lead, type) incrementally; each distinct event archived once.',
+      'Counts conversions per (tenant, lead, type) incrementally; each distinct (tenant, event id) archived once.',
     // The contract names the event's identity in the value; upstream sends no Keyflow headers.
     eventId: (v) => (v as ConversionEvent).eventId,
     occurredAt: (v) => (v as ConversionEvent).occurredAt,

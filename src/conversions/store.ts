@@ -1,11 +1,11 @@
 // The conversions tables in MongoDB: the event archive (RSLeadConversionEvents, one document per
-// distinct event, carrying the change it made) and RSLeadGlobalConversions, always derived from it.
+// distinct (tenant, event id), carrying the change it made) and RSLeadGlobalConversions, always derived from it.
 import type { Collection, Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
-import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
+import { archive, archivedEventId, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
 import type { CollectionIndexes } from '../state/mongo';
-import { rowIdOf, toMicros, type ConversionRow, type ExactTotals } from './reducer';
+import { archiveIdOf, rowIdOf, toMicros, type ConversionRow, type ExactTotals } from './reducer';
 import type { ConversionChange, ConversionEvent } from './schemas';
 
 export const ROWS = 'RSLeadGlobalConversions';
@@ -70,7 +70,7 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     name: 'conversions.archive.byEventIds',
     hot: true,
     collection: ARCHIVE,
-    filter: { _id: { $in: ['e1', 'e2'] } },
+    filter: { _id: { $in: [archiveIdOf({ tenantId: 't1', eventId: 'e1' })] } },
   },
   {
     name: 'conversions.archive.leadEvents',
@@ -112,7 +112,7 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
 
 export function eventOf(doc: ConversionArchiveDoc): ConversionEvent {
   return {
-    eventId: doc._id,
+    eventId: archivedEventId(doc),
     tenantId: doc.tenantId ?? '',
     leadId: doc.entityId,
     conversionType: doc.value.conversionType,

@@ -9,7 +9,7 @@ import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
-import { PROVENANCE_COLLECTION, type ProvenanceRecord } from '../state/provenance';
+import { outOfOrderReport } from '../state/provenance';
 import type { LagCollector, PartitionLag } from './lag';
 import { OPS_PAGE_HTML } from './ops-page';
 
@@ -198,49 +198,4 @@ async function countLetters(db: Db): Promise<Map<string, Partial<Record<LetterSt
     out.set(r._id.stage, s);
   }
   return out;
-}
-
-/**
- * Out-of-order deliveries from provenance. One is "corrected" when the stage still applied it (its
- * reducer folds a late event into the right place); otherwise it was skipped as superseded.
- */
-async function outOfOrderReport(db: Db, stage: string | undefined, limit: number) {
-  const filter: Record<string, unknown> = { outOfOrder: true };
-  if (stage !== undefined) filter.stage = stage;
-  const coll = db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION);
-  const [rows, records] = await Promise.all([
-    coll
-      .aggregate<{ _id: { stage: string; outcome: string }; n: number }>([
-        { $match: filter },
-        { $group: { _id: { stage: '$stage', outcome: '$outcome' }, n: { $sum: 1 } } },
-      ])
-      .toArray(),
-    coll.find(filter).sort({ consumedAt: -1 }).limit(limit).toArray(),
-  ]);
-  const byStage = new Map<
-    string,
-    { stage: string; detected: number; corrected: number; outcomes: Record<string, number> }
-  >();
-  for (const r of rows) {
-    const s = byStage.get(r._id.stage) ?? { stage: r._id.stage, detected: 0, corrected: 0, outcomes: {} };
-    s.detected += r.n;
-    if (r._id.outcome === 'applied') s.corrected += r.n;
-    s.outcomes[r._id.outcome] = r.n;
-    byStage.set(r._id.stage, s);
-  }
-  return {
-    stages: [...byStage.values()],
-    records: records.map((r) => ({
-      stage: r.stage,
-      key: r.key,
-      eventId: r.eventId,
-      tenantId: r.tenantId ?? null,
-      topic: r.topic,
-      partition: r.partition,
-      offset: r.offset,
-      occurredAt: r.occurredAt ?? null,
-      consumedAt: r.consumedAt,
-      outcome: r.outcome,
-    })),
-  };
 }

@@ -3,6 +3,7 @@
 // retried request never duplicates a record inside Kafka.
 import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { KeyflowError } from '../errors';
+import { sendError } from './send-errors';
 import { derivedEventId, formatTraceparent, HEADERS, newTraceId } from './headers';
 import { PRODUCER_DEFAULTS, type ProducerOptions } from './options';
 import type { Causation, ValueEncoder, WireRecord } from './types';
@@ -18,29 +19,59 @@ export interface ProduceInput {
 }
 
 export class KeyedProducer {
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly opts: ProducerOptions;
   private connected: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private queue: WireRecord[] = [];
+  /** Sends in flight per producer, so a retired one is disconnected only once they are done. */
+  private readonly inFlight = new Map<Producer, number>();
+  private readonly retired = new Set<Producer>();
 
   constructor(
-    kafka: Kafka,
+    private readonly kafka: Kafka,
     private readonly encoder: ValueEncoder,
     opts: Partial<ProducerOptions> = {},
   ) {
     this.opts = { ...PRODUCER_DEFAULTS, ...opts };
-    // kafkajs keeps order for its idempotent producer with one request in flight per broker, and
-    // wants unlimited retries so a retried batch keeps its sequence numbers (no gap, no duplicate).
-    // The cost: during a broker outage a send waits for the broker, as the stage does anyway.
-    this.producer = kafka.producer({
+    this.producer = this.create();
+  }
+
+  /**
+   * Idempotent (acks=all, sequence numbers per producer id) with one request in flight, so kafkajs
+   * keeps order. Its retries are finite, so a send always comes back with an answer; after a failed
+   * send the producer is replaced (see sendNow).
+   */
+  private create(): Producer {
+    return this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // Murmur2 like the Java client, so a key lands where an upstream Java producer puts it.
       createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 5_000 },
+      retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 5_000 },
     });
+  }
+
+  /**
+   * kafkajs rolls an idempotent producer's sequence numbers back when a request times out (kafkajs
+   * #1005), so the next batch on the same producer id may be refused or written twice. A producer
+   * whose send failed is therefore never used again: the next send goes through a new one (new
+   * producer id, fresh sequences). The retried records may then be written twice; every record
+   * carries its deterministic event id, by which consumers drop the copy.
+   */
+  private replace(failed: Producer): void {
+    if (failed !== this.producer || this.closing) return;
+    this.retired.add(failed);
+    this.producer = this.create();
+    this.connected = undefined;
+    this.disconnectIfIdle(failed);
+  }
+
+  private disconnectIfIdle(p: Producer): void {
+    if (!this.retired.has(p) || (this.inFlight.get(p) ?? 0) > 0) return;
+    this.retired.delete(p);
+    void p.disconnect().catch(() => undefined);
   }
 
   connect(): Promise<void> {
@@ -93,8 +124,10 @@ export class KeyedProducer {
       if (!list) byTopic.set(r.topic, (list = []));
       list.push(r);
     }
+    const producer = this.producer;
+    this.inFlight.set(producer, (this.inFlight.get(producer) ?? 0) + 1);
     try {
-      await this.producer.sendBatch({
+      await producer.sendBatch({
         acks: -1,
         timeout: this.opts.requestTimeoutMs,
         compression: CompressionTypes.None,
@@ -109,13 +142,11 @@ export class KeyedProducer {
         })),
       });
     } catch (err) {
-      throw new KeyflowError(
-        'PRODUCE_FAILED',
-        `sending ${records.length} record(s) failed: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
+      this.replace(producer);
+      throw sendError(err, records.length);
+    } finally {
+      this.inFlight.set(producer, (this.inFlight.get(producer) ?? 1) - 1);
+      this.disconnectIfIdle(producer);
     }
   }
 
@@ -132,7 +163,7 @@ export class KeyedProducer {
       try {
         if (this.connected) await this.flush();
       } finally {
-        await this.producer.disconnect();
+        await Promise.all([this.producer, ...this.retired].map((p) => p.disconnect()));
       }
     })();
     return this.closing;

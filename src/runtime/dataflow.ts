@@ -26,5 +26,8 @@ export interface Dataflow {
   indexes: CollectionIndexes[];
   queries: DeclaredQuery[];
   replay: ReplayTable[];
+  /** Routes of the public listener (customer API, authenticated per customer). */
   routes?(ctx: ProcessorContext): RouteModule;
+  /** Routes of the admin listener (operators' tables), behind the admin token. */
+  adminRoutes?(ctx: ProcessorContext): RouteModule;
 }

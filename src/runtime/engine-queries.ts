@@ -33,6 +33,11 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
   },
   { name: 'provenance by event', collection: PROVENANCE_COLLECTION, filter: { eventId: 'e' } },
   {
+    name: 'provenance retention sweep',
+    collection: PROVENANCE_COLLECTION,
+    filter: { expireAt: { $lt: new Date(0) } },
+  },
+  {
     name: 'out-of-order report (ops page)',
     collection: PROVENANCE_COLLECTION,
     filter: { outOfOrder: true },

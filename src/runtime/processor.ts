@@ -129,7 +129,10 @@ export class Processor {
 
       this.producer = new KeyedProducer(this.kafka, this.codec);
       await this.producer.connect();
-      this.provenance = new ProvenanceRecorder(this.store.db, this.instrumentation, log);
+      this.provenance = new ProvenanceRecorder(this.store.db, this.instrumentation, log, {
+        retentionDays: config.provenanceRetentionDays,
+        sweepIntervalMs: config.provenanceSweepIntervalMs,
+      });
 
       this.settingsCache = new TenantSettingsCache<Record<string, unknown>>({
         schema: z.record(z.string(), z.unknown()),
@@ -161,6 +164,8 @@ export class Processor {
       retry: { maxAttempts: config.maxAttempts, baseMs: config.retryBaseMs, maxMs: config.retryMaxMs },
       sessionTimeoutMs: config.sessionTimeoutMs,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
+      rebalanceTimeoutMs: config.rebalanceTimeoutMs,
+      infraRetryBudgetMs: config.infraRetryBudgetMs,
       instanceId: this.instanceId,
       ...this.opts.runner,
     };

@@ -1,14 +1,20 @@
-// The event archive a stage keeps: every distinct event it accepted, once, keyed by event id. Derived
-// tables are recomputed from it (idempotent by construction: a duplicate adds nothing), and replay
-// reads it to recompute any entity's rows long after the input topic's retention has passed.
+// The event archive a stage keeps: every distinct event it accepted, once, keyed by (tenant, event id)
+// (see event-identity.ts). Derived tables are recomputed from it (idempotent by construction: a
+// duplicate adds nothing), and replay reads it to recompute any entity's rows long after the input
+// topic's retention has passed.
 import type { Collection, Db, Document } from 'mongodb';
 import { classify } from '../errors';
 import type { CollectionIndexes } from './mongo';
 import { isDuplicateKey } from './conflicts';
 
 export interface ArchivedEvent<V = Document> {
-  /** The event id: one document per distinct event, whatever the number of deliveries. */
+  /**
+   * eventKey(tenantId, eventId): one document per distinct event of a tenant, whatever the number of
+   * deliveries. Entries archived before ids were tenant-scoped have the bare event id here.
+   */
   _id: string;
+  /** The event's own id; absent on entries archived before ids were tenant-scoped (their _id is it). */
+  eventId?: string;
   entityId: string;
   tenantId: string | undefined;
   occurredAt: number;
@@ -28,6 +34,11 @@ export function archiveIndexes(collection: string): CollectionIndexes {
       { key: { tenantId: 1, occurredAt: 1 }, name: 'tenant_occurred' },
     ],
   };
+}
+
+/** The event id of an archive entry, whether archived with a tenant-scoped _id or before. */
+export function archivedEventId(doc: Pick<ArchivedEvent, '_id' | 'eventId'>): string {
+  return doc.eventId ?? doc._id;
 }
 
 /**

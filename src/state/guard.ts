@@ -1,12 +1,16 @@
 // The applied-event guard: a stage's effect on one document and the record that the event was applied
 // land in ONE atomic update, so a redelivered or duplicated event finds its id already listed and changes nothing.
 //
-// Bound: each document keeps the ids of its last APPLIED_WINDOW (64) applied events in `_applied`.
-// A duplicate is recognised while it is among the entity's 64 most recent applied events. Redeliveries
-// come from the uncommitted tail of a partition after a crash or rebalance, and upstream duplicates from
-// producer retries seconds apart; with per-key ordering both fall far inside 64 events of one entity.
-// An unbounded list would grow every hot document forever (16 MB cap, slower updates); a replay older
-// than the window must be recognised by the reducer's own ordering (version / occurredAt) instead.
+// What it guarantees, and what not: each document keeps the ids of its last APPLIED_WINDOW (64) applied
+// events in `_applied`, and a duplicate is recognised ONLY while its id is among them. A re-send that
+// arrives after 64 other events of the same document were applied is applied AGAIN. That covers the
+// usual redelivery (the uncommitted tail of a partition after a crash or rebalance) and producer
+// retries seconds apart, as long as fewer than 64 events of the document lie between the two sends; it
+// does not cover an upstream outbox replayed hours later, nor a crash tail holding more than 64 events
+// of one hot document. A stage that must count once for ever keys an archive (or a change row) by
+// (tenant, event id), as the dataflows do (state/event-identity.ts), or makes its effect idempotent by
+// the reducer's own ordering (version / occurredAt). The ids are not tenant-scoped: a document belongs
+// to one entity of one tenant. An unbounded list would grow every hot document forever (16 MB cap).
 import type { ClientSession, Collection, Document, Filter, UpdateFilter } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
 import { isDuplicateKey } from './conflicts';

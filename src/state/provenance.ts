@@ -1,5 +1,6 @@
 // Provenance: for every delivery a stage handled, what it was, when each step ran, what it emitted and
 // when its offset was committed. Recorded from instrumentation events and written in bulk off the hot path.
+import { randomBytes } from 'node:crypto';
 import type { AnyBulkWriteOperation, Db } from 'mongodb';
 import { EVENTS, type EventPayloads, type HandledEvent, type Instrumentation } from '../instrumentation';
 import { classify } from '../errors';
@@ -14,17 +15,23 @@ export const PROVENANCE_INDEXES: CollectionIndexes = {
     { key: { key: 1, consumedAt: -1 }, name: 'by_entity' },
     { key: { eventId: 1 }, name: 'by_event' },
     { key: { outOfOrder: 1, consumedAt: -1 }, name: 'out_of_order' },
+    // Retention: a record goes once its expireAt passes (the sweep below does it where TTL is ignored).
+    { key: { expireAt: 1 }, name: 'expire', expireAfterSeconds: 0 },
   ],
 };
 
 /**
- * One handled delivery. `_id` is `<stage>:<topic>:<partition>:<offset>`: a redelivery of the same
- * position overwrites its record, while an upstream duplicate (same eventId, other offset) gets its own.
+ * One handled delivery, one attempt. `position` is `<stage>:<topic>:<partition>:<offset>`; `_id` adds the
+ * consumption time and a random tag, so a redelivery of the same position appends a record beside the
+ * earlier attempt's, and an upstream duplicate (same eventId, other offset) has its own position.
  */
 export interface ProvenanceRecord extends HandledEvent {
   _id: string;
-  /** Set once a commit covering this position is reported. */
+  position: string;
+  /** Set once a commit covering this attempt is reported. */
   committedAt?: number;
+  /** When retention removes the record; absent while retention is off. */
+  expireAt?: Date;
 }
 
 export interface RecorderOptions {
@@ -34,12 +41,26 @@ export interface RecorderOptions {
   flushIntervalMs?: number;
   /** While MongoDB is down, keep at most this many writes; the oldest are dropped beyond it (default 100000). */
   maxBuffered?: number;
+  /** Records expire this many days after consumption; 0 (the default) keeps them. */
+  retentionDays?: number;
+  /** How often expired records are deleted, for servers without a TTL monitor (default 1 h). */
+  sweepIntervalMs?: number;
 }
+
+const DAY_MS = 86_400_000;
 
 type Op = { kind: 'record'; doc: ProvenanceRecord } | { kind: 'commit'; id: string; committedAt: number };
 
-export function provenanceId(stage: string, topic: string, partition: number, offset: string): string {
+export function provenancePosition(stage: string, topic: string, partition: number, offset: string): string {
   return `${stage}:${topic}:${partition}:${offset}`;
+}
+
+/** Deletes records whose retention has passed; the TTL index does the same where the server runs it. */
+export async function sweepProvenance(db: Db, now = new Date()): Promise<number> {
+  const res = await db
+    .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
+    .deleteMany({ expireAt: { $lt: now } });
+  return res.deletedCount;
 }
 
 /**
@@ -51,8 +72,12 @@ export class ProvenanceRecorder {
   private pending: Op[] = [];
   /** Records not yet handed to a flush, so a commit that arrives first is folded into them. */
   private readonly unwritten = new Map<string, ProvenanceRecord>();
+  /** Per position, the _id of its latest attempt here, which a covering commit marks (bounded). */
+  private readonly latest = new Map<string, string>();
   private readonly unsubscribe: (() => void)[];
   private readonly timer: NodeJS.Timeout;
+  private readonly sweeper: NodeJS.Timeout | undefined;
+  private readonly retentionMs: number;
   private flushing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private dropped = 0;
@@ -74,6 +99,22 @@ export class ProvenanceRecorder {
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 1000);
     // The recorder must not keep a finishing process alive; close() does the last flush.
     this.timer.unref();
+    this.retentionMs = (opts.retentionDays ?? 0) * DAY_MS;
+    if (this.retentionMs > 0) {
+      this.sweeper = setInterval(() => void this.sweep(), opts.sweepIntervalMs ?? 3_600_000);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Deletes expired records now; failures are logged, the next sweep tries again. */
+  async sweep(): Promise<number> {
+    try {
+      return await sweepProvenance(this.db);
+    } catch (err) {
+      const e = classify(err);
+      this.log.warn({ err: e, code: e.code }, 'provenance: retention sweep failed; retrying later');
+      return 0;
+    }
   }
 
   /** Writes waiting to be flushed. */
@@ -97,6 +138,7 @@ export class ProvenanceRecorder {
     this.closing ??= (async () => {
       for (const off of this.unsubscribe) off();
       clearInterval(this.timer);
+      clearInterval(this.sweeper);
       await this.flush();
       if (this.pending.length > 0) {
         this.log.warn(
@@ -110,15 +152,28 @@ export class ProvenanceRecorder {
 
   private onHandled(e: HandledEvent): void {
     if (this.closing) return;
-    const doc: ProvenanceRecord = { ...e, _id: provenanceId(e.stage, e.topic, e.partition, e.offset) };
+    const position = provenancePosition(e.stage, e.topic, e.partition, e.offset);
+    const doc: ProvenanceRecord = {
+      ...e,
+      _id: `${position}:${e.consumedAt}:${randomBytes(4).toString('hex')}`,
+      position,
+    };
+    if (this.retentionMs > 0) doc.expireAt = new Date(e.consumedAt + this.retentionMs);
     this.push({ kind: 'record', doc });
     this.unwritten.set(doc._id, doc);
+    this.latest.delete(position);
+    this.latest.set(position, doc._id);
+    // Positions never committed here (lost in a rebalance) must not pile up.
+    if (this.latest.size > this.maxBuffered) this.latest.delete(this.latest.keys().next().value!);
   }
 
   private onCommitted(c: EventPayloads['stage.batch.committed']): void {
     if (this.closing) return;
-    for (const position of c.positions) {
-      const id = `${c.stage}:${position}`;
+    for (const p of c.positions) {
+      const position = `${c.stage}:${p}`;
+      const id = this.latest.get(position);
+      if (id === undefined) continue;
+      this.latest.delete(position);
       const doc = this.unwritten.get(id);
       if (doc) doc.committedAt = c.committedAt;
       else this.push({ kind: 'commit', id, committedAt: c.committedAt });
@@ -205,4 +260,62 @@ export async function byEvent(db: Db, eventId: string): Promise<ProvenanceRecord
     .sort({ consumedAt: 1 })
     .limit(1000)
     .toArray();
+}
+
+/**
+ * Out-of-order deliveries from provenance. An event is "corrected" when some attempt of the stage still
+ * applied it (its reducer folds a late event into the right place); otherwise it was skipped as superseded.
+ * Events are counted once however often they were delivered; `outcomes` counts attempts.
+ */
+export async function outOfOrderReport(db: Db, stage: string | undefined, limit: number) {
+  const filter: Record<string, unknown> = { outOfOrder: true };
+  if (stage !== undefined) filter.stage = stage;
+  const coll = db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION);
+  const [events, attempts, records] = await Promise.all([
+    coll
+      .aggregate<{ _id: string; detected: number; corrected: number }>([
+        { $match: filter },
+        {
+          $group: {
+            _id: { stage: '$stage', eventId: '$eventId' },
+            applied: { $max: { $cond: [{ $eq: ['$outcome', 'applied'] }, 1, 0] } },
+          },
+        },
+        { $group: { _id: '$_id.stage', detected: { $sum: 1 }, corrected: { $sum: '$applied' } } },
+      ])
+      .toArray(),
+    coll
+      .aggregate<{ _id: { stage: string; outcome: string }; n: number }>([
+        { $match: filter },
+        { $group: { _id: { stage: '$stage', outcome: '$outcome' }, n: { $sum: 1 } } },
+      ])
+      .toArray(),
+    coll.find(filter).sort({ consumedAt: -1 }).limit(limit).toArray(),
+  ]);
+  const byStage = new Map<
+    string,
+    { stage: string; detected: number; corrected: number; outcomes: Record<string, number> }
+  >();
+  for (const e of events) {
+    byStage.set(e._id, { stage: e._id, detected: e.detected, corrected: e.corrected, outcomes: {} });
+  }
+  for (const r of attempts) {
+    const s = byStage.get(r._id.stage);
+    if (s) s.outcomes[r._id.outcome] = r.n;
+  }
+  return {
+    stages: [...byStage.values()].sort((a, b) => a.stage.localeCompare(b.stage)),
+    records: records.map((r) => ({
+      stage: r.stage,
+      key: r.key,
+      eventId: r.eventId,
+      tenantId: r.tenantId ?? null,
+      topic: r.topic,
+      partition: r.partition,
+      offset: r.offset,
+      occurredAt: r.occurredAt ?? null,
+      consumedAt: r.consumedAt,
+      outcome: r.outcome,
+    })),
+  };
 }

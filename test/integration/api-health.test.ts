@@ -123,7 +123,7 @@ test('provenance routes answer by entity and by event, and name the bad paramete
   expect(entity.body).toMatchObject({
     entity: 'appt-1',
     count: 1,
-    records: [{ _id: 'book:appointments:0:3', eventId: 'e1' }],
+    records: [{ position: 'book:appointments:0:3', eventId: 'e1' }],
   });
   const event = await get('/provenance/events/e1');
   expect(event.body).toMatchObject({ eventId: 'e1', count: 1 });

@@ -7,7 +7,8 @@ import { freshDbNamed, testConfig } from '../scenarios/harness';
 afterAll(cleanupAll);
 
 test('the ops API lists the latest batches with their progress', async () => {
-  const config = testConfig({ PORT: '0' });
+  const token = 'ops-batches-admin-token-0123456789abcdef';
+  const config = testConfig({ PORT: '0', ADMIN_PORT: '0', KEYFLOW_ADMIN_TOKEN: token });
   const app = await startApp(config, createLogger('error'));
   onCleanup(() => app.stop());
   const { db } = await freshDbNamed(config.mongoDb);
@@ -19,11 +20,15 @@ test('the ops API lists the latest batches with their progress', async () => {
     rev: 1,
     countsRev: 1,
   };
+  // As createBatch leaves them: ids from the batch counter, which the listing counts down from.
+  await db.collection('Counters').insertOne({ _id: 'batch' as never, seq: 2 });
   await db.collection('Batches').insertMany([
     { _id: 1 as never, ...base, count: 10, completed: 7, errors: 3, finished: new Date() },
     { _id: 2 as never, ...base, count: 5, completed: 1, errors: 0, finished: null },
   ]);
-  const res = await fetch(`http://127.0.0.1:${app.port}/ops/api/batches`);
+  const res = await fetch(`http://127.0.0.1:${app.adminPort}/ops/api/batches`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   expect(res.status).toBe(200);
   expect(await res.json()).toEqual({
     available: true,

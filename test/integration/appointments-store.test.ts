@@ -7,6 +7,7 @@ import type { AppointmentFold } from '../../src/appointments/stage';
 import { runBatch } from '../../src/consumers/batch';
 import type { AppointmentEvent } from '../../src/appointments/schemas';
 import { APPOINTMENT_CHANGES, APPOINTMENTS, type AppointmentDoc } from '../../src/appointments/tables';
+import { eventKey } from '../../src/state/event-identity';
 import { ensureIndexes } from '../../src/state/mongo';
 import type { ActionContext, BatchStageSpec, StageEvent } from '../../src/topology/types';
 import { cleanupAll, freshDb } from '../helpers';
@@ -113,7 +114,7 @@ test('a write that finds the document moved since its read fails retriably, and 
     status: 'COMPLETED',
     version: 3,
   });
-  const row = await db.collection(APPOINTMENT_CHANGES).findOne({ _id: 'e3' as never });
+  const row = await db.collection(APPOINTMENT_CHANGES).findOne({ _id: eventKey('acme', 'e3') as never });
   expect(row).toMatchObject({ baseVersion: 2, before: { status: 'RESCHEDULED' } });
 });
 
@@ -127,7 +128,9 @@ test('replay finds drift in both tables and repairs it, refusing to overwrite a 
 
   // Drift: the document's status is wrong, a row lost its flag, and a stray row appeared.
   await db.collection(APPOINTMENTS).updateOne({ _id: 'a1' as never }, { $set: { status: 'NO_SHOW' } });
-  await db.collection(APPOINTMENT_CHANGES).updateOne({ _id: 'e2' as never }, { $set: { outOfOrder: false } });
+  await db
+    .collection(APPOINTMENT_CHANGES)
+    .updateOne({ _id: eventKey('acme', 'e2') as never }, { $set: { outOfOrder: false } });
   await db.collection(APPOINTMENT_CHANGES).insertOne({ _id: 'stray' as never, appointmentId: 'a1' });
 
   for (const table of [docTable!, changesTable!]) {
@@ -140,7 +143,7 @@ test('replay finds drift in both tables and repairs it, refusing to overwrite a 
     version: 3,
   });
   const rows = await changesTable!.actual(db, 'a1');
-  expect(rows.map((r) => [r._id, r.outOfOrder])).toEqual([
+  expect(rows.map((r) => [r.eventId, r.outOfOrder])).toEqual([
     ['e1', false],
     ['e2', true],
     ['e3', false],
@@ -178,8 +181,44 @@ test('a batch of one appointment’s events is read once and written once, each 
   });
   const rows = await db.collection(APPOINTMENT_CHANGES).find({}).sort({ occurredAt: 1 }).toArray();
   expect(rows.map((r) => [r._id, r.baseVersion])).toEqual([
-    ['e1', 0],
-    ['e2', 1],
-    ['e3', 2],
+    [eventKey('acme', 'e1'), 0],
+    [eventKey('acme', 'e2'), 1],
+    [eventKey('acme', 'e3'), 2],
   ]);
+});
+
+/** The event `event(n, ...)` makes, for another tenant's appointment `appointmentId`. */
+function ofTenant(e: StageEvent<AppointmentEvent>, tenantId: string, appointmentId: string) {
+  return { ...e, key: appointmentId, tenantId, value: { ...e.value, tenantId, appointmentId } };
+}
+
+test('two tenants reusing an event id both apply; within one tenant other content is EVENT_ID_REUSED', async () => {
+  // Behaviour: a change row is keyed by (tenant, event id). Tenant B's event e1 is not a redelivery of
+  // tenant A's e1, so both appointments get their row and document; tenant A sending e1 again for
+  // another appointment is refused, naming the fields, and writes nothing.
+  const { db, ctx } = await setup();
+  const a = event(1, 'SCHEDULED', 1000, 0);
+  const b = ofTenant(event(1, 'SCHEDULED', 1500, 1), 'other', 'b1');
+  expect((await run(ctx, a)).outcome).toBe('applied');
+  expect((await run(ctx, b)).outcome).toBe('applied');
+  expect(await db.collection<AppointmentDoc>(APPOINTMENTS).findOne({ _id: 'b1' })).toMatchObject({
+    tenantId: 'other',
+    status: 'SCHEDULED',
+    version: 1,
+  });
+  const rows = await db.collection(APPOINTMENT_CHANGES).find({}).sort({ tenantId: 1 }).toArray();
+  expect(rows.map((r) => [r.tenantId, r.appointmentId, r.eventId])).toEqual([
+    ['acme', 'a1', 'e1'],
+    ['other', 'b1', 'e1'],
+  ]);
+
+  const reused = ofTenant(event(1, 'CANCELLED', 1000, 2), 'acme', 'a2');
+  const [o] = await runBatch(stage.handler, [reused], ctx);
+  expect(o).toMatchObject({ kind: 'failed', error: { code: 'EVENT_ID_REUSED', retriable: false } });
+  const message = (o as { error: Error }).error.message;
+  expect(message).toMatch(
+    /appointmentId \(first "a1", now "a2"\), kind \(first "SCHEDULED", now "CANCELLED"\)/,
+  );
+  expect(await db.collection(APPOINTMENT_CHANGES).countDocuments()).toBe(2);
+  expect(await db.collection(APPOINTMENTS).countDocuments({ _id: 'a2' as never })).toBe(0);
 });

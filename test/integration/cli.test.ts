@@ -20,7 +20,7 @@ test('keyflow start serves /healthz and /readyz, and SIGTERM drains and exits 0'
   const port = await freePort();
   const db = uniqueName('kfcli').replace(/-/g, '_');
   const child = spawn(process.execPath, [BIN, 'start'], {
-    env: { ...process.env, PORT: String(port), MONGO_DB: db, LOG_LEVEL: 'error' },
+    env: { ...process.env, PORT: String(port), ADMIN_PORT: '0', MONGO_DB: db, LOG_LEVEL: 'error' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

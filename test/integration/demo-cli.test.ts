@@ -17,6 +17,7 @@ test('the demo prints its report and summary, and keeps the log in its file', as
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
+    ADMIN_PORT: '0',
     MONGO_DB: uniqueName('kfdemo').replace(/-/g, '_'),
     KEYFLOW_STATE_DIR: stateDir,
   };

@@ -28,7 +28,7 @@ test('a first apply creates the document; the same event id again is a duplicate
   });
 });
 
-test('the applied list keeps only the most recent ids, so documents stay small', async () => {
+test('the applied list keeps only the most recent ids, so documents stay small, and an older id applies again', async () => {
   const { db } = await freshDb();
   const coll = db.collection<Counter>('counters');
   for (let i = 0; i < 10; i++)
@@ -36,6 +36,9 @@ test('the applied list keeps only the most recent ids, so documents stay small',
   const doc = await coll.findOne({ _id: 'c1' });
   expect(doc).toEqual({ _id: 'c1', n: 10, _applied: ['e6', 'e7', 'e8', 'e9'] });
   expect(await applyOnce(coll, 'c1', 'e9', { $inc: { n: 1 } }, { window: 4 })).toBe('duplicate');
+  // The limit, as documented: an id that left the window is applied again.
+  expect(await applyOnce(coll, 'c1', 'e0', { $inc: { n: 1 } }, { window: 4 })).toBe('applied');
+  expect((await coll.findOne({ _id: 'c1' }))!.n).toBe(11);
   expect(APPLIED_WINDOW).toBeGreaterThanOrEqual(16);
 });
 

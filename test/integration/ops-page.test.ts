@@ -1,4 +1,5 @@
-// The ops page in real headless Chromium against a running pipeline: it shows the numbers the JSON API
+// The ops page in real headless Chromium against a running pipeline, on the admin listener: it asks for
+// the admin token and, logged in, shows the numbers the JSON API
 // reports, highlights a stalled partition, lists a dead letter with its error, and its re-drive button
 // moves the letter out of the dead letters (resolved, the event applied). A screenshot is saved under
 // test-output/ for the CI artifacts.
@@ -30,6 +31,8 @@ interface ApiPartition {
 
 let processor: Processor;
 let base: string;
+let auth: OpsRig['auth'];
+let token: string;
 let stage: string;
 let input: string;
 let browser: Browser;
@@ -38,7 +41,7 @@ const pageErrors: string[] = [];
 let send: OpsRig['send'];
 
 beforeAll(async () => {
-  ({ processor, base, stage, input, send } = await startOpsRig('ops', STALL_AFTER_MS));
+  ({ processor, admin: base, auth, token, stage, input, send } = await startOpsRig('ops', STALL_AFTER_MS));
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
@@ -49,7 +52,7 @@ beforeAll(async () => {
 });
 
 async function apiPartitions(): Promise<ApiPartition[]> {
-  const body = (await (await fetch(`${base}/ops/api/stages`)).json()) as {
+  const body = (await (await fetch(`${base}/ops/api/stages`, { headers: auth })).json()) as {
     stages: { name: string; partitions: ApiPartition[] }[];
   };
   return body.stages.find((s) => s.name === stage)!.partitions;
@@ -107,7 +110,14 @@ test('the page shows the stages, a stalled partition and a dead letter, and re-d
     emitted: [],
   });
 
-  await page.goto(`${base}/ops`);
+  // Without the token the page is a log-in form; a wrong token is refused, the right one opens the page.
+  const first = await page.goto(`${base}/ops`);
+  expect(first?.status()).toBe(401);
+  await page.fill('#token', 'not-the-token');
+  await page.click('button[type="submit"]');
+  await page.waitForSelector('#result:has-text("log-in refused")');
+  await page.fill('#token', token);
+  await page.click('button[type="submit"]');
   await page.waitForSelector(`[data-stage="${stage}"]`);
 
   // Once the stage is idle the page and the API agree partition by partition.

@@ -1,6 +1,6 @@
 // Provenance records each handled delivery from instrumentation events, in bulk and off the hot path:
-// a redelivery of one position overwrites its record, an upstream duplicate at another offset gets its
-// own, a covering commit sets committedAt, queries by entity and by event work, and a failing flush
+// a redelivery of one position appends a record beside the earlier attempt's, an upstream duplicate at
+// another offset gets its own, a covering commit sets committedAt, queries by entity and by event work, and a failing flush
 // is retried without throwing into the emitter.
 import { Writable } from 'node:stream';
 import { EVENTS, Instrumentation, type HandledEvent } from '../../src/instrumentation';
@@ -9,9 +9,12 @@ import { ensureIndexes } from '../../src/state/mongo';
 import {
   byEntity,
   byEvent,
+  outOfOrderReport,
   PROVENANCE_COLLECTION,
   PROVENANCE_INDEXES,
   ProvenanceRecorder,
+  sweepProvenance,
+  type ProvenanceRecord,
 } from '../../src/state/provenance';
 import { cleanupAll, freshDb, onCleanup } from '../helpers';
 
@@ -59,7 +62,7 @@ function quietLog() {
   return { log, lines };
 }
 
-test('records, redeliveries, duplicates and commits end up as one record per delivered position', async () => {
+test('records, redeliveries, duplicates and commits end up as one record per delivery attempt', async () => {
   const { db } = await freshDb();
   await ensureIndexes(db, [PROVENANCE_INDEXES]);
   const inst = new Instrumentation();
@@ -83,7 +86,7 @@ test('records, redeliveries, duplicates and commits end up as one record per del
   });
   inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '7', eventId: 'e3', consumedAt: 2200 }));
   await rec.flush();
-  // Redelivery of offset 7 after a crash: overwrites; upstream duplicate of e1 at offset 9: its own record.
+  // Redelivery of offset 7 after a crash: a second record; upstream duplicate of e1 at offset 9: its own record.
   inst.emit(
     EVENTS.EVENT_HANDLED,
     handled({ offset: '7', eventId: 'e3', consumedAt: 2300, attempt: 1, outcome: 'duplicate' }),
@@ -110,16 +113,24 @@ test('records, redeliveries, duplicates and commits end up as one record per del
   await rec.close();
   await rec.close();
 
-  const all = await db.collection(PROVENANCE_COLLECTION).find({}).sort({ _id: 1 }).toArray();
-  expect(all.map((d) => d._id)).toEqual([
+  const all = await db
+    .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
+    .find({})
+    .sort({ position: 1, consumedAt: 1 })
+    .toArray();
+  expect(all.map((d) => d.position)).toEqual([
     'book:appointments:1:10',
     'book:appointments:1:5',
     'book:appointments:1:6',
     'book:appointments:1:7',
+    'book:appointments:1:7',
     'book:appointments:1:9',
     'notify:appointments:1:5',
   ]);
-  const byId = Object.fromEntries(all.map((d) => [d._id, d]));
+  // The first attempt at offset 7 stays as it was: applied, never committed (the crash came first).
+  expect(all[3]).toMatchObject({ outcome: 'applied', consumedAt: 2200 });
+  expect(all[3]?.committedAt).toBeUndefined();
+  const byId = Object.fromEntries(all.map((d) => [d.position, d]));
   expect(byId['book:appointments:1:5']).toMatchObject({
     eventId: 'e1',
     committedAt: 3000,
@@ -136,9 +147,10 @@ test('records, redeliveries, duplicates and commits end up as one record per del
   expect(byId['notify:appointments:1:5']?.committedAt).toBeUndefined();
 
   const entity = await byEntity(db, 'appt-1', { limit: 10 });
-  expect(entity.map((r) => r._id)).toEqual([
+  expect(entity.map((r) => r.position)).toEqual([
     'notify:appointments:1:5',
     'book:appointments:1:9',
+    'book:appointments:1:7',
     'book:appointments:1:7',
     'book:appointments:1:6',
     'book:appointments:1:5',
@@ -147,7 +159,7 @@ test('records, redeliveries, duplicates and commits end up as one record per del
     '9',
     '7',
   ]);
-  expect((await byEvent(db, 'e1')).map((r) => r._id)).toEqual([
+  expect((await byEvent(db, 'e1')).map((r) => r.position)).toEqual([
     'book:appointments:1:5',
     'book:appointments:1:9',
     'notify:appointments:1:5',
@@ -156,7 +168,7 @@ test('records, redeliveries, duplicates and commits end up as one record per del
 
 test('a failing flush is logged and retried until it succeeds; the emitter never sees an error', async () => {
   const { db } = await freshDb();
-  const coll = db.collection<{ _id: string; eventId: string }>(PROVENANCE_COLLECTION);
+  const coll = db.collection<{ _id: string; eventId: string; position?: string }>(PROVENANCE_COLLECTION);
   // A unique index the record collides with makes the server refuse the bulk write until it is dropped.
   await coll.createIndex({ eventId: 1 }, { unique: true, name: 'test_blocker' });
   await coll.insertOne({ _id: 'blocker', eventId: 'e-blocked' });
@@ -184,8 +196,71 @@ test('a failing flush is logged and retried until it succeeds; the emitter never
   await coll.dropIndex('test_blocker');
   await rec.close();
   expect(rec.buffered).toBe(0);
-  expect(await coll.findOne({ _id: 'book:appointments:1:1' })).toMatchObject({
+  expect(await coll.findOne({ position: 'book:appointments:1:1' })).toMatchObject({
     eventId: 'e-blocked',
     committedAt: 5000,
   });
+});
+
+test('a redelivered out-of-order event keeps both attempts, and still counts once as corrected', async () => {
+  const { db } = await freshDb();
+  await ensureIndexes(db, [PROVENANCE_INDEXES]);
+  const inst = new Instrumentation();
+  const { log } = quietLog();
+  const rec = new ProvenanceRecorder(db, inst, log, { flushIntervalMs: 60_000 });
+  onCleanup(() => rec.close());
+
+  // The late event is applied (its reducer folds it in place), then redelivered after a crash before the
+  // commit: the applied-event guard absorbs the second delivery as a duplicate.
+  const late = { offset: '7', eventId: 'late-1', outOfOrder: true } as const;
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ ...late, consumedAt: 3000, outcome: 'applied' }));
+  await rec.flush();
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ ...late, consumedAt: 3500, outcome: 'duplicate' }));
+  inst.emit(
+    EVENTS.EVENT_HANDLED,
+    handled({ offset: '8', eventId: 'late-2', outOfOrder: true, consumedAt: 3600, outcome: 'skipped' }),
+  );
+  await rec.flush();
+  inst.emit(EVENTS.BATCH_COMMITTED, {
+    stage: 'book',
+    topic: 'appointments',
+    partition: 1,
+    offset: '9',
+    committedAt: 4000,
+    positions: ['appointments:1:7', 'appointments:1:8'],
+  });
+  await rec.close();
+
+  const attempts = await byEvent(db, 'late-1');
+  expect(attempts.map((r) => [r.outcome, r.consumedAt])).toEqual([
+    ['applied', 3000],
+    ['duplicate', 3500],
+  ]);
+  // The commit belongs to the delivery that led to it, the redelivery.
+  expect(attempts.map((r) => r.committedAt)).toEqual([undefined, 4000]);
+  const report = await outOfOrderReport(db, 'book', 10);
+  expect(report.stages).toEqual([
+    { stage: 'book', detected: 2, corrected: 1, outcomes: { applied: 1, duplicate: 1, skipped: 1 } },
+  ]);
+});
+
+test('with retention set, records carry an expiry, a TTL index backs it, and the sweep removes expired ones', async () => {
+  const { db } = await freshDb();
+  await ensureIndexes(db, [PROVENANCE_INDEXES]);
+  const inst = new Instrumentation();
+  const { log } = quietLog();
+  const rec = new ProvenanceRecorder(db, inst, log, { flushIntervalMs: 60_000, retentionDays: 2 });
+  onCleanup(() => rec.close());
+  const now = Date.now();
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '1', eventId: 'old', consumedAt: now - 3 * 86_400_000 }));
+  inst.emit(EVENTS.EVENT_HANDLED, handled({ offset: '2', eventId: 'new', consumedAt: now }));
+  await rec.flush();
+  const coll = db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION);
+  expect((await coll.findOne({ eventId: 'new' }))?.expireAt).toEqual(new Date(now + 2 * 86_400_000));
+  const ttl = (await coll.indexes()).find((i) => i.name === 'expire');
+  expect(ttl).toMatchObject({ key: { expireAt: 1 }, expireAfterSeconds: 0 });
+
+  expect(await rec.sweep()).toBe(1);
+  expect((await coll.find({}).toArray()).map((r) => r.eventId)).toEqual(['new']);
+  expect(await sweepProvenance(db)).toBe(0);
 });

@@ -212,7 +212,7 @@ test('the routes answer: an appointment with its history, out-of-order changes, 
     log: createLogger('error'),
     registry: r.processor.metrics,
     health: r.processor.health,
-    routes: [r.flow.routes!(r.processor.context)],
+    routes: [r.flow.adminRoutes!(r.processor.context)],
   });
   onCleanup(() => server.close());
   const port = await server.listen(0, '127.0.0.1');

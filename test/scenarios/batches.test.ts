@@ -431,7 +431,15 @@ test('injection attempts and bad input get a 400 naming the problem and touch no
 });
 
 test('the OpenAPI document and the BatchAssets gauge are served', async () => {
-  const metrics = await (await fetch(`${w.base}/metrics`)).text();
+  // The gauge is refreshed in the background (never by the scrape), so it shows the errors shortly after.
+  const metrics = await eventually(
+    async () => {
+      const text = await (await fetch(`${w.base}/metrics`)).text();
+      return /keyflow_batch_assets\{status="error"\} [1-9]/.test(text) ? text : undefined;
+    },
+    30_000,
+    'the BatchAssets gauge to count the errors',
+  );
   expect(metrics).toMatch(/keyflow_batch_assets\{status="error"\} [1-9]/);
   const res = await fetch(`${w.base}/openapi/batches.json`);
   expect(res.status).toBe(200);

@@ -13,6 +13,8 @@ import { conversionsReplay } from '../../src/conversions/replay';
 import type { ConversionChange, ConversionEvent } from '../../src/conversions/schemas';
 import { archiveOf, rowsOf } from '../../src/conversions/store';
 import { createLogger } from '../../src/logger';
+import { HEADERS } from '../../src/producers/headers';
+import { listLetters } from '../../src/state/dead-letters';
 import type { Processor } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
 import { adminClient, cleanupAll, env, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
@@ -177,6 +179,77 @@ test('shuffled conversions, sent twice in a row or re-sent much later, give exac
   expect(await archiveOf(db).countDocuments()).toBe(distinct.length);
 });
 
+/** Every message on the stage's dead-letter topic now, as key, headers: read up to its end offsets. */
+async function readDeadLetters(n: Names): Promise<{ key: string; headers: Record<string, string> }[]> {
+  const topic = `${n.stage}.dlq`;
+  const ends = await (await adminClient()).fetchTopicOffsets(topic);
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('dlq-reader') });
+  await consumer.connect();
+  onCleanup(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const seen: { key: string; headers: Record<string, string> }[] = [];
+  const next = new Map<number, number>();
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const headers = Object.fromEntries(
+        Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
+      );
+      seen.push({ key: message.key!.toString(), headers });
+      next.set(partition, Number(message.offset) + 1);
+    },
+  });
+  await eventually(
+    async () => (ends.every((e) => (next.get(e.partition) ?? 0) >= Number(e.high)) ? true : undefined),
+    60_000,
+    `reading ${topic} to its end`,
+  );
+  return seen;
+}
+
+test('an event id is scoped by tenant; a re-send 10,000 events later counts once; other content is EVENT_ID_REUSED', async () => {
+  // Behaviour: dedupe is keyed by (tenantId, eventId). Two tenants sending the same id for the same
+  // lead id are both counted; the same send again after 10,000 other events of its partition (the
+  // same lead) counts nothing; the id re-sent with another amount is not applied but dead-lettered
+  // as EVENT_ID_REUSED, naming the field that differs.
+  const { n, db, config } = await startInProcess('conv-tenant-ids');
+  const send = await upstream(config, n);
+  const original = {
+    eventId: 'shared-1',
+    tenantId: 'tenant-a',
+    leadId: 'lead-x',
+    conversionType: 'sold',
+    occurredAt: 1_735_689_600_000,
+    amount: 10,
+  };
+  await send([original, { ...original, tenantId: 'tenant-b', amount: 20 }]);
+  const filler = Array.from({ length: 10_000 }, (_, i) => ({
+    ...original,
+    eventId: `fill-${i}`,
+    conversionType: 'contacted',
+    occurredAt: original.occurredAt + i,
+    amount: null,
+  }));
+  await send(filler);
+  await send([{ ...original }, { ...original, amount: 99 }]);
+  await drained(await adminClient(), n);
+
+  const rows = (await tableRows(db)).map((r) => [r.tenantId, r.conversionType, r.count, r.amount]);
+  expect(rows).toEqual([
+    ['tenant-a', 'contacted', 10_000, 0],
+    ['tenant-a', 'sold', 1, 10],
+    ['tenant-b', 'sold', 1, 20],
+  ]);
+  expect(await archiveOf(db).countDocuments()).toBe(10_002);
+
+  const letters = await listLetters(db, n.stage);
+  expect(letters.map((l) => [l.key, l.eventId, l.code])).toEqual([['lead-x', 'shared-1', 'EVENT_ID_REUSED']]);
+  const dlq = await readDeadLetters(n);
+  expect(dlq).toHaveLength(1);
+  expect(dlq[0]!.key).toBe('lead-x');
+  expect(dlq[0]!.headers[HEADERS.DLQ_CODE]).toBe('EVENT_ID_REUSED');
+  expect(dlq[0]!.headers[HEADERS.DLQ_MESSAGE]).toMatch(/tenant tenant-a.*amount \(first 10, now 99\)/);
+});
+
 const SCRIPT = path.join(__dirname, 'fixtures', 'run-conversions.ts');
 
 function startInstance(n: Names, config: Config): Promise<ChildProcess> {
@@ -320,7 +393,7 @@ test('the routes answer a lead’s rows and a tenant’s totals per type over [f
     log: createLogger('error'),
     registry: processor.metrics,
     health: processor.health,
-    routes: [conversionsFlow({ prefix: n.p }).routes!(processor.context)],
+    routes: [conversionsFlow({ prefix: n.p }).adminRoutes!(processor.context)],
   });
   onCleanup(() => server.close());
   const port = await server.listen(0, '127.0.0.1');

@@ -9,6 +9,7 @@ import { KeyedProducer } from '../../src/producers/producer';
 import { Processor, type ProcessorOptions } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
 import type { Topology } from '../../src/topology/types';
+import { createAdminServer, sha256Hex } from '../../src/api/admin';
 import { createServer } from '../../src/api/server';
 import { opsRoutes } from '../../src/monitoring/ops-routes';
 import { env, eventually, onCleanup, uniqueName } from '../helpers';
@@ -119,16 +120,21 @@ export function exited(child: ChildProcess): Promise<void> {
 
 export interface OpsRig {
   processor: Processor;
-  /** Base URL of a server with the ops routes of the running processor. */
+  /** Base URL of the public server: /metrics, /healthz, /readyz. */
   base: string;
+  /** Base URL of the admin server with the ops routes of the running processor. */
+  admin: string;
+  /** The admin token, and the header that carries it. */
+  token: string;
+  auth: { authorization: string };
   stage: string;
   input: string;
   send(events: CounterEvent[]): Promise<void>;
 }
 
 /**
- * The counter stage (2 partitions) with a fast lag poll and a short stall window, served with the ops
- * routes on a port of its own; resolves once the stage has joined its group.
+ * The counter stage (2 partitions) with a fast lag poll and a short stall window, its probes and metrics
+ * on a public port and the ops routes behind an admin token on an admin port; resolves once joined.
  */
 export async function startOpsRig(name: string, stallAfterMs: number): Promise<OpsRig> {
   const p = prefix(name);
@@ -141,10 +147,20 @@ export async function startOpsRig(name: string, stallAfterMs: number): Promise<O
     log: createLogger('silent'),
     registry: processor.metrics,
     health: processor.health,
-    routes: [opsRoutes(processor.context)],
   });
   onCleanup(() => server.close());
   const base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  const token = `${uniqueName('admin')}-0123456789abcdef0123456789`;
+  const adminServer = createAdminServer({
+    log: createLogger('silent'),
+    registry: processor.metrics,
+    health: processor.health,
+    db: processor.context.db,
+    tokenHash: sha256Hex(token),
+    routes: [opsRoutes(processor.context)],
+  });
+  onCleanup(() => adminServer.close());
+  const admin = `http://127.0.0.1:${await adminServer.listen(0, '127.0.0.1')}`;
   const input = `${p}.in`;
   await eventually(
     async () => (processor.runners.every((r) => r.ready) ? true : undefined),
@@ -154,6 +170,9 @@ export async function startOpsRig(name: string, stallAfterMs: number): Promise<O
   return {
     processor,
     base,
+    admin,
+    token,
+    auth: { authorization: `Bearer ${token}` },
     stage: `${p}.counter`,
     input,
     send: async (events) => {

@@ -18,11 +18,13 @@ interface OpsStage {
 }
 
 let base: string;
+let admin: string;
+let auth: OpsRig['auth'];
 let stage: string;
 let send: OpsRig['send'];
 
 beforeAll(async () => {
-  ({ base, stage, send } = await startOpsRig('lag', STALL_AFTER_MS));
+  ({ base, admin, auth, stage, send } = await startOpsRig('lag', STALL_AFTER_MS));
 });
 
 /** Our group's series of a metric on /metrics, summed over partitions. */
@@ -38,7 +40,9 @@ async function metricSum(name: string): Promise<number> {
 }
 
 async function opsStage(): Promise<OpsStage> {
-  const body = (await (await fetch(`${base}/ops/api/stages`)).json()) as { stages: OpsStage[] };
+  const body = (await (await fetch(`${admin}/ops/api/stages`, { headers: auth })).json()) as {
+    stages: OpsStage[];
+  };
   return body.stages.find((s) => s.name === stage)!;
 }
 

@@ -3,6 +3,7 @@
 import { decideAppointment, type AppointmentPlan, type AppointmentRead } from '../../src/appointments/decide';
 import type { AppointmentEvent } from '../../src/appointments/schemas';
 import type { AppointmentDoc, ChangeRow } from '../../src/appointments/tables';
+import { eventKey } from '../../src/state/event-identity';
 import type { StageEvent } from '../../src/topology/types';
 
 const OUT = 'changes.appointments.v1';
@@ -61,8 +62,10 @@ function applied(plan: AppointmentPlan | null) {
 test('a new event plans archive, change row and a guarded document write, and emits one change', () => {
   const d = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
   const plan = applied(d.plan);
-  expect(plan.archive).toMatchObject({ _id: 'e2', entityId: 'a1', arrivedAt: 10, offset: 7 });
-  expect(plan.row).toMatchObject({ mode: 'insert', row: { _id: 'e2', baseVersion: 1, outOfOrder: false } });
+  // Both are keyed by the event id within its tenant.
+  const _id = eventKey('t1', 'e2');
+  expect(plan.archive).toMatchObject({ _id, eventId: 'e2', entityId: 'a1', arrivedAt: 10, offset: 7 });
+  expect(plan.row).toMatchObject({ mode: 'insert', row: { _id, baseVersion: 1, outOfOrder: false } });
   expect(plan.doc).toMatchObject({ _id: 'a1', expectedVersion: 1, state: { status: 'RESCHEDULED' } });
   expect(d.emit).toEqual([
     {
@@ -95,17 +98,21 @@ test('a redelivery after a complete write writes nothing and emits the same reco
   expect(again.emit).toEqual(first.emit);
 });
 
-test('a duplicate with other content is judged by the first application, recorded in its row', () => {
+test('a re-send of the id with other content is refused as EVENT_ID_REUSED, naming the fields', () => {
   const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
   const plan = applied(first.plan);
   const written: AppointmentDoc = { _id: 'a1', ...plan.doc!.state, version: 2 };
-  const again = decideAppointment(
-    event({ eventId: 'e2', occurredAt: 9000, kind: 'NO_SHOW' }),
-    read(written, plan.row!.row),
-    OUT,
+  const resend = event({ eventId: 'e2', occurredAt: 9000, kind: 'NO_SHOW' });
+  expect(() => decideAppointment(resend, read(written, plan.row!.row), OUT)).toThrow(
+    expect.objectContaining({
+      code: 'EVENT_ID_REUSED',
+      retriable: false,
+      details: { tenantId: 't1', eventId: 'e2', fields: ['kind', 'occurredAt'] },
+    }),
   );
-  expect(again.plan).toEqual({ kind: 'duplicate' });
-  expect(again.emit).toEqual(first.emit);
+  // The same content, with other transport details (offset, attempt), is still a duplicate.
+  const same = { ...event({ eventId: 'e2', occurredAt: 2000 }), offset: '99', attempt: 3 };
+  expect(decideAppointment(same, read(written, plan.row!.row), OUT).plan).toEqual({ kind: 'duplicate' });
 });
 
 test('a row written before a crash, with the document untouched, plans only the document', () => {

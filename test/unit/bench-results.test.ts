@@ -7,6 +7,7 @@
 import { fold } from '../../src/appointments/reducer';
 import type { AppointmentEvent } from '../../src/appointments/schemas';
 import { storeWrites } from '../../src/bench/baselines';
+import { eventKey } from '../../src/state/event-identity';
 import { canonicalJson } from '../../src/bench/correctness';
 import { withPoison, type BenchEvent } from '../../src/bench/events';
 import { contestantResult, medianRun, ratiosAndTargets } from '../../src/bench/run';
@@ -294,19 +295,21 @@ test('storeWrites upserts the appointment to the fold of its events, whatever th
   expect(apptWrites[0]!.update.$set).toEqual({ ...fold([e2]), version: 1 });
 });
 
-test('storeWrites archives each event by id and writes one change row per event', () => {
+test('storeWrites archives each event by (tenant, event id) and writes one change row per event', () => {
   const ops = storeWrites(small, 1234);
-  expect(updates(ops, 'RSAppointmentEvents').map((u) => u.filter._id)).toEqual(['e2', 'e1']);
+  const ids = [eventKey('t1', 'e2'), eventKey('t1', 'e1')];
+  expect(updates(ops, 'RSAppointmentEvents').map((u) => u.filter._id)).toEqual(ids);
   const archived = updates(ops, 'RSAppointmentEvents')[1]!.update.$setOnInsert!;
   expect(archived).toMatchObject({
     entityId: 'a1',
     tenantId: 't1',
     occurredAt: 100,
     arrivedAt: 1234,
+    eventId: 'e1',
     value: e1,
   });
   const changes = updates(ops, 'RSAppointmentChanges');
-  expect(changes.map((u) => u.filter._id)).toEqual(['e2', 'e1']);
+  expect(changes.map((u) => u.filter._id)).toEqual(ids);
   // The late event's change row says so, and keeps the newer status.
   expect(changes[1]!.update.$set).toMatchObject({
     eventId: 'e1',
@@ -315,8 +318,10 @@ test('storeWrites archives each event by id and writes one change row per event'
     after: { status: 'RESCHEDULED', scheduledFor: 9000 },
   });
   expect(changes[0]!.update.$set).toMatchObject({ outOfOrder: false, before: null });
-  // The conversion archive and row are keyed by event id and by the row id.
-  expect(updates(ops, 'RSLeadConversionEvents').map((u) => u.filter._id)).toEqual(['c1', 'c1']);
+  // The conversion archive and row are keyed by (tenant, event id) and by the row id.
+  expect(updates(ops, 'RSLeadConversionEvents').map((u) => u.filter._id)).toEqual(
+    Array(2).fill(eventKey('t1', 'c1')),
+  );
   const rows = updates(ops, 'RSLeadGlobalConversions');
   expect(rows.map((u) => u.filter._id)).toEqual(Array(2).fill(JSON.stringify(['t1', 'L1', 'sold'])));
   expect(rows[0]!.update.$set).toEqual({

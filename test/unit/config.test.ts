@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, parseEnvFile, redactUrl, settings } from '../../src/config';
+import { createHash } from 'node:crypto';
+import { adminTokenHash, ConfigError, loadConfig, parseEnvFile, redactUrl, settings } from '../../src/config';
 
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
@@ -67,6 +68,12 @@ test('cross-field rules explain the fix', () => {
   expect(errorOf({ ...base, KEYFLOW_KAFKA_PORT: '1234', KEYFLOW_MONGO_PORT: '1234' }).message).toMatch(
     /must all differ/,
   );
+  expect(errorOf({ ...base, KEYFLOW_INFRA_RETRY_BUDGET_MS: '40000' }).message).toMatch(
+    /^KEYFLOW_INFRA_RETRY_BUDGET_MS=40000 must be at most half of KEYFLOW_REBALANCE_TIMEOUT_MS=60000/,
+  );
+  expect(errorOf({ ...base, KEYFLOW_REBALANCE_TIMEOUT_MS: '20000' }).message).toMatch(
+    /KEYFLOW_REBALANCE_TIMEOUT_MS=20000 is below KEYFLOW_SESSION_TIMEOUT_MS=30000/,
+  );
 });
 
 test('services.env fills connection settings the environment leaves unset, and the environment wins', () => {
@@ -94,6 +101,30 @@ test('the README documents every setting', () => {
     .map((s) => s.env)
     .filter((name) => !readme.includes(`\`${name}\``));
   expect(missing).toEqual([]);
+});
+
+test('the admin token is kept only as its hash, from either setting, and never echoed', () => {
+  const token = 'an-admin-token-of-more-than-32-characters';
+  const hash = createHash('sha256').update(token).digest('hex');
+  const plain = loadConfig({ ...base, KEYFLOW_ADMIN_TOKEN: token });
+  expect(adminTokenHash(plain)).toBe(hash);
+  expect(JSON.stringify(plain)).not.toContain(token);
+  expect(adminTokenHash(loadConfig({ ...base, KEYFLOW_ADMIN_TOKEN_HASH: hash.toUpperCase() }))).toBe(hash);
+  expect(adminTokenHash(loadConfig(base))).toBeUndefined();
+  expect(loadConfig(base)).toMatchObject({ adminPort: 8081, adminHost: '127.0.0.1' });
+
+  const short = errorOf({ ...base, KEYFLOW_ADMIN_TOKEN: 'short-secret' });
+  expect(short.message).toMatch(/^KEYFLOW_ADMIN_TOKEN=\(hidden\) is invalid: must be at least 32/);
+  expect(short.message).not.toContain('short-secret');
+  expect(errorOf({ ...base, KEYFLOW_ADMIN_TOKEN_HASH: 'abc' }).message).toMatch(
+    /^KEYFLOW_ADMIN_TOKEN_HASH=\(hidden\) is invalid: must be the SHA-256/,
+  );
+  expect(errorOf({ ...base, KEYFLOW_ADMIN_TOKEN: token, KEYFLOW_ADMIN_TOKEN_HASH: hash }).message).toMatch(
+    /KEYFLOW_ADMIN_TOKEN and KEYFLOW_ADMIN_TOKEN_HASH are both set/,
+  );
+  expect(errorOf({ ...base, PORT: '9000', ADMIN_PORT: '9000' }).message).toMatch(
+    /^ADMIN_PORT=9000 equals PORT/,
+  );
 });
 
 test('the asset policy settings: lists split on commas, a bad range names its setting', () => {

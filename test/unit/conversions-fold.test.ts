@@ -1,7 +1,7 @@
 // The live conversions fold: O(1) per event against what the batch read, exact whatever the order,
 // and it tells a new event, a duplicate, and an event whose row write or mark was lost in a crash apart.
 import { foldConversion, type LeadState } from '../../src/conversions/fold';
-import { exactTotalsOf, reduceConversions, rowIdOf } from '../../src/conversions/reducer';
+import { archiveIdOf, exactTotalsOf, reduceConversions, rowIdOf } from '../../src/conversions/reducer';
 import type { ConversionChange, ConversionEvent } from '../../src/conversions/schemas';
 import type { StageEvent } from '../../src/topology/types';
 
@@ -85,7 +85,10 @@ test('a re-send inside the batch is a duplicate that re-emits the first change a
 
 test('an archived, counted event is a duplicate for ever and re-emits its recorded change', () => {
   const recorded = foldAll([sold[0]!]).steps[0]!.emit[0]!.value as ConversionChange;
-  const s: LeadState = { ...empty(), archived: new Map([['e1', { change: recorded, counted: true }]]) };
+  const s: LeadState = {
+    ...empty(),
+    archived: new Map([[archiveIdOf(sold[0]!), { event: sold[0]!, change: recorded, counted: true }]]),
+  };
   const step = foldConversion(delivery(sold[0]!), s, OUT);
   expect(step.plan).toBeNull();
   expect(step.outcome).toBe('duplicate');
@@ -95,7 +98,7 @@ test('an archived, counted event is a duplicate for ever and re-emits its record
 test('archived but unmarked: recognised when the row lists it, counted again when it does not', () => {
   const first = foldAll([sold[0]!]);
   const recorded = first.steps[0]!.emit[0]!.value as ConversionChange;
-  const archived = new Map([['e1', { change: recorded, counted: false }]]);
+  const archived = new Map([[archiveIdOf(sold[0]!), { event: sold[0]!, change: recorded, counted: false }]]);
   const rowId = rowIdOf(sold[0]!);
   // Died after the row write, before the mark: the row counts e1 and lists it as pending.
   const rowWritten: LeadState = {
@@ -124,4 +127,52 @@ test('archived but unmarked: recognised when the row lists it, counted again whe
 
 test('an amount finer than a millionth is refused with a reason, not rounded into the row', () => {
   expect(() => foldConversion(delivery(ev(9, 1, 0.0000001)), empty(), OUT)).toThrow(/millionths/);
+});
+
+test('the same event id from two tenants on one lead key is two events, each counted on its own row', () => {
+  const a = ev(1, 1_000, 5);
+  const b = { ...a, tenantId: 't2' };
+  const { steps } = foldAll([a, b]);
+  expect(steps.map((x) => x.plan?.kind)).toEqual(['count', 'count']);
+  expect(steps.map((x) => (x.emit[0]!.value as ConversionChange).tenantId)).toEqual(['t1', 't2']);
+  expect(steps.map((x) => (x.emit[0]!.value as ConversionChange).after.count)).toEqual([1, 1]);
+  // Archived under one tenant, the id is still new for the other.
+  const recorded = steps[0]!.emit[0]!.value as ConversionChange;
+  const s: LeadState = {
+    ...empty(),
+    archived: new Map([[archiveIdOf(a), { event: a, change: recorded, counted: true }]]),
+  };
+  expect(foldConversion(delivery(b), s, OUT).plan).toMatchObject({ kind: 'count', archive: 'insert' });
+  expect(foldConversion(delivery(a), s, OUT).outcome).toBe('duplicate');
+});
+
+test('a re-send of an id with another amount is refused as EVENT_ID_REUSED naming the field', () => {
+  const first = sold[0]!;
+  const recorded = foldAll([first]).steps[0]!.emit[0]!.value as ConversionChange;
+  const s: LeadState = {
+    ...empty(),
+    archived: new Map([[archiveIdOf(first), { event: first, change: recorded, counted: true }]]),
+  };
+  let err: unknown;
+  try {
+    foldConversion(delivery({ ...first, amount: 99 }), s, OUT);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toMatchObject({
+    code: 'EVENT_ID_REUSED',
+    retriable: false,
+    details: { tenantId: 't1', eventId: 'e1', fields: ['amount'] },
+  });
+  expect((err as Error).message).toMatch(/amount \(first 0\.1, now 99\)/);
+  // Inside one batch too: the second send differs in type and time from the first.
+  expect(() => foldAll([first, { ...first, conversionType: 'contacted', occurredAt: 7 }])).toThrow(
+    /conversionType .*occurredAt .*differ/,
+  );
+  // Archived but not yet counted (a crash tail): the re-send is refused before anything is counted.
+  const unmarked: LeadState = {
+    ...empty(),
+    archived: new Map([[archiveIdOf(first), { event: first, change: recorded, counted: false }]]),
+  };
+  expect(() => foldConversion(delivery({ ...first, leadId: 'l2' }), unmarked, OUT)).toThrow(/leadId/);
 });

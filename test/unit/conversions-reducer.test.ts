@@ -93,3 +93,12 @@ test('amounts are exact in millionths; finer or larger amounts are refused, not 
   expect(() => toMicros(1e16)).toThrow(/millionths/);
   expect(() => toMicros(Number.NaN)).toThrow(/millionths/);
 });
+
+test('one event id from two tenants is two events: replay counts it on each tenant’s row', () => {
+  const a = ev(1, { occurredAt: 1_000, amount: 2 });
+  const rows = reduceConversions([a, { ...a, tenantId: 't2' }, { ...a }]);
+  expect(rows.map((r) => [r.tenantId, r.count, r.amount])).toEqual([
+    ['t1', 1, 2],
+    ['t2', 1, 2],
+  ]);
+});

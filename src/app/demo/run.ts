@@ -2,6 +2,8 @@
 // configured, runs the processor, publishes a few thousand sample events (some late, some sent twice),
 // waits until every stage has caught up, then prints what was applied, what was flagged out of order,
 // and replay reports — including one table row changed behind the processor's back and repaired.
+import { randomBytes } from 'node:crypto';
+import { sha256Hex } from '../../api/admin';
 import { APPOINTMENTS_INPUT } from '../../appointments';
 import { APPOINTMENTS } from '../../appointments/tables';
 import { loadConfig, type Config } from '../../config';
@@ -120,8 +122,10 @@ async function caughtUp(
   }
 }
 
-async function getJson(port: number, path: string): Promise<Record<string, unknown>> {
-  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+async function getJson(port: number, path: string, token: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   return (await res.json()) as Record<string, unknown>;
 }
 
@@ -146,7 +150,11 @@ function sortKeys(o: Record<string, number>): Record<string, number> {
 export async function runDemo(opts: DemoOptions): Promise<number> {
   const { out, log } = opts;
   const wallStart = Date.now();
-  const { config, services } = await demoConfig(out);
+  const demo = await demoConfig(out);
+  const { services } = demo;
+  // The demo's admin surface takes a token of this session, printed at the end for the /ops log-in.
+  const adminToken = randomBytes(24).toString('base64url');
+  const config = { ...demo.config, adminToken: sha256Hex(adminToken), adminTokenHash: undefined };
   const servicesMs = services === 'environment' ? 0 : Date.now() - wallStart;
   out('Starting the processor (every stage + the HTTP server)...');
   const processorStart = Date.now();
@@ -187,10 +195,11 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out('');
     out('Applied, per tenant (from the query API), against the ground truth of the distinct events:');
     for (const t of tenants) {
-      const ooo = await getJson(app.port, `/tenants/${t}/out-of-order?limit=1`);
+      const ooo = await getJson(app.adminPort, `/tenants/${t}/out-of-order?limit=1`, adminToken);
       const totals = await getJson(
-        app.port,
+        app.adminPort,
         `/tenants/${t}/conversions/totals?from=0&to=${Date.now() + DAY}`,
+        adminToken,
       );
       flagged += Number(ooo.count ?? 0);
       const rows = (totals.totals ?? []) as { conversionType: string; count: number }[];
@@ -237,9 +246,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     out(`replay --id ${victim} --repair: ${entitySummary(fixed)}`);
 
     out('');
-    out(`API on http://127.0.0.1:${app.port}: /ops, /metrics, /readyz,`);
+    out(
+      `API on http://127.0.0.1:${app.port}: /metrics, /readyz; admin on http://127.0.0.1:${app.adminPort}:`,
+    );
     const t = victimEvent.value.tenantId;
-    out(`  /tenants/${t}/appointments/${victim}, /tenants/${t}/out-of-order, /replay/${victim}`);
+    out(`  /ops, /tenants/${t}/appointments/${victim}, /tenants/${t}/out-of-order, /replay/${victim}`);
+    out(`  admin token of this session (for the /ops log-in or "Authorization: Bearer"): ${adminToken}`);
     out('');
     const timings = { services, servicesMs, processorMs, events: events.length, endToEndMs };
     for (const line of summaryLines({ ...timings, wallMs: Date.now() - wallStart, logFile: opts.logFile }))

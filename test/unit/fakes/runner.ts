@@ -3,8 +3,8 @@
 import type { Db } from 'mongodb';
 import type { Delivery, GroupOptions, RawMessage } from '../../../src/consumers/group';
 import type { LetterStore } from '../../../src/consumers/parked-keys';
-import { StageRunner } from '../../../src/consumers/stage-runner';
-import { RUNNER_DEFAULTS } from '../../../src/consumers/options';
+import { StageRunner, type RunnerDeps } from '../../../src/consumers/stage-runner';
+import { RUNNER_DEFAULTS, type RunnerOptions } from '../../../src/consumers/options';
 import { Instrumentation } from '../../../src/instrumentation';
 import { createLogger } from '../../../src/logger';
 import type { WireRecord } from '../../../src/producers/types';
@@ -44,7 +44,10 @@ export interface Harness {
   commits: string[];
   instrumentation: Instrumentation;
   /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
-  deliver(messages: RawMessage[]): Promise<void>;
+  deliver(
+    messages: RawMessage[],
+    group?: Partial<Pick<Delivery, 'heartbeat' | 'active' | 'moved'>>,
+  ): Promise<void>;
   groupOptions(): GroupOptions;
 }
 
@@ -65,6 +68,8 @@ export function message(
 export async function harness(
   spec: StageSpec,
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+  runnerOptions: Partial<RunnerOptions> = {},
+  producer: Partial<RunnerDeps['producer']> = {},
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
@@ -95,13 +100,14 @@ export async function harness(
           eventId: `${cause?.eventId ?? 'x'}:${index}`,
         }),
         sendNow: async (records) => void sent.push(...records),
+        ...producer,
       },
       letters,
       db: {} as Db,
       log: createLogger('silent'),
       instrumentation,
     },
-    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000 },
+    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000, ...runnerOptions },
   );
   await runner.start();
   return {
@@ -111,7 +117,7 @@ export async function harness(
     commits,
     instrumentation,
     groupOptions: () => options!,
-    async deliver(messages) {
+    async deliver(messages, group = {}) {
       await onDelivery!({
         topic: spec.inputs[0]!,
         partition: 0,
@@ -119,7 +125,9 @@ export async function harness(
         lag: 0,
         heartbeat: async () => {},
         active: () => true,
+        moved: () => undefined,
         commit: async (next) => void commits.push(next),
+        ...group,
       });
     },
   };
