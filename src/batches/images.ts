@@ -42,7 +42,7 @@ export function imagesOfCurrentBatch(
 
 /** How many distinct assets the batches of one named-query call may hold; more is a 400 (name fewer batches). */
 export const NAMED_QUERY_MAX_ASSETS = 10_000;
-/** The id list is read from BatchAssets in pages of this many rows, in asset order, never in one go. */
+/** Each batch's ids are read from BatchAssets in pages of this many rows, in asset order, never in one go. */
 const ID_PAGE = 1000;
 
 export interface IdListLimits {
@@ -51,8 +51,9 @@ export interface IdListLimits {
 }
 
 /**
- * The distinct asset ids in any of the batches, in asset order, read page by page along the
- * customer_asset_batch index; refuses (QUERY_TOO_BROAD) as soon as the list would pass the cap.
+ * The distinct asset ids in any of the batches, in asset order: each batch's ids are read page by page
+ * along batch_customer_asset (keyset on assetId), and the list is refused (QUERY_TOO_BROAD) as soon as
+ * it would pass the cap, so neither memory nor the images query that follows grows without bound.
  */
 export async function assetIdsOfBatches(
   db: Db,
@@ -62,30 +63,30 @@ export async function assetIdsOfBatches(
 ): Promise<string[]> {
   const max = limits.maxAssets ?? NAMED_QUERY_MAX_ASSETS;
   const pageSize = limits.idPage ?? ID_PAGE;
-  const ids: string[] = [];
-  for (;;) {
-    const after = ids.length > 0 ? ids[ids.length - 1]! : '';
-    const rows = await rowsOf(db)
-      .find(
-        { customerId, batchId: { $in: batchIds }, assetId: { $gt: after } },
-        { projection: { _id: 0, assetId: 1 } },
-      )
-      .sort({ assetId: 1 })
-      .limit(pageSize)
-      .toArray();
-    for (const r of rows) {
-      if (r.assetId === ids[ids.length - 1]) continue; // the same asset in another of the batches
-      if (ids.length === max) {
-        throw new KeyflowError(
-          'QUERY_TOO_BROAD',
-          `the batches of this query hold more than ${max} assets; name fewer batches`,
-          { retriable: false },
-        );
+  const ids = new Set<string>();
+  for (const batchId of batchIds) {
+    let after = '';
+    for (;;) {
+      const rows = await rowsOf(db)
+        .find({ batchId, customerId, assetId: { $gt: after } }, { projection: { _id: 0, assetId: 1 } })
+        .sort({ assetId: 1 })
+        .limit(pageSize)
+        .toArray();
+      for (const r of rows) {
+        ids.add(r.assetId);
+        if (ids.size > max) {
+          throw new KeyflowError(
+            'QUERY_TOO_BROAD',
+            `the batches of this query hold more than ${max} assets; name fewer batches`,
+            { retriable: false },
+          );
+        }
       }
-      ids.push(r.assetId);
+      if (rows.length < pageSize) break;
+      after = rows[rows.length - 1]!.assetId;
     }
-    if (rows.length < pageSize) return ids;
   }
+  return [...ids].sort();
 }
 
 export async function imagesMatching(
