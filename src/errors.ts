@@ -62,6 +62,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'A record names a topic the broker does not have (topics are never auto-created).',
   },
+  LEASE_LOST: {
+    retriable: true,
+    doc: 'A write under a lease met a newer holder’s write; refused, retried under a new lease.',
+  },
   PRODUCE_FAILED: {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',

@@ -325,8 +325,14 @@ export class StageRunner {
 
   /** The stage's executor over one round, under entity leases when locking is switched on. */
   private async execute(events: StageEvent[], keepGoing: () => boolean): Promise<EventOutcome[]> {
-    const ctx: ActionContext = { stage: this.spec.name, db: this.deps.db, now: () => Date.now() };
     const leases = this.deps.runtime?.().entityLocking === 'lease' ? this.deps.leases : undefined;
+    const tokens = new Map<string, number>();
+    const ctx: ActionContext = {
+      stage: this.spec.name,
+      db: this.deps.db,
+      now: () => Date.now(),
+      ...(leases ? { fence: (key: string) => tokens.get(key) } : {}),
+    };
     const run = (list: StageEvent[]) =>
       this.spec.kind === 'batch'
         ? runBatch(this.spec.handler, list, ctx)
@@ -337,15 +343,34 @@ export class StageRunner {
               busy,
             }),
           );
-    if (!leases) return run(events);
+    if (!leases || events.length === 0) return run(events);
 
+    // The owner names the lane: this instance, this stage, this partition. Two stages of one process,
+    // or two partitions of one stage, hold an entity's lease in turn, never both at once.
+    const { topic, partition } = events[0]!;
+    const owner = `${this.opts.instanceId}:${this.spec.name}:${topic}:${partition}`;
+    const ttl = this.opts.leaseTtlMs;
     const keys = [...new Set(events.map((e) => e.key))];
-    const owner = `${this.opts.instanceId}:${this.spec.name}`;
     const refused = new Map<string, unknown>();
     await Promise.all(
       keys.map((k) =>
-        leases.acquire(k, owner, this.opts.leaseTtlMs).catch((err: unknown) => void refused.set(k, err)),
+        leases.acquire(k, owner, ttl).then(
+          (token) => void tokens.set(k, token),
+          (err: unknown) => void refused.set(k, err),
+        ),
       ),
+    );
+    // Renewed while the handler runs, so a slow round keeps its leases; a renewal that fails leaves the
+    // lease to expire, and the fence then refuses this holder's late writes.
+    const renew = setInterval(
+      () => {
+        for (const k of tokens.keys()) {
+          leases
+            .acquire(k, owner, ttl)
+            .catch((err) => this.log.warn({ err, key: k }, 'lease renewal failed'));
+        }
+      },
+      Math.max(1, Math.floor(ttl / 3)),
     );
     try {
       const held = events.filter((e) => !refused.has(e.key));
@@ -353,14 +378,13 @@ export class StageRunner {
       const byEvent = new Map(held.map((e, i) => [e, outcomes[i]!]));
       return events.map((e) => byEvent.get(e) ?? failed(refused.get(e.key)));
     } finally {
+      clearInterval(renew);
       await Promise.all(
-        keys
-          .filter((k) => !refused.has(k))
-          .map((k) =>
-            leases
-              .release(k, owner)
-              .catch((err) => this.log.warn({ err, key: k }, 'lease release failed; it expires by itself')),
-          ),
+        [...tokens.keys()].map((k) =>
+          leases
+            .release(k, owner)
+            .catch((err) => this.log.warn({ err, key: k }, 'lease release failed; it expires by itself')),
+        ),
       );
     }
   }

@@ -6,7 +6,8 @@ export interface ValueDecoder {
 
 /** Per-entity lease, used when entity locking is switched on (src/state/leases.ts implements it). */
 export interface EntityLeases {
-  acquire(key: string, owner: string, ttlMs: number): Promise<void>;
+  /** Takes or renews the lease; resolves to its fencing token. */
+  acquire(key: string, owner: string, ttlMs: number): Promise<number>;
   release(key: string, owner: string): Promise<void>;
 }
 

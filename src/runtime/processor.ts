@@ -183,7 +183,7 @@ export class Processor {
           log,
           instrumentation: this.instrumentation,
           leases: {
-            acquire: async (key, owner, ttl) => void (await leases.acquire(key, owner, ttl)),
+            acquire: async (key, owner, ttl) => (await leases.acquire(key, owner, ttl)).token,
             release: async (key, owner) => void (await leases.release(key, owner)),
           },
           runtime: () => this.settingsCache!.runtime(),

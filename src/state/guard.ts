@@ -24,7 +24,15 @@ export interface ApplyOnceOptions {
   /** How many recent event ids the document keeps (default APPLIED_WINDOW). */
   window?: number;
   session?: ClientSession;
+  /**
+   * The entity lease's fencing token (ActionContext.fence): the document remembers the highest token
+   * that wrote it and refuses a lower one with LEASE_LOST, so a holder that outlived its lease cannot
+   * overwrite the next holder's work.
+   */
+  fence?: number;
 }
+
+export const FENCE_FIELD = '_fence';
 
 /** An insert lost a race only to a concurrent first write of the same _id; a few rounds settle it. */
 const MAX_ROUNDS = 3;
@@ -48,6 +56,12 @@ export async function applyOnce<T extends Document>(
   const guarded = withAppliedPush(update as Document, eventId, window);
   // `$ne` on an array matches when no element equals eventId, and also when the document has no list yet.
   const filter = { _id, [APPLIED_FIELD]: { $ne: eventId } } as Filter<T>;
+  if (opts.fence !== undefined) {
+    Object.assign(filter, {
+      $or: [{ [FENCE_FIELD]: { $exists: false } }, { [FENCE_FIELD]: { $lte: opts.fence } }],
+    });
+    guarded.$set = { ...(guarded.$set as Document | undefined), [FENCE_FIELD]: opts.fence };
+  }
 
   for (let round = 0; round < MAX_ROUNDS; round++) {
     try {
@@ -64,11 +78,19 @@ export async function applyOnce<T extends Document>(
     // The filter missed and the insert hit an existing _id: either the document lists eventId (a true
     // duplicate), or another client created the document between our filter and our insert. Only the
     // first is a duplicate; in the second case the next round matches the now-existing document.
-    const seen = await collection.findOne({ _id, [APPLIED_FIELD]: eventId } as Filter<T>, {
+    const seen = await collection.findOne({ _id } as Filter<T>, {
       session: opts.session,
-      projection: { _id: 1 },
+      projection: { [APPLIED_FIELD]: 1, [FENCE_FIELD]: 1 },
     });
-    if (seen) return 'duplicate';
+    if (seen && ((seen[APPLIED_FIELD] ?? []) as unknown[]).includes(eventId)) return 'duplicate';
+    const fence = seen?.[FENCE_FIELD] as number | undefined;
+    if (opts.fence !== undefined && fence !== undefined && fence > opts.fence) {
+      throw new KeyflowError(
+        'LEASE_LOST',
+        `${collection.collectionName} ${String(_id)} was written under a newer lease (token ${fence} > ${opts.fence}); this write is refused`,
+        { details: { eventId, fence: opts.fence, newer: fence } },
+      );
+    }
   }
   throw new KeyflowError(
     'STORE_TRANSIENT',

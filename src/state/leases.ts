@@ -18,12 +18,19 @@ export interface LeaseDoc {
   /** Epoch ms after which another owner may take the lease. */
   expiresAt: number;
   renewedAt: number;
+  /** Fencing token: grows by one each time the lease changes hands, kept while its holder renews. */
+  token?: number;
 }
 
 export interface Lease {
   key: string;
   owner: string;
   expiresAt: number;
+  /**
+   * Writes made under the lease carry it (applyOnce's `fence`): a document written under a newer token
+   * refuses an older one, so a holder that outlived its lease cannot overwrite the next holder's work.
+   */
+  token: number;
 }
 
 export class Leases {
@@ -37,9 +44,10 @@ export class Leases {
   }
 
   /**
-   * Takes or renews the lease on `key` for `ttlMs`. One atomic findOneAndUpdate: the filter matches
-   * only a lease that is expired or already ours, and the upsert creates a missing one; when another
-   * owner holds it, the upsert collides on _id and the call fails with LEASE_BUSY (retriable).
+   * Takes or renews the lease on `key` for `ttlMs`. A renewal (the lease is ours and live) keeps its
+   * token. A takeover matches only an expired lease, and the upsert creates a missing one, with the
+   * next token; when another owner holds it, the upsert collides on _id and the call fails with
+   * LEASE_BUSY (retriable).
    */
   async acquire(key: string, owner: string, ttlMs: number): Promise<Lease> {
     if (!(ttlMs > 0)) throw new KeyflowError('HANDLER_FAILED', `lease ttlMs must be positive, got ${ttlMs}`);
@@ -48,8 +56,13 @@ export class Leases {
     let doc: LeaseDoc | null;
     try {
       doc = await this.coll.findOneAndUpdate(
-        { _id: key, $or: [{ expiresAt: { $lte: now } }, { owner }] },
-        { $set: { owner, expiresAt, renewedAt: now } },
+        { _id: key, owner, expiresAt: { $gt: now } },
+        { $set: { expiresAt, renewedAt: now } },
+        { returnDocument: 'after' },
+      );
+      doc ??= await this.coll.findOneAndUpdate(
+        { _id: key, expiresAt: { $lte: now } },
+        { $set: { owner, expiresAt, renewedAt: now }, $inc: { token: 1 } },
         { upsert: true, returnDocument: 'after' },
       );
     } catch (err) {
@@ -57,7 +70,7 @@ export class Leases {
       throw classify(err);
     }
     if (!doc || doc.owner !== owner) throw await this.busy(key, owner);
-    return { key, owner, expiresAt: doc.expiresAt };
+    return { key, owner, expiresAt: doc.expiresAt, token: doc.token ?? 0 };
   }
 
   /** Gives the lease up if `owner` still holds it; returns whether it did. */

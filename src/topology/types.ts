@@ -67,6 +67,12 @@ export interface ActionContext {
   stage: string;
   db: Db;
   now(): number;
+  /**
+   * With entity locking on, the fencing token of the lease this key's event runs under: pass it to
+   * applyOnce (`fence`) so a write made after the lease was lost cannot overwrite the next holder's.
+   * Guarded writes (src/state/bulk.ts) are fenced by their own version guard.
+   */
+  fence?(key: string): number | undefined;
 }
 
 /**

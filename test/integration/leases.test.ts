@@ -2,6 +2,7 @@
 // with the retriable LEASE_BUSY, an expired lease can be taken over, and release frees the key.
 import { MongoClient } from 'mongodb';
 import { KeyflowError } from '../../src/errors';
+import { applyOnce } from '../../src/state/guard';
 import { Leases } from '../../src/state/leases';
 import { cleanupAll, env, freshDb, onCleanup } from '../helpers';
 
@@ -78,4 +79,27 @@ test('owners racing from two clients never hold one key at the same time', async
   await Promise.all(Array.from({ length: 6 }, (_, i) => worker(`w${i}`, clients[i % 2]!)));
   expect(maxHolders).toBe(1);
   expect(sections).toBeGreaterThan(0);
+});
+
+test('a takeover gets the next fencing token and a renewal keeps it; a write under an older token is refused', async () => {
+  const { db } = await freshDb();
+  let now = 1_000_000;
+  const leases = new Leases(db, () => now);
+  const counters = db.collection<{ _id: string; count?: number }>('fenced');
+
+  const first = await leases.acquire('lead-1', 'instance-a:stage:t:0', 1_000);
+  expect((await leases.acquire('lead-1', 'instance-a:stage:t:0', 1_000)).token).toBe(first.token);
+  await applyOnce(counters, 'lead-1', 'e1', { $inc: { count: 1 } }, { fence: first.token });
+
+  // The first holder stalls past its lease; another lane takes the entity over and writes.
+  now += 5_000;
+  const second = await leases.acquire('lead-1', 'instance-b:stage:t:0', 1_000);
+  expect(second.token).toBe(first.token + 1);
+  await applyOnce(counters, 'lead-1', 'e2', { $inc: { count: 1 } }, { fence: second.token });
+
+  // The stale holder wakes up and writes under its old token: refused, nothing changes.
+  await expect(
+    applyOnce(counters, 'lead-1', 'e3', { $inc: { count: 10 } }, { fence: first.token }),
+  ).rejects.toMatchObject({ code: 'LEASE_LOST', retriable: true });
+  expect((await counters.findOne({ _id: 'lead-1' }))?.count).toBe(2);
 });

@@ -70,6 +70,7 @@ export async function harness(
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
   runnerOptions: Partial<RunnerOptions> = {},
   producer: Partial<RunnerDeps['producer']> = {},
+  deps: Partial<Pick<RunnerDeps, 'leases' | 'runtime'>> = {},
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
@@ -106,6 +107,7 @@ export async function harness(
       db: {} as Db,
       log: createLogger('silent'),
       instrumentation,
+      ...deps,
     },
     { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000, ...runnerOptions },
   );
