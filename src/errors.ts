@@ -99,10 +99,18 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'HTTP admin: the audit record could not be written, so the action was not run (503).',
   },
+  QUERY_TOO_BROAD: {
+    retriable: false,
+    doc: 'HTTP: a named query’s batches hold more assets than one call lists (400).',
+  },
   NOTHING_TO_REINGEST: { retriable: false, doc: 'HTTP: reingest of a batch with no failed assets (409).' },
   ASSET_INVALID: {
     retriable: false,
     doc: 'An asset origin is missing, unreadable or not an image; recorded as the asset’s error.',
+  },
+  ASSET_REFUSED: {
+    retriable: false,
+    doc: 'An asset origin is refused by the asset policy (see README "Asset origins").',
   },
   ASSET_FETCH_FAILED: {
     retriable: true,

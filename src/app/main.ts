@@ -48,7 +48,7 @@ export async function startApp(
 ): Promise<RunningApp> {
   const processor = new Processor({
     config,
-    topology: appTopology(),
+    topology: appTopology(config),
     log,
     stages: opts.stages,
     indexes: appDataflows().flatMap((f) => f.indexes),

@@ -1,6 +1,7 @@
 // The batches dataflow (RFC "BatchAssets"): the API creates a batch and publishes one ingest event per
 // asset; the ingest stage processes each asset and emits its outcome to the compacted batch-status; the
 // fold stage compacts that into BatchAssets and recounts the batch from its rows.
+import type { Config } from '../config';
 import type { Dataflow } from '../runtime/dataflow';
 import { compactTopic, topic } from '../topology/define';
 import { scheduleCleanup, type CleanupSchedule } from './cleanup';
@@ -56,6 +57,17 @@ export function batchesFlow(opts: BatchesFlowOptions = {}): Dataflow {
         app.addHook('onClose', async () => scheduled.stop());
       };
     },
+  };
+}
+
+/** The asset policy from the settings (README "Asset origins"). */
+export function assetPolicy(config: Config): InspectOptions {
+  return {
+    fileRoot: config.assetFileRoot,
+    allowHosts: config.assetAllowHosts,
+    allowAddresses: config.assetAllowAddresses,
+    timeoutMs: config.assetFetchTimeoutMs,
+    maxBytes: config.assetMaxBytes,
   };
 }
 

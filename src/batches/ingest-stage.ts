@@ -57,6 +57,20 @@ export function ingestStage(
     maxAttempts: INGEST_ATTEMPTS + 2,
     // One bad asset must not hold up the later events of the same asset id.
     onDeadLetter: 'skip',
+    // A skipped asset still finishes: its row becomes `error`, so the batch's counts complete and a
+    // reingest picks it up. Stamped with the event's own time where it has one, so a redelivery says the same.
+    onDeadLettered(e, err) {
+      const v = e.value as IngestEvent;
+      const status: BatchStatus = {
+        batchId: v.batchId,
+        customerId: v.customerId,
+        assetId: v.assetId,
+        status: 'error',
+        error: `dead-lettered (${err.code}); reingest the batch to try again`,
+        finished: e.occurredAt ?? e.consumedAt,
+      };
+      return [{ topic: names.statusTopic, key: statusKey(v.batchId, v.assetId), value: status }];
+    },
     handler: {
       async read(e, ctx) {
         const _id = statusKey(e.value.batchId, e.value.assetId);

@@ -15,6 +15,8 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
       // Cleanup: a customer's rows of a status in given batches.
       { key: { customerId: 1, status: 1, batchId: 1 }, name: 'customer_status_batch' },
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
+      // A named query's id list: one batch's asset ids in order, paged by assetId.
+      { key: { batchId: 1, customerId: 1, assetId: 1 }, name: 'batch_customer_asset' },
       guardIndex('status', 'finished'),
       guardIndex('supersededBy'),
     ],
@@ -29,6 +31,8 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
     indexes: [
       { key: { customerId: 1, batch: 1 }, name: 'customer_batch' },
       { key: { customerId: 1, assetId: 1 }, name: 'customer_asset' },
+      // createBatch takes an image over only from an older batch: {_id, batch: {$lt}}.
+      guardIndex('batch'),
     ],
   },
 ];
@@ -105,6 +109,17 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     collection: COLLECTIONS.images,
     filter: { customerId: 'c', batch: 1 },
     sort: { assetId: 1 },
+  },
+  {
+    name: 'asset ids of batches (named query, paged)',
+    collection: A,
+    filter: { batchId: 1, customerId: 'c', assetId: { $gt: 'a' } },
+    sort: { assetId: 1 },
+  },
+  {
+    name: 'image taken over by a newer batch',
+    collection: COLLECTIONS.images,
+    filter: { _id: 'c/a', batch: { $lt: 2 } },
   },
   {
     name: 'images by named query',

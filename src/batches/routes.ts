@@ -47,7 +47,11 @@ export interface BatchRouteDeps {
 }
 
 /** Codes only this module answers with; everything else goes on to the server's error handler. */
-const DOMAIN_STATUS: Record<string, number> = { NOT_FOUND: 404, NOTHING_TO_REINGEST: 409 };
+const DOMAIN_STATUS: Record<string, number> = {
+  NOT_FOUND: 404,
+  NOTHING_TO_REINGEST: 409,
+  QUERY_TOO_BROAD: 400,
+};
 const PUBLISH_CHUNK = 500;
 
 function domainErrors(err: FastifyError | KeyflowError, _req: FastifyRequest, reply: FastifyReply) {

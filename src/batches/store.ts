@@ -159,23 +159,32 @@ export async function createBatch(
     })),
     { ordered: false },
   );
+  // An image's current batch only moves forward: the image is created if missing, then taken over only
+  // when its batch is older than ours, so an older batch whose writes land late cannot take it back.
+  const current = (a: NewAsset) => ({
+    customerId,
+    assetId: a.id,
+    origin: a.origin,
+    batch: id,
+    status: 'waiting' as const,
+    error: null,
+    finished: null,
+  });
   await imagesOf(db).bulkWrite(
     assets.map((a) => ({
       updateOne: {
         filter: { _id: imageId(customerId, a.id) },
-        update: {
-          $set: {
-            customerId,
-            assetId: a.id,
-            origin: a.origin,
-            batch: id,
-            status: 'waiting',
-            error: null,
-            finished: null,
-          },
-          $setOnInsert: { created: now },
-        },
+        update: { $setOnInsert: { ...current(a), created: now } },
         upsert: true,
+      },
+    })),
+    { ordered: false },
+  );
+  await imagesOf(db).bulkWrite(
+    assets.map((a) => ({
+      updateOne: {
+        filter: { _id: imageId(customerId, a.id), batch: { $lt: id } },
+        update: { $set: current(a) },
       },
     })),
     { ordered: false },

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { isIP } from 'node:net';
 
 /** Newest Kafka that resolves from Maven Central and runs on the local stack (checked with mvn, Java 17). */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
@@ -22,6 +23,27 @@ export interface SettingSpec<S extends z.ZodType = z.ZodType> {
 
 function setting<S extends z.ZodType>(env: string, schema: S, doc: string, secret = false): SettingSpec<S> {
   return { env, schema, doc, secret };
+}
+
+/** A comma-separated list; empty entries are dropped, the empty list is the default. */
+function commaList(item: z.ZodType<string, string>) {
+  return z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(item))
+    .default([]);
+}
+
+function isCidr(text: string): boolean {
+  const [ip = '', prefix, extra] = text.split('/');
+  const family = isIP(ip);
+  if (family === 0 || extra !== undefined) return false;
+  return prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
 }
 
 const brokerList = z
@@ -234,6 +256,38 @@ export const settings = {
     'KEYFLOW_BATCH_CLEANUP_INTERVAL_MS',
     z.coerce.number().int().min(60000).default(86400000),
     'How often the scheduled BatchAssets cleanup runs.',
+  ),
+  assetFileRoot: setting(
+    'KEYFLOW_ASSET_FILE_ROOT',
+    z.string().min(1).optional(),
+    'file:// asset origins are refused unless set; then only files under this directory, after resolving links.',
+  ),
+  assetAllowHosts: setting(
+    'KEYFLOW_ASSET_ALLOW_HOSTS',
+    commaList(
+      z
+        .string()
+        .regex(
+          /^(\*\.)?[a-z0-9.-]+$|^\[?[0-9a-f:.]+\]?$/i,
+          'each entry must be a host name, *.domain or an IP',
+        ),
+    ),
+    'When set (comma-separated), http(s) asset origins must name one of these hosts; *.example.com allows subdomains.',
+  ),
+  assetAllowAddresses: setting(
+    'KEYFLOW_ASSET_ALLOW_ADDRESSES',
+    commaList(z.string().refine(isCidr, 'each entry must be an IP address or CIDR such as 10.1.0.0/16')),
+    'Address ranges (CIDR, comma-separated) asset fetches may reach although loopback, private or link-local.',
+  ),
+  assetFetchTimeoutMs: setting(
+    'KEYFLOW_ASSET_FETCH_TIMEOUT_MS',
+    z.coerce.number().int().min(100).max(600000).default(10000),
+    'Time limit for one http(s) asset fetch, from connect to last byte; then it is retried, then recorded.',
+  ),
+  assetMaxBytes: setting(
+    'KEYFLOW_ASSET_MAX_BYTES',
+    z.coerce.number().int().min(1024).default(33554432),
+    'Asset origins larger than this are recorded as errors; the fetch stops reading at the cap.',
   ),
   entityLocking: setting(
     'KEYFLOW_ENTITY_LOCKING',

@@ -568,8 +568,28 @@ export class StageRunner {
         x.attempts,
         { error: x.error },
       );
-      await settle(x.raw.offset, [letters.dlqRecord(input, this.opts.dlqMaxMessageBytes)]);
+      await settle(x.raw.offset, [
+        letters.dlqRecord(input, this.opts.dlqMaxMessageBytes),
+        ...(await this.closeOut(x)),
+      ]);
     }
+  }
+
+  /** The stage's own records for a dead-lettered event, derived under `<stage>.dlq` so they never collide. */
+  private async closeOut(x: Dying): Promise<WireRecord[]> {
+    if (!this.spec.onDeadLettered || !x.event || x.error.code === 'KEY_PARKED') return [];
+    const { eventId, traceId, attempt, tenantId, occurredAt } = x.event;
+    const cause = { eventId, stage: `${this.spec.name}.dlq`, traceId, attempt, tenantId };
+    const out = this.spec.onDeadLettered(x.event, { code: x.error.code, message: x.error.message });
+    return Promise.all(
+      out.map((r, i) =>
+        this.deps.producer.prepare(
+          { topic: r.topic, key: r.key, value: r.value, occurredAt: r.occurredAt ?? occurredAt },
+          cause,
+          i,
+        ),
+      ),
+    );
   }
 
   private onRetry(e: StageEvent, err: KeyflowError, delayMs: number): void {

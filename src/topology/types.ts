@@ -143,6 +143,12 @@ interface StageBase {
   onDeadLetter?: DeadLetterPolicy;
   /** Overrides KEYFLOW_MAX_ATTEMPTS for this stage. */
   maxAttempts?: number;
+  /**
+   * Records to emit, with the dead letter, when one of this stage's events is dead-lettered (not when it
+   * only waits behind a parked key): lets a stage that skips past dead letters close out their entity.
+   * Pure; the value is the decoded, validated event value.
+   */
+  onDeadLettered?: (event: StageEvent, error: { code: string; message: string }) => OutRecord[];
   /** Picks the event id and event time out of a decoded value when upstream sent no Keyflow headers. */
   eventId?: (value: unknown) => string | undefined;
   occurredAt?: (value: unknown) => number | undefined;

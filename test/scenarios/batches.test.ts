@@ -126,7 +126,9 @@ const finishedBatch = (id: number) =>
 beforeAll(async () => {
   const p = prefix('batches');
   const config = testConfig();
-  const flow = batchesFlow({ prefix: p });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kf-batches-'));
+  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
+  const flow = batchesFlow({ prefix: p, inspect: { fileRoot: dir } });
   const names = flowNames(p);
   const processor = await runProcessor(
     config,
@@ -149,8 +151,6 @@ beforeAll(async () => {
   onCleanup(() => server.close());
   const port = await server.listen(0, '127.0.0.1');
 
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kf-batches-'));
-  onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
   const truth: World['truth'] = new Map();
   for (let i = 0; i < ASSETS; i++) {
     const id = `img-${String(i).padStart(4, '0')}`;

@@ -1,7 +1,8 @@
-// The shipped asset handler reads file:// and http(s):// origins (a local server on 127.0.0.1 here),
-// identifies the image and reports size, type and dimensions; a missing, unreadable, oversized or
-// non-image origin fails with ASSET_INVALID saying which, and a slow server with a retriable failure.
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+// The shipped asset handler reads file:// and http(s):// origins (a local server on 127.0.0.1 here, let
+// through by an allowed address range), identifies the image and reports size, type and dimensions; a
+// missing, unreadable, oversized or non-image origin fails with ASSET_INVALID saying which, a slow server
+// with a retriable failure; what the asset policy refuses fails with ASSET_REFUSED "refused by policy".
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ writeFileSync(path.join(dir, 'a.png'), png(4, 3));
 writeFileSync(path.join(dir, 'notes.txt'), 'just text');
 
 let server: Server;
+const hits: string[] = [];
 let base: string;
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -22,6 +24,12 @@ beforeAll(async () => {
     if (req.url === '/big') return res.end(Buffer.alloc(5000));
     if (req.url === '/slow') return void setTimeout(() => res.end(png(1, 1)), 2000);
     if (req.url === '/text') return res.end('<html>not an image</html>');
+    if (req.url === '/moved') {
+      hits.push(req.url);
+      res.writeHead(302, { location: 'http://169.254.169.254/latest/meta-data/' });
+      return res.end('moved to the secret place');
+    }
+    if (req.url?.startsWith('/seen')) hits.push(req.url);
     res.statusCode = 404;
     res.end();
   });
@@ -34,7 +42,8 @@ afterAll(() => {
   return new Promise((r) => server.close(r));
 });
 
-const inspect = inspectOrigin({ timeoutMs: 500, maxBytes: 4096 });
+const local = { fileRoot: dir, allowAddresses: ['127.0.0.1/32'] };
+const inspect = inspectOrigin({ timeoutMs: 500, maxBytes: 4096, ...local });
 const asset = (origin: string) => ({ customerId: 'c', assetId: 'a', origin });
 
 test('a PNG file: size, type and dimensions', async () => {
@@ -79,7 +88,69 @@ test('with a file root, files outside it are refused', async () => {
   mkdirSync(path.join(dir, 'sub'));
   const rooted = inspectOrigin({ fileRoot: path.join(dir, 'sub') });
   await expect(rooted(asset(fileUrl('a.png')))).rejects.toMatchObject({
-    code: 'ASSET_INVALID',
-    message: /outside the allowed file root/,
+    code: 'ASSET_REFUSED',
+    message: /refused by policy \(outside the allowed file root\)/,
   });
+});
+
+test('a link inside the file root that points outside it is refused', async () => {
+  mkdirSync(path.join(dir, 'linked'));
+  symlinkSync('/etc/passwd', path.join(dir, 'linked', 'passwd.png'));
+  const rooted = inspectOrigin({ fileRoot: path.join(dir, 'linked') });
+  await expect(rooted(asset(fileUrl('linked/passwd.png')))).rejects.toMatchObject({
+    code: 'ASSET_REFUSED',
+    message: /refused by policy \(outside the allowed file root\)/,
+  });
+});
+
+test('without a file root, file origins are refused', async () => {
+  await expect(inspectOrigin()(asset(fileUrl('a.png')))).rejects.toMatchObject({
+    code: 'ASSET_REFUSED',
+    retriable: false,
+    message: /refused by policy \(file origins are not enabled\)/,
+  });
+});
+
+test('a redirect is not followed, and what the target said is not echoed', async () => {
+  const err = await inspect(asset(`${base}/moved`)).catch((e: unknown) => e);
+  expect(err).toMatchObject({
+    code: 'ASSET_REFUSED',
+    message: /refused by policy \(redirects are not followed\)/,
+  });
+  expect((err as Error).message).not.toMatch(/169\.254|secret place/);
+});
+
+test.each([
+  ['loopback', (port: string) => `http://127.0.0.1:${port}/seen-1`],
+  ['localhost by name', (port: string) => `http://localhost:${port}/seen-2`],
+  ['IPv4-mapped IPv6 loopback', (port: string) => `http://[::ffff:127.0.0.1]:${port}/seen-3`],
+  ['a decimal loopback', (port: string) => `http://2130706433:${port}/seen-4`],
+])('without an allowed range, %s is refused before any request', async (_name, origin) => {
+  const strict = inspectOrigin({ timeoutMs: 500 });
+  await expect(strict(asset(origin(new URL(base).port)))).rejects.toMatchObject({
+    code: 'ASSET_REFUSED',
+    message: /refused by policy \(loopback address\)/,
+  });
+  expect(hits.filter((h) => h.startsWith('/seen'))).toEqual([]);
+});
+
+test('a host allow-list refuses other hosts, before resolving them', async () => {
+  const listed = inspectOrigin({ allowHosts: ['*.assets.example'], ...local });
+  await expect(listed(asset(`${base}/photo.jpg`))).rejects.toMatchObject({
+    code: 'ASSET_REFUSED',
+    message: /host is not on the allow-list/,
+  });
+  const byIp = inspectOrigin({ allowHosts: ['127.0.0.1'], ...local });
+  await expect(byIp(asset(`${base}/photo.jpg`))).resolves.toMatchObject({ mediaType: 'image/jpeg' });
+});
+
+test('credentials and query strings of an origin stay out of its error', async () => {
+  const u = new URL(base);
+  const err: Error = await inspect(asset(`http://joe:pa55word@${u.host}/missing?token=abc123#frag`)).then(
+    () => new Error('resolved'),
+    (e: Error) => e,
+  );
+  expect(err).toMatchObject({ code: 'ASSET_INVALID', message: /answered HTTP 404/ });
+  expect(err.message).toContain(`http://***@${u.host}/missing?…`);
+  expect(err.message).not.toMatch(/joe|pa55word|token|abc123|frag/);
 });

@@ -126,3 +126,25 @@ test('the admin token is kept only as its hash, from either setting, and never e
     /^ADMIN_PORT=9000 equals PORT/,
   );
 });
+
+test('the asset policy settings: lists split on commas, a bad range names its setting', () => {
+  const cfg = loadConfig({
+    ...base,
+    KEYFLOW_ASSET_ALLOW_HOSTS: 'cdn.example.com, *.assets.example',
+    KEYFLOW_ASSET_ALLOW_ADDRESSES: '10.1.0.0/16,::1',
+  });
+  expect(cfg.assetAllowHosts).toEqual(['cdn.example.com', '*.assets.example']);
+  expect(cfg.assetAllowAddresses).toEqual(['10.1.0.0/16', '::1']);
+  expect(loadConfig(base)).toMatchObject({
+    assetFileRoot: undefined,
+    assetAllowHosts: [],
+    assetAllowAddresses: [],
+  });
+  const err = errorOf({ ...base, KEYFLOW_ASSET_ALLOW_ADDRESSES: '10.0.0.0/40' });
+  expect(err.message).toMatch(/KEYFLOW_ASSET_ALLOW_ADDRESSES/);
+  expect(err.message).toMatch(/CIDR/);
+  expect(err.message.split('\n')).toHaveLength(1);
+  expect(errorOf({ ...base, KEYFLOW_ASSET_ALLOW_HOSTS: 'http://x' }).message).toMatch(
+    /KEYFLOW_ASSET_ALLOW_HOSTS/,
+  );
+});

@@ -8,6 +8,8 @@ import { HEADERS } from '../../src/producers/headers';
 import type { ActionStageSpec, BatchStageSpec, Planned } from '../../src/topology/types';
 import type { LetterInput } from '../../src/state/dead-letters';
 import { FakeLetters, harness, message } from './fakes/runner';
+import { flowNames } from '../../src/batches';
+import { ingestStage } from '../../src/batches/ingest-stage';
 
 type Ev = { id: string; seq: number };
 interface Counter {
@@ -311,4 +313,40 @@ test('a failed load of the parked keys is tried again instead of failing every d
   expect(failures).toBeLessThan(0);
   expect(c.store.get('a')).toBeUndefined();
   expect(c.store.get('b')).toEqual([0]);
+});
+
+test('an ingest event dead-lettered under the skip policy emits an error status, so its batch can finish', async () => {
+  const names = flowNames('t');
+  const stage = ingestStage(names, async () => {
+    throw new Error('the handler is never reached: the store read fails first');
+  });
+  expect(stage.onDeadLetter).toBe('skip');
+  const h = await harness(stage); // its db is no database: every read fails, not retriably
+  const value = {
+    batchId: 7,
+    customerId: 'acme',
+    assetId: 'a1',
+    origin: 'https://u:p@cdn.example/a.png?sig=1',
+  };
+  await h.deliver([message(0, 'a1', value, { [HEADERS.OCCURRED_AT]: '1700000000000' })]);
+
+  const letters = [...h.letters.letters.values()];
+  expect(letters.map((l) => [l.eventId, l.code, l.status])).toEqual([
+    [expect.any(String), 'HANDLER_FAILED', 'dead'],
+  ]);
+  const status = h.sent.filter((r) => r.topic === names.statusTopic);
+  expect(status).toHaveLength(1);
+  expect(status[0]!.key).toBe('7:a1');
+  expect(JSON.parse(status[0]!.value!.toString())).toEqual({
+    batchId: 7,
+    customerId: 'acme',
+    assetId: 'a1',
+    status: 'error',
+    error: 'dead-lettered (HANDLER_FAILED); reingest the batch to try again',
+    finished: 1700000000000,
+  });
+  const dlq = h.sent.filter((r) => r.topic === `${names.ingestStage}.dlq`);
+  expect(dlq).toHaveLength(1);
+  expect(JSON.stringify(dlq[0]!.headers)).not.toMatch(/u:p|sig=1/);
+  expect(h.commits[h.commits.length - 1]).toBe('1');
 });
