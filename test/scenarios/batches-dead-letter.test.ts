@@ -56,15 +56,13 @@ test('a skipped dead letter of the ingest stage marks its row error, so the batc
     .collection<{ _id: string; seq: number }>(COLLECTIONS.counters)
     .findOne({ _id: 'batch' });
   const next = (counter?.seq ?? 0) + 1;
-  await db
-    .collection(COLLECTIONS.ingestResults)
-    .insertOne({
-      _id: statusKey(next, 'bad') as never,
-      status: 'bogus',
-      error: null,
-      finished: 1,
-      facts: null,
-    });
+  await db.collection(COLLECTIONS.ingestResults).insertOne({
+    _id: statusKey(next, 'bad') as never,
+    status: 'bogus',
+    error: null,
+    finished: 1,
+    facts: null,
+  });
 
   const res = await fetch(`${base}/customers/acme/queue/batches`, {
     method: 'POST',
