@@ -96,7 +96,11 @@ export class GroupMember {
       partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 1,
       eachBatch: async (payload) => {
         if (payload.batch.isEmpty()) return;
-        await onDelivery(toDelivery(payload, this.opts.sessionTimeoutMs ?? 30_000));
+        try {
+          await onDelivery(toDelivery(payload, this.opts.sessionTimeoutMs ?? 30_000));
+        } catch (err) {
+          throw restartable(err);
+        }
       },
     });
   }
@@ -105,6 +109,23 @@ export class GroupMember {
     this.stopped ??= this.consumer.disconnect();
     return this.stopped;
   }
+}
+
+/**
+ * A delivery that failed leaves its uncommitted rest to be fetched again, so the member must come back:
+ * kafkajs restarts a crashed consumer only when the innermost `cause` of the error says `retriable`,
+ * and the innermost cause of ours is a driver error that says nothing (a MongoDB outage longer than
+ * the retry budget left the stage dead for good inside a running process). Group answers pass as they
+ * are, so kafkajs rejoins.
+ */
+export function restartable(err: unknown): unknown {
+  if (groupMoved(err)) return err;
+  const e = err as { message?: string; code?: string } | null;
+  return Object.assign(new Error(e?.message ?? String(err)), {
+    name: 'KeyflowDeliveryFailed',
+    code: e?.code,
+    retriable: true,
+  });
 }
 
 /** Heartbeat answers that mean the group is rebalancing or no longer counts this member in. */
