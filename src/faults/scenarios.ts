@@ -1,0 +1,192 @@
+// The fault scenarios. Each opens a rig with a known event set (upstream duplicates and late events
+// included), injects its fault mid-stream with real signals to real processes, and hands the rig to
+// `recover`, which waits for the tables to equal the reducers' truth and measures what it took.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { prng } from '../app/demo/generate';
+import { publishAll, publishPaced } from '../bench/arena';
+import type { FaultFigures } from './figures';
+import {
+  closeRig,
+  groupMembers,
+  killInstance,
+  openRig,
+  recover,
+  restartService,
+  signalService,
+  waitFor,
+  type EventSetSpec,
+  type FaultContext,
+  type Rig,
+} from './rig';
+
+export interface FaultScenario {
+  name: string;
+  /** What it does, for `--help` and the README. */
+  description: string;
+  run(ctx: FaultContext): Promise<FaultFigures>;
+}
+
+/** About 5,000 records: 400 appointment lifecycles and 600 leads' conversions. */
+const SET: EventSetSpec = { appointments: 400, leads: 600, conversionsPerLead: 5, seed: 20261213 };
+
+/** About 26,000 records: a backlog that takes the processor long enough to be cut in the middle. */
+const BACKLOG: EventSetSpec = { appointments: 2000, leads: 3000, conversionsPerLead: 5, seed: 20261214 };
+
+async function withRig(
+  ctx: FaultContext,
+  label: string,
+  body: (rig: Rig) => Promise<FaultFigures>,
+  spec: EventSetSpec = BACKLOG,
+): Promise<FaultFigures> {
+  const rig = await openRig(ctx, label, spec);
+  try {
+    return await body(rig);
+  } finally {
+    await closeRig(rig);
+  }
+}
+
+/** Resolves once a share of the effects is in the tables: the fault then lands mid-stream. */
+async function untilShare(rig: Rig, share: number): Promise<void> {
+  const ok = await waitFor(async () => (await rig.applied()) >= rig.expected * share, 120_000);
+  if (!ok) throw new Error(`${share * 100}% of the effects never arrived before the fault`);
+}
+
+async function midStream(rig: Rig, notes: string[], what: string): Promise<void> {
+  const applied = await rig.applied();
+  notes.push(`${what} with ${applied} of ${rig.expected} effects applied`);
+  if (applied >= rig.expected) notes.push(`${what} landed after the stream was done: not a mid-stream fault`);
+}
+
+const processorKills: FaultScenario = {
+  name: 'processor-sigkill',
+  description:
+    'ten SIGKILLs of the processor child at seeded random moments while a 30 s burst is published; each killed instance is replaced at once',
+  run: (ctx) =>
+    withRig(
+      ctx,
+      'processor-sigkill',
+      async (rig) => {
+        const notes: string[] = [];
+        let instance = rig.spawn();
+        await instance.ready;
+        const burstMs = 30_000;
+        let done = false;
+        const publishing = publishPaced(
+          ctx.kafka,
+          rig.records,
+          rig.records.length / (burstMs / 1000),
+          () => false,
+        ).then((n) => {
+          done = true;
+          return n;
+        });
+        const rand = prng(13);
+        const at = Array.from({ length: 10 }, () => 1_000 + rand() * (burstMs - 2_000)).sort((a, b) => a - b);
+        const start = Date.now();
+        let landed = 0;
+        for (const t of at) {
+          const wait = start + t - Date.now();
+          if (wait > 0) await sleep(wait);
+          if ((await rig.applied()) < rig.expected && !done) landed++;
+          await killInstance(instance);
+          instance = rig.spawn();
+        }
+        await instance.ready;
+        const healedAt = Date.now();
+        await publishing;
+        notes.push(
+          `kills at ${at.map((t) => (t / 1000).toFixed(1)).join(', ')} s into the burst; ${landed} of 10 while it was still being published and applied`,
+        );
+        return recover(rig, 'processor-sigkill', healedAt, notes);
+      },
+      SET,
+    ),
+};
+
+const processorSigterm: FaultScenario = {
+  name: 'processor-sigterm',
+  description:
+    'SIGTERM to the processor child mid-batch: it drains and exits 0, leaves both stage groups, and a new instance finishes the stream exactly',
+  run: (ctx) =>
+    withRig(ctx, 'processor-sigterm', async (rig) => {
+      const notes: string[] = [];
+      await publishAll(ctx.kafka, rig.records);
+      const first = rig.spawn();
+      await first.ready;
+      await untilShare(rig, 0.1);
+      await midStream(rig, notes, 'SIGTERM');
+      const at = Date.now();
+      first.child.kill('SIGTERM');
+      const code = await first.exit;
+      const exitedMs = Date.now() - at;
+      await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) === 0, 60_000);
+      const leftMs = Date.now() - at;
+      notes.push(
+        `exit code ${code}; drain ${first.drainedMs ?? '?'} ms, process gone after ${exitedMs} ms, no member left in either group after ${leftMs} ms`,
+      );
+      const second = rig.spawn();
+      await second.ready;
+      return recover(rig, 'processor-sigterm', Date.now(), notes);
+    }),
+};
+
+const registryDown: FaultScenario = {
+  name: 'registry-down',
+  description:
+    'the schema registry stopped (by its pid file) for 60 s while the running processor takes the second half of the stream, then started again',
+  run: (ctx) =>
+    withRig(ctx, 'registry-down', async (rig) => {
+      const notes: string[] = [];
+      const half = Math.floor(rig.records.length / 2);
+      await publishAll(ctx.kafka, rig.records.slice(0, half));
+      const instance = rig.spawn();
+      await instance.ready;
+      await untilShare(rig, 0.1);
+      const downAt = Date.now();
+      await signalService(ctx, 'registry', 'SIGTERM');
+      await midStream(rig, notes, 'registry stopped');
+      await publishAll(ctx.kafka, rig.records.slice(half));
+      await sleep(Math.max(0, downAt + 60_000 - Date.now()));
+      notes.push(`${await rig.applied()} of ${rig.expected} effects applied while the registry was down`);
+      await restartService(ctx, 'registry');
+      notes.push(`registry down ${((Date.now() - downAt) / 1000).toFixed(1)} s`);
+      return recover(rig, 'registry-down', Date.now(), notes);
+    }),
+};
+
+function brokerFault(name: string, signal: NodeJS.Signals, description: string): FaultScenario {
+  return {
+    name,
+    description,
+    run: (ctx) =>
+      withRig(ctx, name, async (rig) => {
+        const notes: string[] = [];
+        await publishAll(ctx.kafka, rig.records);
+        const instance = rig.spawn();
+        await instance.ready;
+        await untilShare(rig, 0.1);
+        await midStream(rig, notes, `broker ${signal}`);
+        const stopMs = await signalService(ctx, 'kafka', signal);
+        const downAt = Date.now();
+        if (signal === 'SIGKILL') await sleep(10_000);
+        await restartService(ctx, 'kafka');
+        notes.push(
+          `broker stopped in ${stopMs} ms, answering again ${((Date.now() - downAt) / 1000).toFixed(1)} s after`,
+        );
+        return recover(rig, name, Date.now(), notes);
+      }),
+  };
+}
+
+export const SCENARIOS: FaultScenario[] = [
+  processorKills,
+  processorSigterm,
+  registryDown,
+  brokerFault(
+    'broker-sigkill',
+    'SIGKILL',
+    'the Kafka broker SIGKILLed mid-stream and started again after 10 s',
+  ),
+  brokerFault('broker-restart', 'SIGTERM', 'a clean broker restart (SIGTERM, then start) mid-stream'),
+];
