@@ -61,7 +61,7 @@ async function midStream(rig: Rig, notes: string[], what: string): Promise<void>
 const processorKills: FaultScenario = {
   name: 'processor-sigkill',
   description:
-    'ten SIGKILLs of the processor child at seeded random moments while a 30 s burst is published; each killed instance is replaced at once',
+    'ten SIGKILLs of the running processor child, each a seeded random 0.3-2.3 s after it was ready, while a 75 s burst is published; each killed instance is replaced at once',
   run: (ctx) =>
     withRig(
       ctx,
@@ -70,7 +70,7 @@ const processorKills: FaultScenario = {
         const notes: string[] = [];
         let instance = rig.spawn();
         await instance.ready;
-        const burstMs = 30_000;
+        const burstMs = 75_000;
         let done = false;
         const publishing = publishPaced(
           ctx.kafka,
@@ -81,13 +81,16 @@ const processorKills: FaultScenario = {
           done = true;
           return n;
         });
+        // Each kill lands a seeded random 0.3-2.3 s after the instance reported READY: always on a
+        // running processor, never on one still starting.
         const rand = prng(13);
-        const at = Array.from({ length: 10 }, () => 1_000 + rand() * (burstMs - 2_000)).sort((a, b) => a - b);
         const start = Date.now();
+        const at: number[] = [];
         let landed = 0;
-        for (const t of at) {
-          const wait = start + t - Date.now();
-          if (wait > 0) await sleep(wait);
+        for (let k = 0; k < 10; k++) {
+          await instance.ready;
+          await sleep(300 + rand() * 2_000);
+          at.push(Date.now() - start);
           if ((await rig.applied()) < rig.expected && !done) landed++;
           await killInstance(instance);
           instance = rig.spawn();
