@@ -22,6 +22,8 @@ export interface FaultFigures {
   stalled: number;
   /** Records on the dead-letter topics (the event set holds no poison, so any is a fault). */
   deadLettered: number;
+  /** Instances that exited by themselves and the suite had to start again: recovery was not by itself. */
+  restarts: number;
   /** From the fault healed (service back, last instance restarted) to every effect applied; null if never. */
   recoverMs: number | null;
   /** What the scenario states beside the figures (a measured bound, the faults injected). */
@@ -87,6 +89,7 @@ export function passed(f: FaultFigures): boolean {
     f.wrong === 0 &&
     f.stalled === 0 &&
     f.deadLettered === 0 &&
+    f.restarts === 0 &&
     f.recoverMs !== null
   );
 }
@@ -100,7 +103,8 @@ export function summaryLine(f: FaultFigures): string {
   return (
     `${f.scenario}: ${passed(f) ? 'PASS' : 'FAIL'} events in ${f.eventsIn}, effects out ${f.effectsOut}, ` +
     `duplicates applied ${f.duplicates}, events lost ${f.lost}, wrong ${f.wrong}, ` +
-    `dead-lettered ${f.deadLettered}, stalled partitions ${f.stalled}, time to recover ${seconds(f.recoverMs)}`
+    `dead-lettered ${f.deadLettered}, stalled partitions ${f.stalled}, instances restarted ${f.restarts}, ` +
+    `time to recover ${seconds(f.recoverMs)}`
   );
 }
 
@@ -116,6 +120,7 @@ export function reportTable(rows: readonly FaultFigures[]): string[] {
     'wrong',
     'dead-lettered',
     'stalled partitions',
+    'instances restarted',
     'time to recover',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
@@ -130,6 +135,7 @@ export function reportTable(rows: readonly FaultFigures[]): string[] {
       f.wrong,
       f.deadLettered,
       f.stalled,
+      f.restarts,
       seconds(f.recoverMs),
     ];
     lines.push(`| ${cells.join(' | ')} |`);

@@ -395,6 +395,7 @@ export async function recover(
     wrong: final.wrong,
     stalled,
     deadLettered: dead,
+    restarts,
     recoverMs,
     notes,
   };

@@ -85,6 +85,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
           wrong: 0,
           stalled: 0,
           deadLettered: 0,
+          restarts: 0,
           recoverMs: null,
           notes: [`the scenario itself failed: ${(err as Error).message}`],
         };

@@ -158,6 +158,36 @@ const registryDown: FaultScenario = {
     }),
 };
 
+const registryDownRestart: FaultScenario = {
+  name: 'registry-down-restart',
+  description:
+    'the registry stopped for 60 s and the processor SIGKILLed and started again during the outage, so it has no schema cached: its events must wait for the registry',
+  run: (ctx) =>
+    withRig(ctx, 'registry-down-restart', async (rig) => {
+      const notes: string[] = [];
+      await publishAll(ctx.kafka, rig.records);
+      const first = rig.spawn();
+      await first.ready;
+      await untilShare(rig, 0.1);
+      const downAt = Date.now();
+      await signalService(ctx, 'registry', 'SIGTERM');
+      await killInstance(first);
+      await midStream(rig, notes, 'registry stopped and processor SIGKILLed');
+      const second = rig.spawn();
+      const outcome = await Promise.race([
+        second.ready.then(() => 'ready'),
+        second.exit.then((code) => `exited with code ${code}`),
+        sleep(Math.max(0, downAt + 60_000 - Date.now())).then(() => 'still starting'),
+      ]);
+      notes.push(`the instance started during the outage: ${outcome}`);
+      await sleep(Math.max(0, downAt + 60_000 - Date.now()));
+      notes.push(`${await rig.applied()} of ${rig.expected} effects applied while the registry was down`);
+      await restartService(ctx, 'registry');
+      notes.push(`registry down ${((Date.now() - downAt) / 1000).toFixed(1)} s`);
+      return recover(rig, 'registry-down-restart', Date.now(), notes);
+    }),
+};
+
 function brokerFault(name: string, signal: NodeJS.Signals, description: string): FaultScenario {
   return {
     name,
@@ -186,6 +216,7 @@ export const SCENARIOS: FaultScenario[] = [
   processorKills,
   processorSigterm,
   registryDown,
+  registryDownRestart,
   brokerFault(
     'broker-sigkill',
     'SIGKILL',

@@ -98,6 +98,7 @@ const figures = (over: Partial<FaultFigures> = {}): FaultFigures => ({
   wrong: 0,
   stalled: 0,
   deadLettered: 0,
+  restarts: 0,
   recoverMs: 12_340,
   notes: [],
   ...over,
@@ -106,9 +107,16 @@ const figures = (over: Partial<FaultFigures> = {}): FaultFigures => ({
 test('the summary line names every figure and passes only when all of them are zero', () => {
   expect(summaryLine(figures())).toBe(
     'broker-sigkill: PASS events in 5000, effects out 4400, duplicates applied 0, events lost 0, wrong 0, ' +
-      'dead-lettered 0, stalled partitions 0, time to recover 12.3 s',
+      'dead-lettered 0, stalled partitions 0, instances restarted 0, time to recover 12.3 s',
   );
-  for (const bad of [{ lost: 1 }, { duplicates: 1 }, { wrong: 1 }, { stalled: 1 }, { deadLettered: 1 }]) {
+  for (const bad of [
+    { lost: 1 },
+    { duplicates: 1 },
+    { wrong: 1 },
+    { stalled: 1 },
+    { deadLettered: 1 },
+    { restarts: 1 },
+  ]) {
     expect(passed(figures(bad))).toBe(false);
     expect(summaryLine(figures(bad))).toMatch(/^broker-sigkill: FAIL /);
   }
@@ -119,11 +127,11 @@ test('the report table has a header, a rule and one row per scenario in order', 
   const lines = reportTable([figures(), figures({ scenario: 'registry-down', lost: 7, recoverMs: null })]);
   expect(lines).toHaveLength(4);
   expect(lines[0]).toBe(
-    '| scenario | result | events in | effects out | lost | duplicates applied | wrong | dead-lettered | stalled partitions | time to recover |',
+    '| scenario | result | events in | effects out | lost | duplicates applied | wrong | dead-lettered | stalled partitions | instances restarted | time to recover |',
   );
-  expect(lines[1]).toBe('|---|---|---|---|---|---|---|---|---|---|');
-  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 12.3 s |');
-  expect(lines[3]).toBe('| registry-down | FAIL | 5000 | 4400 | 7 | 0 | 0 | 0 | 0 | never |');
+  expect(lines[1]).toBe('|---|---|---|---|---|---|---|---|---|---|---|');
+  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 0 | 12.3 s |');
+  expect(lines[3]).toBe('| registry-down | FAIL | 5000 | 4400 | 7 | 0 | 0 | 0 | 0 | 0 | never |');
 });
 
 test('the suite refuses connection settings that point at another stack, and accepts its own or none', () => {
