@@ -188,7 +188,14 @@ const registryDownRestart: FaultScenario = {
     }),
 };
 
-function brokerFault(name: string, signal: NodeJS.Signals, description: string): FaultScenario {
+/** A service of the stack stopped by `signal` once 10% of the backlog is applied, down `downMs`, started again. */
+function serviceFault(
+  name: string,
+  service: 'kafka' | 'mongo',
+  signal: NodeJS.Signals,
+  downMs: number,
+  description: string,
+): FaultScenario {
   return {
     name,
     description,
@@ -199,13 +206,13 @@ function brokerFault(name: string, signal: NodeJS.Signals, description: string):
         const instance = rig.spawn();
         await instance.ready;
         await untilShare(rig, 0.1);
-        await midStream(rig, notes, `broker ${signal}`);
-        const stopMs = await signalService(ctx, 'kafka', signal);
+        await midStream(rig, notes, `${service} ${signal}`);
+        const stopMs = await signalService(ctx, service, signal);
         const downAt = Date.now();
-        if (signal === 'SIGKILL') await sleep(10_000);
-        await restartService(ctx, 'kafka');
+        if (downMs > 0) await sleep(downMs);
+        await restartService(ctx, service);
         notes.push(
-          `broker stopped in ${stopMs} ms, answering again ${((Date.now() - downAt) / 1000).toFixed(1)} s after`,
+          `${service} stopped in ${stopMs} ms, answering again ${((Date.now() - downAt) / 1000).toFixed(1)} s after`,
         );
         return recover(rig, name, Date.now(), notes);
       }),
@@ -217,10 +224,25 @@ export const SCENARIOS: FaultScenario[] = [
   processorSigterm,
   registryDown,
   registryDownRestart,
-  brokerFault(
+  serviceFault(
     'broker-sigkill',
+    'kafka',
     'SIGKILL',
+    10_000,
     'the Kafka broker SIGKILLed mid-stream and started again after 10 s',
   ),
-  brokerFault('broker-restart', 'SIGTERM', 'a clean broker restart (SIGTERM, then start) mid-stream'),
+  serviceFault(
+    'broker-restart',
+    'kafka',
+    'SIGTERM',
+    0,
+    'a clean broker restart (SIGTERM, then start) mid-stream',
+  ),
+  serviceFault(
+    'mongo-sigkill',
+    'mongo',
+    'SIGKILL',
+    0,
+    'the Mongo-protocol server SIGKILLed mid-batch and started again at once',
+  ),
 ];
