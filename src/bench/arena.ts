@@ -68,11 +68,12 @@ export function arenaNames(ctx: Pick<BenchContext, 'runId'>, label: string) {
   };
 }
 
-/** Creates the arena's topics (inputs, outputs, settings) and its database with every index. */
-export async function openArena(ctx: BenchContext, label: string): Promise<Arena> {
-  const { prefix, dbName } = arenaNames(ctx, label);
+/**
+ * The topics and stages of both flows under a prefix: what openArena creates, and what a processor in
+ * another process (the fault suite's child) rebuilds from the prefix alone.
+ */
+export function arenaLayout(prefix: string, partitions: number) {
   const flows = [appointmentsFlow({ prefix }), conversionsFlow({ prefix })];
-  const partitions = ctx.scenario.partitions;
   const settingsTopic = `${prefix}.tenant-settings`;
   const topics = [
     tenantSettingsTopic(settingsTopic),
@@ -80,6 +81,21 @@ export async function openArena(ctx: BenchContext, label: string): Promise<Arena
   ];
   const stageOf = (f: Dataflow) => f.stages[0] as BatchStageSpec;
   const [appointments, conversions] = flows as [Dataflow, Dataflow];
+  return { flows, settingsTopic, topics, stageOf, appointments, conversions };
+}
+
+/** What opening an arena needs of a context: the benchmark's, or the fault suite's. */
+export type ArenaContext = Pick<BenchContext, 'kafka' | 'codec' | 'mongo' | 'log' | 'runId'> & {
+  scenario: Pick<ScenarioFile, 'partitions'>;
+};
+
+/** Creates the arena's topics (inputs, outputs, settings) and its database with every index. */
+export async function openArena(ctx: ArenaContext, label: string): Promise<Arena> {
+  const { prefix, dbName } = arenaNames(ctx, label);
+  const { flows, settingsTopic, topics, stageOf, appointments, conversions } = arenaLayout(
+    prefix,
+    ctx.scenario.partitions,
+  );
   const db = ctx.mongo.db(dbName);
   try {
     const admin = ctx.kafka.admin();
@@ -124,7 +140,7 @@ export async function openArena(ctx: BenchContext, label: string): Promise<Arena
 }
 
 /** Deletes every topic and consumer group under the prefix (dead-letter topics included) and drops the database. */
-async function removeArena(ctx: BenchContext, prefix: string, db: Db): Promise<void> {
+async function removeArena(ctx: ArenaContext, prefix: string, db: Db): Promise<void> {
   const admin = ctx.kafka.admin();
   await admin.connect();
   try {
@@ -140,7 +156,7 @@ async function removeArena(ctx: BenchContext, prefix: string, db: Db): Promise<v
   await db.dropDatabase();
 }
 
-export function closeArena(ctx: BenchContext, arena: Arena): Promise<void> {
+export function closeArena(ctx: ArenaContext, arena: Arena): Promise<void> {
   return removeArena(ctx, arena.prefix, arena.db);
 }
 
@@ -217,7 +233,7 @@ export function sentAtOf(headers: Parameters<typeof headersToStrings>[0]): numbe
 
 /** The event set as wire records for the arena's input topics: encoded once, before any timing. */
 export async function wireRecords(
-  ctx: BenchContext,
+  ctx: Pick<BenchContext, 'kafka' | 'codec'>,
   arena: Arena,
   events: readonly BenchEvent[],
 ): Promise<WireRecord[]> {

@@ -5,6 +5,7 @@ import { benchCommand } from './bench';
 import { customersCommand } from './customers';
 import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
+import { faultsCommand } from './faults';
 import { replayCommand } from './replay';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
@@ -19,6 +20,7 @@ export const commands: Record<string, Command> = {
   customers: customersCommand,
   demo: demoCommand,
   bench: benchCommand,
+  faults: faultsCommand,
 };
 
 export function helpText(): string {

@@ -1,0 +1,27 @@
+// `keyflow faults <scenario|all>` (`npm run faults -- all`): fault injection on the local stack.
+import { createLogger } from '../logger';
+import { KeyflowError } from '../errors';
+import { runFaults } from '../faults/run';
+import { SCENARIOS } from '../faults/scenarios';
+import { defineCommand, usageError } from './args';
+
+export const faultsCommand = defineCommand({
+  name: 'faults',
+  operands: '<scenario|all>',
+  summary: `inject faults into the local stack and check the tables exactly (${SCENARIOS.map((s) => s.name).join(', ')})`,
+  options: {},
+  async run({ positionals }) {
+    const [what, ...extra] = positionals;
+    if (!what)
+      throw new KeyflowError(
+        'USAGE',
+        `name a scenario or \`all\`: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+      );
+    if (extra.length) throw usageError(faultsCommand, `one scenario at a time, got "${extra[0]}" too`);
+    return runFaults({
+      what,
+      log: createLogger(process.env.LOG_LEVEL ?? 'error'),
+      out: (line) => process.stdout.write(`${line}\n`),
+    });
+  },
+});

@@ -1,0 +1,409 @@
+// What every fault scenario shares: the local stack it may stop and start (never an external one),
+// an arena with a known event set, processor instances as real child processes, and the wait for
+// recovery that ends in figures compared with the pure reducers' truth.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Kafka } from 'kafkajs';
+import type { MongoClient } from 'mongodb';
+import { generate } from '../app/demo/generate';
+import { stateOf } from '../appointments/decide';
+import { appointments, changes } from '../appointments/tables';
+import { openArena, closeArena, wireRecords, type Arena, type ArenaContext } from '../bench/arena';
+import { groundTruth, type BenchEvent, type Truth } from '../bench/events';
+import type { Config } from '../config';
+import { rowsOf } from '../conversions/store';
+import { KeyflowError } from '../errors';
+import type { Logger } from '../logger';
+import { HEADERS, headersToStrings } from '../producers/headers';
+import { KeyedProducer } from '../producers/producer';
+import type { WireRecord } from '../producers/types';
+import type { RegistryCodec } from '../schemas/codec';
+import { kafka as kafkaService } from '../services/kafka';
+import { isAlive } from '../services/process';
+import { registry as registryService } from '../services/registry';
+import { mongo as mongoService } from '../services/mongo';
+import { ensure, readPid } from '../services/stack';
+import type { LocalService, StackContext } from '../services/types';
+import { dlqTopicName } from '../topology/define';
+import { compareWithTruth, type FaultFigures, type TruthComparison } from './figures';
+
+export interface FaultContext extends ArenaContext {
+  config: Config;
+  stack: StackContext;
+  /** The local stack's connection settings, handed to every child instance. */
+  stackEnv: Record<string, string>;
+  resultsDir: string;
+  out: (line: string) => void;
+}
+
+const SERVICES: Record<LocalService['name'], LocalService> = {
+  kafka: kafkaService,
+  registry: registryService,
+  mongo: mongoService,
+};
+
+/**
+ * The suite kills and restarts services, so it runs only against the stack of its own state dir: a
+ * connection setting in the environment that points anywhere else is refused.
+ */
+export function externalSettings(env: NodeJS.ProcessEnv, local: Record<string, string>): string[] {
+  return Object.entries(local)
+    .filter(([k, v]) => env[k] !== undefined && env[k] !== '' && env[k] !== v)
+    .map(([k]) => k);
+}
+
+export function refuseExternal(env: NodeJS.ProcessEnv, local: Record<string, string>): void {
+  const bad = externalSettings(env, local);
+  if (bad.length) {
+    throw new KeyflowError(
+      'USAGE',
+      `faults stops and starts services, so it runs only on the local stack; unset ${bad.join(', ')} (it points at another stack)`,
+    );
+  }
+}
+
+/** Sends a signal to a service's process group (found by its pid file) and waits until it is gone. */
+export async function signalService(
+  ctx: FaultContext,
+  name: LocalService['name'],
+  signal: NodeJS.Signals,
+): Promise<number> {
+  const pid = readPid(ctx.stack, name);
+  if (pid === undefined || !isAlive(pid)) {
+    throw new KeyflowError('SERVICE_START_FAILED', `${name} is not running; run \`keyflow services up\``);
+  }
+  const at = Date.now();
+  process.kill(-pid, signal);
+  const deadline = Date.now() + 60_000;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) process.kill(-pid, 'SIGKILL');
+    await sleep(100);
+  }
+  return Date.now() - at;
+}
+
+/** Starts a stopped service again with the stack's own start code; resolves once it answers. */
+export async function restartService(ctx: FaultContext, name: LocalService['name']): Promise<void> {
+  await ensure(ctx.stack, SERVICES[name]);
+}
+
+/** A processor instance in a child process; `exit` resolves with its code (null when killed). */
+export interface Instance {
+  child: ChildProcess;
+  ready: Promise<void>;
+  exit: Promise<number | null>;
+  /** Milliseconds its drain took, as the child reported after a SIGTERM. */
+  drainedMs?: number;
+}
+
+export interface Rig {
+  ctx: FaultContext;
+  arena: Arena;
+  events: BenchEvent[];
+  records: WireRecord[];
+  truth: Truth;
+  instances: Instance[];
+  spawn(): Instance;
+  compare(): Promise<TruthComparison>;
+  /** Effects in the tables so far. */
+  applied(): Promise<number>;
+  /** Effects the truth holds. */
+  expected: number;
+}
+
+export interface EventSetSpec {
+  appointments: number;
+  leads: number;
+  conversionsPerLead: number;
+  seed: number;
+}
+
+const DAY = 86_400_000;
+
+function eventsOf(runId: string, spec: EventSetSpec): BenchEvent[] {
+  return generate({
+    seed: spec.seed,
+    runId,
+    tenants: 3,
+    appointments: spec.appointments,
+    leads: spec.leads,
+    conversionsPerLead: spec.conversionsPerLead,
+    lateShare: 0.05,
+    duplicateShare: 0.1,
+    start: Date.now() - 30 * DAY,
+  }).map((p) =>
+    p.topic === 'appointments'
+      ? { flow: 'appointments', key: p.key, value: p.value, late: p.late, duplicate: p.duplicate }
+      : { flow: 'conversions', key: p.key, value: p.value, late: p.late, duplicate: p.duplicate },
+  );
+}
+
+async function publishTenants(ctx: FaultContext, arena: Arena, events: BenchEvent[]): Promise<void> {
+  const tenants = new Set<string>();
+  for (const e of events) if (e.value) tenants.add(e.value.tenantId);
+  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  try {
+    await producer.publish(
+      [...tenants].map((t) => ({
+        topic: arena.settingsTopic,
+        key: t,
+        value: { tenantId: t, settings: '{}' },
+      })),
+    );
+  } finally {
+    await producer.close();
+  }
+}
+
+/** Settings of every child instance: a short session so a killed member is noticed in seconds. */
+const CHILD_ENV = {
+  KEYFLOW_SESSION_TIMEOUT_MS: '6000',
+  KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
+  KEYFLOW_RETRY_BASE_MS: '50',
+  KEYFLOW_RETRY_MAX_MS: '1000',
+  LOG_LEVEL: 'warn',
+};
+
+function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number): Instance {
+  const logPath = path.join(ctx.resultsDir, `${label}.instances.log`);
+  const log = fs.openSync(logPath, 'a');
+  fs.writeSync(log, `--- instance ${n} started ${new Date().toISOString()}\n`);
+  const child = spawn(process.execPath, [path.join(__dirname, 'child.js')], {
+    env: {
+      ...process.env,
+      ...ctx.stackEnv,
+      ...CHILD_ENV,
+      MONGO_DB: arena.dbName,
+      FAULT_PREFIX: arena.prefix,
+      FAULT_PARTITIONS: String(ctx.scenario.partitions),
+    },
+    stdio: ['ignore', 'pipe', log],
+  });
+  fs.closeSync(log);
+  const instance: Instance = {
+    child,
+    ready: Promise.resolve(),
+    exit: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
+  };
+  instance.ready = new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      const text = String(d);
+      fs.appendFileSync(logPath, text);
+      if (text.includes('READY')) resolve();
+      const stopped = /STOPPED \S+ (\d+)/.exec(text);
+      if (stopped) instance.drainedMs = Number(stopped[1]);
+    });
+    void instance.exit.then((code) =>
+      reject(new Error(`instance ${n} exited (${code}) before it was ready`)),
+    );
+  });
+  instance.ready.catch(() => undefined);
+  return instance;
+}
+
+export async function openRig(ctx: FaultContext, label: string, spec: EventSetSpec): Promise<Rig> {
+  const arena = await openArena(ctx, label);
+  const events = eventsOf(`${ctx.runId}${label}`, spec);
+  const truth = groundTruth(events);
+  await publishTenants(ctx, arena, events);
+  const records = await wireRecords(ctx, arena, events);
+  let expected = truth.changeRows;
+  for (const r of truth.conversions.values()) expected += r.count;
+  const instances: Instance[] = [];
+  const compare = async (): Promise<TruthComparison> => {
+    const docs = await appointments(arena.db).find({}).toArray();
+    return compareWithTruth(
+      {
+        appointments: new Map(docs.map((d) => [d._id, stateOf(d)])),
+        changeRows: await changes(arena.db).countDocuments({}),
+        conversions: await rowsOf(arena.db).find({}).toArray(),
+      },
+      truth,
+    );
+  };
+  return {
+    ctx,
+    arena,
+    events,
+    records,
+    truth,
+    instances,
+    expected,
+    compare,
+    applied: async () => {
+      const [sum] = await rowsOf(arena.db)
+        .aggregate<{ n: number }>([{ $group: { _id: null, n: { $sum: '$count' } } }])
+        .toArray();
+      return (await changes(arena.db).countDocuments({})) + (sum?.n ?? 0);
+    },
+    spawn() {
+      const i = spawnInstance(ctx, arena, label, instances.length + 1);
+      instances.push(i);
+      return i;
+    },
+  };
+}
+
+export const running = (i: Instance) => i.child.exitCode === null && i.child.signalCode === null;
+
+/** SIGKILLs the instance and resolves once it is gone. */
+export async function killInstance(i: Instance): Promise<void> {
+  if (running(i)) i.child.kill('SIGKILL');
+  await i.exit;
+}
+
+/** Resolves once `test` holds, polling; false at the deadline. */
+export async function waitFor(test: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await test().catch(() => false)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(250);
+  }
+}
+
+async function withAdmin<T>(kafka: Kafka, fn: (admin: ReturnType<Kafka['admin']>) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await fn(admin);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Input partitions whose group's committed offset is below the end of the partition. */
+export async function behindPartitions(kafka: Kafka, arena: Arena): Promise<number> {
+  return withAdmin(kafka, async (admin) => {
+    let behind = 0;
+    for (const flow of ['appointments', 'conversions'] as const) {
+      const topic = arena.input[flow];
+      const ends = await admin.fetchTopicOffsets(topic);
+      const [committed] = await admin.fetchOffsets({ groupId: arena.stages[flow].name, topics: [topic] });
+      for (const end of ends) {
+        const c = committed?.partitions.find((p) => p.partition === end.partition);
+        const at = c === undefined || Number(c.offset) < 0 ? Number(end.low) : Number(c.offset);
+        if (at < Number(end.high)) behind++;
+      }
+    }
+    return behind;
+  });
+}
+
+/** Records on the stages' dead-letter topics. */
+export async function deadLettered(kafka: Kafka, arena: Arena): Promise<number> {
+  return withAdmin(kafka, async (admin) => {
+    const topics = new Set(await admin.listTopics());
+    let n = 0;
+    for (const stage of Object.values(arena.stages)) {
+      const dlq = dlqTopicName(stage.name);
+      if (!topics.has(dlq)) continue;
+      for (const p of await admin.fetchTopicOffsets(dlq)) n += Number(p.high) - Number(p.low);
+    }
+    return n;
+  });
+}
+
+/** Why records were dead-lettered: `code: message` with how often, read back from the topics. */
+export async function deadLetterReasons(kafka: Kafka, arena: Arena, count: number): Promise<string[]> {
+  const tally = new Map<string, number>();
+  let seen = 0;
+  const consumer = kafka.consumer({ groupId: `${arena.prefix}.faults-dlq-reader` });
+  await consumer.connect();
+  try {
+    for (const stage of Object.values(arena.stages)) {
+      await consumer.subscribe({ topic: dlqTopicName(stage.name), fromBeginning: true });
+    }
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const h = headersToStrings(message.headers);
+        const why = `${h[HEADERS.DLQ_CODE] ?? '?'}: ${(h[HEADERS.DLQ_MESSAGE] ?? '').slice(0, 160)}`;
+        tally.set(why, (tally.get(why) ?? 0) + 1);
+        seen++;
+      },
+    });
+    await waitFor(async () => seen >= count, 20_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  return [...tally]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([why, n]) => `${n}× ${why}`);
+}
+
+/** Members of the two stage groups that the coordinator still lists. */
+export async function groupMembers(kafka: Kafka, arena: Arena): Promise<number> {
+  return withAdmin(kafka, async (admin) => {
+    const { groups } = await admin.describeGroups(Object.values(arena.stages).map((s) => s.name));
+    return groups.reduce((n, g) => n + g.members.length, 0);
+  });
+}
+
+/**
+ * Waits for every effect of the truth to reach the tables (from `healedAt`), then for the groups to
+ * commit to the end of every input partition, and turns what it finds into the scenario's figures.
+ * Instances that exit on their own meanwhile are restarted, as a supervisor would, and named in notes.
+ */
+export async function recover(
+  rig: Rig,
+  scenario: string,
+  healedAt: number,
+  notes: string[],
+  timeoutMs = 180_000,
+): Promise<FaultFigures> {
+  const { ctx, arena } = rig;
+  const deadline = Date.now() + timeoutMs;
+  let recoverMs: number | null = null;
+  let restarts = 0;
+  for (;;) {
+    const live = rig.instances.filter(running);
+    if (live.length === 0) {
+      const last = rig.instances[rig.instances.length - 1];
+      notes.push(`an instance exited by itself (code ${last?.child.exitCode}); restarted it`);
+      restarts++;
+      if (restarts > 5) break;
+      rig.spawn();
+    }
+    const c = await rig.compare().catch(() => undefined);
+    if (c && c.lost === 0 && c.wrong === 0) {
+      recoverMs = Date.now() - healedAt;
+      break;
+    }
+    if (Date.now() > deadline) break;
+    await sleep(250);
+  }
+  // Commits follow the writes by a batch; a partition still behind after this is stalled.
+  await waitFor(async () => (await behindPartitions(ctx.kafka, arena)) === 0, 30_000);
+  const stalled = await behindPartitions(ctx.kafka, arena).catch(() => -1);
+  const final = await rig.compare();
+  const dead = await deadLettered(ctx.kafka, arena);
+  if (dead > 0) {
+    const reasons = await deadLetterReasons(ctx.kafka, arena, dead).catch((err: unknown) => [
+      `could not read the dead letters back: ${String(err)}`,
+    ]);
+    notes.push(`dead letters: ${reasons.join(' | ')}`);
+  }
+  return {
+    scenario,
+    eventsIn: rig.records.length,
+    effectsOut: final.effectsOut,
+    lost: final.lost,
+    duplicates: final.duplicates,
+    wrong: final.wrong,
+    stalled,
+    deadLettered: dead,
+    restarts,
+    recoverMs,
+    notes,
+  };
+}
+
+export async function closeRig(rig: Rig): Promise<void> {
+  for (const i of rig.instances) await killInstance(i);
+  await closeArena(rig.ctx, rig.arena);
+}
+
+export type { Kafka, MongoClient, RegistryCodec, Logger };

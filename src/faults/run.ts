@@ -1,0 +1,121 @@
+// `keyflow faults <scenario|all>`: runs fault scenarios against the local stack of the state dir,
+// prints one line per scenario and writes faults/results/latest.json and report.md.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { loadConfig } from '../config';
+import { KeyflowError } from '../errors';
+import type { Logger } from '../logger';
+import { kafkaClient } from '../producers/client';
+import { RegistryCodec } from '../schemas/codec';
+import { kafka } from '../services/kafka';
+import { mongo } from '../services/mongo';
+import { registry } from '../services/registry';
+import { stackContext, up } from '../services/stack';
+import { passed, reportTable, summaryLine, type FaultFigures } from './figures';
+import { refuseExternal, type FaultContext } from './rig';
+import { SCENARIOS } from './scenarios';
+
+export interface FaultsOptions {
+  what: string;
+  log: Logger;
+  out: (line: string) => void;
+  resultsDir?: string;
+}
+
+export function selectScenarios(what: string) {
+  if (what === 'all') return SCENARIOS;
+  const one = SCENARIOS.find((s) => s.name === what);
+  if (!one) {
+    throw new KeyflowError(
+      'USAGE',
+      `no fault scenario "${what}"; pick one of ${SCENARIOS.map((s) => s.name).join(', ')} or all`,
+    );
+  }
+  return [one];
+}
+
+/** Returns the exit code: 0 when every scenario ended with nothing lost, doubled, wrong or stalled. */
+export async function runFaults(opts: FaultsOptions): Promise<number> {
+  const chosen = selectScenarios(opts.what);
+  const first = loadConfig(process.env, { require: [] });
+  const stack = stackContext(first, (line) => opts.out(`[services] ${line}`));
+  const local = {
+    ...kafka.endpoint(stack).env,
+    ...registry.endpoint(stack).env,
+    ...mongo.endpoint(stack).env,
+  };
+  refuseExternal(process.env, local);
+  await up(stack);
+  const config = loadConfig({ ...process.env, ...local });
+  const resultsDir = path.resolve(opts.resultsDir ?? path.join('faults', 'results'));
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const client = new MongoClient(config.mongoUrl);
+  await client.connect();
+  const ctx: FaultContext = {
+    config,
+    stack,
+    stackEnv: local,
+    resultsDir,
+    out: opts.out,
+    kafka: kafkaClient(config, opts.log, 'keyflow-faults'),
+    codec: new RegistryCodec({ url: config.schemaRegistryUrl }),
+    mongo: client,
+    log: opts.log,
+    runId: Date.now().toString(36),
+    scenario: { partitions: 6 },
+  };
+  const started = Date.now();
+  const rows: FaultFigures[] = [];
+  try {
+    for (const s of chosen) {
+      opts.out(`running ${s.name}: ${s.description}`);
+      const at = Date.now();
+      let f: FaultFigures;
+      try {
+        f = await s.run(ctx);
+      } catch (err) {
+        f = {
+          scenario: s.name,
+          eventsIn: 0,
+          effectsOut: 0,
+          lost: 0,
+          duplicates: 0,
+          wrong: 0,
+          stalled: 0,
+          deadLettered: 0,
+          restarts: 0,
+          recoverMs: null,
+          notes: [`the scenario itself failed: ${(err as Error).message}`],
+        };
+      }
+      f.notes.push(`scenario took ${Math.round((Date.now() - at) / 1000)} s`);
+      rows.push(f);
+      opts.out(summaryLine(f));
+      for (const n of f.notes) opts.out(`  ${n}`);
+    }
+  } finally {
+    await client.close();
+  }
+  const run = {
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    machine: { cpus: os.cpus().length, node: process.version, mongoServer: config.mongoServer },
+    scenarios: rows,
+  };
+  fs.writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
+  const report = [
+    `# Fault suite, ${run.startedAt}`,
+    '',
+    `${run.machine.cpus} CPUs, Node ${run.machine.node}, Mongo-protocol server ${run.machine.mongoServer}.`,
+    '',
+    ...reportTable(rows),
+    '',
+    ...rows.flatMap((f) => [`- ${f.scenario}: ${f.notes.join('; ')}`]),
+    '',
+  ];
+  fs.writeFileSync(path.join(resultsDir, 'report.md'), report.join('\n'));
+  opts.out(`wrote ${path.relative(process.cwd(), path.join(resultsDir, 'report.md'))}`);
+  return rows.every(passed) ? 0 : 1;
+}
