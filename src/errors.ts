@@ -149,6 +149,21 @@ export class KeyflowError extends Error {
 const TRANSIENT_MONGO_CODES = new Set([6, 7, 89, 91, 112, 189, 10107, 11600, 11602, 13435, 13436, 262]);
 
 /**
+ * A bulk write the driver could not carry out at all (the server unreachable mid-write): the driver
+ * wraps its network error in a MongoBulkWriteError with no write errors, no write-concern error and no
+ * server code. The fault suite's MongoDB kill found these dead-lettered as handler failures.
+ */
+function driverFailedBulk(err: unknown): boolean {
+  const b = err as { name?: string; code?: unknown; writeErrors?: unknown; err?: unknown };
+  return (
+    b?.name === 'MongoBulkWriteError' &&
+    typeof b.code !== 'number' &&
+    b.err === undefined &&
+    (!Array.isArray(b.writeErrors) || b.writeErrors.length === 0)
+  );
+}
+
+/**
  * Reduces any thrown value to a KeyflowError: our own pass through; kafkajs errors keep their own
  * `retriable`; MongoDB network errors and transient server codes are retriable; anything else is a
  * handler bug and goes to the dead-letter topic rather than being retried forever.
@@ -175,7 +190,8 @@ export function classify(err: unknown): KeyflowError {
       name === 'MongoServerSelectionError' ||
       labels.includes('TransientTransactionError') ||
       labels.includes('RetryableWriteError') ||
-      (typeof e.code === 'number' && TRANSIENT_MONGO_CODES.has(e.code));
+      (typeof e.code === 'number' && TRANSIENT_MONGO_CODES.has(e.code)) ||
+      driverFailedBulk(err);
     if (transient) return new KeyflowError('STORE_TRANSIENT', message, { cause: err });
   }
   return new KeyflowError('HANDLER_FAILED', message, { cause: err });

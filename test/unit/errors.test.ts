@@ -1,7 +1,7 @@
 // The README's error table is the documentation of ERROR_CODES: same codes, same retriable flags.
 import fs from 'node:fs';
 import path from 'node:path';
-import { ERROR_CODES, KeyflowError } from '../../src/errors';
+import { classify, ERROR_CODES, KeyflowError } from '../../src/errors';
 
 const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
 
@@ -24,4 +24,18 @@ test('a KeyflowError takes its retriable flag from the table unless told otherwi
   expect(new KeyflowError('DOMAIN_SPECIFIC', 'x', { retriable: true }).retriable).toBe(true);
   const cause = new Error('root');
   expect(new KeyflowError('UNREACHABLE', 'x', { cause }).cause).toBe(cause);
+});
+
+test('a bulk write the driver could not carry out (server unreachable) is STORE_TRANSIENT, a real write error is not', () => {
+  const unreachable = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:27017'), {
+    name: 'MongoBulkWriteError',
+    writeErrors: [],
+  });
+  expect(classify(unreachable)).toMatchObject({ code: 'STORE_TRANSIENT', retriable: true });
+  const duplicate = Object.assign(new Error('E11000 duplicate key'), {
+    name: 'MongoBulkWriteError',
+    code: 11000,
+    writeErrors: [{ code: 11000 }],
+  });
+  expect(classify(duplicate)).toMatchObject({ code: 'HANDLER_FAILED', retriable: false });
 });
