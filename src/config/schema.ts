@@ -232,6 +232,11 @@ export const settings = {
     z.coerce.number().int().min(1000).default(20000),
     'Inside one fetched batch, how long a call to MongoDB, Kafka or the registry is retried before the batch gives up (its uncommitted rest is fetched again); at most half the rebalance timeout.',
   ),
+  startupWaitMs: setting(
+    'KEYFLOW_STARTUP_WAIT_MS',
+    z.coerce.number().int().min(0).default(120000),
+    'At start-up, how long an unreachable Kafka, registry or MongoDB is waited for (retried with backoff) before start fails; 0 fails at once.',
+  ),
   lagIntervalMs: setting(
     'KEYFLOW_LAG_INTERVAL_MS',
     z.coerce.number().int().min(100).default(5000),

@@ -26,6 +26,7 @@ import { Leases } from '../state/leases';
 import { ByteBudget } from '../consumers/byte-budget';
 import { ProvenanceRecorder } from '../state/provenance';
 import { ENGINE_INDEXES } from './engine-queries';
+import { startupWaiter } from './startup-wait';
 import { ensureTopics } from '../topology/admin';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
@@ -113,23 +114,28 @@ export class Processor {
     const { config, log } = this.opts;
     this.kafka = kafkaClient(config, log, `${config.kafkaClientId}-${this.instanceId}`);
     const admin = this.kafka.admin();
+    const until = startupWaiter({ waitMs: config.startupWaitMs, log });
+    await until('Kafka', async () => {
+      try {
+        await admin.connect();
+      } catch (err) {
+        throw new KeyflowError(
+          'UNREACHABLE',
+          `Kafka at ${config.kafkaBrokers.join(',')} did not answer: ${(err as Error).message}; is it running (\`keyflow services status\`) and is KAFKA_BROKERS right?`,
+          { cause: err },
+        );
+      }
+    });
     try {
-      await admin.connect();
-    } catch (err) {
-      throw new KeyflowError(
-        'UNREACHABLE',
-        `Kafka at ${config.kafkaBrokers.join(',')} did not answer: ${(err as Error).message}; is it running (\`keyflow services status\`) and is KAFKA_BROKERS right?`,
-        { cause: err },
-      );
-    }
-    try {
-      const created = await ensureTopics(admin, this.topology.topics, log);
+      const created = await until('Kafka', () => ensureTopics(admin, this.topology.topics, log));
       if (created.length) log.info({ created }, 'created topics');
-      this.codec = new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
-      await this.codec.registerAll(this.topology.topics);
+      const codec = new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
+      this.codec = codec;
+      await until('the schema registry', () => codec.registerAll(this.topology.topics));
 
-      this.store = await connectStore(config, log);
-      await ensureIndexes(this.store.db, [...ENGINE_INDEXES, ...(this.opts.indexes ?? [])]);
+      this.store = await until('MongoDB', () => connectStore(config, log));
+      const db = this.store.db;
+      await until('MongoDB', () => ensureIndexes(db, [...ENGINE_INDEXES, ...(this.opts.indexes ?? [])]));
       this.health.register('mongo', mongoCheck(this.store.db));
 
       this.producer = new KeyedProducer(this.kafka, this.codec);

@@ -55,7 +55,7 @@ test('a bad setting stops start-up with one line naming it, no stack trace', () 
 
 test('an unreachable broker stops start-up with one line naming the address', async () => {
   const port = await freePort();
-  const res = keyflow(['start'], { KAFKA_BROKERS: `127.0.0.1:${port}` });
+  const res = keyflow(['start'], { KAFKA_BROKERS: `127.0.0.1:${port}`, KEYFLOW_STARTUP_WAIT_MS: '0' });
   expect(res.status).toBe(1);
   const lines = res.stderr.trim().split('\n');
   expect(lines).toHaveLength(1);

@@ -82,6 +82,13 @@ test('the Deployment probes /readyz and /healthz, takes the admin token from a S
   const drainMs = Number(env.get('KEYFLOW_INFRA_RETRY_BUDGET_MS')?.value);
   expect(drainMs).toBeGreaterThan(0);
   expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(drainMs);
+  // Liveness waits for the startup probe, which must outlast the start-up wait for the services.
+  expect(c.startupProbe.httpGet).toMatchObject({ path: '/healthz', port: 'http' });
+  const startupWaitMs = Number(env.get('KEYFLOW_STARTUP_WAIT_MS')?.value);
+  expect(startupWaitMs).toBeGreaterThan(0);
+  expect(c.startupProbe.periodSeconds * c.startupProbe.failureThreshold * 1000).toBeGreaterThan(
+    startupWaitMs,
+  );
   expect(byKind('Secret').metadata.name).toBe('keyflow');
 });
 
