@@ -7,21 +7,33 @@ import { defineCommand, usageError } from './args';
 
 export const faultsCommand = defineCommand({
   name: 'faults',
-  operands: '<scenario|all>',
+  operands: '<scenario|quick|all>',
   summary: `inject faults into the local stack and check the tables exactly (${SCENARIOS.map((s) => s.name).join(', ')})`,
-  options: {},
-  async run({ positionals }) {
+  options: {
+    quick: {
+      type: 'boolean',
+      doc: 'run the CI-sized version of the scenarios (small event sets, fewer faults)',
+    },
+    results: {
+      type: 'string',
+      value: 'dir',
+      doc: 'write latest.json and report.md here (default faults/results)',
+    },
+  },
+  async run({ positionals, values }) {
     const [what, ...extra] = positionals;
     if (!what)
       throw new KeyflowError(
         'USAGE',
-        `name a scenario or \`all\`: ${SCENARIOS.map((s) => s.name).join(', ')}`,
+        `name a scenario, \`quick\` (the CI-sized subset) or \`all\`: ${SCENARIOS.map((s) => s.name).join(', ')}`,
       );
     if (extra.length) throw usageError(faultsCommand, `one scenario at a time, got "${extra[0]}" too`);
     return runFaults({
       what,
       log: createLogger(process.env.LOG_LEVEL ?? 'error'),
       out: (line) => process.stdout.write(`${line}\n`),
+      resultsDir: values.results,
+      quick: values.quick === true || what === 'quick',
     });
   },
 });

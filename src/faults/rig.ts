@@ -36,6 +36,8 @@ export interface FaultContext extends ArenaContext {
   stackEnv: Record<string, string>;
   resultsDir: string;
   out: (line: string) => void;
+  /** The CI-sized run: scenarios use their small event sets and fewer faults. */
+  quick: boolean;
 }
 
 const SERVICES: Record<LocalService['name'], LocalService> = {
@@ -204,11 +206,15 @@ function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number
 }
 
 export async function openRig(ctx: FaultContext, label: string, spec: EventSetSpec): Promise<Rig> {
+  const at = Date.now();
+  const step = (what: string) => ctx.out(`  ${label}: ${what} (${((Date.now() - at) / 1000).toFixed(1)} s)`);
   const arena = await openArena(ctx, label);
+  step('topics, schemas and indexes ready');
   const events = eventsOf(`${ctx.runId}${label}`, spec);
   const truth = groundTruth(events);
   await publishTenants(ctx, arena, events);
   const records = await wireRecords(ctx, arena, events);
+  step(`${records.length} records encoded`);
   let expected = truth.changeRows;
   for (const r of truth.conversions.values()) expected += r.count;
   const instances: Instance[] = [];

@@ -14,7 +14,7 @@ import { mongo } from '../services/mongo';
 import { registry } from '../services/registry';
 import { stackContext, up } from '../services/stack';
 import { passed, reportTable, summaryLine, type FaultFigures } from './figures';
-import { refuseExternal, type FaultContext } from './rig';
+import { externalSettings, refuseExternal, type FaultContext } from './rig';
 import { SCENARIOS } from './scenarios';
 
 export interface FaultsOptions {
@@ -22,19 +22,24 @@ export interface FaultsOptions {
   log: Logger;
   out: (line: string) => void;
   resultsDir?: string;
+  /** The CI-sized version of each scenario. */
+  quick?: boolean;
 }
 
 export function selectScenarios(what: string) {
   if (what === 'all') return SCENARIOS;
+  if (what === 'quick') return SCENARIOS.filter((s) => s.quick);
   const one = SCENARIOS.find((s) => s.name === what);
   if (!one) {
     throw new KeyflowError(
       'USAGE',
-      `no fault scenario "${what}"; pick one of ${SCENARIOS.map((s) => s.name).join(', ')} or all`,
+      `no fault scenario "${what}"; pick one of ${SCENARIOS.map((s) => s.name).join(', ')}, quick or all`,
     );
   }
   return [one];
 }
+
+const CONNECTION_SETTINGS = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGO_URL'] as const;
 
 /** Returns the exit code: 0 when every scenario ended with nothing lost, doubled, wrong or stalled. */
 export async function runFaults(opts: FaultsOptions): Promise<number> {
@@ -46,9 +51,18 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     ...registry.endpoint(stack).env,
     ...mongo.endpoint(stack).env,
   };
-  refuseExternal(process.env, local);
-  await up(stack);
-  const config = loadConfig({ ...process.env, ...local });
+  // Scenarios that only signal processors may run on any stack (`npm test` runs the quick ones on the
+  // test stack); one that stops a service runs only on the local stack of this state dir.
+  let stackEnv: Record<string, string> = local;
+  if (chosen.some((s) => s.stopsServices)) {
+    refuseExternal(process.env, local);
+    await up(stack);
+  } else if (externalSettings(process.env, local).length === 0) {
+    await up(stack);
+  } else {
+    stackEnv = Object.fromEntries(CONNECTION_SETTINGS.map((k) => [k, process.env[k] ?? local[k] ?? '']));
+  }
+  const config = loadConfig({ ...process.env, ...stackEnv });
   const resultsDir = path.resolve(opts.resultsDir ?? path.join('faults', 'results'));
   fs.mkdirSync(resultsDir, { recursive: true });
   const client = new MongoClient(config.mongoUrl);
@@ -56,7 +70,8 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   const ctx: FaultContext = {
     config,
     stack,
-    stackEnv: local,
+    stackEnv,
+    quick: opts.quick ?? opts.what === 'quick',
     resultsDir,
     out: opts.out,
     kafka: kafkaClient(config, opts.log, 'keyflow-faults'),

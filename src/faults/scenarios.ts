@@ -23,11 +23,18 @@ export interface FaultScenario {
   name: string;
   /** What it does, for `--help` and the README. */
   description: string;
+  /** It stops or cuts a service of the stack, so it may run only on the suite's own local stack. */
+  stopsServices: boolean;
+  /** Part of `keyflow faults quick`, the CI-sized subset that `npm test` runs (with `ctx.quick` set). */
+  quick?: boolean;
   run(ctx: FaultContext): Promise<FaultFigures>;
 }
 
 /** About 5,000 records: 400 appointment lifecycles and 600 leads' conversions. */
 const SET: EventSetSpec = { appointments: 400, leads: 600, conversionsPerLead: 5, seed: 20261213 };
+
+/** About 1,300 records, for the CI-sized runs of `keyflow faults quick`. */
+const SMALL: EventSetSpec = { appointments: 100, leads: 160, conversionsPerLead: 5, seed: 20261215 };
 
 /** About 26,000 records: a backlog that takes the processor long enough to be cut in the middle. */
 const BACKLOG: EventSetSpec = { appointments: 2000, leads: 3000, conversionsPerLead: 5, seed: 20261214 };
@@ -61,7 +68,9 @@ async function midStream(rig: Rig, notes: string[], what: string): Promise<void>
 const processorKills: FaultScenario = {
   name: 'processor-sigkill',
   description:
-    'ten SIGKILLs of the running processor child, each a seeded random 0.3-2.3 s after it was ready, while a 75 s burst is published; each killed instance is replaced at once',
+    'ten SIGKILLs of the running processor child, each a seeded random 0.3-2.3 s after it was ready, while a 75 s burst is published; each killed instance is replaced at once (quick: two kills in an 8 s burst)',
+  stopsServices: false,
+  quick: true,
   run: (ctx) =>
     withRig(
       ctx,
@@ -70,7 +79,8 @@ const processorKills: FaultScenario = {
         const notes: string[] = [];
         let instance = rig.spawn();
         await instance.ready;
-        const burstMs = 75_000;
+        const kills = ctx.quick ? 2 : 10;
+        const burstMs = ctx.quick ? 8_000 : 75_000;
         let done = false;
         const publishing = publishPaced(
           ctx.kafka,
@@ -87,7 +97,7 @@ const processorKills: FaultScenario = {
         const start = Date.now();
         const at: number[] = [];
         let landed = 0;
-        for (let k = 0; k < 10; k++) {
+        for (let k = 0; k < kills; k++) {
           await instance.ready;
           await sleep(300 + rand() * 2_000);
           at.push(Date.now() - start);
@@ -99,43 +109,51 @@ const processorKills: FaultScenario = {
         const healedAt = Date.now();
         await publishing;
         notes.push(
-          `kills at ${at.map((t) => (t / 1000).toFixed(1)).join(', ')} s into the burst; ${landed} of 10 while it was still being published and applied`,
+          `kills at ${at.map((t) => (t / 1000).toFixed(1)).join(', ')} s into the burst; ${landed} of ${kills} while it was still being published and applied`,
         );
         return recover(rig, 'processor-sigkill', healedAt, notes);
       },
-      SET,
+      ctx.quick ? SMALL : SET,
     ),
 };
 
 const processorSigterm: FaultScenario = {
   name: 'processor-sigterm',
   description:
-    'SIGTERM to the processor child mid-batch: it drains and exits 0, leaves both stage groups, and a new instance finishes the stream exactly',
+    'SIGTERM to the processor child mid-batch: it drains and exits 0, leaves both stage groups, and a new instance finishes the stream exactly (quick: a 5,000-record backlog)',
+  stopsServices: false,
+  quick: true,
   run: (ctx) =>
-    withRig(ctx, 'processor-sigterm', async (rig) => {
-      const notes: string[] = [];
-      await publishAll(ctx.kafka, rig.records);
-      const first = rig.spawn();
-      await first.ready;
-      await untilShare(rig, 0.1);
-      await midStream(rig, notes, 'SIGTERM');
-      const at = Date.now();
-      first.child.kill('SIGTERM');
-      const code = await first.exit;
-      const exitedMs = Date.now() - at;
-      await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) === 0, 60_000);
-      const leftMs = Date.now() - at;
-      notes.push(
-        `exit code ${code}; drain ${first.drainedMs ?? '?'} ms, process gone after ${exitedMs} ms, no member left in either group after ${leftMs} ms`,
-      );
-      const second = rig.spawn();
-      await second.ready;
-      return recover(rig, 'processor-sigterm', Date.now(), notes);
-    }),
+    withRig(
+      ctx,
+      'processor-sigterm',
+      async (rig) => {
+        const notes: string[] = [];
+        await publishAll(ctx.kafka, rig.records);
+        const first = rig.spawn();
+        await first.ready;
+        await untilShare(rig, 0.1);
+        await midStream(rig, notes, 'SIGTERM');
+        const at = Date.now();
+        first.child.kill('SIGTERM');
+        const code = await first.exit;
+        const exitedMs = Date.now() - at;
+        await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) === 0, 60_000);
+        const leftMs = Date.now() - at;
+        notes.push(
+          `exit code ${code}; drain ${first.drainedMs ?? '?'} ms, process gone after ${exitedMs} ms, no member left in either group after ${leftMs} ms`,
+        );
+        const second = rig.spawn();
+        await second.ready;
+        return recover(rig, 'processor-sigterm', Date.now(), notes);
+      },
+      ctx.quick ? SET : BACKLOG,
+    ),
 };
 
 const registryDown: FaultScenario = {
   name: 'registry-down',
+  stopsServices: true,
   description:
     'the schema registry stopped (by its pid file) for 60 s while the running processor takes the second half of the stream, then started again',
   run: (ctx) =>
@@ -160,6 +178,7 @@ const registryDown: FaultScenario = {
 
 const registryDownRestart: FaultScenario = {
   name: 'registry-down-restart',
+  stopsServices: true,
   description:
     'the registry stopped for 60 s and the processor SIGKILLed and started again during the outage, so it has no schema cached: its events must wait for the registry',
   run: (ctx) =>
@@ -199,6 +218,7 @@ function serviceFault(
   return {
     name,
     description,
+    stopsServices: true,
     run: (ctx) =>
       withRig(ctx, name, async (rig) => {
         const notes: string[] = [];
