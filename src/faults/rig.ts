@@ -36,6 +36,8 @@ export interface FaultContext extends ArenaContext {
   stackEnv: Record<string, string>;
   resultsDir: string;
   out: (line: string) => void;
+  /** Runs before a rig's instances are stopped, while they still serve /metrics (the alert check). */
+  beforeClose?: (rig: Rig) => Promise<void>;
 }
 
 const SERVICES: Record<LocalService['name'], LocalService> = {
@@ -402,6 +404,7 @@ export async function recover(
 }
 
 export async function closeRig(rig: Rig): Promise<void> {
+  await rig.ctx.beforeClose?.(rig);
   for (const i of rig.instances) await killInstance(i);
   await closeArena(rig.ctx, rig.arena);
 }
