@@ -175,6 +175,11 @@ export const settings = {
   ),
   registryPort: setting('KEYFLOW_REGISTRY_PORT', port.default(28081), 'Local stack: schema registry port.'),
   mongoPort: setting('KEYFLOW_MONGO_PORT', port.default(27027), 'Local stack: Mongo-protocol server port.'),
+  prometheusPort: setting(
+    'KEYFLOW_PROMETHEUS_PORT',
+    port.default(29094),
+    'Fault suite: port of the Prometheus server `keyflow faults` runs beside the scenarios.',
+  ),
   mongoServer: setting(
     'KEYFLOW_MONGO_SERVER',
     z.enum(['ferretdb', 'mongo-java-server', 'secantusdb']).default('mongo-java-server'),

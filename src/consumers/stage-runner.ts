@@ -392,16 +392,28 @@ export class StageRunner {
       now: () => Date.now(),
       ...(leases ? { fence: (key: string) => tokens.get(key) } : {}),
     };
+    const lanes = (list: StageEvent[], busy: number) =>
+      this.deps.instrumentation.emit(EVENTS.LANES_BUSY, {
+        stage: this.spec.name,
+        partition: list[0]!.partition,
+        busy,
+      });
+    // A batch stage folds its keys into one unit of work: one lane busy while it runs, none after,
+    // so keyflow_lanes_busy (and its dashboard panel) covers batch stages too.
+    const busyWhile = async (list: StageEvent[], fold: () => Promise<EventOutcome[]>) => {
+      if (list.length === 0) return fold();
+      lanes(list, 1);
+      try {
+        return await fold();
+      } finally {
+        lanes(list, 0);
+      }
+    };
+    const spec = this.spec;
     const run = (list: StageEvent[]) =>
-      this.spec.kind === 'batch'
-        ? runBatch(this.spec.handler, list, ctx)
-        : runEachEvent(this.spec, list, ctx, this.opts.keyLanes, keepGoing, (busy) =>
-            this.deps.instrumentation.emit(EVENTS.LANES_BUSY, {
-              stage: this.spec.name,
-              partition: list[0]!.partition,
-              busy,
-            }),
-          );
+      spec.kind === 'batch'
+        ? busyWhile(list, () => runBatch(spec.handler, list, ctx))
+        : runEachEvent(spec, list, ctx, this.opts.keyLanes, keepGoing, (busy) => lanes(list, busy));
     if (!leases || events.length === 0) return run(events);
 
     // The owner names the lane: this instance, this stage, this partition. Two stages of one process,

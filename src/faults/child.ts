@@ -1,13 +1,18 @@
 // A processor instance of its own for the fault suite: both flows' stages on the arena named by
 // FAULT_PREFIX (FAULT_PARTITIONS partitions), settings from the environment. Prints READY once it
-// runs; drains and exits 0 on SIGTERM, so the suite can kill it, stop it, or let it leave.
+// runs; drains and exits 0 on SIGTERM, so the suite can kill it, stop it, or let it leave. With
+// FAULT_TARGETS_DIR set it serves /metrics on a free port and registers it there for Prometheus.
+import fs from 'node:fs';
+import { createServer, type ApiServer } from '../api/server';
 import { arenaLayout } from '../bench/arena';
 import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { Processor } from '../runtime/processor';
+import { TARGETS_DIR_ENV, targetEntry, writeTarget } from './prometheus';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  const log = createLogger(config.logLevel);
   const layout = arenaLayout(process.env.FAULT_PREFIX!, Number(process.env.FAULT_PARTITIONS));
   const processor = new Processor({
     config,
@@ -15,12 +20,22 @@ async function main(): Promise<void> {
       topics: layout.topics,
       stages: [layout.stageOf(layout.appointments), layout.stageOf(layout.conversions)],
     },
-    log: createLogger(config.logLevel),
+    log,
     settingsTopic: layout.settingsTopic,
   });
+  let server: ApiServer | undefined;
+  let target: string | undefined;
+  const targetsDir = process.env[TARGETS_DIR_ENV];
+  if (targetsDir) {
+    // Listening before the stages start: Prometheus sees the instance (not yet ready) at once.
+    server = createServer({ log, registry: processor.metrics, health: processor.health });
+    const port = await server.listen(0, '127.0.0.1');
+    target = writeTarget(targetsDir, process.pid, targetEntry(port, { arena: process.env.FAULT_PREFIX! }));
+  }
   const stop = (signal: string) => {
     const at = Date.now();
-    processor.stop().then(
+    if (target) fs.rmSync(target, { force: true });
+    Promise.all([server?.close(), processor.stop()]).then(
       () => {
         process.stdout.write(`STOPPED ${signal} ${Date.now() - at}\n`);
         process.exit(0);

@@ -28,6 +28,8 @@ export interface FaultFigures {
   recoverMs: number | null;
   /** What the scenario states beside the figures (a measured bound, the faults injected). */
   notes: string[];
+  /** Alerts the scenario should raise that did not fire and resolve on the suite's Prometheus. */
+  alertFailures?: string[];
 }
 
 export interface TableContents {
@@ -90,7 +92,8 @@ export function passed(f: FaultFigures): boolean {
     f.stalled === 0 &&
     f.deadLettered === 0 &&
     f.restarts === 0 &&
-    f.recoverMs !== null
+    f.recoverMs !== null &&
+    (f.alertFailures ?? []).length === 0
   );
 }
 

@@ -38,6 +38,8 @@ export interface FaultContext extends ArenaContext {
   out: (line: string) => void;
   /** The CI-sized run: scenarios use their small event sets and fewer faults. */
   quick: boolean;
+  /** Runs before a rig's instances are stopped, while they still serve /metrics (the alert check). */
+  beforeClose?: (rig: Rig) => Promise<void>;
 }
 
 const SERVICES: Record<LocalService['name'], LocalService> = {
@@ -408,6 +410,7 @@ export async function recover(
 }
 
 export async function closeRig(rig: Rig): Promise<void> {
+  await rig.ctx.beforeClose?.(rig);
   for (const i of rig.instances) await killInstance(i);
   await closeArena(rig.ctx, rig.arena);
 }

@@ -14,6 +14,7 @@ import { mongo } from '../services/mongo';
 import { registry } from '../services/registry';
 import { stackContext, up } from '../services/stack';
 import { passed, reportTable, summaryLine, type FaultFigures } from './figures';
+import { EXPECTED_ALERTS, judgeAlerts, SuitePrometheus, type DashboardResult } from './prometheus';
 import { externalSettings, refuseExternal, type FaultContext } from './rig';
 import { SCENARIOS } from './scenarios';
 
@@ -65,13 +66,26 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   const config = loadConfig({ ...process.env, ...stackEnv });
   const resultsDir = path.resolve(opts.resultsDir ?? path.join('faults', 'results'));
   fs.mkdirSync(resultsDir, { recursive: true });
+  // The CI-sized run checks the tables only; the full run also watches alerts and the dashboard.
+  const quick = opts.quick ?? opts.what === 'quick';
+  const prom = quick
+    ? undefined
+    : await SuitePrometheus.start(path.join(stack.stateDir, 'faults-prometheus'), config.prometheusPort);
+  if (prom) {
+    opts.out(
+      `[prometheus] scraping the fault children at ${prom.url} (rules: alerts.yml with for: in seconds)`,
+    );
+  }
   const client = new MongoClient(config.mongoUrl);
-  await client.connect();
+  await client.connect().catch(async (err: unknown) => {
+    await prom?.close();
+    throw err;
+  });
   const ctx: FaultContext = {
     config,
     stack,
-    stackEnv,
-    quick: opts.quick ?? opts.what === 'quick',
+    stackEnv: { ...stackEnv, ...(prom?.childEnv() ?? {}) },
+    quick,
     resultsDir,
     out: opts.out,
     kafka: kafkaClient(config, opts.log, 'keyflow-faults'),
@@ -83,10 +97,23 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   };
   const started = Date.now();
   const rows: FaultFigures[] = [];
+  let dashboard: DashboardResult[] = [];
   try {
     for (const s of chosen) {
       opts.out(`running ${s.name}: ${s.description}`);
       const at = Date.now();
+      let closedAt: number | undefined;
+      // While the scenario's processors still run: wait for its alerts to resolve, then stop scraping
+      // them, so stopping them on purpose does not read as an outage.
+      const expected = EXPECTED_ALERTS[s.name] ?? [];
+      ctx.beforeClose = async () => {
+        if (!prom) return;
+        if (!(await prom.untilResolved(expected, 120_000))) {
+          opts.out(`  [prometheus] ${expected.join(', ')} still firing 120 s after the scenario ended`);
+        }
+        closedAt = Date.now();
+        prom.clearTargets();
+      };
       let f: FaultFigures;
       try {
         f = await s.run(ctx);
@@ -105,19 +132,45 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
           notes: [`the scenario itself failed: ${(err as Error).message}`],
         };
       }
+      if (prom) {
+        prom.clearTargets();
+        const end = (closedAt ?? Date.now()) / 1000;
+        const spans = await prom.alertSpans(at / 1000, end).catch((err: unknown) => {
+          f.notes.push(`could not read the alerts back: ${String(err)}`);
+          return [];
+        });
+        const verdict = judgeAlerts(spans, expected, at / 1000, end);
+        f.notes.push(...verdict.lines);
+        if (verdict.missing.length) {
+          f.alertFailures = verdict.missing;
+          f.notes.push(`expected alerts missing: ${verdict.missing.join('; ')}`);
+        }
+      }
       f.notes.push(`scenario took ${Math.round((Date.now() - at) / 1000)} s`);
       rows.push(f);
       opts.out(summaryLine(f));
       for (const n of f.notes) opts.out(`  ${n}`);
     }
+    if (prom) dashboard = await prom.dashboardCheck(started / 1000, Date.now() / 1000);
   } finally {
     await client.close();
+    await prom?.close();
+  }
+  const empty = dashboard.filter((d) => d.series === 0);
+  for (const d of dashboard) {
+    opts.out(
+      `dashboard ${d.series > 0 ? 'ok   ' : 'EMPTY'} ${d.series} series: ${d.panel}: ${d.query}${d.error ? ` (${d.error})` : ''}`,
+    );
+  }
+  if (prom) {
+    opts.out(`dashboard: ${dashboard.length - empty.length} of ${dashboard.length} queries returned series`);
   }
   const run = {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     machine: { cpus: os.cpus().length, node: process.version, mongoServer: config.mongoServer },
     scenarios: rows,
+    dashboard,
   };
   fs.writeFileSync(path.join(resultsDir, 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
   const report = [
@@ -129,8 +182,18 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     '',
     ...rows.flatMap((f) => [`- ${f.scenario}: ${f.notes.join('; ')}`]),
     '',
+    ...(prom
+      ? [
+          `Dashboard queries on the suite's Prometheus over the run: ${dashboard.length - empty.length} of ${dashboard.length} returned series.`,
+          '',
+          ...dashboard.map(
+            (d) => `- ${d.series > 0 ? 'ok' : 'EMPTY'} (${d.series}) ${d.panel}: \`${d.query}\``,
+          ),
+          '',
+        ]
+      : ['The quick run checks the tables only: no Prometheus, no alert or dashboard check.', '']),
   ];
   fs.writeFileSync(path.join(resultsDir, 'report.md'), report.join('\n'));
   opts.out(`wrote ${path.relative(process.cwd(), path.join(resultsDir, 'report.md'))}`);
-  return rows.every(passed) ? 0 : 1;
+  return rows.every(passed) && empty.length === 0 ? 0 : 1;
 }

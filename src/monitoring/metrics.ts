@@ -141,6 +141,12 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
       errors.inc({ stage: r.stage, code: r.code });
     }),
     instrumentation.on(EVENTS.EVENT_DEAD_LETTERED, (d) => deadLetters.inc({ stage: d.stage })),
+    // A stage's retry and dead-letter counters exist at 0 from its start: rate() needs a sample
+    // before the first increment, or the first dead letter after a start is never seen as a rate.
+    instrumentation.on(EVENTS.STAGE_START, (s) => {
+      retries.inc({ stage: s.stage }, 0);
+      deadLetters.inc({ stage: s.stage }, 0);
+    }),
     instrumentation.on(EVENTS.LANES_BUSY, (l) =>
       lanesBusy.set({ stage: l.stage, partition: String(l.partition) }, l.busy),
     ),
