@@ -1,6 +1,7 @@
 // One error root for the whole processor: every runtime failure carries a stable `code` and a
 // `retriable` flag, and the stage runner routes on those two fields alone (retry vs dead letter).
 // ERROR_CODES is the table the README documents; test/unit/errors.test.ts keeps the two in step.
+import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
 
 export const ERROR_CODES = {
   CONFIG_INVALID: { retriable: false, doc: 'A setting is missing or invalid; the message names it.' },
@@ -182,12 +183,19 @@ export function classify(err: unknown): KeyflowError {
   if (name.startsWith('KafkaJS')) {
     return new KeyflowError('PRODUCE_FAILED', message, { retriable: e.retriable === true, cause: err });
   }
+  // MongoNetworkError's subclasses include the pool-cleared errors, whose names do not all start with
+  // "Mongo" (PoolClearedOnNetworkError): operations queued on a pool a failed monitor check cleared.
+  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) {
+    return new KeyflowError('STORE_TRANSIENT', message, { cause: err });
+  }
   if (name.startsWith('Mongo')) {
     const labels = (Array.isArray(e.errorLabels) ? e.errorLabels : []) as string[];
     const transient =
       name === 'MongoNetworkError' ||
       name === 'MongoNetworkTimeoutError' ||
       name === 'MongoServerSelectionError' ||
+      name === 'MongoWaitQueueTimeoutError' ||
+      labels.includes('PoolRequestedRetry') ||
       labels.includes('TransientTransactionError') ||
       labels.includes('RetryableWriteError') ||
       (typeof e.code === 'number' && TRANSIENT_MONGO_CODES.has(e.code)) ||

@@ -39,3 +39,20 @@ test('a bulk write the driver could not carry out (server unreachable) is STORE_
   });
   expect(classify(duplicate)).toMatchObject({ code: 'HANDLER_FAILED', retriable: false });
 });
+
+test('a cleared connection pool or a full wait queue is STORE_TRANSIENT, not a handler failure', () => {
+  // What the driver throws at operations queued on a pool that a failed monitor check just cleared:
+  // the fault suite found these dead-lettered as HANDLER_FAILED on a loaded machine.
+  const pool = { address: '127.0.0.1:27017', serverError: new Error('connection <monitor> timed out') };
+  for (const name of ['PoolClearedError', 'PoolClearedOnNetworkError', 'WaitQueueTimeoutError']) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Cls = (require('mongodb/lib/cmap/errors') as Record<string, new (...a: unknown[]) => Error>)[name]!;
+    const err = name === 'WaitQueueTimeoutError' ? new Cls('timed out waiting', pool.address) : new Cls(pool);
+    const k = classify(err);
+    expect({ name, code: k.code, retriable: k.retriable }).toEqual({
+      name,
+      code: 'STORE_TRANSIENT',
+      retriable: true,
+    });
+  }
+});
