@@ -1,9 +1,9 @@
 // Offsets that fell out of retention. When a group's committed offset is below its partition's log
 // start (retention or DeleteRecords removed records the stage never read), the client answers the
-// fetch with OFFSET_OUT_OF_RANGE and silently applies its reset policy. The watch notices the jump:
-// per partition it knows where the next record should be (the committed offset on the first delivery
-// after a join, then the end of the previous delivery), and a delivery that starts beyond it while the
-// log start has passed it reports the skipped range instead of letting it vanish.
+// fetch with OFFSET_OUT_OF_RANGE, applies its reset policy and commits over the old offset, so the
+// evidence is gone by the first delivery. The watch therefore looks twice: a scan of committed
+// offsets against log starts before the member joins (and again on each join), and per delivery a
+// check that it starts where the previous one ended, unless the log start has passed that point.
 
 /** The broker's view of a group and its partitions (group.ts's kafkaOffsets implements it). */
 export interface OffsetsPort {
@@ -43,6 +43,8 @@ export function skippedRange(
 /** Where each partition of one stage's group should continue, and the check of each delivery against it. */
 export class RetentionWatch {
   private readonly next = new Map<string, bigint | null>();
+  /** Ranges reported by this process, so a scan and a check never count one range twice. */
+  private readonly reported = new Set<string>();
 
   constructor(
     private readonly stage: string,
@@ -56,10 +58,52 @@ export class RetentionWatch {
   }
 
   /**
+   * Compares the group's committed offsets of `topic` (only `partitions`, when given) with the log
+   * starts: each committed offset below its log start is a range the reset policy will skip.
+   */
+  async scan(topic: string, partitions?: readonly number[]): Promise<SkippedRange[]> {
+    const [committed, low] = await Promise.all([
+      this.port.committed(this.stage, topic),
+      this.port.logStart(topic),
+    ]);
+    const out: SkippedRange[] = [];
+    for (const [partition, c] of committed) {
+      if (partitions && !partitions.includes(partition)) continue;
+      const logStart = low.get(partition);
+      if (logStart === undefined || c >= logStart) continue;
+      const r = this.range(topic, partition, c, logStart, logStart);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  private range(
+    topic: string,
+    partition: number,
+    from: bigint,
+    to: bigint,
+    logStart: bigint,
+  ): SkippedRange | undefined {
+    const id = `${topic}:${partition}:${from}`;
+    if (this.reported.has(id)) return undefined;
+    this.reported.add(id);
+    return {
+      stage: this.stage,
+      topic,
+      partition,
+      from: from.toString(),
+      to: to.toString(),
+      logStart: logStart.toString(),
+      count: Number(to - from),
+      detectedAt: this.now(),
+    };
+  }
+
+  /**
    * Checks one delivery (offsets `first`..`last`) of a partition; resolves to the skipped range when
    * the delivery starts past records that fell out of retention. Called before anything of the
-   * delivery is committed, so on the first delivery after a join the committed offset is still the
-   * one the client started from.
+   * delivery is committed; on the first delivery after a join the committed offset is where the client
+   * started (a reset one reads as none: the join's scan has reported that range already).
    */
   async check(
     topic: string,
@@ -78,16 +122,6 @@ export class RetentionWatch {
     const logStart = (await this.port.logStart(topic)).get(partition);
     if (logStart === undefined) return undefined;
     const range = skippedRange(expected, BigInt(first), logStart);
-    if (!range) return undefined;
-    return {
-      stage: this.stage,
-      topic,
-      partition,
-      from: range.from.toString(),
-      to: range.to.toString(),
-      logStart: logStart.toString(),
-      count: Number(range.to - range.from),
-      detectedAt: this.now(),
-    };
+    return range && this.range(topic, partition, range.from, range.to, logStart);
   }
 }

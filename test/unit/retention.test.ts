@@ -75,6 +75,23 @@ test('a partition never committed, or one whose committed offset is still held, 
   expect(await watch.check('t', 1, '150', '160')).toMatchObject({ from: '100', to: '150', partition: 1 });
 });
 
+test('a scan finds every committed offset below its log start, and a range is reported once', async () => {
+  const port = new FakeOffsets();
+  port.committedAt.set(0, 100n).set(1, 300n).set(2, 7n);
+  port.low.set(0, 250n).set(1, 250n).set(2, 9n).set(3, 50n);
+  const watch = new RetentionWatch('stage', port, () => 1);
+  const found = await watch.scan('t');
+  expect(found.map((r) => [r.partition, r.from, r.to, r.count])).toEqual([
+    [0, '100', '250', 150],
+    [2, '7', '9', 2],
+  ]);
+  // The join's scan of its assigned partitions and the first delivery's check find the same range:
+  // it was reported already.
+  expect(await watch.scan('t', [0])).toEqual([]);
+  expect(await watch.check('t', 0, '250', '260')).toBeUndefined();
+  expect(await new RetentionWatch('stage', port).scan('t', [2])).toMatchObject([{ partition: 2 }]);
+});
+
 test('the skip counts in keyflow_offsets_skipped_total per stage, topic and partition', async () => {
   const instrumentation = new Instrumentation();
   const registry = createMetricsRegistry();
@@ -99,7 +116,35 @@ const stage: BatchStageSpec<{ id: string }, { n: number }, string> = {
   },
 };
 
-test('the runner reports a skipped range once, durably and as an event, and goes on with the delivery', async () => {
+test('the runner reports a skipped range found at a delivery once, durably and as an event, and goes on', async () => {
+  const port = new FakeOffsets();
+  port.committedAt.set(0, 5n);
+  port.low.set(0, 5n);
+  const recorded: SkippedRange[] = [];
+  const h = await harness(
+    stage,
+    undefined,
+    {},
+    {},
+    {
+      offsets: port,
+      recordSkipped: async (r) => void recorded.push(r),
+    },
+  );
+  expect(recorded).toEqual([]);
+  const events: unknown[] = [];
+  h.instrumentation.on(EVENTS.OFFSETS_SKIPPED, (e) => events.push(e));
+  port.low.set(0, 20n);
+  await h.deliver([message(20, 'a', { id: 'a' }), message(21, 'b', { id: 'b' })]);
+  await h.deliver([message(22, 'a', { id: 'a' })]);
+  expect(recorded.map((r) => [r.stage, r.topic, r.partition, r.from, r.to, r.count])).toEqual([
+    ['skipping', 'in', 0, '5', '20', 15],
+  ]);
+  expect(events).toEqual([{ stage: 'skipping', topic: 'in', partition: 0, from: '5', to: '20', count: 15 }]);
+  expect(h.commits[h.commits.length - 1]).toBe('23');
+});
+
+test('the runner scans before it joins: a committed offset already below the log start is reported at start', async () => {
   const port = new FakeOffsets();
   port.committedAt.set(0, 5n);
   port.low.set(0, 20n);
@@ -114,15 +159,12 @@ test('the runner reports a skipped range once, durably and as an event, and goes
       recordSkipped: async (r) => void recorded.push(r),
     },
   );
-  const events: unknown[] = [];
-  h.instrumentation.on(EVENTS.OFFSETS_SKIPPED, (e) => events.push(e));
-  await h.deliver([message(20, 'a', { id: 'a' }), message(21, 'b', { id: 'b' })]);
-  await h.deliver([message(22, 'a', { id: 'a' })]);
-  expect(recorded.map((r) => [r.stage, r.topic, r.partition, r.from, r.to, r.count])).toEqual([
-    ['skipping', 'in', 0, '5', '20', 15],
-  ]);
-  expect(events).toEqual([{ stage: 'skipping', topic: 'in', partition: 0, from: '5', to: '20', count: 15 }]);
-  expect(h.commits[h.commits.length - 1]).toBe('23');
+  expect(recorded.map((r) => [r.partition, r.from, r.to])).toEqual([[0, '5', '20']]);
+  // The client then resets the committed offset (kafkajs commits its default over it).
+  port.committedAt.clear();
+  await h.deliver([message(20, 'a', { id: 'a' })]);
+  expect(recorded.length).toBe(1);
+  expect(h.commits[h.commits.length - 1]).toBe('21');
 });
 
 test('a check the broker cannot answer is logged and the delivery still applies', async () => {
