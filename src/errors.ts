@@ -40,6 +40,10 @@ export const ERROR_CODES = {
     doc: 'An event id of a tenant came again with other content; the message names the fields.',
   },
   KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
+  VALUE_MISSING: {
+    retriable: false,
+    doc: 'A message has no value (a tombstone) on an input topic that is not compacted.',
+  },
   KEY_PARKED: {
     retriable: false,
     doc: 'An earlier event of the same key is in the dead-letter topic; this one waits behind it.',

@@ -13,6 +13,7 @@ export const EVENTS = {
   EVENT_RETRY: 'stage.event.retry',
   EVENT_DEAD_LETTERED: 'stage.event.dead_lettered',
   LANES_BUSY: 'stage.lanes.busy',
+  OFFSETS_SKIPPED: 'stage.offsets.skipped',
   SETTINGS_APPLIED: 'settings.applied',
   SETTINGS_REJECTED: 'settings.rejected',
 } as const;
@@ -76,6 +77,15 @@ export interface EventPayloads {
     attempts: number;
   };
   'stage.lanes.busy': { stage: string; partition: number; busy: number };
+  /** Offsets [from, to) of a partition fell out of retention before the stage read them. */
+  'stage.offsets.skipped': {
+    stage: string;
+    topic: string;
+    partition: number;
+    from: string;
+    to: string;
+    count: number;
+  };
   'settings.applied': { key: string };
   'settings.rejected': { key: string; reason: string };
 }

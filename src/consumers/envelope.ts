@@ -1,5 +1,6 @@
 // The envelope: from a consumed record to the event a stage sees — its key, value, identity (event
-// id, tenant, occurredAt, trace) — or the reason it cannot be one (no key, undecodable bytes).
+// id, tenant, occurredAt, trace) — or the reason it cannot be one (no key, no value on a topic that
+// is not compacted, undecodable bytes).
 import { classify, KeyflowError } from '../errors';
 import { HEADERS, newTraceId, parseTraceparent } from '../producers/headers';
 import type { StageEvent, StageSpec } from '../topology/types';
@@ -40,6 +41,7 @@ export async function openEnvelope(
   spec: Pick<StageSpec, 'name' | 'eventId' | 'occurredAt' | 'tenantId'>,
   decoder: ValueDecoder,
   consumedAt: number,
+  compacted: (topic: string) => boolean = () => false,
 ): Promise<Envelope> {
   const headers = m.headers;
   const key = m.key ? m.key.toString() : null;
@@ -54,8 +56,16 @@ export async function openEnvelope(
     const error = new KeyflowError('KEY_MISSING', `a message on ${origin.topic} has no key`);
     return { kind: 'dead', raw: m, key, eventId: fallbackId, error, redriveLetter };
   }
-  // A tombstone carries no event for an action to apply; compacted inputs use it to delete.
-  if (m.value === null) return { kind: 'pass', raw: m, key, eventId: fallbackId, report: true };
+  // A tombstone on a compacted input is a delete the stage has nothing to apply for. On a topic with
+  // cleanup policy `delete` a null value has no meaning: the sender lost its event, so it is kept.
+  if (m.value === null) {
+    if (compacted(origin.topic)) return { kind: 'pass', raw: m, key, eventId: fallbackId, report: true };
+    const error = new KeyflowError(
+      'VALUE_MISSING',
+      `a message on ${origin.topic} has no value (a tombstone), and the topic is not compacted`,
+    );
+    return { kind: 'dead', raw: m, key, eventId: fallbackId, error, redriveLetter };
+  }
 
   let value: unknown;
   try {

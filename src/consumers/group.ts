@@ -1,9 +1,10 @@
 // The group adapter: the one file on the consuming side that speaks kafkajs. It joins a consumer
 // group, and hands the rest of the engine neutral deliveries — one fetched batch of one partition,
 // with its heartbeat, liveness and commit — so the runner never sees a kafkajs type.
-import type { Consumer, EachBatchPayload } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload } from 'kafkajs';
 import { headersToStrings } from '../producers/headers';
 import type { KafkaClient } from '../producers/client';
+import type { OffsetsPort } from './retention';
 
 /** One consumed record, as the engine sees it. */
 export interface RawMessage {
@@ -109,6 +110,40 @@ export class GroupMember {
     this.stopped ??= this.consumer.disconnect();
     return this.stopped;
   }
+}
+
+/**
+ * The group's committed offsets and the partitions' log starts, from one admin client connected on
+ * first use (it is asked once per partition after a join, and again only when a delivery jumps ahead).
+ */
+export function kafkaOffsets(kafka: KafkaClient): OffsetsPort & { close(): Promise<void> } {
+  let admin: Promise<Admin> | undefined;
+  const connected = () =>
+    (admin ??= (async () => {
+      const a = kafka.admin();
+      await a.connect();
+      return a;
+    })().catch((err: unknown) => {
+      admin = undefined;
+      throw err;
+    }));
+  return {
+    async committed(groupId, topic) {
+      const [t] = await (await connected()).fetchOffsets({ groupId, topics: [topic] });
+      const out = new Map<number, bigint>();
+      for (const p of t?.partitions ?? []) if (Number(p.offset) >= 0) out.set(p.partition, BigInt(p.offset));
+      return out;
+    },
+    async logStart(topic) {
+      const parts = await (await connected()).fetchTopicOffsets(topic);
+      return new Map(parts.map((p) => [p.partition, BigInt(p.low)]));
+    },
+    async close() {
+      const a = admin;
+      admin = undefined;
+      if (a) await (await a.catch(() => undefined))?.disconnect();
+    },
+  };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { KeyedProducer } from '../producers/producer';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import * as letters from '../state/dead-letters';
+import { recordSkippedRange } from '../state/skipped-ranges';
 import type { ActionContext, StageEvent, StageSpec } from '../topology/types';
 import { runBatch } from './batch';
 import { deliveryBytes, type ByteBudget } from './byte-budget';
@@ -22,6 +23,7 @@ import type { RunnerOptions } from './options';
 import { failed, type EventOutcome, type StepTimings } from './outcome';
 import { ParkedKeys, type LetterStore } from './parked-keys';
 import { runEachEvent } from './per-event';
+import { RetentionWatch, type OffsetsPort, type SkippedRange } from './retention';
 import type { EntityLeases, RuntimeSwitches, ValueDecoder } from './types';
 
 /** What the runner needs of a consumer group membership (group.ts's GroupMember). */
@@ -45,6 +47,12 @@ export interface RunnerDeps {
   runtime?: () => RuntimeSwitches;
   /** Shared by every stage of the process: the fetched bytes held at once (default: no bound). */
   ingest?: ByteBudget;
+  /** Inputs whose tombstones are deletes to pass; on any other input a null value is dead-lettered. */
+  compacted?: (topic: string) => boolean;
+  /** Committed offsets and log starts, to report offsets that fell out of retention (default: no check). */
+  offsets?: OffsetsPort;
+  /** Keeps a skipped range durably; default: the keyflow_skipped_ranges collection in `db`. */
+  recordSkipped?: (range: SkippedRange) => Promise<void>;
 }
 
 /** An event on its way through a delivery's rounds. */
@@ -82,6 +90,7 @@ export class StageRunner {
   private readonly log: Logger;
   private readonly parked: ParkedKeys;
   private readonly strategy: FailureStrategy;
+  private readonly retention: RetentionWatch | undefined;
   private assigned = 0;
   private joined = false;
 
@@ -92,6 +101,7 @@ export class StageRunner {
   ) {
     this.log = deps.log.child({ stage: spec.name });
     this.strategy = strategyFor(spec, opts.retry);
+    this.retention = deps.offsets ? new RetentionWatch(spec.name, deps.offsets) : undefined;
     this.letters = deps.letters ?? letters.mongoLetterStore(deps.db, opts.deadLetterRetentionMs);
     const keepGoing = () => !this.stopping;
     this.parked = new ParkedKeys(
@@ -136,6 +146,8 @@ export class StageRunner {
         onJoin: (assigned) => {
           this.assigned = assigned.reduce((n, a) => n + a.partitions.length, 0);
           this.joined = true;
+          this.retention?.reset();
+          void this.scanRetention(assigned);
           // Another instance may have parked keys of the partitions we now own: reload before processing.
           if ((this.spec.onDeadLetter ?? 'park-key') === 'park-key') this.parked.reload();
           instrumentation.emit(EVENTS.STAGE_REBALANCE, { stage: this.spec.name, assigned });
@@ -146,6 +158,7 @@ export class StageRunner {
         },
       },
     );
+    await this.scanRetention(this.spec.inputs.map((topic) => ({ topic })));
     await this.member.start((d) => this.onDelivery(d));
     instrumentation.emit(EVENTS.STAGE_START, { stage: this.spec.name });
     this.log.info({ inputs: this.spec.inputs, kind: this.spec.kind }, 'stage started');
@@ -232,11 +245,16 @@ export class StageRunner {
     }, this.opts.heartbeatIntervalMs);
     let failure: unknown;
     try {
+      await this.watchRetention(d);
       await this.parked.ready();
       const consumedAt = Date.now();
+      const compacted = this.deps.compacted;
       const envelopes = await Promise.all(
         d.messages.map((m) =>
-          this.infra(() => openEnvelope(m, d, this.spec, this.deps.decoder, consumedAt), keepGoing),
+          this.infra(
+            () => openEnvelope(m, d, this.spec, this.deps.decoder, consumedAt, compacted),
+            keepGoing,
+          ),
         ),
       );
       const run: Run = { topic: d.topic, partition: d.partition, window, keepGoing };
@@ -264,6 +282,62 @@ export class StageRunner {
       );
       throw moved;
     }
+  }
+
+  /**
+   * Reports records of the partition that fell out of retention before this stage read them: the
+   * client has already applied its reset policy, so the range is gone; it must not go unnoticed. A
+   * check that cannot reach the broker is logged and the delivery goes on (it loses nothing by that).
+   */
+  private async watchRetention(d: Delivery): Promise<void> {
+    if (!this.retention) return;
+    const first = d.messages[0]!.offset;
+    const last = d.messages[d.messages.length - 1]!.offset;
+    let range: SkippedRange | undefined;
+    try {
+      range = await this.retention.check(d.topic, d.partition, first, last);
+    } catch (err) {
+      this.log.warn({ err, topic: d.topic, partition: d.partition }, 'could not check for skipped offsets');
+      return;
+    }
+    if (range) await this.reportSkipped(range);
+  }
+
+  /**
+   * Compares committed offsets with log starts before the client fetches (at start, for every input
+   * partition; on a join, for the assigned ones): the client resets an offset out of range and commits
+   * over it, so afterwards nothing would show what was skipped. A scan that fails is logged.
+   */
+  private async scanRetention(assigned: { topic: string; partitions?: number[] }[]): Promise<void> {
+    const watch = this.retention;
+    if (!watch) return;
+    for (const a of assigned) {
+      try {
+        for (const range of await watch.scan(a.topic, a.partitions)) await this.reportSkipped(range);
+      } catch (err) {
+        this.log.warn({ err, topic: a.topic }, 'could not check for skipped offsets');
+      }
+    }
+  }
+
+  private async reportSkipped(range: SkippedRange): Promise<void> {
+    this.log.error(
+      { topic: range.topic, partition: range.partition, from: range.from, to: range.to, count: range.count },
+      `offsets ${range.from}-${BigInt(range.to) - 1n} of ${range.topic}/${range.partition} fell out of retention before this stage read them; the reset policy (${this.opts.fromBeginning ? 'earliest' : 'latest'}) goes on from ${range.to}`,
+    );
+    this.deps.instrumentation.emit(EVENTS.OFFSETS_SKIPPED, {
+      stage: range.stage,
+      topic: range.topic,
+      partition: range.partition,
+      from: range.from,
+      to: range.to,
+      count: range.count,
+    });
+    const record = this.deps.recordSkipped ?? ((r: SkippedRange) => recordSkippedRange(this.deps.db, r));
+    await this.infra(
+      () => record(range),
+      () => !this.stopping,
+    );
   }
 
   /**

@@ -22,6 +22,10 @@ export interface FaultFigures {
   stalled: number;
   /** Records on the dead-letter topics (the event set holds no poison, so any is a fault). */
   deadLettered: number;
+  /** Dead letters a scenario that injects bad records expects; unset means none. */
+  expectedDeadLettered?: number;
+  /** A scenario's own checks that did not hold (dead letters per reason, a skipped range reported). */
+  failedChecks?: string[];
   /** Instances that exited by themselves and the suite had to start again: recovery was not by itself. */
   restarts: number;
   /** From the fault healed (service back, last instance restarted) to every effect applied; null if never. */
@@ -90,7 +94,8 @@ export function passed(f: FaultFigures): boolean {
     f.duplicates === 0 &&
     f.wrong === 0 &&
     f.stalled === 0 &&
-    f.deadLettered === 0 &&
+    f.deadLettered === (f.expectedDeadLettered ?? 0) &&
+    (f.failedChecks ?? []).length === 0 &&
     f.restarts === 0 &&
     f.recoverMs !== null &&
     (f.alertFailures ?? []).length === 0

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { prng } from '../app/demo/generate';
 import { publishAll, publishPaced } from '../bench/arena';
 import type { FaultFigures } from './figures';
+import { BAD_SCENARIOS } from './scenarios-bad';
 import {
   closeRig,
   groupMembers,
@@ -265,4 +266,5 @@ export const SCENARIOS: FaultScenario[] = [
     0,
     'the Mongo-protocol server SIGKILLed mid-batch and started again at once',
   ),
+  ...BAD_SCENARIOS,
 ];

@@ -56,6 +56,7 @@ export interface StageMetrics {
   latency: Histogram<'stage' | 'step'>;
   lanesBusy: Gauge<'stage' | 'partition'>;
   settingsUpdates: Counter<'result'>;
+  offsetsSkipped: Counter<'stage' | 'topic' | 'partition'>;
   /** Stops listening to instrumentation; the metrics stay registered. Safe to call twice. */
   stop(): void;
 }
@@ -124,6 +125,12 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
     labelNames: ['result'] as const,
     registers,
   });
+  const offsetsSkipped = new Counter({
+    name: 'keyflow_offsets_skipped_total',
+    help: 'Input offsets a stage never read because they fell out of retention before it got to them',
+    labelNames: ['stage', 'topic', 'partition'] as const,
+    registers,
+  });
 
   const offs = [
     instrumentation.on(EVENTS.EVENT_HANDLED, (e) => {
@@ -150,6 +157,9 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
     instrumentation.on(EVENTS.LANES_BUSY, (l) =>
       lanesBusy.set({ stage: l.stage, partition: String(l.partition) }, l.busy),
     ),
+    instrumentation.on(EVENTS.OFFSETS_SKIPPED, (r) =>
+      offsetsSkipped.inc({ stage: r.stage, topic: r.topic, partition: String(r.partition) }, r.count),
+    ),
     instrumentation.on(EVENTS.SETTINGS_APPLIED, () => settingsUpdates.inc({ result: 'applied' })),
     instrumentation.on(EVENTS.SETTINGS_REJECTED, () => settingsUpdates.inc({ result: 'rejected' })),
   ];
@@ -164,6 +174,7 @@ export function registerStageMetrics(registry: Registry, instrumentation: Instru
     latency,
     lanesBusy,
     settingsUpdates,
+    offsetsSkipped,
     stop() {
       if (stopped) return;
       stopped = true;

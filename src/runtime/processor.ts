@@ -7,7 +7,7 @@ import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
-import { GroupMember } from '../consumers/group';
+import { GroupMember, kafkaOffsets } from '../consumers/group';
 import { StageRunner } from '../consumers/stage-runner';
 import { followTenantSettings, type SettingsFollower } from '../consumers/settings-consumer';
 import { KeyflowError } from '../errors';
@@ -79,6 +79,7 @@ export class Processor {
   private settingsFollower: SettingsFollower | undefined;
   private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
   private lag: LagCollector | undefined;
+  private offsets: ReturnType<typeof kafkaOffsets> | undefined;
   private stopping: Promise<void> | undefined;
   private readonly topology: Topology;
 
@@ -191,6 +192,10 @@ export class Processor {
     const wanted = this.opts.stages ? new Set(this.opts.stages) : undefined;
     const kafka = this.kafka;
     const ingest = new ByteBudget(config.ingestMaxBytes);
+    const compacted = new Set(
+      this.topology.topics.filter((t) => t.cleanupPolicy === 'compact').map((t) => t.name),
+    );
+    const offsets = (this.offsets = kafkaOffsets(kafka));
     for (const spec of this.topology.stages) {
       if (wanted && !wanted.has(spec.name)) continue;
       const runner = new StageRunner(
@@ -203,6 +208,8 @@ export class Processor {
           log,
           instrumentation: this.instrumentation,
           ingest,
+          compacted: (topic) => compacted.has(topic),
+          offsets,
           leases: {
             acquire: async (key, owner, ttl) => (await leases.acquire(key, owner, ttl)).token,
             release: async (key, owner) => void (await leases.release(key, owner)),
@@ -242,6 +249,7 @@ export class Processor {
       await Promise.all(
         this.runners.map((r) => r.stop().catch((err) => log.error({ err }, 'stage stop failed'))),
       );
+      await this.offsets?.close().catch((err) => log.error({ err }, 'offsets admin close failed'));
       await this.settingsFollower
         ?.close()
         .catch((err) => log.error({ err }, 'settings follower close failed'));

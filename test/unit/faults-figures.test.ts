@@ -123,6 +123,14 @@ test('the summary line names every figure and passes only when all of them are z
   expect(summaryLine(figures({ recoverMs: null }))).toMatch(/FAIL .*time to recover never$/);
 });
 
+test('a scenario that injects bad records passes with exactly its expected dead letters and its checks held', () => {
+  expect(passed(figures({ deadLettered: 301, expectedDeadLettered: 301 }))).toBe(true);
+  expect(passed(figures({ deadLettered: 300, expectedDeadLettered: 301 }))).toBe(false);
+  expect(passed(figures({ deadLettered: 301 }))).toBe(false);
+  expect(passed(figures({ failedChecks: ['KEY_MISSING: 99, expected 100'] }))).toBe(false);
+  expect(passed(figures({ failedChecks: [] }))).toBe(true);
+});
+
 test('the report table has a header, a rule and one row per scenario in order', () => {
   const lines = reportTable([figures(), figures({ scenario: 'registry-down', lost: 7, recoverMs: null })]);
   expect(lines).toHaveLength(4);

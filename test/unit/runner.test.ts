@@ -141,18 +141,40 @@ test('a dead letter parks its key: later events wait as KEY_PARKED until re-driv
   expect(h.runner.parkedKeys.has('a')).toBe(false);
 });
 
-test('a record without a key, or with bytes that do not decode, is dead-lettered at once', async () => {
+test('a record without a key, without a value, or with bytes that do not decode, is dead-lettered at once', async () => {
   const c = counter();
   const h = await harness(c.stage);
   const bad = { offset: '1', key: Buffer.from('x'), value: Buffer.from('{not json'), headers: {} };
-  await h.deliver([message(0, null, { id: 'n', seq: 0 }), bad, ev(2, 'a', 0), message(3, 'a', null)]);
+  await h.deliver([message(0, null, { id: 'n', seq: 0 }), bad, ev(2, 'a', 0), message(3, 't', null)]);
   const codes = [...h.letters.letters.values()].map((l) => [l.offset, l.code]);
   expect(codes).toEqual([
     ['0', 'KEY_MISSING'],
     ['1', 'HANDLER_FAILED'],
+    ['3', 'VALUE_MISSING'],
   ]);
   expect(c.store.get('a')).toEqual([0]);
   expect(h.commits[h.commits.length - 1]).toBe('4');
+});
+
+test('a tombstone on a compacted input is a delete that passes; on any other input it is dead-lettered', async () => {
+  const c = counter();
+  const compacted = await harness(c.stage, undefined, {}, {}, { compacted: () => true });
+  await compacted.deliver([message(0, 'a', null), ev(1, 'a', 0)]);
+  expect(compacted.letters.letters.size).toBe(0);
+  expect(c.store.get('a')).toEqual([0]);
+  expect(compacted.commits[compacted.commits.length - 1]).toBe('2');
+
+  const d = counter();
+  const plain = await harness(d.stage, undefined, {}, {}, { compacted: () => false });
+  await plain.deliver([message(0, 'b', null), ev(1, 'c', 0)]);
+  const [letter] = [...plain.letters.letters.values()];
+  expect([letter?.key, letter?.code, letter?.message]).toEqual([
+    'b',
+    'VALUE_MISSING',
+    'a message on in has no value (a tombstone), and the topic is not compacted',
+  ]);
+  expect(d.store.get('c')).toEqual([0]);
+  expect(plain.commits[plain.commits.length - 1]).toBe('2');
 });
 
 test('a per-event stage keeps the same order and retry behaviour through its own executor', async () => {

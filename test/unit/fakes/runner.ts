@@ -96,7 +96,9 @@ export async function harness(
   retry = { maxAttempts: 3, baseMs: 1, maxMs: 2 },
   runnerOptions: Partial<RunnerOptions> = {},
   producer: Partial<RunnerDeps['producer']> = {},
-  deps: Partial<Pick<RunnerDeps, 'leases' | 'runtime' | 'ingest'>> = {},
+  deps: Partial<
+    Pick<RunnerDeps, 'leases' | 'runtime' | 'ingest' | 'compacted' | 'offsets' | 'recordSkipped'>
+  > = {},
   letters = new FakeLetters(),
 ): Promise<Harness> {
   let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
