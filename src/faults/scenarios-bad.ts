@@ -140,6 +140,7 @@ function spawnWith(rig: Rig, env: Record<string, string>) {
 
 const badRecords: FaultScenario = {
   name: 'bad-records',
+  stopsServices: false,
   description: `${3 * BAD_PER_KIND + 2} bad records interleaved with the event set: null keys, tombstones, unknown schema ids, one just under and one just over the topic's max.message.bytes (${TOPIC_MAX_BYTES}); plus valid events whose keys hold "." and "$", and a valid event just under the limit`,
   run: async (ctx) => {
     const rig = await openRig(ctx, 'bad-records', SET);
@@ -306,6 +307,7 @@ async function runBadRecords(ctx: FaultContext, rig: Rig): Promise<FaultFigures>
 
 const offsetRetention: FaultScenario = {
   name: 'offset-retention',
+  stopsServices: false,
   description:
     'with the processor stopped, records past its committed offsets are published and deleted (DeleteRecords, as retention would); the next instance resumes by the reset policy and must report every skipped range',
   run: async (ctx) => {
