@@ -1,13 +1,19 @@
 // One batch through a batch stage: read every entity at once, fold each state key's events through the
 // pure decide() in offset order, write all plans at once. Failures come back per event.
 import type { ActionContext, BatchActionHandler, Planned, StageEvent } from '../topology/types';
-import { failed, holdAfterFailures, type EventOutcome, type StepTimings } from './outcome';
+import { failed, HELD, holdAfterFailures, type EventOutcome, type StepTimings } from './outcome';
 import { KeyflowError } from '../errors';
 
 export async function runBatch<E, S, P>(
   handler: BatchActionHandler<E, S, P>,
   events: readonly StageEvent<E>[],
   ctx: ActionContext,
+  /**
+   * Asked once more just before anything is written: false (the partition may have moved to another
+   * member meanwhile) holds every event unwritten, so the next owner applies them and this member
+   * does not write on state it read before the move.
+   */
+  mayWrite: () => boolean = () => true,
 ): Promise<EventOutcome[]> {
   const t: StepTimings = { readStartedAt: ctx.now() };
   let states: ReadonlyMap<string, S>;
@@ -47,6 +53,7 @@ export async function runBatch<E, S, P>(
     out,
   );
   const writable = planned.filter((p) => decided[planOf.get(p.index)!]!.kind === 'done');
+  if (writable.length > 0 && !mayWrite()) return events.map(() => HELD);
 
   t.writeStartedAt = ctx.now();
   try {

@@ -176,7 +176,7 @@ export function groupMoved(err: unknown): boolean {
   return GROUP_MOVED.has((err as { type?: string } | null)?.type ?? '');
 }
 
-function toDelivery(payload: EachBatchPayload, sessionTimeoutMs: number, now = Date.now): Delivery {
+export function toDelivery(payload: EachBatchPayload, sessionTimeoutMs: number, now = Date.now): Delivery {
   const { batch, heartbeat, isRunning, isStale, resolveOffset, commitOffsetsIfNecessary } = payload;
   let moved: unknown;
   let lastBeat = now();
@@ -199,7 +199,10 @@ function toDelivery(payload: EachBatchPayload, sessionTimeoutMs: number, now = D
         throw err;
       }
     },
-    active: () => isRunning() && !isStale() && moved === undefined && now() - lastBeat < sessionTimeoutMs,
+    // The coordinator evicts a member a session timeout after the last heartbeat it received, which
+    // is before our lastBeat; stopping at half that leaves the round in flight time to settle before
+    // another member can have been given the partition.
+    active: () => isRunning() && !isStale() && moved === undefined && now() - lastBeat < sessionTimeoutMs / 2,
     moved: () => moved,
     async commit(next) {
       // resolveOffset keeps kafkajs's own position in step; the commit goes through the batch's group

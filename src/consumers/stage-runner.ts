@@ -486,7 +486,7 @@ export class StageRunner {
     const spec = this.spec;
     const run = (list: StageEvent[]) =>
       spec.kind === 'batch'
-        ? busyWhile(list, () => runBatch(spec.handler, list, ctx))
+        ? busyWhile(list, () => runBatch(spec.handler, list, ctx, keepGoing))
         : runEachEvent(spec, list, ctx, this.opts.keyLanes, keepGoing, (busy) => lanes(list, busy));
     if (!leases || events.length === 0) return run(events);
 
