@@ -175,6 +175,11 @@ export const settings = {
   ),
   registryPort: setting('KEYFLOW_REGISTRY_PORT', port.default(28081), 'Local stack: schema registry port.'),
   mongoPort: setting('KEYFLOW_MONGO_PORT', port.default(27027), 'Local stack: Mongo-protocol server port.'),
+  faultProxyPort: setting(
+    'KEYFLOW_FAULT_PROXY_PORT',
+    port.max(65532).default(28474),
+    "Fault suite only: Toxiproxy's API port; the next three: its Kafka proxy, the broker listener behind it, its Mongo proxy.",
+  ),
   mongoServer: setting(
     'KEYFLOW_MONGO_SERVER',
     z.enum(['ferretdb', 'mongo-java-server', 'secantusdb']).default('mongo-java-server'),
