@@ -2,6 +2,8 @@
 // `retriable` flag, and the stage runner routes on those two fields alone (retry vs dead letter).
 // ERROR_CODES is the table the README documents; test/unit/errors.test.ts keeps the two in step.
 
+import { MongoNetworkError } from 'mongodb';
+
 export const ERROR_CODES = {
   CONFIG_INVALID: { retriable: false, doc: 'A setting is missing or invalid; the message names it.' },
   USAGE: { retriable: false, doc: 'A command was called with wrong arguments.' },
@@ -186,6 +188,9 @@ export function classify(err: unknown): KeyflowError {
   if (name.startsWith('KafkaJS')) {
     return new KeyflowError('PRODUCE_FAILED', message, { retriable: e.retriable === true, cause: err });
   }
+  // The driver's network errors include subclasses not named Mongo* (PoolClearedOnNetworkError, the pool
+  // cleared when its monitor timed out under load), so they are recognised by class, not by name.
+  if (err instanceof MongoNetworkError) return new KeyflowError('STORE_TRANSIENT', message, { cause: err });
   if (name.startsWith('Mongo')) {
     const labels = (Array.isArray(e.errorLabels) ? e.errorLabels : []) as string[];
     const transient =

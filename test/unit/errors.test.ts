@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { classify, ERROR_CODES, KeyflowError } from '../../src/errors';
+import { MongoNetworkTimeoutError } from 'mongodb';
 
 const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
 
@@ -38,4 +39,27 @@ test('a bulk write the driver could not carry out (server unreachable) is STORE_
     writeErrors: [{ code: 11000 }],
   });
   expect(classify(duplicate)).toMatchObject({ code: 'HANDLER_FAILED', retriable: false });
+});
+
+test('a connection the driver dropped under load (pool cleared, monitor timed out) is STORE_TRANSIENT, not a handler failure', () => {
+  // The driver's own classes (not exported from its index): the network fault suite found these
+  // dead-lettered as HANDLER_FAILED while MongoDB was slow to answer.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const cmap = require('mongodb/lib/cmap/errors') as {
+    PoolClearedOnNetworkError: new (pool: { address: string }) => Error;
+    PoolClearedError: new (pool: { address: string }) => Error;
+  };
+  const pool = { address: '127.0.0.1:27227' };
+  const monitorTimeout = new cmap.PoolClearedOnNetworkError(pool);
+  expect(monitorTimeout.message).toBe(
+    'Connection to 127.0.0.1:27227 interrupted due to server monitor timeout',
+  );
+  expect(classify(monitorTimeout)).toMatchObject({ code: 'STORE_TRANSIENT', retriable: true });
+  expect(classify(new cmap.PoolClearedError(pool))).toMatchObject({
+    code: 'STORE_TRANSIENT',
+    retriable: true,
+  });
+  expect(classify(new MongoNetworkTimeoutError('connection 3 to 127.0.0.1:27227 timed out'))).toMatchObject({
+    code: 'STORE_TRANSIENT',
+  });
 });
