@@ -29,7 +29,7 @@ const BACKLOG: EventSetSpec = { appointments: 2000, leads: 3000, conversionsPerL
 /** The cut outlasts the children's 6 s session timeout by far, so the coordinator must evict. */
 const CUT_MS = 20_000;
 const LATENCY = { latency: 300, jitter: 200 };
-const LATENCY_MS = 30_000;
+const LATENCY_MS = 15_000;
 /** The windows the throughput before and after the latency is measured over. */
 const WINDOW_MS = 8_000;
 
