@@ -28,6 +28,12 @@ const BACKLOG: EventSetSpec = { appointments: 2000, leads: 3000, conversionsPerL
 
 /** The cut outlasts the children's 6 s session timeout by far, so the coordinator must evict. */
 const CUT_MS = 20_000;
+/**
+ * The blackholed connections are closed after this long. A `timeout` of 0 would keep them open, but the
+ * toxic drops the bytes it holds, so after the heal such a connection carries a TCP stream with a hole
+ * in it: kafkajs then saw responses that matched no request, which no real network produces.
+ */
+const CLOSE_AFTER_MS = 2_000;
 const LATENCY = { latency: 300, jitter: 200 };
 const LATENCY_MS = 15_000;
 /** The windows the throughput before and after the latency is measured over. */
@@ -100,7 +106,7 @@ async function rateOver(rig: Rig, ms: number): Promise<{ perSecond: number; appl
 
 const networkCut: FaultScenario = {
   name: 'kafka-network-cut',
-  description: `two processors on the backlog, one reaching Kafka only through Toxiproxy; its traffic blackholed both ways (timeout toxic, connections held open) for ${CUT_MS / 1000} s, well past its 6 s session, then healed`,
+  description: `two processors on the backlog, one reaching Kafka only through Toxiproxy; its traffic blackholed both ways (timeout toxic: nothing passes, connections closed after 2 s) for ${CUT_MS / 1000} s, well past its 6 s session, then healed`,
   run: (ctx) =>
     withNet(ctx, 'kafka-network-cut', async ({ rig, proxy, ports, notes }) => {
       await publishAll(ctx.kafka, rig.records);
@@ -118,7 +124,7 @@ const networkCut: FaultScenario = {
           name: `cut-${stream}`,
           type: 'timeout',
           stream,
-          attributes: { timeout: 0 },
+          attributes: { timeout: CLOSE_AFTER_MS },
         });
       }
       const evicted = await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) <= 2, CUT_MS);
