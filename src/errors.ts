@@ -16,6 +16,10 @@ export const ERROR_CODES = {
     retriable: false,
     doc: 'A local-stack port is held by a process Keyflow did not start.',
   },
+  FAULT_PROXY_FAILED: {
+    retriable: false,
+    doc: 'The fault suite’s Toxiproxy refused an API call (a proxy or toxic it was asked for).',
+  },
   UNREACHABLE: { retriable: true, doc: 'Kafka, the registry or MongoDB did not answer.' },
   TOPOLOGY_INVALID: {
     retriable: false,

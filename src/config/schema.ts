@@ -180,6 +180,11 @@ export const settings = {
     port.default(29094),
     'Fault suite: port of the Prometheus server `keyflow faults` runs beside the scenarios.',
   ),
+  faultProxyPort: setting(
+    'KEYFLOW_FAULT_PROXY_PORT',
+    port.max(65532).default(28474),
+    "Fault suite only: Toxiproxy's API port; the next three: its Kafka proxy, the broker listener behind it, its Mongo proxy.",
+  ),
   mongoServer: setting(
     'KEYFLOW_MONGO_SERVER',
     z.enum(['ferretdb', 'mongo-java-server', 'secantusdb']).default('mongo-java-server'),

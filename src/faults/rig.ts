@@ -416,3 +416,14 @@ export async function closeRig(rig: Rig): Promise<void> {
 }
 
 export type { Kafka, MongoClient, RegistryCodec, Logger };
+
+/**
+ * Like `rig.spawn()`, with settings of its own over the stack's: an instance that reaches Kafka or
+ * MongoDB through a fault proxy (KAFKA_BROKERS or MONGO_URL pointing at the proxy's port).
+ */
+export function spawnWith(rig: Rig, label: string, env: Record<string, string>): Instance {
+  const ctx = { ...rig.ctx, stackEnv: { ...rig.ctx.stackEnv, ...env } };
+  const i = spawnInstance(ctx, rig.arena, label, rig.instances.length + 1);
+  rig.instances.push(i);
+  return i;
+}

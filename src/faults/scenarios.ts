@@ -19,6 +19,7 @@ import {
   type FaultContext,
   type Rig,
 } from './rig';
+import { NET_SCENARIOS } from './scenarios-net';
 
 export interface FaultScenario {
   name: string;
@@ -267,4 +268,5 @@ export const SCENARIOS: FaultScenario[] = [
     'the Mongo-protocol server SIGKILLed mid-batch and started again at once',
   ),
   ...BAD_SCENARIOS,
+  ...NET_SCENARIOS,
 ];

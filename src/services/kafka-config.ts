@@ -142,6 +142,18 @@ export interface BrokerLayout {
   port: number;
   controllerPort: number;
   dataDir: string;
+  /** A second client listener, advertised at another port (a fault proxy's): see ProxiedListener. */
+  proxied?: ProxiedListener;
+}
+
+/**
+ * A client listener whose advertised address is a fault proxy's listen port, the proxy forwarding to
+ * `port`. A client bootstrapping through the proxy then reaches the broker only through it, since the
+ * metadata it gets names the advertised port; clients of the main listener are left alone.
+ */
+export interface ProxiedListener {
+  port: number;
+  advertisedPort: number;
 }
 
 /**
@@ -150,7 +162,7 @@ export interface BrokerLayout {
  * `format --standalone` writes and why it wants `controller.quorum.bootstrap.servers` instead of voters.
  */
 export function serverProperties(version: string, layout: BrokerLayout): string {
-  const { port, controllerPort, dataDir } = layout;
+  const { port, controllerPort, dataDir, proxied } = layout;
   const quorum: Record<string, string> =
     kafkaLine(version) === '3.9'
       ? { 'controller.quorum.voters': `1@127.0.0.1:${controllerPort}` }
@@ -159,9 +171,16 @@ export function serverProperties(version: string, layout: BrokerLayout): string 
     'process.roles': 'broker,controller',
     'node.id': 1,
     ...quorum,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    listeners: [
+      `PLAINTEXT://127.0.0.1:${port}`,
+      ...(proxied ? [`PROXIED://127.0.0.1:${proxied.port}`] : []),
+      `CONTROLLER://127.0.0.1:${controllerPort}`,
+    ].join(','),
+    'advertised.listeners': [
+      `PLAINTEXT://127.0.0.1:${port}`,
+      ...(proxied ? [`PROXIED://127.0.0.1:${proxied.advertisedPort}`] : []),
+    ].join(','),
+    'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,${proxied ? 'PROXIED:PLAINTEXT,' : ''}CONTROLLER:PLAINTEXT`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'log.dirs': dataDir,

@@ -177,7 +177,11 @@ async function start(ctx: StackContext): Promise<number> {
     );
   }
   // Catch the common "another Kafka is already running" case here instead of in a JVM stack trace.
-  for (const port of [ctx.ports.kafka, ctx.ports.kafkaController]) {
+  for (const port of [
+    ctx.ports.kafka,
+    ctx.ports.kafkaController,
+    ...(ctx.kafkaProxied ? [ctx.kafkaProxied.port] : []),
+  ]) {
     if (await portOpen(port)) {
       throw new KeyflowError(
         'SERVICE_PORT_BUSY',
@@ -196,6 +200,7 @@ async function start(ctx: StackContext): Promise<number> {
       port: ctx.ports.kafka,
       controllerPort: ctx.ports.kafkaController,
       dataDir: dataDir(ctx),
+      proxied: ctx.kafkaProxied,
     }),
   );
   refuseForeignData(ctx);

@@ -1,5 +1,6 @@
 // The contract every locally started service (Kafka, schema registry, Mongo-protocol server) fulfils,
 // so `keyflow services up|down|status` can drive them alike.
+import type { ProxiedListener } from './kafka-config';
 
 export interface StackPorts {
   kafka: number;
@@ -19,6 +20,11 @@ export interface StackContext {
   /** The Kafka release to install and run: a 4.x (the default) or a 3.9.x. */
   kafkaVersion: string;
   mongoServer: MongoServerKind;
+  /**
+   * Set only by the fault suite: the broker also listens on a port advertised as a fault proxy's, so a
+   * processor bootstrapped through the proxy can be cut off from Kafka (kafka-config.ts, ProxiedListener).
+   */
+  kafkaProxied?: ProxiedListener;
   /** Progress lines for the person waiting ("resolving Kafka jars from Maven Central..."). */
   progress: (line: string) => void;
 }

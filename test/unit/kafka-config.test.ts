@@ -13,9 +13,9 @@ import {
 
 const layout = { port: 39092, controllerPort: 39093, dataDir: '/tmp/k/data/kafka' };
 
-function props(version: string): Record<string, string> {
+function props(version: string, l: Parameters<typeof serverProperties>[1] = layout): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const line of serverProperties(version, layout).split('\n')) {
+  for (const line of serverProperties(version, l).split('\n')) {
     if (!line || line.startsWith('#')) continue;
     const eq = line.indexOf('=');
     out[line.slice(0, eq)] = line.slice(eq + 1);
@@ -47,6 +47,22 @@ test('4.x runs a dynamic quorum of one; 3.9 keeps the static voters its existing
     expect(p['auto.create.topics.enable']).toBe('false');
   }
   expect(Object.keys(four).length).toBe(Object.keys(old).length);
+});
+
+test('a proxied listener is advertised at the proxy port, and the main listener stays as it was', () => {
+  for (const version of ['4.4.0', '3.9.2']) {
+    const p = props(version, { ...layout, proxied: { port: 39094, advertisedPort: 39095 } });
+    expect(p.listeners).toBe(
+      'PLAINTEXT://127.0.0.1:39092,PROXIED://127.0.0.1:39094,CONTROLLER://127.0.0.1:39093',
+    );
+    // A client that bootstraps through the proxy is told to come back through it, never to 39094.
+    expect(p['advertised.listeners']).toBe('PLAINTEXT://127.0.0.1:39092,PROXIED://127.0.0.1:39095');
+    expect(p['listener.security.protocol.map']).toBe(
+      'PLAINTEXT:PLAINTEXT,PROXIED:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    );
+    expect(p['inter.broker.listener.name']).toBe('PLAINTEXT');
+    expect(props(version)['advertised.listeners']).toBe('PLAINTEXT://127.0.0.1:39092');
+  }
 });
 
 test('only 4.x formats with --standalone', () => {
