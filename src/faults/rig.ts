@@ -166,7 +166,13 @@ const CHILD_ENV = {
   LOG_LEVEL: 'warn',
 };
 
-function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number): Instance {
+function spawnInstance(
+  ctx: FaultContext,
+  arena: Arena,
+  label: string,
+  n: number,
+  env: Record<string, string> = {},
+): Instance {
   const logPath = path.join(ctx.resultsDir, `${label}.instances.log`);
   const log = fs.openSync(logPath, 'a');
   fs.writeSync(log, `--- instance ${n} started ${new Date().toISOString()}\n`);
@@ -175,6 +181,7 @@ function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number
       ...process.env,
       ...ctx.stackEnv,
       ...CHILD_ENV,
+      ...env,
       MONGO_DB: arena.dbName,
       FAULT_PREFIX: arena.prefix,
       FAULT_PARTITIONS: String(ctx.scenario.partitions),
@@ -407,3 +414,10 @@ export async function closeRig(rig: Rig): Promise<void> {
 }
 
 export type { Kafka, MongoClient, RegistryCodec, Logger };
+
+/** Like `rig.spawn()`, with settings that override the children's own (group timeouts, say). */
+export function spawnWithEnv(rig: Rig, label: string, env: Record<string, string>): Instance {
+  const i = spawnInstance(rig.ctx, rig.arena, label, rig.instances.length + 1, env);
+  rig.instances.push(i);
+  return i;
+}

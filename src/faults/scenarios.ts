@@ -18,6 +18,7 @@ import {
   type FaultContext,
   type Rig,
 } from './rig';
+import { SCALE_SCENARIOS } from './scenarios-scale';
 
 export interface FaultScenario {
   name: string;
@@ -245,4 +246,5 @@ export const SCENARIOS: FaultScenario[] = [
     0,
     'the Mongo-protocol server SIGKILLed mid-batch and started again at once',
   ),
+  ...SCALE_SCENARIOS,
 ];
