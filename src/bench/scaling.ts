@@ -36,8 +36,8 @@ export interface ScalingOptions {
   resultsDir?: string;
 }
 
-/** About 20,000 records: the backlog each instance count drains. */
-const DRAIN: EventSetSpec = { appointments: 1500, leads: 2500, conversionsPerLead: 5, seed: 20261216 };
+/** About 10,000 records: the backlog each instance count drains. */
+const DRAIN: EventSetSpec = { appointments: 800, leads: 1200, conversionsPerLead: 5, seed: 20261216 };
 /** About 6,000 records, paced: the load the joins and the rolling restarts happen under. */
 const PACED: EventSetSpec = { appointments: 500, leads: 700, conversionsPerLead: 5, seed: 20261217 };
 const PACED_RATE = 150;

@@ -2,9 +2,19 @@
 // a paced burst runs. Every change is an eager rebalance (kafkajs has no cooperative protocol): the
 // scenario states the pause each one caused, and the tables must still equal the truth exactly.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { changes as changeRows } from '../appointments/tables';
 import { publishPaced } from '../bench/arena';
+import { archiveOf, rowsOf } from '../conversions/store';
 import type { FaultFigures } from './figures';
-import { closeRig, openRig, recover, type EventSetSpec, type FaultContext, type Instance } from './rig';
+import {
+  closeRig,
+  openRig,
+  recover,
+  type Rig,
+  type EventSetSpec,
+  type FaultContext,
+  type Instance,
+} from './rig';
 import {
   describeChange,
   longestGap,
@@ -71,6 +81,7 @@ const scaleOutIn: FaultScenario = {
         `${published} records paced over ${Math.round((healedAt - publishStart) / 1000)} s; ${changes.length} membership changes while they flowed`,
       );
       const figures = await recover(rig, 'scale-out-in', healedAt, notes);
+      if (figures.lost > 0 || figures.duplicates > 0) notes.push(...(await lossDetail(rig)));
       await sampler.stop();
       const normal = longestGap(sampler.samples, publishStart + 2_000, changes[0]!.at, rig.expected);
       notes.push(`longest gap in effects with no change under way: ${normal.ms} ms (sampled every 100 ms)`);
@@ -81,5 +92,35 @@ const scaleOutIn: FaultScenario = {
     }
   },
 };
+
+/**
+ * Where effects are missing, for the notes: the change rows against the truth, and the first short
+ * conversion rows with their version, pending list and archive entries (counted or not).
+ */
+async function lossDetail(rig: Rig): Promise<string[]> {
+  const db = rig.arena.db;
+  const out = [`change rows ${await changeRows(db).countDocuments({})} of ${rig.truth.changeRows}`];
+  const rows = await rowsOf(db).find({}).toArray();
+  const byKey = new Map(rows.map((r) => [JSON.stringify([r.tenantId, r.leadId, r.conversionType]), r]));
+  const short = [...rig.truth.conversions.values()].filter(
+    (w) => (byKey.get(JSON.stringify([w.tenantId, w.leadId, w.conversionType]))?.count ?? 0) < w.count,
+  );
+  out.push(`${short.length} conversion rows short`);
+  for (const want of short.slice(0, 3)) {
+    const got = byKey.get(JSON.stringify([want.tenantId, want.leadId, want.conversionType]));
+    // A scan, but of the fault suite's own arena after the run: never on the hot path.
+    const archived = (await archiveOf(db).find({ entityId: want.leadId }).toArray()).filter(
+      (a) => a.tenantId === want.tenantId && a.value.conversionType === want.conversionType,
+    );
+    out.push(
+      `${want.leadId}/${want.conversionType}: want ${want.count}, row ${got?.count ?? 'missing'} ` +
+        `(version ${got?.version ?? '-'}, pending ${JSON.stringify(got?.pending ?? [])}); archive ` +
+        archived
+          .map((a) => `${a.eventId}${(a as { counted?: boolean }).counted === false ? ' unmarked' : ''}`)
+          .join(', '),
+    );
+  }
+  return out;
+}
 
 export const SCALE_SCENARIOS: FaultScenario[] = [scaleOutIn];
