@@ -38,8 +38,12 @@ export interface ScalingOptions {
 
 /** About 10,000 records: the backlog each instance count drains. */
 const DRAIN: EventSetSpec = { appointments: 800, leads: 1200, conversionsPerLead: 5, seed: 20261216 };
-/** About 6,000 records, paced: the load the joins and the rolling restarts happen under. */
-const PACED: EventSetSpec = { appointments: 500, leads: 700, conversionsPerLead: 5, seed: 20261217 };
+/**
+ * About 13,000 records, paced: the load the joins and the rolling restarts happen under. At 150/s that
+ * lasts longer than a rolling restart with the default settings, so its last step still has work to
+ * pause; what is left when the steps are done is published at once.
+ */
+const PACED: EventSetSpec = { appointments: 1100, leads: 1800, conversionsPerLead: 5, seed: 20261217 };
 const PACED_RATE = 150;
 const INSTANCES = [1, 2, 3];
 const PARTITIONS = [6, 12];
