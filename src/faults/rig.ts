@@ -170,7 +170,13 @@ const CHILD_ENV = {
   LOG_LEVEL: 'warn',
 };
 
-function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number): Instance {
+function spawnInstance(
+  ctx: FaultContext,
+  arena: Arena,
+  label: string,
+  n: number,
+  env: Record<string, string> = {},
+): Instance {
   const logPath = path.join(ctx.resultsDir, `${label}.instances.log`);
   const log = fs.openSync(logPath, 'a');
   fs.writeSync(log, `--- instance ${n} started ${new Date().toISOString()}\n`);
@@ -179,6 +185,7 @@ function spawnInstance(ctx: FaultContext, arena: Arena, label: string, n: number
       ...process.env,
       ...ctx.stackEnv,
       ...CHILD_ENV,
+      ...env,
       MONGO_DB: arena.dbName,
       FAULT_PREFIX: arena.prefix,
       FAULT_PARTITIONS: String(ctx.scenario.partitions),
@@ -418,12 +425,11 @@ export async function closeRig(rig: Rig): Promise<void> {
 export type { Kafka, MongoClient, RegistryCodec, Logger };
 
 /**
- * Like `rig.spawn()`, with settings of its own over the stack's: an instance that reaches Kafka or
- * MongoDB through a fault proxy (KAFKA_BROKERS or MONGO_URL pointing at the proxy's port).
+ * Like `rig.spawn()`, with settings over the children's own and the stack's: group timeouts, say, or
+ * KAFKA_BROKERS / MONGO_URL pointing at a fault proxy.
  */
-export function spawnWith(rig: Rig, label: string, env: Record<string, string>): Instance {
-  const ctx = { ...rig.ctx, stackEnv: { ...rig.ctx.stackEnv, ...env } };
-  const i = spawnInstance(ctx, rig.arena, label, rig.instances.length + 1);
+export function spawnWithEnv(rig: Rig, label: string, env: Record<string, string>): Instance {
+  const i = spawnInstance(rig.ctx, rig.arena, label, rig.instances.length + 1, env);
   rig.instances.push(i);
   return i;
 }

@@ -14,7 +14,7 @@ import {
   recover,
   running,
   signalService,
-  spawnWith,
+  spawnWithEnv,
   waitFor,
   type EventSetSpec,
   type FaultContext,
@@ -111,7 +111,7 @@ const networkCut: FaultScenario = {
   run: (ctx) =>
     withNet(ctx, 'kafka-network-cut', async ({ rig, proxy, ports, notes }) => {
       await publishAll(ctx.kafka, rig.records);
-      const cut = spawnWith(rig, 'kafka-network-cut', { KAFKA_BROKERS: `127.0.0.1:${ports.kafka}` });
+      const cut = spawnWithEnv(rig, 'kafka-network-cut', { KAFKA_BROKERS: `127.0.0.1:${ports.kafka}` });
       const direct = rig.spawn();
       await Promise.all([cut.ready, direct.ready]);
       // Two stage groups with both instances in each.
@@ -168,7 +168,7 @@ const mongoLatency: FaultScenario = {
   run: (ctx) =>
     withNet(ctx, 'mongo-latency', async ({ rig, proxy, ports, notes }) => {
       await publishAll(ctx.kafka, rig.records);
-      const instance = spawnWith(rig, 'mongo-latency', {
+      const instance = spawnWithEnv(rig, 'mongo-latency', {
         MONGO_URL: `mongodb://127.0.0.1:${ports.mongo}/?directConnection=true`,
       });
       await instance.ready;

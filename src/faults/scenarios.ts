@@ -20,6 +20,7 @@ import {
   type Rig,
 } from './rig';
 import { NET_SCENARIOS } from './scenarios-net';
+import { SCALE_SCENARIOS } from './scenarios-scale';
 
 export interface FaultScenario {
   name: string;
@@ -269,4 +270,5 @@ export const SCENARIOS: FaultScenario[] = [
   ),
   ...BAD_SCENARIOS,
   ...NET_SCENARIOS,
+  ...SCALE_SCENARIOS,
 ];

@@ -1,0 +1,400 @@
+// `keyflow bench scaling` (`npm run bench -- scaling`): the scaling curve. Real processor children (the
+// fault suite's) drain the same backlog as 1, 2 and 3 instances over 6 and 12 partitions; under a
+// paced load each join's rebalance pause is measured; then a rolling restart of 3 instances under
+// three group settings. Writes bench/results/scaling-latest.{json,md}. On demand only: minutes long.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MongoClient } from 'mongodb';
+import { demoConfig } from '../app/demo/run';
+import type { Logger } from '../logger';
+import { kafkaClient } from '../producers/client';
+import { RegistryCodec } from '../schemas/codec';
+import { kafka as kafkaService } from '../services/kafka';
+import { mongo as mongoService } from '../services/mongo';
+import { registry as registryService } from '../services/registry';
+import { stackContext } from '../services/stack';
+import { loadConfig } from '../config';
+import {
+  closeRig,
+  killInstance,
+  openRig,
+  spawnWithEnv,
+  waitFor,
+  type EventSetSpec,
+  type FaultContext,
+  type Instance,
+  type Rig,
+} from '../faults/rig';
+import { longestGap, pausesOf, sampleApplied, startReady, untilStable, type Change } from '../faults/scale';
+import { publishAll, publishPaced } from './arena';
+import { ratio } from './stats';
+
+export interface ScalingOptions {
+  log: Logger;
+  out: (line: string) => void;
+  resultsDir?: string;
+}
+
+/** About 10,000 records: the backlog each instance count drains. */
+const DRAIN: EventSetSpec = { appointments: 800, leads: 1200, conversionsPerLead: 5, seed: 20261216 };
+/**
+ * About 13,000 records, paced: the load the joins and the rolling restarts happen under. At 150/s that
+ * lasts longer than a rolling restart with the default settings, so its last step still has work to
+ * pause; what is left when the steps are done is published at once.
+ */
+const PACED: EventSetSpec = { appointments: 1100, leads: 1800, conversionsPerLead: 5, seed: 20261217 };
+const PACED_RATE = 150;
+const INSTANCES = [1, 2, 3];
+const PARTITIONS = [6, 12];
+const DWELL_MS = 5_000;
+
+/** Group settings a rolling restart is measured under; `signal` is how each instance is stopped. */
+export const ROLLING_VARIANTS = [
+  {
+    name: 'defaults, SIGTERM',
+    env: {
+      KEYFLOW_SESSION_TIMEOUT_MS: '30000',
+      KEYFLOW_HEARTBEAT_INTERVAL_MS: '3000',
+      KEYFLOW_REBALANCE_TIMEOUT_MS: '60000',
+    },
+    signal: 'SIGTERM' as const,
+  },
+  {
+    name: 'session 6 s, heartbeat 500 ms, SIGTERM',
+    env: {
+      KEYFLOW_SESSION_TIMEOUT_MS: '6000',
+      KEYFLOW_HEARTBEAT_INTERVAL_MS: '500',
+      KEYFLOW_REBALANCE_TIMEOUT_MS: '60000',
+    },
+    signal: 'SIGTERM' as const,
+  },
+  {
+    name: 'session 6 s, heartbeat 500 ms, SIGKILL (no leave)',
+    env: {
+      KEYFLOW_SESSION_TIMEOUT_MS: '6000',
+      KEYFLOW_HEARTBEAT_INTERVAL_MS: '500',
+      KEYFLOW_REBALANCE_TIMEOUT_MS: '60000',
+    },
+    signal: 'SIGKILL' as const,
+  },
+];
+
+export interface DrainPoint {
+  partitions: number;
+  instances: number;
+  events: number;
+  elapsedMs: number;
+  throughput: number;
+  /** Throughput against the 1-instance drain of the same partition count in this run. */
+  vsOne: number | null;
+  correct: boolean;
+}
+
+export interface JoinPause {
+  partitions: number;
+  what: string;
+  stableMs: number | null;
+  pauseMs: number;
+  /** The longest gap with no change under way, for scale: what the sampling and batching alone give. */
+  normalGapMs: number;
+}
+
+export interface RollingResult {
+  variant: string;
+  steps: { stepMs: number | null; pauseMs: number }[];
+  totalMs: number;
+  totalPauseMs: number;
+  correct: boolean;
+}
+
+export interface ScalingRun {
+  startedAt: string;
+  durationMs: number;
+  machine: { cpus: number; node: string; loadavg: number[] };
+  pacedRate: number;
+  drains: DrainPoint[];
+  joins: JoinPause[];
+  rolling: RollingResult[];
+  /** Instances started again, and the like. */
+  notes: string[];
+}
+
+async function contextOf(opts: ScalingOptions): Promise<FaultContext> {
+  const { config, services } = await demoConfig(opts.out);
+  const stack = stackContext(loadConfig(process.env, { require: [] }));
+  // Children inherit the environment; with the local stack they are told its endpoints too.
+  const stackEnv =
+    services === 'environment'
+      ? {}
+      : {
+          ...kafkaService.endpoint(stack).env,
+          ...registryService.endpoint(stack).env,
+          ...mongoService.endpoint(stack).env,
+        };
+  const resultsDir = path.resolve(opts.resultsDir ?? path.join('bench', 'results'));
+  fs.mkdirSync(resultsDir, { recursive: true });
+  const mongo = new MongoClient(config.mongoUrl);
+  await mongo.connect();
+  return {
+    config,
+    stack,
+    stackEnv,
+    quick: false,
+    resultsDir,
+    out: opts.out,
+    kafka: kafkaClient(config, opts.log, `${config.kafkaClientId}-scaling`),
+    codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
+    mongo,
+    log: opts.log,
+    runId: `s${Date.now().toString(36)}`,
+    scenario: { partitions: 6 },
+  };
+}
+
+async function withRig<T>(
+  ctx: FaultContext,
+  partitions: number,
+  label: string,
+  spec: EventSetSpec,
+  body: (rig: Rig) => Promise<T>,
+): Promise<T> {
+  const rig = await openRig({ ...ctx, scenario: { partitions } }, label, spec);
+  try {
+    return await body(rig);
+  } finally {
+    await closeRig(rig);
+  }
+}
+
+async function exact(rig: Rig): Promise<boolean> {
+  const c = await rig.compare();
+  return c.lost === 0 && c.duplicates === 0 && c.wrong === 0;
+}
+
+/** `n` instances, Stable, then the whole backlog: from the first record published to the last effect. */
+async function drain(
+  ctx: FaultContext,
+  partitions: number,
+  n: number,
+  notes: string[],
+): Promise<Omit<DrainPoint, 'vsOne'>> {
+  return withRig(ctx, partitions, `scaling-drain-p${partitions}-n${n}`, DRAIN, async (rig) => {
+    const children: Instance[] = [];
+    for (let i = 0; i < n; i++) children.push(await startReady(() => rig.spawn(), notes));
+    if ((await untilStable(ctx.kafka, rig.arena, n)) === undefined)
+      throw new Error(`${n} instances never Stable`);
+    const at = Date.now();
+    await publishAll(ctx.kafka, rig.records);
+    await waitFor(async () => (await rig.applied()) >= rig.expected, 300_000);
+    const elapsedMs = Date.now() - at;
+    return {
+      partitions,
+      instances: n,
+      events: rig.records.length,
+      elapsedMs,
+      throughput: Math.round(rig.records.length / (elapsedMs / 1000)),
+      correct: await exact(rig),
+    };
+  });
+}
+
+/**
+ * Runs `steps` under the paced load and returns the changes they made with their pauses; the load is
+ * stopped once they are done and the rest of the set published at once, so the tables can be checked.
+ */
+async function underLoad(
+  rig: Rig,
+  first: () => Instance[],
+  firstSize: number,
+  steps: (changes: Change[]) => Promise<void>,
+): Promise<{ changes: Change[]; normalGapMs: number; correct: boolean }> {
+  const { ctx } = rig;
+  for (const c of first()) await c.ready;
+  await untilStable(ctx.kafka, rig.arena, firstSize);
+  const sampler = sampleApplied(rig);
+  let stop = false;
+  const start = Date.now();
+  const publishing = publishPaced(ctx.kafka, rig.records, PACED_RATE, () => stop);
+  await new Promise((r) => setTimeout(r, DWELL_MS));
+  const changes: Change[] = [];
+  await steps(changes);
+  stop = true;
+  const sent = await publishing;
+  await publishAll(ctx.kafka, rig.records.slice(sent));
+  await waitFor(async () => (await rig.applied()) >= rig.expected, 180_000);
+  await sampler.stop();
+  const normal = longestGap(sampler.samples, start + 1_000, changes[0]?.at ?? start, rig.expected);
+  return {
+    changes: pausesOf(changes, sampler.samples, rig.expected),
+    normalGapMs: normal.ms,
+    correct: await exact(rig),
+  };
+}
+
+async function joins(ctx: FaultContext, partitions: number, notes: string[]): Promise<JoinPause[]> {
+  return withRig(ctx, partitions, `scaling-join-p${partitions}`, PACED, async (rig) => {
+    const r = await underLoad(
+      rig,
+      () => [rig.spawn()],
+      1,
+      async (changes) => {
+        for (const size of [2, 3]) {
+          const c: Change = { what: `join ${size - 1} → ${size}`, at: Date.now() };
+          await startReady(() => rig.spawn(), notes);
+          c.stableAt = await untilStable(ctx.kafka, rig.arena, size);
+          changes.push(c);
+          await new Promise((res) => setTimeout(res, DWELL_MS));
+        }
+      },
+    );
+    if (!r.correct) throw new Error(`the join run over ${partitions} partitions did not end exact`);
+    return r.changes.map((c) => ({
+      partitions,
+      what: c.what,
+      stableMs: c.stableAt === undefined ? null : c.stableAt - c.at,
+      pauseMs: c.pause!.ms,
+      normalGapMs: r.normalGapMs,
+    }));
+  });
+}
+
+async function rolling(
+  ctx: FaultContext,
+  variant: (typeof ROLLING_VARIANTS)[number],
+  notes: string[],
+): Promise<RollingResult> {
+  const label = 'scaling-rolling';
+  return withRig(ctx, 6, label, PACED, async (rig) => {
+    const live: Instance[] = [];
+    const r = await underLoad(
+      rig,
+      () => {
+        for (let i = 0; i < 3; i++) live.push(spawnWithEnv(rig, label, variant.env));
+        return live;
+      },
+      3,
+      async (changes) => {
+        for (let step = 0; step < 3; step++) {
+          const c: Change = { what: `restart ${step + 1}`, at: Date.now() };
+          const old = live.shift()!;
+          if (variant.signal === 'SIGKILL') await killInstance(old);
+          else {
+            old.child.kill('SIGTERM');
+            await old.exit;
+          }
+          live.push(await startReady(() => spawnWithEnv(rig, label, variant.env), notes));
+          c.stableAt = await untilStable(ctx.kafka, rig.arena, 3);
+          changes.push(c);
+          await new Promise((res) => setTimeout(res, DWELL_MS));
+        }
+      },
+    );
+    const steps = r.changes.map((c) => ({
+      stepMs: c.stableAt === undefined ? null : c.stableAt - c.at,
+      pauseMs: c.pause!.ms,
+    }));
+    return {
+      variant: variant.name,
+      steps,
+      totalMs: steps.reduce((s, x) => s + (x.stepMs ?? 0), 0),
+      totalPauseMs: steps.reduce((s, x) => s + x.pauseMs, 0),
+      correct: r.correct,
+    };
+  });
+}
+
+/** The report's Markdown: the curve, the join pauses and the rolling restarts, as measured. */
+export function scalingReport(run: ScalingRun): string {
+  const lines = [
+    `# Scaling curve, ${run.startedAt}`,
+    '',
+    `${run.machine.cpus} CPUs (load average at the start ${run.machine.loadavg.map((x) => x.toFixed(1)).join(', ')}), Node ${run.machine.node}. ` +
+      'Every instance is a real processor child on this one machine: the curve is bound by its CPUs, the pauses are not.',
+    '',
+    '## Throughput: one backlog drained by 1, 2 and 3 instances',
+    '',
+    '| partitions | instances | events | drain (s) | events/s | vs 1 instance | exact |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
+    ...run.drains.map(
+      (d) =>
+        `| ${d.partitions} | ${d.instances} | ${d.events} | ${(d.elapsedMs / 1000).toFixed(1)} | ${d.throughput} | ${d.vsOne ?? '—'} | ${d.correct ? 'yes' : 'NO'} |`,
+    ),
+    '',
+    `## Rebalance pause of each join, under a paced ${run.pacedRate} events/s`,
+    '',
+    '| partitions | change | join → Stable (ms) | longest pause in effects (ms) | longest gap without a change (ms) |',
+    '| ---: | --- | ---: | ---: | ---: |',
+    ...run.joins.map(
+      (j) => `| ${j.partitions} | ${j.what} | ${j.stableMs ?? 'never'} | ${j.pauseMs} | ${j.normalGapMs} |`,
+    ),
+    '',
+    `## Rolling restart of 3 instances over 6 partitions, under a paced ${run.pacedRate} events/s`,
+    '',
+    'Each step stops one instance, starts its replacement and waits until both groups are Stable with 3 members.',
+    '',
+    '| settings | step → Stable (ms) | pause per step (ms) | total (ms) | total pause (ms) | exact |',
+    '| --- | --- | --- | ---: | ---: | :---: |',
+    ...run.rolling.map(
+      (r) =>
+        `| ${r.variant} | ${r.steps.map((s) => s.stepMs ?? 'never').join(', ')} | ${r.steps.map((s) => s.pauseMs).join(', ')} | ${r.totalMs} | ${r.totalPauseMs} | ${r.correct ? 'yes' : 'NO'} |`,
+    ),
+    '',
+    ...run.notes.map((n) => `- ${n}`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export async function runScaling(opts: ScalingOptions): Promise<number> {
+  const ctx = await contextOf(opts);
+  const started = new Date();
+  const run: ScalingRun = {
+    startedAt: started.toISOString(),
+    durationMs: 0,
+    machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
+    pacedRate: PACED_RATE,
+    drains: [],
+    joins: [],
+    rolling: [],
+    notes: [],
+  };
+  try {
+    for (const p of PARTITIONS) {
+      let one: number | undefined;
+      for (const n of INSTANCES) {
+        const d = await drain(ctx, p, n, run.notes);
+        if (n === 1) one = d.throughput;
+        const point = { ...d, vsOne: ratio(d.throughput, one) };
+        run.drains.push(point);
+        opts.out(
+          `${p} partitions, ${n} instance(s): ${d.throughput} events/s (${point.vsOne ?? '—'} of 1)${d.correct ? '' : ', NOT exact'}`,
+        );
+      }
+      for (const j of await joins(ctx, p, run.notes)) {
+        run.joins.push(j);
+        opts.out(
+          `${p} partitions, ${j.what}: Stable after ${j.stableMs ?? 'never'} ms, pause ${j.pauseMs} ms`,
+        );
+      }
+    }
+    for (const v of ROLLING_VARIANTS) {
+      const r = await rolling(ctx, v, run.notes);
+      run.rolling.push(r);
+      opts.out(
+        `rolling restart, ${v.name}: total ${r.totalMs} ms, pauses ${r.steps.map((s) => s.pauseMs).join(', ')} ms`,
+      );
+    }
+  } finally {
+    await ctx.mongo.close();
+  }
+  run.durationMs = Date.now() - started.getTime();
+  const dir = ctx.resultsDir;
+  fs.writeFileSync(path.join(dir, 'scaling-latest.json'), `${JSON.stringify(run, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, 'scaling-latest.md'), scalingReport(run));
+  opts.out(
+    `Wrote ${path.relative(process.cwd(), path.join(dir, 'scaling-latest.md'))} (${Math.round(run.durationMs / 1000)} s).`,
+  );
+  const exactAll = run.drains.every((d) => d.correct) && run.rolling.every((r) => r.correct);
+  return exactAll ? 0 : 1;
+}
