@@ -3,12 +3,45 @@
 
 import java.io.File;
 import java.util.List;
+import java.util.Locale;
+import java.util.Set;
 
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.bson.Document;
+import io.netty.channel.Channel;
 
 public final class KeyflowMongoServer {
+
+    /**
+     * H2Backend commits its MVStore in the background (about once a second), so a write it has already
+     * acknowledged can still be lost to a SIGKILL: the fault suite's kill of this server lost thousands of
+     * acknowledged writes that way. This backend commits after every write command, before the reply
+     * goes out, so what a client saw acknowledged is in the file (the OS holds its pages if the process
+     * dies; only a machine crash could still lose it, as MVStore does not fsync each commit).
+     */
+    static final class DurableH2Backend extends H2Backend {
+        private static final Set<String> WRITES = Set.of(
+            "insert", "update", "delete", "findandmodify", "create", "createindexes", "drop",
+            "dropindexes", "dropdatabase", "renamecollection");
+
+        DurableH2Backend(String fileName) {
+            super(fileName);
+        }
+
+        @Override
+        public Document handleCommand(Channel channel, String databaseName, String command, Document query) {
+            try {
+                return super.handleCommand(channel, databaseName, command, query);
+            } finally {
+                // Also after a failed command: an unordered bulk may have applied part of itself.
+                if (WRITES.contains(command.toLowerCase(Locale.ROOT))) {
+                    commit();
+                }
+            }
+        }
+    }
 
     /**
      * The Node driver v7 refuses servers below MongoDB 4.4 (wire version 9), and mongo-java-server's newest
@@ -41,7 +74,7 @@ public final class KeyflowMongoServer {
             System.exit(1);
         }
 
-        H2Backend backend = new H2Backend(dataFile.getPath());
+        H2Backend backend = new DurableH2Backend(dataFile.getPath());
         backend.version(DRIVER_MINIMUM);
         MongoServer server = new MongoServer(backend);
 
