@@ -48,7 +48,11 @@ export interface TruthComparison {
   lost: number;
   duplicates: number;
   wrong: number;
+  /** The first few wrong entities, table, id, what the table holds and what the truth says. */
+  wrongSamples: string[];
 }
+
+const SAMPLES = 3;
 
 const conversionKey = (r: Pick<ConversionRow, 'tenantId' | 'leadId' | 'conversionType'>) =>
   JSON.stringify([r.tenantId, r.leadId, r.conversionType]);
@@ -62,10 +66,19 @@ export function compareWithTruth(tables: TableContents, truth: Truth): TruthComp
   let lost = Math.max(0, truth.changeRows - tables.changeRows);
   let duplicates = Math.max(0, tables.changeRows - truth.changeRows);
   let wrong = 0;
+  const wrongSamples: string[] = [];
+  const sample = (what: string, got: unknown, want: unknown) => {
+    if (wrongSamples.length < SAMPLES) {
+      wrongSamples.push(`${what}: table ${canonicalJson(got ?? null)}, truth ${canonicalJson(want)}`);
+    }
+  };
   let effectsOut = tables.changeRows;
   for (const [id, want] of truth.appointments) {
     const got = tables.appointments.get(id);
-    if (!got || canonicalJson(got) !== canonicalJson(want)) wrong++;
+    if (!got || canonicalJson(got) !== canonicalJson(want)) {
+      wrong++;
+      sample(`appointment ${id}`, got, want);
+    }
   }
   for (const id of tables.appointments.keys()) if (!truth.appointments.has(id)) wrong++;
   const rows = new Map(tables.conversions.map((r) => [conversionKey(r), r]));
@@ -77,14 +90,21 @@ export function compareWithTruth(tables: TableContents, truth: Truth): TruthComp
     else if (
       got !== undefined &&
       (got.amount !== want.amount || got.firstAt !== want.firstAt || got.lastAt !== want.lastAt)
-    )
+    ) {
       wrong++;
+      const pick = (r: Pick<ConversionRow, 'amount' | 'firstAt' | 'lastAt'>) => ({
+        amount: r.amount,
+        firstAt: r.firstAt,
+        lastAt: r.lastAt,
+      });
+      sample(`conversion row ${key}`, pick(got), pick(want));
+    }
   }
   for (const [key, got] of rows) {
     effectsOut += got.count;
     if (!truth.conversions.has(key)) duplicates += got.count;
   }
-  return { effectsOut, lost, duplicates, wrong };
+  return { effectsOut, lost, duplicates, wrong, wrongSamples };
 }
 
 /** Every figure the issue asks to end at zero is zero, and the scenario recovered. */

@@ -394,6 +394,7 @@ export async function recover(
   await waitFor(async () => (await behindPartitions(ctx.kafka, arena)) === 0, 30_000);
   const stalled = await behindPartitions(ctx.kafka, arena).catch(() => -1);
   const final = await rig.compare();
+  for (const w of final.wrongSamples) notes.push(`wrong ${w}`);
   const dead = await deadLettered(ctx.kafka, arena);
   if (dead > 0) {
     const reasons = await deadLetterReasons(ctx.kafka, arena, dead).catch((err: unknown) => [

@@ -50,6 +50,7 @@ test('tables equal to the truth: nothing lost, doubled or wrong, every effect co
     lost: 0,
     duplicates: 0,
     wrong: 0,
+    wrongSamples: [],
   });
 });
 
@@ -87,6 +88,11 @@ test('the right count with another state is wrong: an appointment changed, one m
   expect(c.wrong).toBe(3);
   expect(c.lost).toBe(0);
   expect(c.duplicates).toBe(0);
+  // Each wrong entity is named, with what the table holds against the truth.
+  expect(c.wrongSamples).toHaveLength(3);
+  expect(c.wrongSamples[0]).toMatch(new RegExp(`^appointment ${first}: table .*CANCELLED.*, truth `));
+  expect(c.wrongSamples[1]).toMatch(new RegExp(`^appointment ${second}: table null, truth `));
+  expect(c.wrongSamples[2]).toMatch(/^conversion row .*: table \{"amount":.*"lastAt":/);
 });
 
 const figures = (over: Partial<FaultFigures> = {}): FaultFigures => ({
