@@ -60,11 +60,12 @@ export interface Arena {
 
 let arenaCount = 0;
 
-export function arenaNames(ctx: Pick<BenchContext, 'runId'>, label: string) {
+export function arenaNames(ctx: Pick<BenchContext, 'runId'> & { arenaRoot?: string }, label: string) {
   const n = ++arenaCount;
+  const root = ctx.arenaRoot ?? 'bench';
   return {
-    prefix: `bench.${ctx.runId}.${n}.${label}`,
-    dbName: `bench_${ctx.runId}_${n}_${label}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60),
+    prefix: `${root}.${ctx.runId}.${n}.${label}`,
+    dbName: `${root}_${ctx.runId}_${n}_${label}`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 60),
   };
 }
 
@@ -87,6 +88,8 @@ export function arenaLayout(prefix: string, partitions: number) {
 /** What opening an arena needs of a context: the benchmark's, or the fault suite's. */
 export type ArenaContext = Pick<BenchContext, 'kafka' | 'codec' | 'mongo' | 'log' | 'runId'> & {
   scenario: Pick<ScenarioFile, 'partitions'>;
+  /** First part of topic, group and database names (default `bench`): whose arena it is. */
+  arenaRoot?: string;
 };
 
 /** Creates the arena's topics (inputs, outputs, settings) and its database with every index. */

@@ -420,6 +420,9 @@ export async function recover(
 export async function closeRig(rig: Rig): Promise<void> {
   await rig.ctx.beforeClose?.(rig);
   for (const i of rig.instances) await killInstance(i);
+  // A SIGKILLed member stays in its group until its session expires, and a group with a member cannot
+  // be deleted: wait for the groups to empty, so the arena leaves no group behind.
+  await waitFor(async () => (await groupMembers(rig.ctx.kafka, rig.arena)) === 0, 20_000);
   await closeArena(rig.ctx, rig.arena);
 }
 

@@ -94,6 +94,8 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     log: opts.log,
     runId: Date.now().toString(36),
     scenario: { partitions: 6 },
+    // Its own names, so a benchmark's check for leftovers never sees a fault run's arenas, nor the reverse.
+    arenaRoot: 'faults',
   };
   const started = Date.now();
   const rows: FaultFigures[] = [];

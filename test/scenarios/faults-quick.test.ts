@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FaultFigures } from '../../src/faults/figures';
+import { Kafka, logLevel } from 'kafkajs';
 import { SCENARIOS } from '../../src/faults/scenarios';
 import { freePort } from '../helpers';
 
@@ -60,6 +61,21 @@ test.each(QUICK)(
     expect(row!.effectsOut).toBeGreaterThan(0);
     expect(row!.recoverMs).not.toBeNull();
     expect(fs.readFileSync(path.join(dir, 'report.md'), 'utf8')).toContain(name);
+
+    // Nothing left behind: no topic or consumer group of its arena (a benchmark running beside it
+    // checks that no bench.* group is left, so a fault arena must neither linger nor share the name).
+    const admin = new Kafka({
+      brokers: process.env.KAFKA_BROKERS!.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      const mine = (n: string) => n.startsWith('faults.') && n.includes(`.${name}.`);
+      expect((await admin.listTopics()).filter(mine)).toEqual([]);
+      expect((await admin.listGroups()).groups.map((g) => g.groupId).filter(mine)).toEqual([]);
+    } finally {
+      await admin.disconnect();
+    }
   },
 );
 
