@@ -6,16 +6,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MongoClient } from 'mongodb';
-import { createServer } from '../../src/api/server';
 import { batchesFlow } from '../../src/batches';
 import { COLLECTIONS, statusKey } from '../../src/batches/names';
 import type { BatchAssetRow, BatchDoc } from '../../src/batches/store';
 import { createCustomerKey } from '../../src/customers/keys';
-import { createLogger } from '../../src/logger';
-import { cleanupAll, env, eventually, onCleanup } from '../helpers';
+import { cleanupAll, eventually, onCleanup } from '../helpers';
 import { png } from './fixtures/images';
-import { prefix, runProcessor, testConfig } from './harness';
+import { prefix, startBatchesRig, testConfig } from './harness';
 
 jest.setTimeout(90_000);
 afterAll(cleanupAll);
@@ -29,26 +26,7 @@ test('a skipped dead letter of the ingest stage marks its row error, so the batc
   const p = prefix('ingestdlq');
   const config = testConfig();
   const flow = batchesFlow({ prefix: p, inspect: { fileRoot: dir } });
-  const processor = await runProcessor(
-    config,
-    { topics: flow.topics, stages: flow.stages },
-    { indexes: flow.indexes },
-  );
-  const client = new MongoClient(env('MONGO_URL'));
-  await client.connect();
-  const db = client.db(config.mongoDb);
-  onCleanup(async () => {
-    await db.dropDatabase().catch(() => undefined);
-    await client.close();
-  });
-  const server = createServer({
-    log: createLogger('silent'),
-    registry: processor.metrics,
-    health: processor.health,
-    routes: [flow.routes!(processor.context)],
-  });
-  onCleanup(() => server.close());
-  const base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  const { db, base } = await startBatchesRig(config, flow);
   const key = (await createCustomerKey(db, 'acme')).key;
 
   // Batch ids come from one counter, so the next one is known: plant a corrupt outcome for its asset.

@@ -9,18 +9,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel, type Consumer, type IHeaders, type Producer } from 'kafkajs';
-import { MongoClient, type Db } from 'mongodb';
-import { createServer } from '../../src/api/server';
+import type { Db } from 'mongodb';
 import { batchesFlow, flowNames } from '../../src/batches';
 import { COLLECTIONS } from '../../src/batches/names';
 import type { BatchAssetRow, BatchDoc } from '../../src/batches/store';
 import type { Config } from '../../src/config';
 import { createCustomerKey } from '../../src/customers/keys';
-import { createLogger } from '../../src/logger';
 import { HEADERS } from '../../src/producers/headers';
 import { cleanupAll, env, eventually, onCleanup, uniqueName } from '../helpers';
 import { jpeg, png } from './fixtures/images';
-import { exited, prefix, runProcessor, spawnInstance, testConfig } from './harness';
+import { exited, prefix, spawnInstance, startBatchesRig, testConfig } from './harness';
 
 jest.setTimeout(300_000);
 afterAll(cleanupAll);
@@ -130,26 +128,7 @@ beforeAll(async () => {
   onCleanup(async () => rmSync(dir, { recursive: true, force: true }));
   const flow = batchesFlow({ prefix: p, inspect: { fileRoot: dir } });
   const names = flowNames(p);
-  const processor = await runProcessor(
-    config,
-    { topics: flow.topics, stages: flow.stages },
-    { indexes: flow.indexes, stages: [names.ingestStage] },
-  );
-  const client = new MongoClient(env('MONGO_URL'));
-  await client.connect();
-  const db = client.db(config.mongoDb);
-  onCleanup(async () => {
-    await db.dropDatabase().catch(() => undefined);
-    await client.close();
-  });
-  const server = createServer({
-    log: createLogger('silent'),
-    registry: processor.metrics,
-    health: processor.health,
-    routes: [flow.routes!(processor.context)],
-  });
-  onCleanup(() => server.close());
-  const port = await server.listen(0, '127.0.0.1');
+  const { db, port } = await startBatchesRig(config, flow, [names.ingestStage]);
 
   const truth: World['truth'] = new Map();
   for (let i = 0; i < ASSETS; i++) {

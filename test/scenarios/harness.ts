@@ -11,6 +11,7 @@ import { RegistryCodec } from '../../src/schemas/codec';
 import type { Topology } from '../../src/topology/types';
 import { createAdminServer, sha256Hex } from '../../src/api/admin';
 import { createServer } from '../../src/api/server';
+import type { batchesFlow } from '../../src/batches';
 import { opsRoutes } from '../../src/monitoring/ops-routes';
 import { env, eventually, onCleanup, uniqueName } from '../helpers';
 import { counterTopology, type CounterEvent } from './fixtures/counter';
@@ -51,6 +52,32 @@ export async function freshDbNamed(name: string): Promise<{ db: Db }> {
     await client.close();
   });
   return { db };
+}
+
+/**
+ * The batches flow in a real processor (only `stages` of it when named), a client on its database that
+ * is dropped after the file, and the flow's HTTP routes on a port of their own.
+ */
+export async function startBatchesRig(
+  config: Config,
+  flow: ReturnType<typeof batchesFlow>,
+  stages?: string[],
+): Promise<{ processor: Processor; db: Db; port: number; base: string }> {
+  const processor = await runProcessor(
+    config,
+    { topics: flow.topics, stages: flow.stages },
+    { indexes: flow.indexes, ...(stages ? { stages } : {}) },
+  );
+  const { db } = await freshDbNamed(config.mongoDb);
+  const server = createServer({
+    log: createLogger('silent'),
+    registry: processor.metrics,
+    health: processor.health,
+    routes: [flow.routes!(processor.context)],
+  });
+  onCleanup(() => server.close());
+  const port = await server.listen(0, '127.0.0.1');
+  return { processor, db, port, base: `http://127.0.0.1:${port}` };
 }
 
 /** Drops the test's database once the file is done. */
