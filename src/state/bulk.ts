@@ -77,13 +77,25 @@ export interface TaggedOp<T extends Document> {
 
 interface BulkWriteFailure {
   writeErrors?: { index: number; code?: number; errmsg?: string }[] | { index: number; code?: number };
-  result?: { matchedCount?: number; upsertedCount?: number; insertedCount?: number };
+  result?: { getWriteConcernError?: () => unknown };
 }
 
-function writeErrorsOf(err: unknown): { index: number; code?: number; errmsg?: string }[] | undefined {
+/**
+ * The failed operations of a bulk write the server carried out, or undefined when nothing is known
+ * written. The driver wraps a failure of a whole command (the connection lost mid-write, a timeout, a
+ * write-concern error) in a MongoBulkWriteError too, with an empty list of write errors: read as "these
+ * operations failed", that list said every operation succeeded, and the fault suite's kill of the
+ * MongoDB server found whole batches of inserts acknowledged to the runner that never reached the server.
+ */
+export function writeErrorsOf(err: unknown): { index: number; code?: number; errmsg?: string }[] | undefined {
   const e = err as BulkWriteFailure & { name?: string };
   if (e?.name !== 'MongoBulkWriteError' || e.writeErrors === undefined) return undefined;
-  return Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+  const list = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
+  if (list.length === 0) return undefined;
+  if (typeof e.result?.getWriteConcernError === 'function' && e.result.getWriteConcernError()) {
+    return undefined;
+  }
+  return list;
 }
 
 /**
