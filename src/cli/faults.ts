@@ -14,6 +14,10 @@ export const faultsCommand = defineCommand({
       type: 'boolean',
       doc: 'run the CI-sized version of the scenarios (small event sets, fewer faults)',
     },
+    keep: {
+      type: 'boolean',
+      doc: "leave each scenario's topics, groups and database in place for inspection",
+    },
     results: {
       type: 'string',
       value: 'dir',
@@ -34,6 +38,7 @@ export const faultsCommand = defineCommand({
       out: (line) => process.stdout.write(`${line}\n`),
       resultsDir: values.results,
       quick: values.quick === true || what === 'quick',
+      keep: values.keep === true,
     });
   },
 });

@@ -38,6 +38,8 @@ export interface FaultContext extends ArenaContext {
   out: (line: string) => void;
   /** The CI-sized run: scenarios use their small event sets and fewer faults. */
   quick: boolean;
+  /** Leave each arena (topics, groups, database) in place after its scenario, for inspection. */
+  keep?: boolean;
   /** Runs before a rig's instances are stopped, while they still serve /metrics (the alert check). */
   beforeClose?: (rig: Rig) => Promise<void>;
 }
@@ -420,6 +422,12 @@ export async function recover(
 export async function closeRig(rig: Rig): Promise<void> {
   await rig.ctx.beforeClose?.(rig);
   for (const i of rig.instances) await killInstance(i);
+  if (rig.ctx.keep) {
+    rig.ctx.out(
+      `  kept the arena for inspection: database ${rig.arena.dbName}, topics and groups ${rig.arena.prefix}.*`,
+    );
+    return;
+  }
   // A SIGKILLed member stays in its group until its session expires, and a group with a member cannot
   // be deleted: wait for the groups to empty, so the arena leaves no group behind.
   await waitFor(async () => (await groupMembers(rig.ctx.kafka, rig.arena)) === 0, 20_000);

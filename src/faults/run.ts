@@ -25,6 +25,8 @@ export interface FaultsOptions {
   resultsDir?: string;
   /** The CI-sized version of each scenario. */
   quick?: boolean;
+  /** Leave each scenario's arena in place instead of removing it. */
+  keep?: boolean;
 }
 
 export function selectScenarios(what: string) {
@@ -86,6 +88,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     stack,
     stackEnv: { ...stackEnv, ...(prom?.childEnv() ?? {}) },
     quick,
+    keep: opts.keep === true,
     resultsDir,
     out: opts.out,
     kafka: kafkaClient(config, opts.log, 'keyflow-faults'),
