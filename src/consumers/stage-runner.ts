@@ -190,19 +190,28 @@ export class StageRunner {
     );
   }
 
+  /** Heartbeats the delivery's member every heartbeat interval until the returned stop is called. */
+  private heartbeats(d: Delivery): () => void {
+    const beat = setInterval(() => {
+      d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
+    }, this.opts.heartbeatIntervalMs);
+    return () => clearInterval(beat);
+  }
+
+  private async beating<T>(d: Delivery, fn: () => Promise<T>): Promise<T> {
+    const stop = this.heartbeats(d);
+    try {
+      return await fn();
+    } finally {
+      stop();
+    }
+  }
+
   private async onDelivery(d: Delivery): Promise<void> {
     const budget = this.deps.ingest;
     if (!budget) return this.work(d);
     // Waiting for room keeps the membership alive: heartbeats go on meanwhile.
-    const waitBeat = setInterval(() => {
-      d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
-    }, this.opts.heartbeatIntervalMs);
-    let release: () => void;
-    try {
-      release = await budget.take(deliveryBytes(d.messages));
-    } finally {
-      clearInterval(waitBeat);
-    }
+    const release = await this.beating(d, () => budget.take(deliveryBytes(d.messages)));
     try {
       await this.work(d);
     } finally {
@@ -240,10 +249,8 @@ export class StageRunner {
     // Heartbeats go on while the rounds work, so a long batch never costs the partition.
     // A heartbeat answered with a rebalance (or a lost generation) makes d.active() false: the rounds
     // take no new event, and the delivery ends as soon as the round in flight has settled.
-    const beat = setInterval(() => {
-      d.heartbeat().catch((err) => this.log.debug({ err }, 'heartbeat failed'));
-    }, this.opts.heartbeatIntervalMs);
     let failure: unknown;
+    const beat = this.heartbeats(d);
     try {
       await this.watchRetention(d);
       await this.parked.ready();
@@ -263,7 +270,7 @@ export class StageRunner {
       // Our infrastructure stayed down until the stage stopped: what is unsettled is redelivered.
       if (keepGoing()) failure = err;
     } finally {
-      clearInterval(beat);
+      beat();
     }
     // Whatever finished is flushed and committed even when a round failed; the rest is redelivered.
     await window.flush();
