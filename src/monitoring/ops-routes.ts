@@ -18,6 +18,7 @@ import { EVENTS, type Instrumentation } from '../instrumentation';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import { outOfOrderReport } from '../state/provenance';
+import { skippedRanges } from '../state/skipped-ranges';
 import type { LagCollector, PartitionLag } from './lag';
 import { OPS_PAGE_HTML } from './ops-page';
 
@@ -65,6 +66,8 @@ const discardBody = z
   .refine((b) => (b.letter === undefined) !== (b.key === undefined), {
     message: 'give exactly one of letter or key',
   });
+const skippedQuery = z.strictObject({ stage: stageName.optional() });
+
 const outOfOrderQuery = z.strictObject({
   stage: stageName.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -216,6 +219,18 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
     app.get('/ops/api/out-of-order', async (req) => {
       const q = parseInput(outOfOrderQuery, req.query, 'query');
       return outOfOrderReport(db, q.stage, q.limit);
+    });
+
+    // Input offsets that fell out of retention before a stage read them (reported, never skipped silently).
+    app.get('/ops/api/skipped-ranges', async (req) => {
+      const q = parseInput(skippedQuery, req.query, 'query');
+      if (q.stage !== undefined) requireStage(q.stage);
+      const ranges = await skippedRanges(db, q.stage);
+      return {
+        count: ranges.length,
+        offsets: ranges.reduce((n, r) => n + r.count, 0),
+        ranges: ranges.map(({ _id, ...r }) => ({ ...r, detectedAt: r.detectedAt.toISOString() })),
+      };
     });
 
     app.get('/ops/api/batches', async () => {

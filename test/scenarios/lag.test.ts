@@ -1,6 +1,7 @@
 // A deliberately slowed stage shows kafka_consumergroup_lag rising on /metrics and on /ops/api/stages,
 // and both return to zero once it catches up; a partition held by one very slow event is flagged
 // stalled (metric, ops API and /readyz) and is cleared once the event commits.
+import { recordSkippedRange } from '../../src/state/skipped-ranges';
 import { cleanupAll, eventually } from '../helpers';
 import { counterEvent } from './fixtures/counter';
 import { startOpsRig, type OpsRig } from './harness';
@@ -22,9 +23,11 @@ let admin: string;
 let auth: OpsRig['auth'];
 let stage: string;
 let send: OpsRig['send'];
+let rig: OpsRig;
 
 beforeAll(async () => {
-  ({ base, admin, auth, stage, send } = await startOpsRig('lag', STALL_AFTER_MS));
+  rig = await startOpsRig('lag', STALL_AFTER_MS);
+  ({ base, admin, auth, stage, send } = rig);
 });
 
 /** Our group's series of a metric on /metrics, summed over partitions. */
@@ -115,4 +118,27 @@ test('a partition with lag and no committed progress is flagged stalled, then cl
     'the stall to clear',
   );
   expect(await metricSum('keyflow_partition_stalled')).toBe(0);
+});
+
+test('/ops/api/skipped-ranges lists the ranges a stage never read, for admins only', async () => {
+  const db = rig.processor.context.db;
+  const range = { stage, topic: rig.input, partition: 1, from: '10', to: '25', logStart: '25', count: 15 };
+  await recordSkippedRange(db, { ...range, detectedAt: Date.parse('2026-12-02T06:00:00Z') });
+  // A second report of the same range (another member, a restart) changes nothing.
+  await recordSkippedRange(db, { ...range, detectedAt: Date.now() });
+
+  const res = await fetch(`${admin}/ops/api/skipped-ranges?stage=${encodeURIComponent(stage)}`, {
+    headers: auth,
+  });
+  expect(res.status).toBe(200);
+  expect(await res.json()).toEqual({
+    count: 1,
+    offsets: 15,
+    ranges: [{ ...range, detectedAt: '2026-12-02T06:00:00.000Z' }],
+  });
+
+  const unknown = await fetch(`${admin}/ops/api/skipped-ranges?stage=no.such.stage`, { headers: auth });
+  expect(unknown.status).toBe(400);
+  expect(JSON.stringify(await unknown.json())).toContain('unknown stage no.such.stage');
+  expect((await fetch(`${admin}/ops/api/skipped-ranges`)).status).toBe(401);
 });
