@@ -40,6 +40,8 @@ export interface FaultContext extends ArenaContext {
   quick: boolean;
   /** Leave each arena (topics, groups, database) in place after its scenario, for inspection. */
   keep?: boolean;
+  /** Prefixes of the arenas opened since the list was last reset (run.ts resets it per scenario). */
+  arenas?: string[];
   /** Runs before a rig's instances are stopped, while they still serve /metrics (the alert check). */
   beforeClose?: (rig: Rig) => Promise<void>;
 }
@@ -220,6 +222,7 @@ export async function openRig(ctx: FaultContext, label: string, spec: EventSetSp
   const at = Date.now();
   const step = (what: string) => ctx.out(`  ${label}: ${what} (${((Date.now() - at) / 1000).toFixed(1)} s)`);
   const arena = await openArena(ctx, label);
+  ctx.arenas?.push(arena.prefix);
   step('topics, schemas and indexes ready');
   const events = eventsOf(`${ctx.runId}${label}`, spec);
   const truth = groundTruth(events);

@@ -106,6 +106,8 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   try {
     for (const s of chosen) {
       opts.out(`running ${s.name}: ${s.description}`);
+      const arenas: string[] = [];
+      ctx.arenas = arenas;
       const at = Date.now();
       let closedAt: number | undefined;
       // While the scenario's processors still run: wait for its alerts to resolve, then stop scraping
@@ -144,7 +146,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
           f.notes.push(`could not read the alerts back: ${String(err)}`);
           return [];
         });
-        const verdict = judgeAlerts(spans, expected, at / 1000, end);
+        const verdict = judgeAlerts(spans, expected, at / 1000, end, arenas);
         f.notes.push(...verdict.lines);
         if (verdict.missing.length) {
           f.alertFailures = verdict.missing;

@@ -12,7 +12,13 @@ import {
   substitute,
   templateValues,
 } from '../../src/faults/prometheus-config';
-import { firingSpans, judgeAlerts, promtoolCheck, type PromSample } from '../../src/faults/prometheus';
+import {
+  alertOfArenas,
+  firingSpans,
+  judgeAlerts,
+  promtoolCheck,
+  type PromSample,
+} from '../../src/faults/prometheus';
 
 const root = path.join(__dirname, '..', '..');
 const read = (p: string) => fs.readFileSync(path.join(root, p), 'utf8');
@@ -171,4 +177,31 @@ test('firing spans and the verdict: fired and resolved passes, never fired or st
     'Stalled never fired',
   ]);
   expect(judgeAlerts([], [], 0, 1)).toEqual({ lines: ['no alert fired'], missing: [] });
+});
+
+test("alerts of an earlier scenario's arena are named apart and do not count for this one", () => {
+  const mine = 'faults.r1.4.registry-down';
+  const span = (alertname: string, labels: string) => ({
+    alertname,
+    labels,
+    firedAt: 110,
+    lastFiringAt: 120,
+    open: false,
+  });
+  const spans = [
+    span('Lag', `consumergroup=${mine}.lead-conversions,topic=${mine}.external.conversions.v1`),
+    // registry-down-restart's arena shares the name's start: it is not this one.
+    span('Down', 'arena=faults.r1.5.registry-down-restart,instance=i'),
+    span('Letters', 'stage=faults.r1.3.bad-records.appointments'),
+    span('Global', 'instance=i'),
+  ];
+  const v = judgeAlerts(spans, ['Lag', 'Down'], 100, 200, [mine]);
+  expect(v.missing).toEqual(['Down never fired']);
+  expect(v.lines).toEqual([
+    `alert Lag fired at +10 s, resolved after +20 s (consumergroup=${mine}.lead-conversions,topic=${mine}.external.conversions.v1)`,
+    'alert Global fired at +10 s, resolved after +20 s (instance=i)',
+    "2 alert(s) of earlier scenarios' arenas still in the window, not counted: Down, Letters",
+  ]);
+  expect(alertOfArenas(`arena=${mine}`, [mine])).toBe(true);
+  expect(alertOfArenas(`arena=${mine}-restart`, [mine])).toBe(false);
 });
