@@ -2,7 +2,11 @@
 // included), injects its fault mid-stream with real signals to real processes, and hands the rig to
 // `recover`, which waits for the tables to equal the reducers' truth and measures what it took.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { prng } from '../app/demo/generate';
+import { appointmentEventValue } from '../appointments/schemas';
+import { conversionEventSchema } from '../conversions/schemas';
+import { subjectOf } from '../schemas/codec';
 import { publishAll, publishPaced } from '../bench/arena';
 import type { FaultFigures } from './figures';
 import { BAD_SCENARIOS } from './scenarios-bad';
@@ -154,23 +158,60 @@ const processorSigterm: FaultScenario = {
     ),
 };
 
+/** The field the suite's second schema version adds (with a default, so BACKWARD accepts it). */
+const NEWER_FIELD = 'faultSuiteNote';
+
+/**
+ * Registers a second version of both input schemas (one added field with a default) and re-encodes
+ * records `from` on with it, so a processor has to fetch that schema id from the registry before it can
+ * decode them: with the registry down, they wait. Returns the two new schema ids.
+ */
+async function encodeWithNewerSchema(rig: Rig, from: number): Promise<number[]> {
+  const reg = new SchemaRegistry({ host: rig.ctx.config.schemaRegistryUrl, clientId: 'keyflow-faults' });
+  const ids = new Map<string, number>();
+  for (const [flow, base] of [
+    ['appointments', appointmentEventValue.avro],
+    ['conversions', conversionEventSchema.avro],
+  ] as const) {
+    const topic = rig.arena.input[flow];
+    const avro = base as unknown as { fields: object[] };
+    const newer = { ...avro, fields: [...avro.fields, { name: NEWER_FIELD, type: 'string', default: '' }] };
+    const { id } = await reg.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(newer) },
+      { subject: subjectOf(topic) },
+    );
+    ids.set(topic, id);
+  }
+  for (let i = from; i < rig.records.length; i++) {
+    const record = rig.records[i]!;
+    const value = rig.events[i]!.value;
+    if (value === null) continue;
+    record.value = await reg.encode(ids.get(record.topic)!, { ...value, [NEWER_FIELD]: 'v2' });
+  }
+  return [...ids.values()];
+}
+
 const registryDown: FaultScenario = {
   name: 'registry-down',
   stopsServices: true,
   description:
-    'the schema registry stopped (by its pid file) for 60 s while the running processor takes the second half of the stream, then started again',
+    'the schema registry stopped (by its pid file) for 60 s while a running processor gets the last three quarters of the stream, written with a schema version it has not fetched yet: they wait, then apply',
   run: (ctx) =>
     withRig(ctx, 'registry-down', async (rig) => {
       const notes: string[] = [];
-      const half = Math.floor(rig.records.length / 2);
-      await publishAll(ctx.kafka, rig.records.slice(0, half));
+      const quarter = Math.floor(rig.records.length / 4);
+      const ids = await encodeWithNewerSchema(rig, quarter);
+      notes.push(
+        `records from ${quarter} on written with schema ids ${ids.join(', ')}, unknown to the processor`,
+      );
+      await publishAll(ctx.kafka, rig.records.slice(0, quarter));
       const instance = rig.spawn();
       await instance.ready;
       await untilShare(rig, 0.1);
       const downAt = Date.now();
       await signalService(ctx, 'registry', 'SIGTERM');
       await midStream(rig, notes, 'registry stopped');
-      await publishAll(ctx.kafka, rig.records.slice(half));
+      await publishAll(ctx.kafka, rig.records.slice(quarter));
       await sleep(Math.max(0, downAt + 60_000 - Date.now()));
       notes.push(`${await rig.applied()} of ${rig.expected} effects applied while the registry was down`);
       await restartService(ctx, 'registry');
