@@ -132,8 +132,9 @@ export function judgeAlerts(
   arenas?: readonly string[],
 ): AlertVerdict {
   const rel = (t: number) => `+${(t - startedAt).toFixed(0)} s`;
-  const spans = arenas ? all.filter((s) => alertOfArenas(s.labels, arenas)) : all;
-  const carried = all.filter((s) => !spans.includes(s));
+  const ours = (s: AlertSpan) => arenas === undefined || alertOfArenas(s.labels, arenas);
+  const spans = all.filter(ours);
+  const carried = all.filter((s) => !ours(s));
   const lines = spans.map((s) => {
     const end =
       s.open || s.lastFiringAt >= closedAt

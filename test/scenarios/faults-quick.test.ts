@@ -6,9 +6,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FaultFigures } from '../../src/faults/figures';
-import { Kafka, logLevel } from 'kafkajs';
 import { SCENARIOS } from '../../src/faults/scenarios';
-import { freePort } from '../helpers';
+import { adminClient, cleanupAll, freePort } from '../helpers';
+
+afterAll(cleanupAll);
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'keyflow.js');
 
@@ -64,18 +65,10 @@ test.each(QUICK)(
 
     // Nothing left behind: no topic or consumer group of its arena (a benchmark running beside it
     // checks that no bench.* group is left, so a fault arena must neither linger nor share the name).
-    const admin = new Kafka({
-      brokers: process.env.KAFKA_BROKERS!.split(','),
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    try {
-      const mine = (n: string) => n.startsWith('faults.') && n.includes(`.${name}.`);
-      expect((await admin.listTopics()).filter(mine)).toEqual([]);
-      expect((await admin.listGroups()).groups.map((g) => g.groupId).filter(mine)).toEqual([]);
-    } finally {
-      await admin.disconnect();
-    }
+    const admin = await adminClient();
+    const mine = (n: string) => n.startsWith('faults.') && n.includes(`.${name}.`);
+    expect((await admin.listTopics()).filter(mine)).toEqual([]);
+    expect((await admin.listGroups()).groups.map((g) => g.groupId).filter(mine)).toEqual([]);
   },
 );
 
