@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { commands } from '../../src/cli/main';
+import { ERROR_CODES } from '../../src/errors';
 import { FIGURE_BLOCKS, renderFigures } from '../../src/cli/figures';
 import { settings } from '../../src/config/schema';
 import { SCENARIOS } from '../../src/faults/scenarios';
@@ -210,6 +211,15 @@ test('every KEYFLOW_ variable named anywhere in the docs is a setting', () => {
       .map((name) => `${file}: ${name}`),
   );
   expect(unknown).toEqual([]);
+});
+
+// ---- dead-letter codes --------------------------------------------------------------------------
+
+test("the publishing guide's dead-letter codes are error codes the engine has", () => {
+  const table = section(text['docs/publishing.md']!, 'What a bad record becomes');
+  const codes = [...table.matchAll(/\|\s*`([A-Z_]+)`\s*\|\s*$/gm)].map((m) => m[1]!);
+  expect(codes.length).toBeGreaterThan(5);
+  expect(codes.filter((c) => !(c in ERROR_CODES))).toEqual([]);
 });
 
 // ---- alerts -------------------------------------------------------------------------------------
