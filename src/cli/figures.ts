@@ -132,10 +132,10 @@ export const figuresCommand = defineCommand({
     );
     const names = Object.keys(blocks);
     if (names.length === 0) {
-      throw new KeyflowError(
-        'USAGE',
-        'no results to render: run `keyflow bench quick` or `keyflow faults quick` first',
+      process.stderr.write(
+        'keyflow: no results to render: run `keyflow bench quick` or `keyflow faults quick` first\n',
       );
+      return 1;
     }
     const text = await formatted(renderFigures(fs.readFileSync(doc, 'utf8'), blocks), path.resolve(doc));
     fs.writeFileSync(doc, text);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commands } from '../../src/cli/main';
 import { ERROR_CODES } from '../../src/errors';
-import { FIGURE_BLOCKS, renderFigures } from '../../src/cli/figures';
+import { faultsBlock, FIGURE_BLOCKS, renderFigures } from '../../src/cli/figures';
 import { settings } from '../../src/config/schema';
 import { SCENARIOS } from '../../src/faults/scenarios';
 
@@ -302,4 +302,34 @@ test('the benchmarks doc carries every figures block, and rendering replaces onl
   const cut = (s: string) => s.replace(/<!-- figures:faults:begin -->[\s\S]*<!-- figures:faults:end -->/, '');
   expect(cut(once)).toBe(cut(doc));
   expect(() => renderFigures('no markers here', {})).toThrow(/figures:bench:begin/);
+});
+
+test("a fault run renders as its verdict, the table and each scenario's notes, naming its source", () => {
+  const row = {
+    scenario: 'processor-sigkill',
+    eventsIn: 10,
+    effectsOut: 9,
+    lost: 0,
+    duplicates: 1,
+    wrong: 0,
+    stalled: 0,
+    deadLettered: 0,
+    restarts: 0,
+    recoverMs: 1500,
+    notes: ['kills at 1.5 s'],
+  };
+  const block = faultsBlock(
+    {
+      startedAt: '2026-12-06T22:17:22.421Z',
+      durationMs: 85_000,
+      machine: { cpus: 2, node: 'v20', mongoServer: 'mongo-java-server' },
+      scenarios: [row, { ...row, scenario: 'processor-sigterm', duplicates: 0 }],
+      dashboard: [],
+    },
+    'faults/results/latest.json',
+  );
+  expect(block).toContain('`faults/results/latest.json`: the quick (CI-sized) scenarios');
+  expect(block).toContain('1 of 2 scenarios pass.');
+  expect(block).toContain('| processor-sigkill | FAIL | 10 | 9 | 0 | 1 |');
+  expect(block).toContain('- processor-sigterm: kills at 1.5 s');
 });
