@@ -333,3 +333,11 @@ test("a fault run renders as its verdict, the table and each scenario's notes, n
   expect(block).toContain('| processor-sigkill | FAIL | 10 | 9 | 0 | 1 |');
   expect(block).toContain('- processor-sigterm: kills at 1.5 s');
 });
+
+test('the README stays a front door: at most 250 lines, the two commands in its first screen', () => {
+  const lines = text['README.md']!.split('\n');
+  expect(lines.length).toBeLessThanOrEqual(250);
+  const screen = lines.slice(0, 40).join('\n');
+  expect(screen).toContain('npm ci && npm run demo');
+  expect(screen).toMatch(/^npm test\b/m);
+});
