@@ -6,6 +6,7 @@ import { customersCommand } from './customers';
 import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
 import { faultsCommand } from './faults';
+import { figuresCommand } from './figures';
 import { replayCommand } from './replay';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
@@ -21,6 +22,7 @@ export const commands: Record<string, Command> = {
   demo: demoCommand,
   bench: benchCommand,
   faults: faultsCommand,
+  figures: figuresCommand,
 };
 
 export function helpText(): string {
@@ -38,7 +40,7 @@ export function helpText(): string {
   lines.push(
     '',
     'Run `keyflow <command> --help` for its options.',
-    'Settings come from the environment, then .keyflow/services.env; see README.md, "Settings".',
+    'Settings come from the environment, then .keyflow/services.env; see docs/operating.md, "Settings".',
   );
   return lines.join('\n');
 }

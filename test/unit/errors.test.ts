@@ -1,15 +1,15 @@
-// The README's error table is the documentation of ERROR_CODES: same codes, same retriable flags.
+// The error table of docs/operating.md is the documentation of ERROR_CODES: same codes, same retriable flags.
 import fs from 'node:fs';
 import path from 'node:path';
 import { classify, ERROR_CODES, KeyflowError } from '../../src/errors';
 
-const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+const operating = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'operating.md'), 'utf8');
 
-test('every error code appears in the README table with its retriable flag, and nothing else does', () => {
-  const section = readme.slice(
-    readme.indexOf('## Errors'),
-    readme.indexOf('\n## ', readme.indexOf('## Errors') + 1),
-  );
+test("every error code appears in the operating guide's table with its retriable flag, and nothing else does", () => {
+  const start = operating.indexOf('\n## Error codes\n');
+  expect(start).toBeGreaterThan(0);
+  const end = operating.indexOf('\n## ', start + 1);
+  const section = operating.slice(start, end < 0 ? undefined : end);
   const rows = [...section.matchAll(/^\|\s*`([A-Z_]+)`\s*\|\s*(yes|no)\s*\|/gm)].map((m) => [
     m[1],
     m[2] === 'yes',
