@@ -33,7 +33,8 @@ export interface BatchDoc {
 
 /**
  * One fold partition's counter slot of one batch, `_id` `<batchId>:<partition>`: its counts of the
- * transitions it counted, a version its writes are guarded on, and its last write's transitions.
+ * transitions it counted, a version its writes are guarded on, and the counted transitions whose rows
+ * are not known written yet (one entry per row at most; see fold-stage.ts).
  */
 export interface BatchSlotDoc {
   _id: string;
@@ -79,6 +80,8 @@ export interface BatchAssetRow {
   created: Date;
   /** The first later batch that ingested the same asset. */
   supersededBy: number | null;
+  /** The counter slot (`<batchId>:<partition>`) whose fold wrote the row's status last (fold-stage.ts). */
+  countedIn?: string;
 }
 
 export interface ImageDoc {
