@@ -231,9 +231,11 @@ async function supersede(db: Db, customerId: string, assetIds: string[], by: num
       for (const r of chunk) affected.add(r.batchId);
     }
   }
-  // Only `superseded` moves here; completed/errors belong to the fold stage's counters.
+  // Only `superseded` moves here; completed/errors belong to the fold stage's counters. A recount (not
+  // an $inc of the rows marked here) so a mark whose count was lost in a crash is counted next time;
+  // the index `batch_superseded` answers it from the index alone (batch ids are positive).
   for (const b of affected) {
-    const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $ne: null } });
+    const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $gte: 1 } });
     await batchesOf(db).updateOne({ _id: b }, { $max: { superseded } });
   }
 }
