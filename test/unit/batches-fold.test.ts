@@ -3,14 +3,8 @@
 // placed between the counter slot write and the rows: a transition stays pending until its row is
 // written, however the fetches after the crash are cut and whatever compaction removed.
 import type { Db } from 'mongodb';
-import {
-  encodeEntry,
-  foldBatchStatus,
-  foldStage,
-  reconcile,
-  transitionId,
-  type FoldState,
-} from '../../src/batches/fold-stage';
+import { foldBatchStatus, foldStage, type FoldState } from '../../src/batches/fold-stage';
+import { encodeEntry, reconcile, transitionId } from '../../src/batches/pending-entries';
 import { COLLECTIONS, flowNames, statusKey } from '../../src/batches/names';
 import type { RowState } from '../../src/batches/reducers';
 import type { BatchStatus } from '../../src/batches/schemas';
