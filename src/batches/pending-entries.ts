@@ -84,5 +84,8 @@ export function reconcile(
   if (last.base === null || sameState(stored, last.base)) {
     return { counted: last.to, origin: last.from ?? stored, drop, undo: null };
   }
+  // Stamped by this slot, the row's state was counted here on the way to `to` (a former owner's late
+  // write of an earlier step): only the rest is undone. Stamped by another slot, all of it is.
+  if (countedIn === slot) return { ...plain, drop, undo: { from: stored, to: last.to } };
   return { ...plain, drop, undo: last.from ? { from: last.from, to: last.to } : null };
 }

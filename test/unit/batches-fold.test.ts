@@ -111,6 +111,14 @@ describe('reconcile: a pending entry read back against its row', () => {
     expect(reconcile(row, DONE, '7:5', '7:2', [entry])).toMatchObject({ counted: DONE, undo });
   });
 
+  test('a row stamped by this slot at a state on the way to the entry’s: only the rest is undone', () => {
+    const chain = encodeEntry({ rowId: row, from: WAITING, to: FAILED, base: WAITING });
+    expect(reconcile(row, DONE, '7:2', '7:2', [chain])).toMatchObject({
+      counted: DONE,
+      undo: { from: DONE, to: FAILED },
+    });
+  });
+
   test('an entry of the first release (the state moved to alone) is read as well', () => {
     const old = transitionId(row, DONE);
     expect(reconcile(row, WAITING, undefined, '7:2', [old])).toMatchObject({ counted: DONE, drop: [old] });
@@ -210,6 +218,27 @@ describe('whole fetches with a crash before the rows', () => {
     expect(await fold(fake.db, [older])).toBe(0);
     expect(batch(fake)).toMatchObject({ completed: 1, errors: 0, finished: new Date(5_000) });
     expect(fake.collection(COLLECTIONS.batchAssets).docs.get('7:a1')).toMatchObject({ status: 'completed' });
+  });
+
+  test('a former owner’s row write that lands after the new owner took its entry over counts once', async () => {
+    const fake = setUp(['a1']);
+    crashBeforeRows(fake);
+    await expect(fold(fake.db, [done('a1')])).rejects.toThrow('the process died');
+    // The new owner folds a later record of a1; just before its row write, the former owner's late
+    // write of a1 (completed, guarded on waiting, stamped with the same slot) lands.
+    const rows = fake.collection(COLLECTIONS.batchAssets);
+    rows.beforeNext(() =>
+      Object.assign(rows.docs.get('7:a1')!, {
+        status: 'completed',
+        finished: new Date(1_000),
+        countedIn: '7:2',
+      }),
+    );
+    const later = delivery(status({ status: 'error', error: 'gone', finished: 2_000 }));
+    expect(await fold(fake.db, [later])).toBe(1); // its row write lost: retried from read
+    expect(await fold(fake.db, [later])).toBe(0);
+    expect(batch(fake)).toMatchObject({ completed: 0, errors: 1, finished: new Date(2_000) });
+    expect(fake.collection(COLLECTIONS.batchSlots).docs.get('7:2')).toMatchObject({ pending: [] });
   });
 
   test('a row another partition wrote while this one’s entry waited (added partitions) is counted back', async () => {

@@ -56,8 +56,15 @@ export class FakeCollection {
 
   constructor(readonly name: string) {}
 
+  private before: (() => void) | undefined;
+
   failNext(error: Error): void {
     this.failures.push(error);
+  }
+
+  /** Runs `fn` just before the next bulkWrite: another writer getting in first. */
+  beforeNext(fn: () => void): void {
+    this.before = fn;
   }
 
   find(filter: Doc, options: { projection?: Doc } = {}) {
@@ -78,6 +85,9 @@ export class FakeCollection {
   async bulkWrite(ops: Doc[]): Promise<{ matchedCount: number }> {
     const failure = this.failures.shift();
     if (failure) throw failure;
+    const before = this.before;
+    this.before = undefined;
+    before?.();
     let matchedCount = 0;
     const writeErrors: { index: number; code: number; errmsg: string }[] = [];
     ops.forEach((op, index) => {
