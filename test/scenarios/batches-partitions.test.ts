@@ -15,7 +15,7 @@ import type { Topology } from '../../src/topology/types';
 import { adminClient, cleanupAll, eventually } from '../helpers';
 import { prefix, runProcessor, startBatchesRig, testConfig, testProducer } from './harness';
 
-jest.setTimeout(120_000);
+jest.setTimeout(180_000);
 afterAll(cleanupAll);
 
 const ASSETS = 90;
@@ -61,7 +61,7 @@ test('batch-status grows from 2 to 6 partitions mid-batch: every outcome counted
     const b = await batchesOf(db).findOne({ _id: batch._id });
     return b && b.completed + b.errors > 0 ? b : undefined;
   };
-  expect((await eventually(counted, 30_000)).finished).toBeNull();
+  expect((await eventually(counted, 60_000)).finished).toBeNull();
 
   const admin = await adminClient();
   await admin.createPartitions({ topicPartitions: [{ topic: names.statusTopic, count: 6 }] });
