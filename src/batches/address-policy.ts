@@ -63,15 +63,28 @@ const REFUSED_V4: [string, string][] = [
   ['169.254.0.0/16', 'link-local (cloud metadata)'],
   ['172.16.0.0/12', 'private'],
   ['192.0.0.0/24', 'protocol assignments'],
+  ['192.0.2.0/24', 'documentation'],
+  ['192.88.99.0/24', '6to4 relay anycast (deprecated)'],
   ['192.168.0.0/16', 'private'],
   ['198.18.0.0/15', 'benchmarking'],
+  ['198.51.100.0/24', 'documentation'],
+  ['203.0.113.0/24', 'documentation'],
   ['224.0.0.0/4', 'multicast'],
   ['240.0.0.0/4', 'reserved'],
 ];
+// The IANA IPv6 special-purpose registry's ranges that are not globally reachable. The forms that carry
+// an IPv4 address (EMBEDS_V4) are judged as that address before these.
 const REFUSED_V6: [string, string][] = [
   ['::/128', 'unspecified'],
   ['::1/128', 'loopback'],
+  ['64:ff9b:1::/48', 'local-use NAT64'],
+  ['::/8', 'reserved'], // after the ranges inside it
   ['100::/64', 'discard'],
+  ['100:0:0:1::/64', 'dummy prefix'],
+  ['2001::/23', 'IETF protocol assignments (Teredo, benchmarking, ORCHID)'],
+  ['2001:db8::/32', 'documentation'],
+  ['3fff::/20', 'documentation'],
+  ['5f00::/16', 'segment routing'],
   ['fc00::/7', 'unique-local (private)'],
   ['fe80::/10', 'link-local'],
   ['fec0::/10', 'site-local'],
@@ -79,9 +92,11 @@ const REFUSED_V6: [string, string][] = [
 ];
 const RANGES = [...REFUSED_V4, ...REFUSED_V6].map(([c, why]) => ({ cidr: parseCidr(c), why }));
 
-// IPv6 forms that carry an IPv4 address: it is judged as that address.
+// IPv6 forms that carry an IPv4 address: it is judged as that address. (Local-use NAT64,
+// 64:ff9b:1::/48, places it by a prefix length the network chose, so it is refused whole.)
 const EMBEDS_V4 = [
   { cidr: parseCidr('::ffff:0:0/96'), at: 0n }, // IPv4-mapped
+  { cidr: parseCidr('::ffff:0:0:0/96'), at: 0n }, // IPv4-translated (SIIT)
   { cidr: parseCidr('::/96'), at: 0n }, // IPv4-compatible (deprecated)
   { cidr: parseCidr('64:ff9b::/96'), at: 0n }, // NAT64
   { cidr: parseCidr('2002::/16'), at: 80n }, // 6to4: the v4 address follows the prefix
@@ -101,8 +116,7 @@ export function refusedAddress(ip: string, allow: readonly Cidr[] = []): string 
       if (contains(e.cidr, 6, value) && !(e.cidr.bits === 96 && e.at === 0n && value <= 1n)) {
         const v4 = (value >> e.at) & 0xffffffffn;
         const dotted = [24n, 16n, 8n, 0n].map((s) => String((v4 >> s) & 0xffn)).join('.');
-        const inner = refusedAddress(dotted, allow);
-        if (inner) return inner;
+        return refusedAddress(dotted, allow);
       }
     }
   }

@@ -7,21 +7,24 @@
 // BatchSlots (`<batchId>:<partition>`: its counts, a version, and the transitions counted whose rows
 // may not be written yet), so its guard `{_id, version}` is one an index names.
 // 0. The batch lists the partition among its slots ($addToSet, idempotent) before the slot exists.
-// 1. The slot is written, guarded on its version: the $inc of its counts and the new transitions
-//    added to `pending`, in one atomic update (or its creation, which fails if it exists).
-// 2. The rows follow, each guarded on the state read.
-// 3. The written rows' transitions leave `pending`; then each batch touched is re-read with all its
+// 1. The slot is written, guarded on its version: the $inc of its counts and its whole `pending` list
+//    (the list as read, with this fetch's rows' entries replaced), in one atomic update.
+// 2. The rows follow, each guarded on the state read and stamped with the slot that counted it.
+// 3. The written rows' entries leave `pending`; then each batch touched is re-read with all its
 //    slots and its counts set to their sum, guarded on `countsRev` and retried on a lost race, so the
 //    last write always read every slot write before it. A batch is finished once its counts cover
 //    every row and no slot has a pending transition (so `finished` never shows a waiting row).
-// A death before 3 leaves transitions pending: their redelivery, however the fetches are cut,
-// recognises each one, writes its row without counting it again and derives the counts anew. Only one
-// member owns a partition at a time, so a slot never contends; a former owner loses the guard.
+// A pending entry stays until its row is written, whatever fetches come after: the next fold of the
+// row reads it back (see `reconcile`) and goes on from the state it counted, so neither a redelivery
+// cut differently nor a record compaction removed counts it twice. An entry whose row another writer
+// moved meanwhile (a second partition of the same row, once partitions were added) is counted back.
+// Only one member owns a partition at a time, so a slot never contends; a former owner loses the guard.
 import type { Db } from 'mongodb';
 import { byIds, writeGuarded, type GuardedWrite, type PlanFailure } from '../state/bulk';
 import { concurrentUpdate } from '../state/conflicts';
 import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
 import { statusKey, type FlowNames } from './names';
+import { encodeEntry, reconcile, sameState, type Counted } from './pending-entries';
 import { foldStatus, type RowState } from './reducers';
 import type { BatchStatus } from './schemas';
 import {
@@ -35,41 +38,34 @@ import {
   type BatchSlotDoc,
 } from './store';
 
-/** A row's transition as its counter slot lists it: the row and the state it moved to. */
-export function transitionId(rowId: string, to: RowState): string {
-  return `${rowId}|${to.status}|${to.finished ?? ''}|${to.error ?? ''}`;
-}
-
 export interface FoldState {
-  /** The row as folded so far; null when it does not exist (never created, or cleaned up). */
+  /** The row as counted and folded so far; null when it does not exist (never created, or cleaned up). */
   row: (RowState & { customerId: string; batchId: number }) | null;
   /** The row as stored: its write is guarded on it. */
   stored: RowState | null;
+  /** What this partition's slot says of the row (see `reconcile`). */
+  counted: Omit<Counted, 'counted'>;
   /** This partition's counter slot of the row's batch, as read. */
   slot: { version: number; pending: readonly string[] };
 }
 
-export type FoldPlan =
-  /**
-   * The row moves from `from` to `to`; `count` is false when the slot already counted this very
-   * transition. `stored` and `slotVersion` are what was read: the writes are guarded on them.
-   */
-  | {
-      kind: 'move';
-      rowId: string;
-      batchId: number;
-      from: RowState;
-      to: RowState;
-      count: boolean;
-      stored: RowState;
-      slotVersion: number;
-      slotPending: readonly string[];
-    }
-  /**
-   * Nothing moves, but the batch is looked at: a transition left pending by a crash after its row
-   * was written leaves `pending`, and a finish lost in a crash is made.
-   */
-  | { kind: 'touch'; batchId: number; rowId: string; state: RowState; slotVersion: number };
+/**
+ * One record's effect on its row: the counted state moves `from` → `to` (`touch` when the record
+ * moves nothing: a duplicate, an older one, or the redelivery of a transition already counted). The
+ * first plan of a row in a fetch carries what `reconcile` found; `stored` and `slotVersion` are what
+ * was read, and the writes are guarded on them.
+ */
+export interface FoldPlan {
+  kind: 'move' | 'touch';
+  rowId: string;
+  batchId: number;
+  from: RowState;
+  to: RowState;
+  stored: RowState;
+  counted: Omit<Counted, 'counted'>;
+  slotVersion: number;
+  slotPending: readonly string[];
+}
 
 function stateOf(row: BatchAssetRow): RowState {
   return { status: row.status, error: row.error, finished: row.finished?.getTime() ?? null };
@@ -81,34 +77,21 @@ export function foldBatchStatus(e: StageEvent<BatchStatus>, s: FoldState): Step<
   const v = e.value;
   // No row: the API never created it, or cleanup removed it since; either way nothing to fold.
   if (!s.row || s.row.customerId !== v.customerId) return { plan: null, emit: [], state: s };
-  const rowId = statusKey(v.batchId, v.assetId);
-  const next = foldStatus(s.row, v);
-  if (next === null) {
-    const touch = {
-      kind: 'touch' as const,
-      batchId: s.row.batchId,
-      rowId,
-      state: s.row,
-      slotVersion: s.slot.version,
-    };
-    return { plan: touch, emit: [], outcome: 'duplicate', state: s };
-  }
-  const count = !s.slot.pending.includes(transitionId(rowId, next));
-  return {
-    plan: {
-      kind: 'move',
-      rowId,
-      batchId: s.row.batchId,
-      from: s.row,
-      to: next,
-      count,
-      stored: s.stored!,
-      slotVersion: s.slot.version,
-      slotPending: s.slot.pending,
-    },
-    emit: [],
-    state: { ...s, row: { ...s.row, ...next } },
+  const { customerId, batchId, ...from } = s.row;
+  const next = foldStatus(from, v);
+  const plan: FoldPlan = {
+    kind: next === null ? 'touch' : 'move',
+    rowId: statusKey(v.batchId, v.assetId),
+    batchId,
+    from,
+    to: next ?? from,
+    stored: s.stored!,
+    counted: s.counted,
+    slotVersion: s.slot.version,
+    slotPending: s.slot.pending,
   };
+  if (next === null) return { plan, emit: [], outcome: 'duplicate', state: s };
+  return { plan, emit: [], state: { ...s, row: { ...next, customerId, batchId } } };
 }
 
 async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise<Map<string, FoldState>> {
@@ -130,10 +113,22 @@ async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise
     const row = rows.get(e.key);
     const id = slotOf(e);
     const slot = id === undefined ? undefined : slots.get(id);
+    const pending = slot?.pending ?? [];
+    const none: Omit<Counted, 'counted'> = {
+      origin: { status: 'waiting', finished: null, error: null },
+      drop: [],
+      undo: null,
+    };
+    if (!row || id === undefined) {
+      out.set(e.key, { row: null, stored: null, counted: none, slot: { version: 0, pending } });
+      continue;
+    }
+    const { counted, ...rest } = reconcile(e.key, stateOf(row), row.countedIn, id, pending);
     out.set(e.key, {
-      row: row ? { ...stateOf(row), customerId: row.customerId, batchId: row.batchId } : null,
-      stored: row ? stateOf(row) : null,
-      slot: { version: slot?.version ?? 0, pending: slot?.pending ?? [] },
+      row: { ...counted, customerId: row.customerId, batchId: row.batchId },
+      stored: stateOf(row),
+      counted: rest,
+      slot: { version: slot?.version ?? 0, pending },
     });
   }
   return out;
@@ -142,59 +137,90 @@ async function read(events: readonly StageEvent<BatchStatus>[], db: Db): Promise
 const delta = (from: RowState, to: RowState, status: RowState['status']) =>
   (to.status === status ? 1 : 0) - (from.status === status ? 1 : 0);
 
+/** One row's plans of a fetch, together: counted from the first plan's `from` to the last one's `to`. */
+interface RowWrite {
+  index: number;
+  first: FoldPlan;
+  to: RowState;
+}
+
+/** One batch's counter slot write of a fetch. */
+interface SlotWrite {
+  first: number;
+  version: number;
+  pending: readonly string[];
+  completed: number;
+  errors: number;
+  last: number | null;
+  drop: Set<string>;
+  add: Map<string, string>;
+}
+
 async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): Promise<PlanFailure[]> {
   const failed: PlanFailure[] = [];
-  const moves = plans.filter((p) => p.plan.kind === 'move') as Planned<
-    BatchStatus,
-    Extract<FoldPlan, { kind: 'move' }>
-  >[];
   const partition = plans[0]?.event.partition ?? 0;
 
-  // 1. The counter slots, one guarded update per batch.
-  const perBatch = new Map<
-    number,
-    {
-      first: number;
-      version: number;
-      completed: number;
-      errors: number;
-      last: number | null;
-      pending: string[];
-    }
-  >();
-  for (const p of moves) {
-    const slotVersion = p.plan.slotVersion;
-    let b = perBatch.get(p.plan.batchId);
-    if (!b)
-      perBatch.set(
-        p.plan.batchId,
-        (b = { first: p.index, version: slotVersion, completed: 0, errors: 0, last: null, pending: [] }),
-      );
-    b.pending.push(transitionId(p.plan.rowId, p.plan.to));
-    if (p.plan.to.finished !== null) b.last = Math.max(b.last ?? 0, p.plan.to.finished);
-    if (!p.plan.count) continue;
-    b.completed += delta(p.plan.from, p.plan.to, 'completed');
-    b.errors += delta(p.plan.from, p.plan.to, 'error');
+  const rows = new Map<string, RowWrite>();
+  for (const p of plans) {
+    const r = rows.get(p.plan.rowId);
+    if (r) r.to = p.plan.to;
+    else rows.set(p.plan.rowId, { index: p.index, first: p.plan, to: p.plan.to });
   }
+  // 1. The counter slots, one guarded update per batch: the rows' counted moves, the entries undone, and
+  //    `pending` as read with the rows' old entries replaced by one per row still to write.
+  const perBatch = new Map<number, SlotWrite>();
+  for (const [rowId, r] of rows) {
+    const { first } = r;
+    let b = perBatch.get(first.batchId);
+    if (!b) {
+      b = {
+        first: r.index,
+        version: first.slotVersion,
+        pending: first.slotPending,
+        completed: 0,
+        errors: 0,
+        last: null,
+        drop: new Set(),
+        add: new Map(),
+      };
+      perBatch.set(first.batchId, b);
+    }
+    for (const raw of first.counted.drop) b.drop.add(raw);
+    const { undo } = first.counted;
+    if (undo) {
+      b.completed += delta(undo.to, undo.from, 'completed');
+      b.errors += delta(undo.to, undo.from, 'error');
+    }
+    b.completed += delta(first.from, r.to, 'completed');
+    b.errors += delta(first.from, r.to, 'error');
+    if (!sameState(first.from, r.to) && r.to.finished !== null) b.last = Math.max(b.last ?? 0, r.to.finished);
+    if (!sameState(r.to, first.stored)) {
+      b.add.set(rowId, encodeEntry({ rowId, from: first.counted.origin, to: r.to, base: first.stored }));
+    }
+  }
+  const changed = [...perBatch].filter(
+    ([, b]) => b.completed !== 0 || b.errors !== 0 || b.drop.size > 0 || b.add.size > 0,
+  );
   // 0. The batches list this partition's slot, so step 3 and the readers find it by _id.
-  if (perBatch.size > 0) {
+  if (changed.length > 0) {
     await batchesOf(db).bulkWrite(
-      [...perBatch.keys()].map((batchId) => ({
+      changed.map(([batchId]) => ({
         updateOne: { filter: { _id: batchId }, update: { $addToSet: { slots: partition } } },
       })),
       { ordered: false },
     );
   }
-  const slotWrites: GuardedWrite<BatchSlotDoc>[] = [...perBatch].map(([batchId, b]) => {
+  const slotWrites: GuardedWrite<BatchSlotDoc>[] = changed.map(([batchId, b]) => {
     const _id = slotId(batchId, partition);
     const lastFinished = b.last === null ? null : new Date(b.last);
+    const pending = [...new Set([...b.pending.filter((raw) => !b.drop.has(raw)), ...b.add.values()])];
     if (b.version === 0) {
       const insert: BatchSlotDoc = {
         _id,
         batchId,
         partition,
         version: 1,
-        pending: b.pending,
+        pending,
         completed: b.completed,
         errors: b.errors,
         lastFinished,
@@ -207,63 +233,63 @@ async function write(plans: readonly Planned<BatchStatus, FoldPlan>[], db: Db): 
       guard: { version: b.version },
       update: {
         $inc: { completed: b.completed, errors: b.errors, version: 1 },
-        $set: { pending: b.pending },
+        $set: { pending },
         ...(lastFinished !== null ? { $max: { lastFinished } } : {}),
       },
     };
   });
-  const moveAt = new Map(moves.map((p) => [p.index, p]));
+  const batchAt = new Map(plans.map((p) => [p.index, p.plan.batchId]));
   const failedBatches = new Map<number, unknown>();
   for (const f of await writeGuarded(slotsOf(db), slotWrites, 'batch counter slot')) {
-    failedBatches.set(moveAt.get(f.index)!.plan.batchId, f.error);
+    failedBatches.set(batchAt.get(f.index)!, f.error);
   }
-  for (const p of moves) {
+  for (const p of plans) {
     const error = failedBatches.get(p.plan.batchId);
     if (error !== undefined) failed.push({ index: p.index, error });
   }
 
-  // 2. The rows: each once, with the state its last record left, guarded on the state read.
-  const rows = new Map<string, { index: number; to: RowState; stored: RowState }>();
-  for (const p of moves) {
-    if (failedBatches.has(p.plan.batchId)) continue;
-    const r = rows.get(p.plan.rowId);
-    if (r) r.to = p.plan.to;
-    else rows.set(p.plan.rowId, { index: p.index, to: p.plan.to, stored: p.plan.stored });
-  }
-  const rowWrites: GuardedWrite<BatchAssetRow>[] = [...rows].map(([rowId, r]) => ({
-    index: r.index,
-    _id: rowId,
-    guard: { status: r.stored.status, finished: dateOf(r.stored.finished) },
-    update: { $set: { status: r.to.status, error: r.to.error, finished: dateOf(r.to.finished) } },
-  }));
+  // 2. The rows: each once, with the state its last record left, guarded on the state read and stamped
+  //    with the slot that counted it (so a second partition's entry of the same row knows it lost).
+  const rowWrites: GuardedWrite<BatchAssetRow>[] = [...rows]
+    .filter(([, r]) => !failedBatches.has(r.first.batchId) && !sameState(r.to, r.first.stored))
+    .map(([rowId, r]) => ({
+      index: r.index,
+      _id: rowId,
+      guard: { status: r.first.stored.status, finished: dateOf(r.first.stored.finished) },
+      update: {
+        $set: {
+          status: r.to.status,
+          error: r.to.error,
+          finished: dateOf(r.to.finished),
+          countedIn: slotId(r.first.batchId, partition),
+        },
+      },
+    }));
+  const rowAt = new Map(plans.map((p) => [p.index, p.plan.rowId]));
+  const failedRows = new Set<string>();
   for (const f of await writeGuarded(rowsOf(db), rowWrites, 'batch asset row')) {
-    const rowId = moveAt.get(f.index)!.plan.rowId;
-    for (const p of moves) if (p.plan.rowId === rowId) failed.push({ index: p.index, error: f.error });
+    const rowId = rowAt.get(f.index)!;
+    failedRows.add(rowId);
+    for (const p of plans) if (p.plan.rowId === rowId) failed.push({ index: p.index, error: f.error });
   }
 
-  // 3. The written rows' transitions leave `pending` (guarded: only if the slot is still ours), then the
+  // 3. The written rows' entries leave `pending` (guarded: only if the slot is still ours), then the
   //    batches' counts are derived from their slots.
   const failedIdx = new Set(failed.map((f) => f.index));
-  const settled = new Map<number, { version: number; ids: string[] }>();
-  for (const p of plans) {
-    if (failedIdx.has(p.index)) continue;
-    const b = perBatch.get(p.plan.batchId);
-    const version = b ? b.version + 1 : p.plan.slotVersion;
-    const id =
-      p.plan.kind === 'move'
-        ? transitionId(p.plan.rowId, p.plan.to)
-        : transitionId(p.plan.rowId, p.plan.state);
-    const s2 = settled.get(p.plan.batchId);
-    if (s2) s2.ids.push(id);
-    else settled.set(p.plan.batchId, { version, ids: [id] });
-  }
   try {
-    const pulls = [...settled].filter(([, x]) => x.version > 0);
+    const pulls = changed
+      .filter(([batchId]) => !failedBatches.has(batchId))
+      .map(([batchId, b]) => ({
+        batchId,
+        version: b.version + 1,
+        ids: [...b.add].filter(([rowId]) => !failedRows.has(rowId)).map(([, raw]) => raw),
+      }))
+      .filter((x) => x.ids.length > 0);
     if (pulls.length > 0) {
       await slotsOf(db).bulkWrite(
-        pulls.map(([batchId, x]) => ({
+        pulls.map((x) => ({
           updateOne: {
-            filter: { _id: slotId(batchId, partition), version: x.version },
+            filter: { _id: slotId(x.batchId, partition), version: x.version },
             update: { $pull: { pending: { $in: x.ids } } },
           },
         })),

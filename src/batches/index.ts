@@ -20,6 +20,12 @@ export interface BatchesFlowOptions {
   prefix?: string;
   /** Partitions of both topics (default 6). */
   partitions?: number;
+  /**
+   * Partitions of batch-status alone, once it has more than the ingest topic (default `partitions`).
+   * Its count may grow while batches are open: the fold's counter slots are per partition and a row
+   * whose records land on two partitions is still counted once (fold-stage.ts).
+   */
+  statusPartitions?: number;
   /** The asset processing; default: inspectOrigin(inspect). */
   handler?: AssetHandler;
   inspect?: InspectOptions;
@@ -35,7 +41,11 @@ export function batchesFlow(opts: BatchesFlowOptions = {}): Dataflow {
     name: 'batches',
     topics: [
       topic(names.ingestTopic, { partitions, key: 'assetId', value: ingestEventSchema }),
-      compactTopic(names.statusTopic, { partitions, key: 'batchId:assetId', value: batchStatusSchema }),
+      compactTopic(names.statusTopic, {
+        partitions: opts.statusPartitions ?? partitions,
+        key: 'batchId:assetId',
+        value: batchStatusSchema,
+      }),
     ],
     stages: [ingestStage(names, handler), foldStage(names)],
     indexes: BATCH_INDEXES,

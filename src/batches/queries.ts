@@ -17,6 +17,8 @@ export const BATCH_INDEXES: CollectionIndexes[] = [
       { key: { customerId: 1, assetId: 1, batchId: 1 }, name: 'customer_asset_batch' },
       // A named query's id list: one batch's asset ids in order, paged by assetId.
       { key: { batchId: 1, customerId: 1, assetId: 1 }, name: 'batch_customer_asset' },
+      // Supersede's recount of a batch's superseded rows (API path, not the fold).
+      { key: { batchId: 1, supersededBy: 1 }, name: 'batch_superseded' },
       guardIndex('status', 'finished'),
       guardIndex('supersededBy'),
     ],
@@ -86,6 +88,11 @@ export const BATCH_QUERIES: DeclaredQuery[] = [
     filter: { customerId: 'c', assetId: { $in: ['a'] } },
   },
   { name: 'supersede: guarded row mark', collection: A, filter: { _id: '1:a', supersededBy: null } },
+  {
+    name: 'supersede: count of a batch’s superseded rows',
+    collection: A,
+    filter: { batchId: 1, supersededBy: { $gte: 1 } },
+  },
   {
     name: 'cleanup rows',
     collection: A,

@@ -33,7 +33,8 @@ export interface BatchDoc {
 
 /**
  * One fold partition's counter slot of one batch, `_id` `<batchId>:<partition>`: its counts of the
- * transitions it counted, a version its writes are guarded on, and its last write's transitions.
+ * transitions it counted, a version its writes are guarded on, and the counted transitions whose rows
+ * are not known written yet (one entry per row at most; see fold-stage.ts).
  */
 export interface BatchSlotDoc {
   _id: string;
@@ -79,6 +80,8 @@ export interface BatchAssetRow {
   created: Date;
   /** The first later batch that ingested the same asset. */
   supersededBy: number | null;
+  /** The counter slot (`<batchId>:<partition>`) whose fold wrote the row's status last (fold-stage.ts). */
+  countedIn?: string;
 }
 
 export interface ImageDoc {
@@ -228,9 +231,11 @@ async function supersede(db: Db, customerId: string, assetIds: string[], by: num
       for (const r of chunk) affected.add(r.batchId);
     }
   }
-  // Only `superseded` moves here; completed/errors belong to the fold stage's counters.
+  // Only `superseded` moves here; completed/errors belong to the fold stage's counters. A recount (not
+  // an $inc of the rows marked here) so a mark whose count was lost in a crash is counted next time;
+  // the index `batch_superseded` answers it from the index alone (batch ids are positive).
   for (const b of affected) {
-    const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $ne: null } });
+    const superseded = await rowsOf(db).countDocuments({ batchId: b, supersededBy: { $gte: 1 } });
     await batchesOf(db).updateOne({ _id: b }, { $max: { superseded } });
   }
 }

@@ -134,3 +134,43 @@ test('a Batches document from before BatchSlots keeps its stored counts as the b
   const id = String(batch._id);
   expect(await batchCountsReplay.actual(db, id)).toEqual(await batchCountsReplay.expected(db, id));
 });
+
+/** The database, with the next bulk write of BatchAssets failing as a process dying right there would. */
+function dyingBeforeRows(db: Db): Db {
+  let armed = true;
+  return new Proxy(db, {
+    get(target, prop, receiver) {
+      if (prop !== 'collection') return Reflect.get(target, prop, receiver);
+      return (name: string) => {
+        const c = target.collection(name);
+        if (name !== 'BatchAssets') return c;
+        return new Proxy(c, {
+          get(col, p, r) {
+            if (p !== 'bulkWrite' || !armed) return Reflect.get(col, p, r);
+            armed = false;
+            return () => Promise.reject(new Error('the process died'));
+          },
+        });
+      };
+    },
+  });
+}
+
+test('a fetch that dies between its slot and its rows, redelivered in cut fetches, counts each row once', async () => {
+  const { db, batch, assets } = await setUp();
+  const done = (i: number) => event(outcome(batch._id, assets[i]!.id, true, 100 + i), 0);
+  await expect(fold(dyingBeforeRows(db), [0, 1, 2, 3].map(done))).rejects.toThrow('the process died');
+  // The new owner's fetches are cut after the first of them, then go on one at a time.
+  for (const i of [0, 1, 2, 3]) await foldAll(db, [done(i)]);
+  let b = (await batchesOf(db).findOne({ _id: batch._id }))!;
+  expect(b).toMatchObject({ completed: 4, errors: 0, finished: null });
+  await foldAll(
+    db,
+    assets.slice(4).map((_, i) => done(i + 4)),
+  );
+  b = (await batchesOf(db).findOne({ _id: batch._id }))!;
+  expect(b).toMatchObject({ completed: 60, errors: 0, finished: new Date(159) });
+  expect(await slotsOf(db).findOne({ _id: `${batch._id}:0` })).toMatchObject({ pending: [] });
+  const id = String(batch._id);
+  expect(await batchCountsReplay.actual(db, id)).toEqual(await batchCountsReplay.expected(db, id));
+});

@@ -1,9 +1,12 @@
 // The batches store on the real Mongo-protocol server: supersede marks each earlier row once, with the
-// first later batch, however many assets a batch has; the ops listing shows the newest batches, newest
-// first, also past ids that were allocated but never became a batch.
+// first later batch, however many assets a batch has, and every filter it sends is one queries.ts
+// declares (so the index test explains it); the ops listing shows the newest batches, newest first,
+// also past ids that were allocated but never became a batch.
+import { MongoClient, type CommandStartedEvent, type Document } from 'mongodb';
 import { COLLECTIONS, statusKey } from '../../src/batches/names';
+import { BATCH_QUERIES } from '../../src/batches/queries';
 import { batchesOf, createBatch, recentBatchProgress, rowsOf } from '../../src/batches/store';
-import { cleanupAll, freshDb } from '../helpers';
+import { cleanupAll, env, freshDb, onCleanup, uniqueName } from '../helpers';
 
 afterAll(cleanupAll);
 
@@ -49,4 +52,60 @@ test('the ops listing is the newest batches, newest first, past ids never used',
   expect(listed.map((b) => b.id)).toEqual(ids.slice(3).reverse().map(String));
   expect(listed[0]).toEqual({ id: String(ids[7]), status: 'running', total: 2, done: 0, failed: 0 });
   expect((await recentBatchProgress(db, 20)).map((b) => b.id)).toEqual(ids.reverse().map(String));
+});
+
+/** A filter's shape: its fields and operators, with every value left out. */
+function shape(filter: unknown): unknown {
+  if (Array.isArray(filter)) return '[]';
+  if (filter === null || typeof filter !== 'object' || filter instanceof Date) return '?';
+  const obj = filter as Document;
+  if ('_bsontype' in obj) return '?';
+  return Object.fromEntries(
+    Object.keys(obj)
+      .sort()
+      .map((k) => [k, shape(obj[k])]),
+  );
+}
+
+/** The filters a command carries: a find's, an aggregate's $match, each update's or delete's. */
+function filtersOf(e: CommandStartedEvent): Document[] {
+  const c = e.command;
+  if (e.commandName === 'find' || e.commandName === 'count') return [c.filter ?? c.query ?? {}];
+  if (e.commandName === 'aggregate') {
+    return (c.pipeline as Document[]).filter((st) => st.$match).map((st) => st.$match as Document);
+  }
+  if (e.commandName === 'update' || e.commandName === 'delete') {
+    return ((c.updates ?? c.deletes) as Document[]).map((u) => u.q as Document);
+  }
+  if (e.commandName === 'findAndModify') return [c.query as Document];
+  return [];
+}
+
+test('creating a batch that supersedes earlier rows sends only filters queries.ts declares', async () => {
+  const client = new MongoClient(env('MONGO_URL'), { monitorCommands: true });
+  await client.connect();
+  const db = client.db(uniqueName('kfstore').replace(/-/g, '_'));
+  onCleanup(async () => {
+    await db.dropDatabase().catch(() => undefined);
+    await client.close();
+  });
+  await createBatch(db, 'acme', assetsOf(3), new Date(0));
+  const sent: { collection: string; filter: Document }[] = [];
+  client.on('commandStarted', (e: CommandStartedEvent) => {
+    const collection = e.command[e.commandName] as unknown;
+    if (typeof collection !== 'string') return;
+    for (const filter of filtersOf(e)) sent.push({ collection, filter });
+  });
+  await createBatch(db, 'acme', assetsOf(3, 1), new Date(1));
+
+  const declared = new Set(BATCH_QUERIES.map((q) => JSON.stringify([q.collection, shape(q.filter)])));
+  // A document by _id alone needs no declaration: the _id index serves it on every server.
+  const byIdOnly = (f: Document) => Object.keys(f).join() === '_id';
+  const undeclared = sent
+    .filter((s) => !byIdOnly(s.filter))
+    .map((s) => JSON.stringify([s.collection, shape(s.filter)]))
+    .filter((s) => !declared.has(s));
+  expect(undeclared).toEqual([]);
+  // The supersede recount is among what was sent (the earlier batch had rows to mark).
+  expect(sent.some((s) => s.collection === COLLECTIONS.batchAssets && 'supersededBy' in s.filter)).toBe(true);
 });

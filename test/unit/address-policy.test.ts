@@ -25,6 +25,27 @@ test.each([
   ['::ffff:10.0.0.1', 'private'],
   ['64:ff9b::a9fe:a9fe', 'link-local (cloud metadata)'],
   ['2002:7f00:1::', 'loopback'],
+  ['64:ff9b::a00:1', 'private'],
+  ['64:ff9b::7f00:1', 'loopback'],
+  ['2002:c0a8:101::1', 'private'],
+  ['2002:a9fe:a9fe::', 'link-local (cloud metadata)'],
+  // IPv4-translated (::ffff:0:0:0/96) is judged by its IPv4 address too.
+  ['::ffff:0:7f00:1', 'loopback'],
+  ['::ffff:0:a9fe:a9fe', 'link-local (cloud metadata)'],
+  ['::ffff:0:10.0.0.1', 'private'],
+  // The rest of the special-purpose registry's ranges that no public host is in.
+  ['64:ff9b:1::1', 'local-use NAT64'],
+  ['64:ff9b:1:ffff::808:808', 'local-use NAT64'],
+  ['::1:0:0:1', 'reserved'],
+  ['100:0:0:1::1', 'dummy prefix'],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'IETF protocol assignments (Teredo, benchmarking, ORCHID)'],
+  ['2001:2::1', 'IETF protocol assignments (Teredo, benchmarking, ORCHID)'],
+  ['2001:db8::1', 'documentation'],
+  ['3fff::1', 'documentation'],
+  ['5f00::1', 'segment routing'],
+  ['192.0.2.1', 'documentation'],
+  ['198.51.100.7', 'documentation'],
+  ['203.0.113.9', 'documentation'],
   ['fc00::1', 'unique-local (private)'],
   ['fd00:ec2::254', 'unique-local (private)'],
   ['fe80::1', 'link-local'],
@@ -35,12 +56,20 @@ test.each([
   expect(refusedAddress(ip)).toBe(why);
 });
 
-test.each(['8.8.8.8', '93.184.216.34', '172.32.0.1', '100.128.0.1', '2606:4700::1111', '::ffff:8.8.8.8'])(
-  '%s is public and allowed',
-  (ip) => {
-    expect(refusedAddress(ip)).toBeNull();
-  },
-);
+test.each([
+  '8.8.8.8',
+  '93.184.216.34',
+  '172.32.0.1',
+  '100.128.0.1',
+  '2606:4700::1111',
+  '::ffff:8.8.8.8',
+  '::ffff:0:8.8.8.8',
+  '64:ff9b::808:808',
+  '2002:808:808::1',
+  '2001:4860:4860::8888',
+])('%s is public and allowed', (ip) => {
+  expect(refusedAddress(ip)).toBeNull();
+});
 
 test('an allowed range lets a private address through, and only that range', () => {
   const allow = [parseCidr('10.1.0.0/16'), parseCidr('::1')];
