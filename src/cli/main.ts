@@ -7,6 +7,7 @@ import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
 import { faultsCommand } from './faults';
 import { replayCommand } from './replay';
+import { schemasCommand } from './schemas';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
 import { topologyCommand } from './topology';
@@ -15,6 +16,7 @@ export const commands: Record<string, Command> = {
   services: servicesCommand,
   start: startCommand,
   topology: topologyCommand,
+  schemas: schemasCommand,
   dlq: dlqCommand,
   replay: replayCommand,
   customers: customersCommand,
