@@ -26,12 +26,13 @@ export function tracingWanted(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * Subscribes span making to the processor's instrumentation when tracing is wanted; a no-op otherwise.
+ * Subscribes span making to the processor's instrumentation when tracing is wanted (and says whether
+ * it did); a no-op otherwise.
  * Spans go out in batches; once every stage that started has stopped, what is pending is flushed, so
  * a drained shutdown loses none.
  */
-export function traceStages(instrumentation: Instrumentation, env: NodeJS.ProcessEnv, log: Logger): void {
-  if (!tracingWanted(env)) return;
+export function traceStages(instrumentation: Instrumentation, env: NodeJS.ProcessEnv, log: Logger): boolean {
+  if (!tracingWanted(env)) return false;
   const ids = new ChosenIds();
   const provider = new BasicTracerProvider({
     resource: defaultResource()
@@ -53,4 +54,5 @@ export function traceStages(instrumentation: Instrumentation, env: NodeJS.Proces
     { endpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_ENDPOINT },
     'exporting traces over OTLP',
   );
+  return true;
 }
