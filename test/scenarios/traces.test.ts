@@ -140,9 +140,10 @@ async function postUpstreamSpan(endpoint: string, traceId: string, spanId: strin
   expect(res.status).toBe(200);
 }
 
-test('one event through two stages is one trace in the collector, parent by parent', async () => {
+/** The collector, and the topology running in an instance of its own that exports to it. */
+async function traced(name: string) {
   const collector = await startCollector();
-  const p = prefix('traces');
+  const p = prefix(name);
   const topology = tracedAppointments(p);
   const config = testConfig();
   const producer = await testProducer(config, topology);
@@ -154,6 +155,27 @@ test('one event through two stages is one trace in the collector, parent by pare
     OTEL_BSP_SCHEDULE_DELAY: '100',
   });
   onCleanup(() => dropDb(config.mongoDb));
+  return { collector, p, topology, producer };
+}
+
+/** The headers of the first record on `topic` whose key is `key`. */
+async function headersOf(topic: string, key: string): Promise<Record<string, string>> {
+  const consumer = kafkaClient().consumer({ groupId: uniqueName('traces-read') });
+  await consumer.connect();
+  onCleanup(() => consumer.disconnect());
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let found: Record<string, string> | undefined;
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (found || message.key?.toString() !== key) return;
+      found = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+    },
+  });
+  return eventually(async () => found, 30_000, `a record with key ${key} on ${topic}`);
+}
+
+test('one event through two stages is one trace in the collector, parent by parent', async () => {
+  const { collector, p, topology, producer } = await traced('traces');
 
   // The upstream service publishes with a traceparent of its own send span, and reports that span.
   const event: AppointmentEvent = {
@@ -220,18 +242,7 @@ test('one event through two stages is one trace in the collector, parent by pare
   expect(sendA).toMatchObject({ kind: 'Producer', attributes: { 'messaging.operation.type': 'send' } });
 
   // The change record on the topic names that send span as its parent.
-  const consumer = kafkaClient().consumer({ groupId: uniqueName('traces-read') });
-  await consumer.connect();
-  onCleanup(() => consumer.disconnect());
-  await consumer.subscribe({ topic: changes, fromBeginning: true });
-  let traceparent: string | undefined;
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      if (message.key?.toString() === event.appointmentId)
-        traceparent = message.headers?.traceparent?.toString();
-    },
-  });
-  await eventually(async () => traceparent, 30_000, 'the change record');
+  const { traceparent } = await headersOf(changes, event.appointmentId);
   expect(parseTraceparent(traceparent)).toEqual({ traceId, spanId: sendA.id });
 
   const processB = one((s) => s.name === `process ${changes}`, 'process span of the second stage');
@@ -243,4 +254,34 @@ test('one event through two stages is one trace in the collector, parent by pare
   const root = one((s) => s.name === `send ${input}`, 'upstream send span');
   expect(root).toMatchObject({ id: spanId, parentId: '' });
   expect(spans.every((s) => s.traceId === traceId)).toBe(true);
+});
+
+test('a record that cannot be decoded is dead-lettered with its traceparent, and its span is an error', async () => {
+  const { collector, p } = await traced('traces-dlq');
+  const input = `${p}.external.appointments.v1`;
+  const key = uniqueName('appt');
+  const traceparent = formatTraceparent(newTraceId(), recordSpanId(uniqueName('upstream')));
+  const producer = kafkaClient().producer();
+  await producer.connect();
+  onCleanup(() => producer.disconnect());
+  await producer.send({
+    topic: input,
+    messages: [{ key, value: Buffer.from('not avro'), headers: { [HEADERS.TRACEPARENT]: traceparent } }],
+  });
+
+  const letter = await headersOf(`${p}.appointments.dlq`, key);
+  expect(letter[HEADERS.DLQ_CODE]).toBe('DECODE_FAILED');
+  expect(letter[HEADERS.TRACEPARENT]).toBe(traceparent);
+  const span = await eventually(
+    async () =>
+      collector
+        .spans()
+        .find((s) => s.name === `process ${input}` && s.attributes['messaging.kafka.message.key'] === key),
+    60_000,
+    'the dead-lettered event’s span',
+  );
+  expect(span.attributes).toMatchObject({
+    'error.type': 'DECODE_FAILED',
+    'keyflow.outcome': 'dead-lettered',
+  });
 });
