@@ -1,6 +1,7 @@
 // The schema check names what breaks: a required field added, a type changed (nested too), a field
 // dropped under FORWARD, and only against the versions the level asks about; defaults and widening
 // promotions (int to long) are not breaks.
+import { renderChecks } from '../../src/schemas/check';
 import { breaksUnder, readProblems } from '../../src/schemas/compatibility';
 
 const v1 = {
@@ -57,4 +58,29 @@ test('the level picks the direction and the versions compared', () => {
     ['at', 1],
   ]);
   expect(breaksUnder('FULL', dropped, registered).map((b) => b.direction)).toEqual(['forward']);
+});
+
+test('an incompatible subject names its fields and the stages that read its topic', () => {
+  const out = renderChecks(
+    [
+      {
+        topic: 'external.appointments.v1',
+        subject: 'external.appointments.v1-value',
+        level: 'BACKWARD',
+        verdict: 'incompatible',
+        latest: 3,
+        breaks: [{ field: 'room', kind: 'missing', problem: '', direction: 'backward', version: 3 }],
+        registryReason: 'room at /fields/8',
+      },
+    ],
+    (topic) => (topic === 'external.appointments.v1' ? ['appointments'] : []),
+  );
+  expect(out).toMatch(
+    /^INCOMPATIBLE +external\.appointments\.v1-value \(topic external\.appointments\.v1, BACKWARD\)/m,
+  );
+  expect(out).toMatch(
+    /field "room" is new and has no default, so records already written \(version 3\) lack it/,
+  );
+  expect(out).toMatch(/breaks: stage appointments \(reading external\.appointments\.v1\)/);
+  expect(out).toMatch(/schemas check: 1 incompatible, 0 compatible, 0 unchanged, 0 new\n$/);
 });
