@@ -3,8 +3,9 @@
 // want Java 17; javac builds the mongo-java-server launcher) and Maven (every jar comes from Maven Central),
 // the ops-page test drives Debian's Chromium, the alert-rules test runs promtool (Debian's prometheus
 // package), the index test's explain server is SecantusDB in a Python virtualenv, and the benchmark's
-// smoke test runs BullMQ on redis-server, and the manifest test builds tools/manifest-check with Go
-// (scripts/manifest-check.js, cached under ~/.cache/keyflow). Installs what is missing when we may
+// smoke test runs BullMQ on redis-server, the manifest test builds tools/manifest-check with Go
+// (scripts/manifest-check.js, cached under ~/.cache/keyflow), and the trace test exports to an
+// OpenTelemetry Collector built from the Go module proxy (scripts/otelcol.js, cached there too). Installs what is missing when we may
 // (root with apt-get, as on CI and the project's machines); otherwise says exactly what to install, and fails.
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -50,10 +51,11 @@ const needs = [
     pkg: 'golang-go',
   },
 ];
-/** Builds the Go manifest validator once per source change (a no-op when the cached binary is there). */
+/** Builds the Go tools once per source change (a no-op when the cached binaries are there). */
 function buildManifestCheck() {
   try {
     require('./manifest-check').manifestCheckBinary();
+    require('./otelcol').otelcolBinary();
   } catch (err) {
     process.stderr.write(`test-tools: ${err.message}\n`);
     process.exit(1);

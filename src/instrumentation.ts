@@ -29,6 +29,12 @@ export interface HandledEvent {
   key: string;
   eventId: string;
   traceId: string | undefined;
+  /**
+   * The input record's `traceparent` header as it arrived (undefined when it had none): the parent of
+   * the event's process span. A runner that leaves the key out makes the tracer assume the record came
+   * from Keyflow, whose traceparent it can derive (see recordSpanId in src/producers/headers.ts).
+   */
+  traceparent?: string | undefined;
   tenantId: string | undefined;
   occurredAt: number | undefined;
   consumedAt: number;

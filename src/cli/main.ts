@@ -8,6 +8,7 @@ import { dlqCommand } from './dlq';
 import { faultsCommand } from './faults';
 import { figuresCommand } from './figures';
 import { replayCommand } from './replay';
+import { schemasCommand } from './schemas';
 import { servicesCommand } from './services';
 import { startCommand } from './start';
 import { topologyCommand } from './topology';
@@ -16,6 +17,7 @@ export const commands: Record<string, Command> = {
   services: servicesCommand,
   start: startCommand,
   topology: topologyCommand,
+  schemas: schemasCommand,
   dlq: dlqCommand,
   replay: replayCommand,
   customers: customersCommand,

@@ -48,6 +48,16 @@ export function formatTraceparent(traceId: string, spanId: string = randomBytes(
 }
 
 /**
+ * The span id in a produced record's traceparent: its "send" span, derived from the record's event id
+ * so the tracer (src/telemetry), which learns of the record only after it is built, gives that span
+ * this same id, and a consumer's span links to it. A re-emission after a crash repeats it.
+ */
+export function recordSpanId(eventId: string): string {
+  const id = createHash('sha256').update(`send\u0000${eventId}`).digest('hex').slice(0, 16);
+  return /^0+$/.test(id) ? '0000000000000001' : id;
+}
+
+/**
  * The id of the i-th record a stage emits for a cause. Derived, not random, so a re-emission after a
  * crash carries the same id and downstream guards recognise it.
  */

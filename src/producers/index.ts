@@ -6,6 +6,7 @@ export {
   headersToStrings,
   newTraceId,
   parseTraceparent,
+  recordSpanId,
 } from './headers';
 export type { Causation, ValueEncoder, WireRecord } from './types';
 export { PRODUCER_DEFAULTS, type ProducerOptions } from './options';

@@ -4,7 +4,7 @@
 import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { KeyflowError } from '../errors';
 import { sendError } from './send-errors';
-import { derivedEventId, formatTraceparent, HEADERS, newTraceId } from './headers';
+import { derivedEventId, formatTraceparent, HEADERS, newTraceId, recordSpanId } from './headers';
 import { PRODUCER_DEFAULTS, type ProducerOptions } from './options';
 import type { Causation, ValueEncoder, WireRecord } from './types';
 
@@ -89,7 +89,8 @@ export class KeyedProducer {
       (cause ? derivedEventId(cause.eventId, cause.stage, index) : derivedEventId(newTraceId(), '', 0));
     const headers: Record<string, string> = {
       [HEADERS.EVENT_ID]: eventId,
-      [HEADERS.TRACEPARENT]: formatTraceparent(cause?.traceId ?? newTraceId()),
+      // The cause's trace goes on; the parent is this record's own send span (see recordSpanId).
+      [HEADERS.TRACEPARENT]: formatTraceparent(cause?.traceId ?? newTraceId(), recordSpanId(eventId)),
       [HEADERS.ATTEMPT]: String(cause?.attempt ?? 1),
       ...(input.occurredAt !== undefined ? { [HEADERS.OCCURRED_AT]: String(input.occurredAt) } : {}),
       ...(cause ? { [HEADERS.CAUSATION_ID]: cause.eventId, [HEADERS.CAUSATION_STAGE]: cause.stage } : {}),

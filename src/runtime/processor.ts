@@ -25,6 +25,7 @@ import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from 
 import { Leases } from '../state/leases';
 import { ByteBudget } from '../consumers/byte-budget';
 import { ProvenanceRecorder } from '../state/provenance';
+import { traceStages } from '../telemetry';
 import { ENGINE_INDEXES } from './engine-queries';
 import { startupWaiter } from './startup-wait';
 import { ensureTopics } from '../topology/admin';
@@ -89,6 +90,7 @@ export class Processor {
     this.instrumentation = new Instrumentation(opts.log);
     this.metrics = createMetricsRegistry();
     registerStageMetrics(this.metrics, this.instrumentation);
+    traceStages(this.instrumentation, process.env, opts.log);
   }
 
   get context(): ProcessorContext {
