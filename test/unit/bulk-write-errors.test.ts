@@ -1,6 +1,6 @@
 // Which MongoBulkWriteErrors list operations that failed (the rest were written) and which say the
 // whole bulk is unknown: the driver uses the one class for both.
-import { MongoBulkWriteError, MongoNetworkError, type Collection, type Document } from 'mongodb';
+import { MongoBulkWriteError, MongoNetworkError, type AnyBulkWriteOperation, type Collection } from 'mongodb';
 import { classify, type KeyflowError } from '../../src/errors';
 import { writeErrorsOf, writeGuarded, writeTagged } from '../../src/state/bulk';
 
@@ -60,10 +60,12 @@ function failingWith(...errors: { index: number; code: number; errmsg: string }[
     bulkWrite: async () => {
       throw err;
     },
-  } as unknown as Collection<Document>;
+  } as unknown as Collection<{ _id: string }>;
 }
 
-const insert = (_id: string) => ({ insertOne: { document: { _id } } });
+const insert = (_id: string): AnyBulkWriteOperation<{ _id: string }> => ({
+  insertOne: { document: { _id } },
+});
 
 test('a duplicate key on an insert is retriable (the event is read again), keeping the server code', async () => {
   const coll = failingWith({ index: 1, code: 11000, errmsg: 'E11000 duplicate key error' });
