@@ -185,6 +185,9 @@ export function conversionsStage(
     description:
       'Counts conversions per (tenant, lead, type) incrementally; each distinct (tenant, event id) archived once.',
     // The contract names the event's identity in the value; upstream sends no Keyflow headers.
+    // The topic's key contract: key = leadId. Rows are folded per key, so two events of one row under
+    // two keys would both count from the same version; such a record is KEY_MISMATCH instead.
+    entityKey: (v) => (v as ConversionEvent).leadId,
     eventId: (v) => (v as ConversionEvent).eventId,
     occurredAt: (v) => (v as ConversionEvent).occurredAt,
     tenantId: (v) => (v as ConversionEvent).tenantId,
