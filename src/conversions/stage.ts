@@ -1,7 +1,7 @@
 // The `lead-conversions` batch stage: each distinct conversion archived once with the change it made,
 // each row's totals kept incrementally, its one change emitted to `changes.lead-conversions.v1`.
 // Per batch: one read of the rows and one of the archive, both by _id; then three bulk writes.
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import {
   byIds,
   PlanCut,
@@ -139,8 +139,9 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
         : {
             index: list[0]!.index,
             _id: rowId,
-            // A row from before versions is guarded on having none; this write gives it version 1.
-            guard: version === null ? { version: { $exists: false } } : { version },
+            // A row from before versions is guarded on `version: null` (which matches an absent field,
+            // and is served by the guard index); this write gives it version 1.
+            guard: { version } as Filter<RowDoc>,
             update: { $set: fields, $inc: { version: 1 } },
           },
     );

@@ -98,6 +98,13 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     filter: { _id: SAMPLE_ROW, version: 3 },
   },
   {
+    // A row written before rows had versions: its first write since is guarded on having none.
+    name: 'conversions.rows.guardedWriteUnversioned',
+    hot: true,
+    collection: ROWS,
+    filter: { _id: SAMPLE_ROW, version: null },
+  },
+  {
     name: 'conversions.rows.repairIfUnchanged',
     collection: ROWS,
     filter: { _id: SAMPLE_ROW, version: 4 },
