@@ -44,6 +44,14 @@ export const ERROR_CODES = {
     doc: 'An event id of a tenant came again with other content; the message names the fields.',
   },
   KEY_MISSING: { retriable: false, doc: 'A message has no key; keyed topics need the entity id as key.' },
+  KEY_MISMATCH: {
+    retriable: false,
+    doc: 'A message key is not the entity id its value names (the key contract); dead-lettered.',
+  },
+  STATE_UNREADABLE: {
+    retriable: false,
+    doc: 'A stored row cannot be read by this version; its key’s events are dead-lettered.',
+  },
   VALUE_MISSING: {
     retriable: false,
     doc: 'A message has no value (a tombstone) on an input topic that is not compacted.',

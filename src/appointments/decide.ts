@@ -94,11 +94,12 @@ export function decideAppointment(
   output: string,
 ): Decision<AppointmentPlan> {
   const e = event.value;
+  // The envelope refuses such a record before the handler runs (the stage's entityKey); this pure step
+  // refuses it too, so it holds whoever calls it.
   if (event.key !== e.appointmentId) {
     throw new KeyflowError(
-      'VALIDATION_FAILED',
+      'KEY_MISMATCH',
       `event ${e.eventId} has key ${event.key} but appointmentId ${e.appointmentId}; the key must be the appointmentId`,
-      { retriable: false },
     );
   }
   const base = read.doc ? stateOf(read.doc) : null;

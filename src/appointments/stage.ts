@@ -164,6 +164,8 @@ export function appointmentsStage(
     inputs: [names.input],
     outputs: [names.output],
     description: 'Folds appointment events into RSAppointment and RSAppointmentChanges; emits each change.',
+    // The topic's key contract: key = appointmentId (a record keyed otherwise is KEY_MISMATCH).
+    entityKey: (v) => (v as AppointmentEvent).appointmentId,
     eventId: (v) => (v as AppointmentEvent).eventId,
     occurredAt: (v) => (v as AppointmentEvent).occurredAt,
     tenantId: (v) => (v as AppointmentEvent).tenantId,

@@ -3,6 +3,7 @@
 // is not compacted, undecodable bytes).
 import { classify, KeyflowError } from '../errors';
 import { HEADERS, newTraceId, parseTraceparent } from '../producers/headers';
+import { keyMismatch } from '../topology/key-contract';
 import type { StageEvent, StageSpec } from '../topology/types';
 import type { RawMessage } from './group';
 import type { ValueDecoder } from './types';
@@ -38,7 +39,7 @@ const asRecord = (v: unknown): Record<string, unknown> =>
 export async function openEnvelope(
   m: RawMessage,
   origin: Origin,
-  spec: Pick<StageSpec, 'name' | 'eventId' | 'occurredAt' | 'tenantId'>,
+  spec: Pick<StageSpec, 'name' | 'eventId' | 'occurredAt' | 'tenantId' | 'entityKey'>,
   decoder: ValueDecoder,
   consumedAt: number,
   compacted: (topic: string) => boolean = () => false,
@@ -81,6 +82,9 @@ export async function openEnvelope(
     spec.eventId?.(value) ??
     (typeof v.eventId === 'string' ? v.eventId : undefined) ??
     fallbackId;
+  // The input's key contract (key = the entity id the value names), see src/topology/key-contract.ts.
+  const mismatch = keyMismatch(spec, origin.topic, key, value);
+  if (mismatch) return { kind: 'dead', raw: m, key, eventId, error: mismatch, redriveLetter };
   const occurredHeader = Number(headers[HEADERS.OCCURRED_AT]);
   const occurredAt = Number.isFinite(occurredHeader)
     ? occurredHeader

@@ -11,11 +11,16 @@ import type { ConversionChange, ConversionEvent } from './schemas';
 /** A row as read, and as folded so far in this batch. */
 export interface RowFold {
   key: RowKey;
-  /** The row's version as read; 0 when it does not exist. The row write is guarded on it. */
-  version: number;
+  /**
+   * The row's version as read: 0 when it does not exist, null when it was written before rows had
+   * versions. The row write is guarded on it.
+   */
+  version: number | null;
   /** Event ids the row's last write counted; their archive marks may still be missing. */
   pending: ReadonlySet<string>;
   totals: ExactTotals | null;
+  /** The stored row could not be read (STATE_UNREADABLE): an event that would count on it fails. */
+  unreadable?: Error;
 }
 
 /** An archive entry of one of the batch's (tenant, event id)s. */
@@ -50,7 +55,7 @@ export type ConversionPlan =
       kind: 'count';
       rowId: string;
       /** The row's version as read: the row write is guarded on it (0: insert the row). */
-      version: number;
+      version: number | null;
       change: ConversionChange;
       after: ExactTotals;
       archive: 'insert' | 'rewrite';
@@ -115,6 +120,8 @@ export function foldConversion(
       state: { ...s, handled: handledWith(s, key, v, archived.change) },
     };
   }
+  // Only counting needs the row's totals: a duplicate or a recognised event above goes on without them.
+  if (row.unreadable) throw row.unreadable;
   const before = row.totals;
   const after = addEvent(before, v);
   const outOfOrder = before !== null && v.occurredAt < before.lastAt;

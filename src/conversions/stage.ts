@@ -1,7 +1,7 @@
 // The `lead-conversions` batch stage: each distinct conversion archived once with the change it made,
 // each row's totals kept incrementally, its one change emitted to `changes.lead-conversions.v1`.
 // Per batch: one read of the rows and one of the archive, both by _id; then three bulk writes.
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import {
   byIds,
   PlanCut,
@@ -20,7 +20,7 @@ import {
   type LeadState,
   type RowFold,
 } from './fold';
-import { archiveIdOf, rowIdOf } from './reducer';
+import { archiveIdOf, rowIdOf, type RowKey } from './reducer';
 import type { ConversionEvent } from './schemas';
 import { archiveOf, eventOf, exactOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from './store';
 
@@ -31,6 +31,19 @@ export interface ConversionStageNames {
 }
 
 type Plans = readonly Planned<ConversionEvent, ConversionPlan>[];
+
+/**
+ * A stored row as the fold sees it. A row that cannot be read is kept as unreadable, so that only the
+ * events counting on it fail (their key alone): it must not fail the read of the whole batch.
+ */
+function rowFoldOf(doc: RowDoc, key: RowKey): RowFold {
+  const fold = { key, version: doc.version ?? null, pending: new Set(doc.pending ?? []) };
+  try {
+    return { ...fold, totals: exactOf(doc) };
+  } catch (err) {
+    return { ...fold, totals: null, unreadable: err as Error };
+  }
+}
 
 async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Promise<Map<string, LeadState>> {
   const [rows, archived] = await Promise.all([
@@ -49,14 +62,7 @@ async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Pro
     if (!s) states.set(e.key, (s = { rows: new Map(), archived: new Map() }));
     const rowId = rowIdOf(e.value);
     const doc = rows.get(rowId);
-    if (doc && !s.rows.has(rowId)) {
-      s.rows.set(rowId, {
-        key: rowKeyOf(e.value),
-        version: doc.version ?? 0,
-        pending: new Set(doc.pending ?? []),
-        totals: exactOf(doc),
-      });
-    }
+    if (doc && !s.rows.has(rowId)) s.rows.set(rowId, rowFoldOf(doc, rowKeyOf(e.value)));
     const a = archived.get(archiveIdOf(e.value));
     if (a) s.archived.set(a._id, { event: eventOf(a), change: a.value.change, counted: a.counted !== false });
   }
@@ -133,7 +139,9 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
         : {
             index: list[0]!.index,
             _id: rowId,
-            guard: { version },
+            // A row from before versions is guarded on `version: null` (which matches an absent field,
+            // and is served by the guard index); this write gives it version 1.
+            guard: { version } as Filter<RowDoc>,
             update: { $set: fields, $inc: { version: 1 } },
           },
     );
@@ -178,6 +186,9 @@ export function conversionsStage(
     description:
       'Counts conversions per (tenant, lead, type) incrementally; each distinct (tenant, event id) archived once.',
     // The contract names the event's identity in the value; upstream sends no Keyflow headers.
+    // The topic's key contract: key = leadId. Rows are folded per key, so two events of one row under
+    // two keys would both count from the same version; such a record is KEY_MISMATCH instead.
+    entityKey: (v) => (v as ConversionEvent).leadId,
     eventId: (v) => (v as ConversionEvent).eventId,
     occurredAt: (v) => (v as ConversionEvent).occurredAt,
     tenantId: (v) => (v as ConversionEvent).tenantId,

@@ -5,7 +5,8 @@ import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archivedEventId, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
 import type { CollectionIndexes } from '../state/mongo';
-import { archiveIdOf, rowIdOf, toMicros, type ConversionRow, type ExactTotals } from './reducer';
+import { KeyflowError } from '../errors';
+import { archiveIdOf, rowIdOf, type ConversionRow, type ExactTotals } from './reducer';
 import type { ConversionChange, ConversionEvent } from './schemas';
 
 export const ROWS = 'RSLeadGlobalConversions';
@@ -97,6 +98,13 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     filter: { _id: SAMPLE_ROW, version: 3 },
   },
   {
+    // A row written before rows had versions: its first write since is guarded on having none.
+    name: 'conversions.rows.guardedWriteUnversioned',
+    hot: true,
+    collection: ROWS,
+    filter: { _id: SAMPLE_ROW, version: null },
+  },
+  {
     name: 'conversions.rows.repairIfUnchanged',
     collection: ROWS,
     filter: { _id: SAMPLE_ROW, version: 4 },
@@ -121,12 +129,40 @@ export function eventOf(doc: ConversionArchiveDoc): ConversionEvent {
   };
 }
 
-/** A stored row's totals with their exact amount (rows written before amountMicros derive it). */
+/**
+ * The exact amount of a row written before amountMicros existed, from its float `amount`: a float sum
+ * of `count` amounts in whole millionths lies within a few rounding errors per addend of a whole
+ * number of millionths (0.1 + 0.2 is 0.30000000000000004), and that number is the exact sum. A value
+ * further off than that (never more than a tenth of a millionth) was not such a sum: undefined.
+ */
+export function microsOfFloatSum(amount: number, count: number): bigint | undefined {
+  if (typeof amount !== 'number' || !Number.isFinite(amount)) return undefined;
+  const scaled = amount * 1e6;
+  const micros = Math.round(scaled);
+  if (!Number.isSafeInteger(micros)) return undefined;
+  const tolerance = Math.min(0.1, 4 * Math.max(count, 1) * Number.EPSILON * Math.abs(scaled));
+  return Math.abs(scaled - micros) <= tolerance ? BigInt(micros) : undefined;
+}
+
+/**
+ * A stored row's totals with their exact amount. A row written before amountMicros existed derives it
+ * from its float amount (microsOfFloatSum); the stage's next write of the row stores it. A row that
+ * cannot be read either way is STATE_UNREADABLE: the caller fails only the events of that row.
+ */
 export function exactOf(doc: RowDoc): ExactTotals {
-  return {
-    count: doc.count,
-    micros: doc.amountMicros !== undefined ? BigInt(doc.amountMicros) : toMicros(doc.amount),
-    firstAt: doc.firstAt,
-    lastAt: doc.lastAt,
-  };
+  const micros =
+    doc.amountMicros !== undefined
+      ? /^-?\d+$/.test(doc.amountMicros)
+        ? BigInt(doc.amountMicros)
+        : undefined
+      : microsOfFloatSum(doc.amount, doc.count);
+  if (micros === undefined || !Number.isInteger(doc.count) || doc.count < 0) {
+    throw new KeyflowError(
+      'STATE_UNREADABLE',
+      `${ROWS} row ${doc._id} cannot be read: amount ${String(doc.amount)}, amountMicros ` +
+        `${String(doc.amountMicros)}, count ${String(doc.count)} are not an exact sum; repair it with replay`,
+      { details: { row: doc._id } },
+    );
+  }
+  return { count: doc.count, micros, firstAt: doc.firstAt, lastAt: doc.lastAt };
 }

@@ -59,10 +59,23 @@ export function recordSpanId(eventId: string): string {
 
 /**
  * The id of the i-th record a stage emits for a cause. Derived, not random, so a re-emission after a
- * crash carries the same id and downstream guards recognise it.
+ * crash carries the same id and downstream guards recognise it. An event id is unique only within its
+ * tenant (two tenants may both send "evt-1"), so the tenant is part of the derivation: without it, two
+ * tenants' changes would carry one id and a consumer deduping on it would drop one of them. A cause
+ * without a tenant keeps the derivation ids had before the tenant was added.
  */
-export function derivedEventId(causeEventId: string, stage: string, index: number): string {
-  const h = createHash('sha256').update(`${causeEventId}\u0000${stage}\u0000${index}`).digest('hex');
+export function derivedEventId(
+  causeEventId: string,
+  stage: string,
+  index: number,
+  tenantId?: string,
+): string {
+  // JSON cannot hold a raw NUL, so a tenant-scoped input never equals a tenantless one.
+  const input =
+    tenantId === undefined
+      ? `${causeEventId}\u0000${stage}\u0000${index}`
+      : JSON.stringify([tenantId, causeEventId, stage, index]);
+  const h = createHash('sha256').update(input).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 

@@ -86,7 +86,9 @@ export class KeyedProducer {
     }
     const eventId =
       input.eventId ??
-      (cause ? derivedEventId(cause.eventId, cause.stage, index) : derivedEventId(newTraceId(), '', 0));
+      (cause
+        ? derivedEventId(cause.eventId, cause.stage, index, cause.tenantId)
+        : derivedEventId(newTraceId(), '', 0));
     const headers: Record<string, string> = {
       [HEADERS.EVENT_ID]: eventId,
       // The cause's trace goes on; the parent is this record's own send span (see recordSpanId).

@@ -9,7 +9,7 @@ import type {
   IndexDescription,
   UpdateFilter,
 } from 'mongodb';
-import { classify } from '../errors';
+import { classify, KeyflowError } from '../errors';
 import { concurrentUpdate, isDuplicateKey } from './conflicts';
 
 /** A plan index with the error that stopped its operation. */
@@ -75,8 +75,49 @@ export interface TaggedOp<T extends Document> {
   duplicateIsDone?: boolean;
 }
 
+/** A failed operation as the driver reports it: its WriteError keeps code and errmsg behind getters. */
+interface OperationFailure {
+  index: number;
+  code?: number;
+  errmsg?: string;
+}
+
+/**
+ * One failed operation of a bulk write, carrying the server's code. The driver's WriteError holds its
+ * fields behind getters, so copying its own properties onto an Error (as this file once did) kept none
+ * of them: a duplicate key or a write conflict then read as a handler bug and was dead-lettered.
+ */
+export class MongoOperationError extends Error {
+  override readonly name = 'MongoOperationError';
+  readonly code: number | undefined;
+  readonly index: number;
+
+  constructor(we: OperationFailure) {
+    super(we.errmsg ?? `bulk write operation ${we.index} failed with code ${String(we.code)}`);
+    this.code = we.code;
+    this.index = we.index;
+  }
+}
+
+/**
+ * The error of one failed operation, routed on the server's code: transient codes retry (classify), a
+ * duplicate key means another writer inserted the same _id since this batch read it, so the event is
+ * read again (retriable) and decided on what that writer left — a duplicate, or EVENT_ID_REUSED.
+ */
+export function operationError(we: OperationFailure, collection: string): KeyflowError {
+  const cause = new MongoOperationError(we);
+  if (isDuplicateKey(we)) {
+    return new KeyflowError(
+      'HANDLER_TRANSIENT',
+      `${collection}: another writer inserted the same _id since the read (${cause.message}); reading again`,
+      { retriable: true, cause, details: { mongoCode: we.code } },
+    );
+  }
+  return classify(cause);
+}
+
 interface BulkWriteFailure {
-  writeErrors?: { index: number; code?: number; errmsg?: string }[] | { index: number; code?: number };
+  writeErrors?: OperationFailure[] | OperationFailure;
   result?: { getWriteConcernError?: () => unknown };
 }
 
@@ -87,7 +128,7 @@ interface BulkWriteFailure {
  * operations failed", that list said every operation succeeded, and the fault suite's kill of the
  * MongoDB server found whole batches of inserts acknowledged to the runner that never reached the server.
  */
-export function writeErrorsOf(err: unknown): { index: number; code?: number; errmsg?: string }[] | undefined {
+export function writeErrorsOf(err: unknown): OperationFailure[] | undefined {
   const e = err as BulkWriteFailure & { name?: string };
   if (e?.name !== 'MongoBulkWriteError' || e.writeErrors === undefined) return undefined;
   const list = Array.isArray(e.writeErrors) ? e.writeErrors : [e.writeErrors];
@@ -120,7 +161,7 @@ export async function writeTagged<T extends Document>(
     for (const we of writeErrors) {
       const tagged = ops[we.index]!;
       if (tagged.duplicateIsDone && isDuplicateKey(we)) continue;
-      failures.push({ index: tagged.index, error: classify(Object.assign(new Error(we.errmsg), we)) });
+      failures.push({ index: tagged.index, error: operationError(we, collection.collectionName) });
     }
     return failures;
   }
@@ -160,7 +201,7 @@ export async function writeGuarded<T extends Document>(
       const w = writes[we.index]!;
       const error = isDuplicateKey(we)
         ? concurrentUpdate(what, String(w._id))
-        : classify(Object.assign(new Error(we.errmsg), we));
+        : operationError(we, collection.collectionName);
       failures.set(we.index, { index: w.index, error });
     }
   }

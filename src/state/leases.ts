@@ -9,7 +9,14 @@ import { isDuplicateKey } from './conflicts';
 
 export const LEASES_COLLECTION = 'keyflow_leases';
 
-/** Leases are looked up by _id only; expired ones are taken over, not deleted, so no index is needed. */
+/** The expiry a released lease is left with: expired for every clock, so anyone may take it over. */
+const RELEASED = 0;
+
+/**
+ * Leases are looked up by _id only; expired and released ones are taken over, never deleted (their
+ * token must keep growing), so no index is needed. The collection keeps one small document per key
+ * ever leased.
+ */
 export const LEASE_INDEXES: CollectionIndexes = { collection: LEASES_COLLECTION, indexes: [] };
 
 export interface LeaseDoc {
@@ -18,7 +25,10 @@ export interface LeaseDoc {
   /** Epoch ms after which another owner may take the lease. */
   expiresAt: number;
   renewedAt: number;
-  /** Fencing token: grows by one each time the lease changes hands, kept while its holder renews. */
+  /**
+   * Fencing token: grows by one each time the lease changes hands (a takeover after expiry or
+   * release), kept while its holder renews. Never reset: the document outlives every holder.
+   */
   token?: number;
 }
 
@@ -73,11 +83,18 @@ export class Leases {
     return { key, owner, expiresAt: doc.expiresAt, token: doc.token ?? 0 };
   }
 
-  /** Gives the lease up if `owner` still holds it; returns whether it did. */
+  /**
+   * Gives the lease up if `owner` still holds it; returns whether it did. The document stays, expired,
+   * so the next holder's takeover increments its token: deleting it would start the next holder at
+   * token 1 again, and a stale holder's fenced write (applyOnce `fence`) would be let through.
+   */
   async release(key: string, owner: string): Promise<boolean> {
     try {
-      const res = await this.coll.deleteOne({ _id: key, owner });
-      return res.deletedCount === 1;
+      const res = await this.coll.updateOne(
+        { _id: key, owner, expiresAt: { $gt: RELEASED } },
+        { $set: { expiresAt: RELEASED } },
+      );
+      return res.modifiedCount === 1;
     } catch (err) {
       throw classify(err);
     }

@@ -149,6 +149,13 @@ interface StageBase {
    * Pure; the value is the decoded, validated event value.
    */
   onDeadLettered?: (event: StageEvent, error: { code: string; message: string }) => OutRecord[];
+  /**
+   * The entity id a decoded value of `topic` names, for inputs whose key contract is "key = that id"
+   * (e.g. a conversion's leadId). A record whose key differs is dead-lettered as KEY_MISMATCH before
+   * the handler sees it: state is grouped by key, so a record keyed otherwise would be folded apart
+   * from its entity's other events. Undefined (or no function) leaves the input's key unchecked.
+   */
+  entityKey?: (value: unknown, topic: string) => string | undefined;
   /** Picks the event id and event time out of a decoded value when upstream sent no Keyflow headers. */
   eventId?: (value: unknown) => string | undefined;
   occurredAt?: (value: unknown) => number | undefined;

@@ -103,3 +103,28 @@ test('a takeover gets the next fencing token and a renewal keeps it; a write und
   ).rejects.toMatchObject({ code: 'LEASE_LOST', retriable: true });
   expect((await counters.findOne({ _id: 'lead-1' }))?.count).toBe(2);
 });
+
+test('a release keeps the token growing: the next holder gets a larger one, a stale holder’s fenced write is refused', async () => {
+  // Behaviour: fencing tokens only grow per key, also across release. A holder that released (or
+  // believes it still holds) the lease cannot overwrite what a later holder wrote under its token.
+  const { db } = await freshDb();
+  const leases = new Leases(db);
+  const counters = db.collection<{ _id: string; count?: number }>('fenced');
+
+  const first = await leases.acquire('lead-9', 'instance-a', 30_000);
+  await applyOnce(counters, 'lead-9', 'e1', { $inc: { count: 1 } }, { fence: first.token });
+  expect(await leases.release('lead-9', 'instance-a')).toBe(true);
+  expect(await leases.release('lead-9', 'instance-a')).toBe(false);
+
+  const second = await leases.acquire('lead-9', 'instance-b', 30_000);
+  expect(second.token).toBeGreaterThan(first.token);
+  await applyOnce(counters, 'lead-9', 'e2', { $inc: { count: 1 } }, { fence: second.token });
+  await expect(
+    applyOnce(counters, 'lead-9', 'e3', { $inc: { count: 10 } }, { fence: first.token }),
+  ).rejects.toMatchObject({ code: 'LEASE_LOST', retriable: true });
+  expect((await counters.findOne({ _id: 'lead-9' }))?.count).toBe(2);
+
+  // The first owner taking the key again after a release is a new holder too.
+  expect(await leases.release('lead-9', 'instance-b')).toBe(true);
+  expect((await leases.acquire('lead-9', 'instance-a', 30_000)).token).toBeGreaterThan(second.token);
+});

@@ -250,6 +250,55 @@ test('an event id is scoped by tenant; a re-send 10,000 events later counts once
   expect(dlq[0]!.headers[HEADERS.DLQ_MESSAGE]).toMatch(/tenant tenant-a.*amount \(first 10, now 99\)/);
 });
 
+test('a conversion keyed by anything but its leadId is KEY_MISMATCH in the dead-letter topic, and its partition goes on', async () => {
+  // Behaviour: the topic contract is key = leadId. Rows are folded per key, so two events of one row
+  // under two keys (a producer keying by event id) would both count from the same version: each is
+  // dead-lettered as KEY_MISMATCH instead, and the events after them on the same partition are
+  // applied. One event id sent under two leads in one batch counts once; the second is
+  // EVENT_ID_REUSED (its archive insert meets the first's and is read again), not a handler failure.
+  const { n, db, config } = await startInProcess('conv-key-contract');
+  const codec = await codecFor(config, n);
+  const producer: Producer = kafkaClient().producer();
+  await producer.connect();
+  onCleanup(() => producer.disconnect());
+  const base = { tenantId: 'acme', conversionType: 'sold', occurredAt: 1_735_689_600_000 };
+  const sent: [string, ConversionEvent][] = [
+    ['ev-k1', { ...base, eventId: 'ev-k1', leadId: 'lead-k', amount: 1 }],
+    ['ev-k2', { ...base, eventId: 'ev-k2', leadId: 'lead-k', amount: 2 }],
+    ['lead-k', { ...base, eventId: 'ev-k3', leadId: 'lead-k', amount: 4 }],
+    ['lead-m', { ...base, eventId: 'ev-m1', leadId: 'lead-m', amount: 8 }],
+    ['lead-r1', { ...base, eventId: 'dup-1', leadId: 'lead-r1', amount: 16 }],
+    ['lead-r2', { ...base, eventId: 'dup-1', leadId: 'lead-r2', amount: 16 }],
+  ];
+  // One partition, one request: the refused records and the good ones after them share a partition
+  // and a fetch.
+  await producer.send({
+    topic: n.input,
+    messages: await Promise.all(
+      sent.map(async ([key, e]) => ({ key, partition: 0, value: await codec.encode(n.input, e) })),
+    ),
+  });
+  await drained(await adminClient(), n);
+
+  expect((await tableRows(db)).map((r) => [r.leadId, r.count, r.amount])).toEqual([
+    ['lead-k', 1, 4],
+    ['lead-m', 1, 8],
+    ['lead-r1', 1, 16],
+  ]);
+  const letters = await listLetters(db, n.stage);
+  expect(letters.map((l) => [l.key, l.eventId, l.code]).sort()).toEqual([
+    ['ev-k1', 'ev-k1', 'KEY_MISMATCH'],
+    ['ev-k2', 'ev-k2', 'KEY_MISMATCH'],
+    ['lead-r2', 'dup-1', 'EVENT_ID_REUSED'],
+  ]);
+  const dlq = (await readDeadLetters(n)).map((d) => [d.key, d.headers[HEADERS.DLQ_CODE]]).sort();
+  expect(dlq).toEqual([
+    ['ev-k1', 'KEY_MISMATCH'],
+    ['ev-k2', 'KEY_MISMATCH'],
+    ['lead-r2', 'EVENT_ID_REUSED'],
+  ]);
+});
+
 const SCRIPT = path.join(__dirname, 'fixtures', 'run-conversions.ts');
 
 function startInstance(n: Names, config: Config): Promise<ChildProcess> {

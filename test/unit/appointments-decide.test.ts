@@ -171,6 +171,6 @@ test('a late event that changes nothing still gets its change row, flagged, and 
 test('a key that is not the appointmentId is refused without retry', () => {
   const e = { ...event({ eventId: 'e2', occurredAt: 2000 }), key: 'other' };
   expect(() => decideAppointment(e, read(doc, null), OUT)).toThrow(
-    expect.objectContaining({ code: 'VALIDATION_FAILED', retriable: false }),
+    expect.objectContaining({ code: 'KEY_MISMATCH', retriable: false }),
   );
 });
