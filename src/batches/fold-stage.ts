@@ -361,6 +361,13 @@ export function foldStage(names: FlowNames): BatchStageSpec<BatchStatus, FoldSta
     inputs: [names.statusTopic],
     outputs: [],
     description: 'folds batch-status into BatchAssets and counts each batch from its rows’ transitions',
+    // The fold reads a row by the record's key, so a record keyed otherwise would fold into the wrong row.
+    entityKey: (v) => {
+      const s = v as Partial<BatchStatus> | null;
+      return s?.batchId === undefined || s.assetId === undefined
+        ? undefined
+        : statusKey(s.batchId, s.assetId);
+    },
     handler: {
       read: (events, ctx) => read(events, ctx.db),
       decide: foldBatchStatus,

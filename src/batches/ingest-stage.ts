@@ -53,6 +53,8 @@ export function ingestStage(
     inputs: [names.ingestTopic],
     outputs: [names.statusTopic],
     description: 'processes each asset of a batch and emits its outcome to batch-status',
+    // The key contract: an asset's events are keyed by its asset id (KEY_MISMATCH otherwise).
+    entityKey: (v) => (v as Partial<IngestEvent> | null)?.assetId,
     // Room beyond the handler's own attempts for store hiccups, so an asset ends as an error, not a dead letter.
     maxAttempts: INGEST_ATTEMPTS + 2,
     // One bad asset must not hold up the later events of the same asset id.

@@ -2,6 +2,7 @@
 // dead-lettered as KEY_MISMATCH before any handler folds it apart from its entity's other events.
 // Keyless records, tombstones and re-drives for other stages keep their own paths.
 import { appointmentsFlow } from '../../src/appointments';
+import { batchesFlow } from '../../src/batches';
 import { conversionsFlow } from '../../src/conversions';
 import { openEnvelope } from '../../src/consumers/envelope';
 import { HEADERS } from '../../src/producers/headers';
@@ -76,4 +77,15 @@ test('a stage that declares no entity key, or none for this value, is not checke
   expect(keyMismatch(spec, 'in', 'k', {})).toBeUndefined();
   expect(keyMismatch(spec, 'in', 'k', { id: 'k' })).toBeUndefined();
   expect(keyMismatch(spec, 'in', 'k', { id: 'x' })?.code).toBe('KEY_MISMATCH');
+});
+
+test('batches: an ingest event is keyed by its asset id, a batch-status record by batchId:assetId', () => {
+  const [ingest, fold] = batchesFlow().stages;
+  const asset = { batchId: 4, customerId: 'c1', assetId: 'a-9', url: 'https://example.com/a.jpg' };
+  expect(keyMismatch(ingest!, ingest!.inputs[0]!, 'a-9', asset)).toBeUndefined();
+  expect(keyMismatch(ingest!, ingest!.inputs[0]!, '4', asset)).toMatchObject({ code: 'KEY_MISMATCH' });
+  const status = { batchId: 4, customerId: 'c1', assetId: 'a-9', status: 'done', finished: 1 };
+  expect(keyMismatch(fold!, fold!.inputs[0]!, '4:a-9', status)).toBeUndefined();
+  // Keyed by the asset alone, the fold would read and write another row than the one the record names.
+  expect(keyMismatch(fold!, fold!.inputs[0]!, 'a-9', status)).toMatchObject({ code: 'KEY_MISMATCH' });
 });
