@@ -20,6 +20,7 @@ import type { RegistryCodec } from '../schemas/codec';
 import { tenantSettingsTopic } from '../settings/tenant-settings';
 import { ensureIndexes } from '../state/mongo';
 import { ensureTopics } from '../topology/admin';
+import { groupIdFor } from '../topology/names';
 import type { BatchStageSpec, Planned, TopicSpec } from '../topology/types';
 import type { BenchEvent, EventSet, Flow } from './events';
 import type { Progress } from '../cli/progress';
@@ -56,6 +57,8 @@ export interface Arena {
   db: Db;
   /** The action stages of both flows, named for this arena. */
   stages: Record<Flow, BatchStageSpec>;
+  /** Their consumer group ids under the configured application id (KEYFLOW_APPLICATION_ID). */
+  groups: Record<Flow, string>;
 }
 
 let arenaCount = 0;
@@ -87,6 +90,8 @@ export function arenaLayout(prefix: string, partitions: number) {
 
 /** What opening an arena needs of a context: the benchmark's, or the fault suite's. */
 export type ArenaContext = Pick<BenchContext, 'kafka' | 'codec' | 'mongo' | 'log' | 'runId'> & {
+  /** The processors' application id, which prefixes the arena's group ids. */
+  config: Pick<Config, 'applicationId'>;
   scenario: Pick<ScenarioFile, 'partitions'>;
   /** First part of topic, group and database names (default `bench`): whose arena it is. */
   arenaRoot?: string;
@@ -139,6 +144,10 @@ export async function openArena(ctx: ArenaContext, label: string): Promise<Arena
     dbName,
     db,
     stages: { appointments: stageOf(appointments), conversions: stageOf(conversions) },
+    groups: {
+      appointments: groupIdFor(ctx.config.applicationId, stageOf(appointments).name),
+      conversions: groupIdFor(ctx.config.applicationId, stageOf(conversions).name),
+    },
   };
 }
 
@@ -151,7 +160,7 @@ async function removeArena(ctx: ArenaContext, prefix: string, db: Db): Promise<v
     if (mine.length) await admin.deleteTopics({ topics: mine, timeout: 30_000 });
     const groups = (await admin.listGroups()).groups
       .map((g) => g.groupId)
-      .filter((g) => g.startsWith(`${prefix}.`));
+      .filter((g) => g.startsWith(groupIdFor(ctx.config.applicationId, `${prefix}.`)));
     if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
   } finally {
     await admin.disconnect();

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { isIP } from 'node:net';
+import { APPLICATION_ID_PATTERN } from '../topology/names';
 
 /** Newest Kafka that resolves from Maven Central and runs on the local stack (checked with mvn, Java 17). */
 export const DEFAULT_KAFKA_VERSION = '4.4.0';
@@ -69,6 +70,17 @@ const mongoUrl = z.string().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mo
 export const settings = {
   kafkaBrokers: setting('KAFKA_BROKERS', brokerList, 'Comma-separated Kafka bootstrap servers (host:port).'),
   kafkaClientId: setting('KAFKA_CLIENT_ID', z.string().min(1).default('keyflow'), 'Kafka client id prefix.'),
+  applicationId: setting(
+    'KEYFLOW_APPLICATION_ID',
+    z
+      .string()
+      .regex(
+        APPLICATION_ID_PATTERN,
+        'must be at most 64 letters, digits, - or _ (no dot), e.g. `prod` or `orders-staging`',
+      )
+      .default(''),
+    'Prefixes every consumer group id as `<id>.<stage>`, so deployments sharing a Kafka cluster stay apart; empty (the default) keeps the bare stage names.',
+  ),
   schemaRegistryUrl: setting('SCHEMA_REGISTRY_URL', httpUrl, 'Confluent-compatible schema registry URL.'),
   schemaRegistryAuth: setting(
     'SCHEMA_REGISTRY_AUTH',

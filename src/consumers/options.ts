@@ -27,6 +27,8 @@ export interface RunnerOptions {
   maxWaitTimeInMs: number;
   /** Entity lease time-to-live when locking is on. */
   leaseTtlMs: number;
+  /** Prefixes the stage's group id (KEYFLOW_APPLICATION_ID; see topology/names.ts). */
+  applicationId: string;
   /** Identifies this processor instance (lease owner, client id). */
   instanceId: string;
   /** Where a new group starts: true reads each input topic from its beginning. */
@@ -52,6 +54,7 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   maxWaitTimeInMs: 250,
   leaseTtlMs: 30_000,
   fromBeginning: true,
+  applicationId: '',
   deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
   dlqMaxMessageBytes: 1_048_576,
 };

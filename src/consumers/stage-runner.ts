@@ -12,6 +12,7 @@ import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import * as letters from '../state/dead-letters';
 import { recordSkippedRange } from '../state/skipped-ranges';
+import { groupIdFor } from '../topology/names';
 import type { ActionContext, StageEvent, StageSpec } from '../topology/types';
 import { runBatch } from './batch';
 import { deliveryBytes, type ByteBudget } from './byte-budget';
@@ -131,7 +132,7 @@ export class StageRunner {
     const { instrumentation } = this.deps;
     this.member = this.deps.group(
       {
-        groupId: this.spec.name,
+        groupId: groupIdFor(this.opts.applicationId, this.spec.name),
         topics: this.spec.inputs,
         fromBeginning: this.opts.fromBeginning,
         sessionTimeoutMs: this.opts.sessionTimeoutMs,

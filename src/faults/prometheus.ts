@@ -105,15 +105,15 @@ export interface AlertVerdict {
 
 /**
  * Whether an alert belongs to one of `arenas`: its labels name one of their topics, groups or stages
- * (`<prefix>.…`) or the arena itself (`arena=<prefix>`). An alert naming no fault arena at all counts
- * for every scenario, as it cannot be told apart.
+ * (`<prefix>.…`, a group also `<applicationId>.<prefix>.…`) or the arena itself (`arena=<prefix>`).
+ * An alert naming no fault arena at all counts for every scenario, as it cannot be told apart.
  */
 export function alertOfArenas(labels: string, arenas: readonly string[]): boolean {
-  if (!/=faults\./.test(labels)) return true;
+  if (!/=([^,=.]+\.)?faults\./.test(labels)) return true;
   return arenas.some((prefix) =>
     labels.split(',').some((kv) => {
       const value = kv.slice(kv.indexOf('=') + 1);
-      return value === prefix || value.startsWith(`${prefix}.`);
+      return value === prefix || value.replace(/^[^.]+\.(?=faults\.)/, '').startsWith(`${prefix}.`);
     }),
   );
 }

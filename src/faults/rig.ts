@@ -301,7 +301,7 @@ export async function behindPartitions(kafka: Kafka, arena: Arena): Promise<numb
     for (const flow of ['appointments', 'conversions'] as const) {
       const topic = arena.input[flow];
       const ends = await admin.fetchTopicOffsets(topic);
-      const [committed] = await admin.fetchOffsets({ groupId: arena.stages[flow].name, topics: [topic] });
+      const [committed] = await admin.fetchOffsets({ groupId: arena.groups[flow], topics: [topic] });
       for (const end of ends) {
         const c = committed?.partitions.find((p) => p.partition === end.partition);
         const at = c === undefined || Number(c.offset) < 0 ? Number(end.low) : Number(c.offset);
@@ -357,7 +357,7 @@ export async function deadLetterReasons(kafka: Kafka, arena: Arena, count: numbe
 /** Members of the two stage groups that the coordinator still lists. */
 export async function groupMembers(kafka: Kafka, arena: Arena): Promise<number> {
   return withAdmin(kafka, async (admin) => {
-    const { groups } = await admin.describeGroups(Object.values(arena.stages).map((s) => s.name));
+    const { groups } = await admin.describeGroups(Object.values(arena.groups));
     return groups.reduce((n, g) => n + g.members.length, 0);
   });
 }

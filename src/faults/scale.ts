@@ -83,7 +83,7 @@ export async function untilStable(
   await admin.connect();
   try {
     const deadline = Date.now() + timeoutMs;
-    const names = Object.values(arena.stages).map((s) => s.name);
+    const names = Object.values(arena.groups);
     while (Date.now() < deadline) {
       const { groups } = await admin.describeGroups(names).catch(() => ({ groups: [] }));
       const ok =

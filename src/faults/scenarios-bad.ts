@@ -348,7 +348,7 @@ async function runOffsetRetention(ctx: FaultContext, rig: Rig): Promise<FaultFig
       const topic = arena.input[flow];
       const stage = arena.stages[flow].name;
       const ends = await admin.fetchTopicOffsets(topic);
-      const [committed] = await admin.fetchOffsets({ groupId: stage, topics: [topic] });
+      const [committed] = await admin.fetchOffsets({ groupId: arena.groups[flow], topics: [topic] });
       for (const e of ends) {
         const c = committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
         // A partition never committed starts by the reset policy anyway: no committed offset fell out.

@@ -24,8 +24,10 @@ export interface LagAdmin {
 }
 
 export interface LagGroup {
-  /** The consumer group id; a stage's group is named after the stage. */
+  /** The consumer group id: `<applicationId>.<stage>` (topology/names.ts). */
   group: string;
+  /** The stage the group runs (default: the group id). */
+  stage?: string;
   topics: string[];
 }
 
@@ -61,6 +63,7 @@ export interface PartitionLag {
 
 export interface GroupLag {
   consumergroup: string;
+  stage: string;
   topics: string[];
   state: string;
   members: number;
@@ -264,6 +267,7 @@ export class LagCollector {
         );
         return {
           consumergroup: g.group,
+          stage: g.stage ?? g.group,
           topics: g.topics,
           state: desc?.state ?? 'Unknown',
           members,

@@ -95,8 +95,8 @@ class ErrorTally {
     this.stop = () => offs.forEach((off) => off());
   }
 
-  partition(p: PartitionLag): number {
-    return this.byPartition.get(`${p.consumergroup}\u0000${p.topic}\u0000${p.partition}`) ?? 0;
+  partition(stage: string, p: PartitionLag): number {
+    return this.byPartition.get(`${stage}\u0000${p.topic}\u0000${p.partition}`) ?? 0;
   }
 
   stage(name: string) {
@@ -135,7 +135,7 @@ function letterView(l: DeadLetter) {
 
 export function opsRoutes(deps: OpsDeps): RouteModule {
   const { lag, db } = deps;
-  const known = () => new Set(lag.groups.map((g) => g.group));
+  const known = () => new Set(lag.groups.map((g) => g.stage ?? g.group));
   const requireStage = (stage: string) => {
     if (!known().has(stage)) {
       throw new KeyflowError(
@@ -160,10 +160,11 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
       const snap = lag.snapshot();
       const letterCounts = await countLetters(db);
       const stages = snap.groups.map((g) => {
-        const partitions = g.partitions.map((p) => ({ ...p, errors: tally.partition(p) }));
-        const t = tally.stage(g.consumergroup);
+        const partitions = g.partitions.map((p) => ({ ...p, errors: tally.partition(g.stage, p) }));
+        const t = tally.stage(g.stage);
         return {
-          name: g.consumergroup,
+          name: g.stage,
+          group: g.consumergroup,
           topics: g.topics,
           state: g.state,
           members: g.members,
@@ -174,7 +175,7 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
           retries: t.retries,
           errorsByCode: t.codes,
           stalled: partitions.filter((p) => p.stalled).length,
-          deadLetters: letterCounts.get(g.consumergroup) ?? {},
+          deadLetters: letterCounts.get(g.stage) ?? {},
           partitions,
         };
       });

@@ -29,6 +29,7 @@ import { traceStages } from '../telemetry';
 import { ENGINE_INDEXES } from './engine-queries';
 import { startupWaiter } from './startup-wait';
 import { ensureTopics } from '../topology/admin';
+import { groupIdFor } from '../topology/names';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
 import { z } from 'zod';
@@ -189,6 +190,7 @@ export class Processor {
       deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
       dlqMaxMessageBytes: config.dlqMaxMessageBytes,
       instanceId: this.instanceId,
+      applicationId: config.applicationId,
       ...this.opts.runner,
     };
     const wanted = this.opts.stages ? new Set(this.opts.stages) : undefined;
@@ -211,7 +213,12 @@ export class Processor {
           instrumentation: this.instrumentation,
           ingest,
           compacted: (topic) => compacted.has(topic),
-          offsets,
+          // RetentionWatch asks by stage name; the offsets it means are its group's.
+          offsets: {
+            committed: (stage, topic) =>
+              offsets.committed(groupIdFor(runnerOpts.applicationId, stage), topic),
+            logStart: (topic) => offsets.logStart(topic),
+          },
           leases: {
             acquire: async (key, owner, ttl) => (await leases.acquire(key, owner, ttl)).token,
             release: async (key, owner) => void (await leases.release(key, owner)),
@@ -230,7 +237,11 @@ export class Processor {
     // Lag is measured for the groups this instance runs; every member of a group reports the whole group.
     const lag = new LagCollector({
       admin: this.kafka.admin(),
-      groups: this.runners.map((r) => ({ group: r.name, topics: r.spec.inputs })),
+      groups: this.runners.map((r) => ({
+        group: groupIdFor(runnerOpts.applicationId, r.name),
+        stage: r.name,
+        topics: r.spec.inputs,
+      })),
       registry: this.metrics,
       log: log.child({ component: 'lag' }),
       intervalMs: config.lagIntervalMs,

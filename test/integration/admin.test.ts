@@ -206,3 +206,45 @@ test('without a configured token every admin request is refused, and start-up sa
   });
   expect(login.status).toBe(401);
 });
+
+test('a state-changing request whose audit record cannot be written is refused and not run', async () => {
+  const { db } = await freshDb('kfaudit');
+  // A unique index the audit record clashes with: every POST's record has method "POST".
+  const audit = db.collection<AuditRecord>(ADMIN_AUDIT_COLLECTION);
+  await audit.createIndex({ method: 1 }, { unique: true, name: 'clash' });
+  await audit.insertOne({ _id: 'blocker', method: 'POST' } as AuditRecord);
+  let ran = 0;
+  const server = createAdminServer({
+    log: createLogger('silent'),
+    registry: createMetricsRegistry(),
+    health: new HealthSource(),
+    db,
+    tokenHash: sha256Hex(TOKEN),
+    routes: [
+      (a) => {
+        a.post('/act', async () => ({ ran: ++ran }));
+      },
+    ],
+  });
+  onCleanup(() => server.close());
+  const base = `http://127.0.0.1:${await server.listen(0, '127.0.0.1')}`;
+  const act = () =>
+    fetch(`${base}/act`, {
+      method: 'POST',
+      headers: { ...bearer(TOKEN), 'content-type': 'application/json' },
+      body: '{}',
+    });
+
+  const refused = await act();
+  expect(refused.status).toBe(503);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('ADMIN_AUDIT_FAILED');
+  expect(ran).toBe(0);
+  expect(await audit.countDocuments()).toBe(1);
+
+  // The same request runs, audited, once the record can be written.
+  await audit.dropIndex('clash');
+  const ok = await act();
+  expect(ok.status).toBe(200);
+  expect(ran).toBe(1);
+  expect(await audit.countDocuments({ route: '/act' })).toBe(1);
+});

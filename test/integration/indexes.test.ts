@@ -3,6 +3,7 @@
 // IXSCAN/COLLSCAN (SecantusDB, or real MongoDB) at EXPLAIN_MONGO_URL: the winning plan reads an index and
 // scans no collection. mongo-java-server has no explain and FerretDB 1.x explains its SQL instead, so the
 // explain half has a server of its own: the integration setup starts one unless EXPLAIN_MONGO_URL names it.
+// That the live stages send no filter besides these and _id lookups: test/scenarios/hot-path-live.test.ts.
 import { MongoClient, type Db, type Document, type Filter, type Sort } from 'mongodb';
 import { appDataflows } from '../../src/app/dataflows';
 import type { DeclaredQuery } from '../../src/runtime/dataflow';

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { appTopology } from '../../src/app/topology';
 import { DEFAULT_KAFKA_VERSION } from '../../src/config/schema';
+import { groupIdFor } from '../../src/topology/names';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { manifestCheckBinary } = require('../../scripts/manifest-check.js') as {
@@ -111,10 +112,15 @@ test('the ScaledObject has one kafka trigger per stage group, capped at the part
   const topo = appTopology();
   const partitions = new Map(topo.topics.map((t) => [t.name, t.partitions]));
   const triggers = so.spec.triggers as { type: string; metadata: Record<string, string> }[];
-  expect(triggers.map((t) => t.metadata.consumerGroup).sort()).toEqual(topo.stages.map((s) => s.name).sort());
+  // The groups the deployment's pods join: its KEYFLOW_APPLICATION_ID prefixes each stage's name.
+  const pod = byKind('Deployment').spec.template.spec;
+  const appId =
+    pod.containers[0].env.find((e: { name: string }) => e.name === 'KEYFLOW_APPLICATION_ID')?.value ?? '';
+  const groupOf = (s: { name: string }) => groupIdFor(appId, s.name);
+  expect(triggers.map((t) => t.metadata.consumerGroup).sort()).toEqual(topo.stages.map(groupOf).sort());
   let cap = Infinity;
   for (const t of triggers) {
-    const stage = topo.stages.find((s) => s.name === t.metadata.consumerGroup)!;
+    const stage = topo.stages.find((s) => groupOf(s) === t.metadata.consumerGroup)!;
     expect(t.type).toBe('kafka');
     expect(stage.inputs).toEqual([t.metadata.topic]);
     expect(Number(t.metadata.lagThreshold)).toBeGreaterThan(0);

@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logger';
 import { KeyedProducer } from '../../src/producers/producer';
 import { Processor, type ProcessorOptions } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
+import { groupIdFor } from '../../src/topology/names';
 import type { Topology } from '../../src/topology/types';
 import { createAdminServer, sha256Hex } from '../../src/api/admin';
 import { createServer } from '../../src/api/server';
@@ -155,6 +156,8 @@ export interface OpsRig {
   token: string;
   auth: { authorization: string };
   stage: string;
+  /** The stage's consumer group id (the application id's prefix, when set). */
+  group: string;
   input: string;
   send(events: CounterEvent[]): Promise<void>;
 }
@@ -163,10 +166,18 @@ export interface OpsRig {
  * The counter stage (2 partitions) with a fast lag poll and a short stall window, its probes and metrics
  * on a public port and the ops routes behind an admin token on an admin port; resolves once joined.
  */
-export async function startOpsRig(name: string, stallAfterMs: number): Promise<OpsRig> {
+export async function startOpsRig(
+  name: string,
+  stallAfterMs: number,
+  overrides: Record<string, string> = {},
+): Promise<OpsRig> {
   const p = prefix(name);
   const topology = counterTopology(p, { partitions: 2 });
-  const config = testConfig({ KEYFLOW_LAG_INTERVAL_MS: '250', KEYFLOW_STALL_AFTER_MS: String(stallAfterMs) });
+  const config = testConfig({
+    KEYFLOW_LAG_INTERVAL_MS: '250',
+    KEYFLOW_STALL_AFTER_MS: String(stallAfterMs),
+    ...overrides,
+  });
   const producer = await testProducer(config, topology);
   const processor = await runProcessor(config, topology);
   dropAfter(() => processor.context.db);
@@ -201,6 +212,7 @@ export async function startOpsRig(name: string, stallAfterMs: number): Promise<O
     token,
     auth: { authorization: `Bearer ${token}` },
     stage: `${p}.counter`,
+    group: groupIdFor(config.applicationId, `${p}.counter`),
     input,
     send: async (events) => {
       await producer.publish(events.map((e) => ({ topic: input, key: e.id, value: e, eventId: e.eventId })));

@@ -16,7 +16,8 @@ function startInstance(p: string, config: Config): Promise<ChildProcess> {
   return spawnInstance(SCRIPT, { SCN_PREFIX: p, MONGO_DB: config.mongoDb });
 }
 
-async function setup(name: string, keys: number, perKey: number, delayMs: number) {
+/** `keys` keys of `perKey` events each; an event's delay falls with its seq (perKey ms down to 1). */
+async function setup(name: string, keys: number, perKey: number) {
   const p = prefix(name);
   const config = testConfig();
   const topology = counterTopology(p);
@@ -30,9 +31,11 @@ async function setup(name: string, keys: number, perKey: number, delayMs: number
   });
   const total = keys * perKey;
   const publish = async () => {
-    const events = Array.from({ length: total }, (_, i) =>
-      counterEvent(`i${i % keys}`, Math.floor(i / keys), { delayMs }),
-    );
+    // Two events of one key running at once (after a hand-over, say) would finish out of order.
+    const events = Array.from({ length: total }, (_, i) => {
+      const seq = Math.floor(i / keys);
+      return counterEvent(`i${i % keys}`, seq, { delayMs: perKey - seq });
+    });
     for (let i = 0; i < events.length; i += 500) {
       await producer.publish(
         events.slice(i, i + 500).map((e) => ({ topic: `${p}.in`, key: e.id, value: e, eventId: e.eventId })),
@@ -60,7 +63,7 @@ async function setup(name: string, keys: number, perKey: number, delayMs: number
 }
 
 test('SIGKILL of the processor mid-batch, then a restart: nothing lost, no effect applied twice', async () => {
-  const s = await setup('sigkill', 40, 30, 3);
+  const s = await setup('sigkill', 40, 30);
   const first = await startInstance(s.p, s.config);
   await s.publish();
   await eventually(
@@ -79,7 +82,7 @@ test('SIGKILL of the processor mid-batch, then a restart: nothing lost, no effec
 });
 
 test('two instances share the stage; one leaving mid-stream loses nothing and applies nothing twice', async () => {
-  const s = await setup('handover', 40, 30, 3);
+  const s = await setup('handover', 40, 30);
   const a = await startInstance(s.p, s.config);
   const b = await startInstance(s.p, s.config);
   await s.publish();

@@ -1,8 +1,9 @@
 // A deliberately slowed stage shows kafka_consumergroup_lag rising on /metrics and on /ops/api/stages,
 // and both return to zero once it catches up; a partition held by one very slow event is flagged
-// stalled (metric, ops API and /readyz) and is cleared once the event commits.
+// stalled (metric, ops API and /readyz) and is cleared once the event commits. The processor runs under
+// an application id: metrics name its group, /ops its stage.
 import { recordSkippedRange } from '../../src/state/skipped-ranges';
-import { cleanupAll, eventually } from '../helpers';
+import { cleanupAll, eventually, uniqueName } from '../helpers';
 import { counterEvent } from './fixtures/counter';
 import { startOpsRig, type OpsRig } from './harness';
 
@@ -12,6 +13,7 @@ const STALL_AFTER_MS = 3000;
 
 interface OpsStage {
   name: string;
+  group: string;
   lag: number;
   lagSeconds: number;
   stalled: number;
@@ -22,12 +24,14 @@ let base: string;
 let admin: string;
 let auth: OpsRig['auth'];
 let stage: string;
+let group: string;
 let send: OpsRig['send'];
 let rig: OpsRig;
 
 beforeAll(async () => {
-  rig = await startOpsRig('lag', STALL_AFTER_MS);
-  ({ base, admin, auth, stage, send } = rig);
+  rig = await startOpsRig('lag', STALL_AFTER_MS, { KEYFLOW_APPLICATION_ID: uniqueName('lag-app') });
+  ({ base, admin, auth, stage, group, send } = rig);
+  expect(group).toBe(`${rig.processor.context.config.applicationId}.${stage}`);
 });
 
 /** Our group's series of a metric on /metrics, summed over partitions. */
@@ -35,7 +39,7 @@ async function metricSum(name: string): Promise<number> {
   const text = await (await fetch(`${base}/metrics`)).text();
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && line.includes(`consumergroup="${stage}"`)) {
+    if (line.startsWith(`${name}{`) && line.includes(`consumergroup="${group}"`)) {
       sum += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
   }
@@ -46,7 +50,9 @@ async function opsStage(): Promise<OpsStage> {
   const body = (await (await fetch(`${admin}/ops/api/stages`, { headers: auth })).json()) as {
     stages: OpsStage[];
   };
-  return body.stages.find((s) => s.name === stage)!;
+  const found = body.stages.find((s) => s.name === stage)!;
+  expect(found.group).toBe(group);
+  return found;
 }
 
 test('lag rises on /metrics and /ops while the stage is slow, then returns to zero', async () => {
@@ -106,7 +112,7 @@ test('a partition with lag and no committed progress is flagged stalled, then cl
   const report = (await ready.json()) as { checks: Record<string, { ok: boolean; detail: string }> };
   expect(report.checks.lag).toMatchObject({
     ok: false,
-    detail: expect.stringContaining(`stalled: ${stage}`),
+    detail: expect.stringContaining(`stalled: ${group}`),
   });
 
   await eventually(

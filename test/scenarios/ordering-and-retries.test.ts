@@ -1,5 +1,6 @@
 // Scenarios of the stage runner against the real broker, registry and Mongo-protocol server:
 // per-key order under key-lane concurrency, retries, dead letters, parking, poison bytes, provenance.
+import { Partitioners } from 'kafkajs';
 import type { Db } from 'mongodb';
 import { deadLetters, listLetters } from '../../src/state/dead-letters';
 import { redrive } from '../../src/consumers/redrive';
@@ -7,8 +8,9 @@ import { HEADERS } from '../../src/producers/headers';
 import type { KeyedProducer } from '../../src/producers/producer';
 import type { Processor } from '../../src/runtime/processor';
 import { byEntity, PROVENANCE_COLLECTION, type ProvenanceRecord } from '../../src/state/provenance';
+import { groupIdFor } from '../../src/topology/names';
 import type { Topology } from '../../src/topology/types';
-import { cleanupAll, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import { adminClient, cleanupAll, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
 import {
   COUNTERS,
   counterEvent,
@@ -27,6 +29,8 @@ interface Running {
   db: Db;
   input: string;
   stage: string;
+  /** The stage's consumer group id. */
+  group: string;
 }
 
 async function start(name: string, overrides: Record<string, string> = {}): Promise<Running> {
@@ -37,7 +41,9 @@ async function start(name: string, overrides: Record<string, string> = {}): Prom
   const processor = await runProcessor(config, topology);
   const db = processor.context.db;
   dropAfter(() => db);
-  return { topology, processor, producer, db, input: `${p}.in`, stage: `${p}.counter` };
+  const stage = `${p}.counter`;
+  const group = groupIdFor(config.applicationId, stage);
+  return { topology, processor, producer, db, input: `${p}.in`, stage, group };
 }
 
 async function send(r: Running, events: CounterEvent[]): Promise<void> {
@@ -67,12 +73,44 @@ async function countsReach(
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+const partitioner = Partitioners.DefaultPartitioner();
+/** The partition the keyed producer (kafkajs' default partitioner) sends `key` to on the counter's input. */
+function partitionOf(key: string, partitions = 3): number {
+  const partitionMetadata = range(partitions).map((partitionId) => ({
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return partitioner({ topic: 'counter-input', partitionMetadata, message: { key, value: null } });
+}
+/** The first of `stem`1, `stem`2, … that lands on the same partition as `key`. */
+function keyBeside(key: string, stem: string): string {
+  for (let i = 1; ; i++) if (partitionOf(`${stem}${i}`) === partitionOf(key)) return `${stem}${i}`;
+}
+
+/** The partition each of `eventIds` was read from, from their provenance records. */
+async function partitionsRead(db: Db, eventIds: string[]): Promise<number[]> {
+  const rows = await eventually(async () => {
+    const x = await db
+      .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
+      .find({ eventId: { $in: eventIds } })
+      .toArray();
+    return eventIds.every((id) => x.some((r) => r.eventId === id)) ? x : undefined;
+  });
+  return eventIds.map((id) => rows.find((r) => r.eventId === id)!.partition);
+}
+
 test('per key, events apply strictly in order while slow keys run beside fast ones', async () => {
   const r = await start('order', { KEYFLOW_KEY_LANES: '4' });
   const keys = range(8).map((i) => `k${i}`);
   const events: CounterEvent[] = [];
+  // Delays fall with seq: two events of one key running at once would finish out of order.
   for (const seq of range(15)) {
-    for (const k of keys) events.push(counterEvent(k, seq, { delayMs: k === 'k0' ? 60 : 0 }));
+    for (const k of keys) {
+      events.push(counterEvent(k, seq, { delayMs: (15 - seq) * (k === 'k0' ? 8 : 1) }));
+    }
   }
   await send(r, events);
   const got = await countsReach(r.db, Object.fromEntries(keys.map((k) => [k, 15])));
@@ -80,7 +118,7 @@ test('per key, events apply strictly in order while slow keys run beside fast on
     expect(got.get(k)!.seqs).toEqual(range(15));
     expect(got.get(k)!.count).toBe(15);
   }
-  // The slow key (15 × 60 ms) finished after every fast key, so it did not hold them back.
+  // The slow key (960 ms in all) finished after every fast key, so it did not hold them back.
   const slowDone = got.get('k0')!.lastAt;
   for (const k of keys.slice(1)) expect(got.get(k)!.lastAt).toBeLessThan(slowDone);
 });
@@ -102,8 +140,24 @@ test('a retriable failure is retried with backoff and then succeeds, once', asyn
 
 test('exhausted retries send the event to the dead-letter topic with its reason, and later keys go on', async () => {
   const r = await start('exhaust', { KEYFLOW_MAX_ATTEMPTS: '3' });
-  await send(r, [counterEvent('bad', 0, { failTimes: 99 }), counterEvent('good', 0)]);
-  await countsReach(r.db, { good: 1 });
+  // `good` comes after `bad` on bad's own partition: the dead letter must not stall it.
+  const good = keyBeside('bad', 'good');
+  await send(r, [counterEvent('bad', 0, { failTimes: 99 }), counterEvent(good, 0)]);
+  await countsReach(r.db, { [good]: 1 });
+  const [badPartition, goodPartition] = await partitionsRead(r.db, ['bad#0', `${good}#0`]);
+  expect(goodPartition).toBe(badPartition);
+  // And the partition's committed offset moves past both.
+  const admin = await adminClient();
+  await eventually(
+    async () => {
+      const [t] = await admin.fetchOffsets({ groupId: r.group, topics: [r.input] });
+      const ends = await admin.fetchTopicOffsets(r.input);
+      const committed = t?.partitions.find((x) => x.partition === badPartition)?.offset;
+      return committed === ends.find((x) => x.partition === badPartition)?.high ? true : undefined;
+    },
+    30_000,
+    'the partition of the dead letter committed to its end',
+  );
   const letter = await eventually(async () => (await listLetters(r.db, r.stage))[0]);
   expect(letter).toMatchObject({
     key: 'bad',
@@ -173,15 +227,19 @@ test('poison bytes go to the dead-letter topic at once while the partition goes 
 test('a key parked behind a dead letter is not overtaken by its later events; replay applies them in order', async () => {
   const r = await start('park', { KEYFLOW_MAX_ATTEMPTS: '2' });
   const healAt = Date.now() + 4_000;
+  // y shares x's partition: the parked key must not hold the partition's other keys back.
+  const y = keyBeside('x', 'y');
   await send(r, [
     counterEvent('x', 0),
     counterEvent('x', 1, { fatalUntil: healAt }),
     counterEvent('x', 2),
-    counterEvent('y', 0),
+    counterEvent(y, 0),
     counterEvent('x', 3),
-    counterEvent('y', 1),
+    counterEvent(y, 1),
   ]);
-  await countsReach(r.db, { y: 2 });
+  await countsReach(r.db, { [y]: 2 });
+  const [xPartition, yPartition] = await partitionsRead(r.db, ['x#0', `${y}#1`]);
+  expect(yPartition).toBe(xPartition);
   const parked = await eventually(async () => {
     const l = await listLetters(r.db, r.stage, { key: 'x' });
     return l.length === 3 ? l : undefined;
@@ -233,7 +291,10 @@ test('graceful stop commits what it finished; a restart applies nothing twice an
   const admin = kafkaClient().admin();
   await admin.connect();
   onCleanup(() => admin.disconnect());
-  const offsets = await admin.fetchOffsets({ groupId: `${p}.counter`, topics: [`${p}.in`] });
+  const offsets = await admin.fetchOffsets({
+    groupId: groupIdFor(config.applicationId, `${p}.counter`),
+    topics: [`${p}.in`],
+  });
   const finished = await db
     .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
     .find({ stage: `${p}.counter` })

@@ -8,12 +8,20 @@ import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './har
 
 afterAll(cleanupAll);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 test('settings apply live, a bad update keeps the previous settings, and `*` switches entity leases', async () => {
   const p = prefix('settings');
   const settingsTopic = `${p}.tenant-settings`;
-  const base = counterTopology(p);
+  // Inside each write of key L, while the event is in flight: is there a lease on L?
+  const leaseInWrite = new Map<number, { owner: string } | null>();
+  const base = counterTopology(p, {
+    onWrite: async (e, ctx) => {
+      if (e.key !== 'L') return;
+      const lease = await ctx.db
+        .collection<{ _id: string; owner: string }>(LEASES_COLLECTION)
+        .findOne({ _id: 'L' });
+      leaseInWrite.set(e.value.seq, lease);
+    },
+  });
   const topology = { ...base, topics: [...base.topics, tenantSettingsTopic(settingsTopic)] };
   const config = testConfig({ KEYFLOW_ENTITY_LOCKING: 'off' });
   const producer = await testProducer(config, topology);
@@ -33,28 +41,23 @@ test('settings apply live, a bad update keeps the previous settings, and `*` swi
   await eventually(async () => (settings.get('t2') ? true : undefined), 30_000, 't2 settings');
   expect(settings.get('t1')).toEqual({ timezone: 'Europe/Madrid', crm: { apiKey: 'k-123' } });
 
-  // Locking off: a slow event takes no lease.
-  await producer.publish([{ topic: `${p}.in`, key: 'L', value: counterEvent('L', 0, { delayMs: 800 }) }]);
-  await sleep(400);
-  expect(await db.collection(LEASES_COLLECTION).countDocuments({ _id: 'L' as never })).toBe(0);
+  // Locking off: an event in flight holds no lease.
+  await producer.publish([{ topic: `${p}.in`, key: 'L', value: counterEvent('L', 0) }]);
   await eventually(async () =>
     (await db.collection(COUNTERS).countDocuments({ _id: 'L' as never })) ? true : undefined,
   );
+  expect(leaseInWrite.get(0)).toBeNull();
 
-  // Switched on at runtime: the next slow event of L runs under a lease owned by this instance.
+  // Switched on at runtime: the next event of L runs under a lease owned by this instance.
   await put('*', JSON.stringify({ entityLocking: 'lease' }));
   await eventually(
     async () => (settings.runtime().entityLocking === 'lease' ? true : undefined),
     30_000,
     'lease on',
   );
-  await producer.publish([{ topic: `${p}.in`, key: 'L', value: counterEvent('L', 1, { delayMs: 1500 }) }]);
-  const lease = await eventually(
-    async () => (await db.collection(LEASES_COLLECTION).findOne({ _id: 'L' as never })) ?? undefined,
-    10_000,
-    'the lease on L',
-  );
-  expect(lease.owner).toMatch(
+  await producer.publish([{ topic: `${p}.in`, key: 'L', value: counterEvent('L', 1) }]);
+  const lease = await eventually(async () => leaseInWrite.get(1), 10_000, 'the write of L#1');
+  expect(lease?.owner).toMatch(
     new RegExp(`^${processor.instanceId}:${topology.stages[0]!.name}:[^:]+[.]in:\\d+$`),
   );
   // Released when the event is done: left expired, not deleted, so the next holder's token grows.

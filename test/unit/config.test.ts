@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { adminTokenHash, ConfigError, loadConfig, parseEnvFile, redactUrl } from '../../src/config';
+import { groupIdFor, transactionalIdFor } from '../../src/topology/names';
 
 const base = {
   KAFKA_BROKERS: '127.0.0.1:9092',
@@ -139,4 +140,20 @@ test('the asset policy settings: lists split on commas, a bad range names its se
   expect(errorOf({ ...base, KEYFLOW_ASSET_ALLOW_HOSTS: 'http://x' }).message).toMatch(
     /KEYFLOW_ASSET_ALLOW_HOSTS/,
   );
+});
+
+test('the application id defaults to empty (bare stage names) and prefixes group ids when set', () => {
+  expect(loadConfig(base).applicationId).toBe('');
+  expect(groupIdFor(loadConfig(base).applicationId, 'batches.fold')).toBe('batches.fold');
+  const cfg = loadConfig({ ...base, KEYFLOW_APPLICATION_ID: 'prod-eu' });
+  expect(groupIdFor(cfg.applicationId, 'batches.fold')).toBe('prod-eu.batches.fold');
+  expect(transactionalIdFor(cfg.applicationId, 'appointments', 3)).toBe('prod-eu.appointments.tx.3');
+});
+
+test('a bad application id stops start-up with one line naming it', () => {
+  for (const bad of ['prod.eu', 'has space', 'x'.repeat(65)]) {
+    const err = errorOf({ ...base, KEYFLOW_APPLICATION_ID: bad });
+    expect(err.message).toMatch(/^KEYFLOW_APPLICATION_ID=".*" is invalid: must be at most 64 letters/);
+    expect(err.message).not.toContain('\n');
+  }
 });

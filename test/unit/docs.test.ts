@@ -187,6 +187,7 @@ function documentedDefault(schema: { safeParse(v: unknown): { success: boolean; 
   const r = schema.safeParse(undefined);
   if (!r.success) return 'required';
   if (r.data === undefined || (Array.isArray(r.data) && r.data.length === 0)) return 'none';
+  if (r.data === '') return 'empty';
   return `\`${String(r.data).replace(os.homedir(), '~')}\``;
 }
 

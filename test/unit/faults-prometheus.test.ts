@@ -204,4 +204,7 @@ test("alerts of an earlier scenario's arena are named apart and do not count for
   ]);
   expect(alertOfArenas(`arena=${mine}`, [mine])).toBe(true);
   expect(alertOfArenas(`arena=${mine}-restart`, [mine])).toBe(false);
+  // Under an application id a group is `<app>.<prefix>.<stage>`: still this arena's, not another's.
+  expect(alertOfArenas(`consumergroup=prod.${mine}.lead-conversions`, [mine])).toBe(true);
+  expect(alertOfArenas(`consumergroup=prod.${mine}-restart.lead-conversions`, [mine])).toBe(false);
 });

@@ -1,6 +1,7 @@
 // The hot-path rule, kept by a test: every query a live stage runs touches documents by _id (a value
 // or an $in list, plus guard fields), and never sorts — so its cost stays flat as tables grow. Each
-// live collection's guard fields are named here; a new hot query with any other shape fails.
+// live collection's guard fields are named here; a new hot query with any other shape fails. These are the
+// declarations; test/scenarios/hot-path-live.test.ts holds the stages to them on the commands they send.
 import { appDataflows } from '../../src/app/dataflows';
 import type { DeclaredQuery } from '../../src/runtime/dataflow';
 
