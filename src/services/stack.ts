@@ -7,12 +7,16 @@ import { servicesEnvPath } from '../config';
 import { KeyflowError } from '../errors';
 import { kafka } from './kafka';
 import { mongo } from './mongo';
-import { isAlive, logFile, pidFile, portOpen, tail } from './process';
+import { isAlive, logFile, pidFile, portOpen, readSince, sizeOf, StartupWatch, tail } from './process';
 import { registry } from './registry';
 import { dirBytes, type ServiceStatus } from './status';
 import type { LocalService, StackContext } from './types';
 
-const READY_TIMEOUT_MS: Record<LocalService['name'], number> = {
+/**
+ * How long a service may take to answer without a sign of progress. A launcher that reports progress
+ * (mongo-java-server opening or compacting a large store) extends its wait with every line it logs.
+ */
+const READY_QUIET_MS: Record<LocalService['name'], number> = {
   kafka: 120_000,
   registry: 120_000,
   mongo: 60_000,
@@ -77,22 +81,34 @@ function readLabel(ctx: StackContext, name: string): string | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitReady(ctx: StackContext, svc: LocalService, pid: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS[svc.name];
-  while (Date.now() < deadline) {
+async function waitReady(
+  ctx: StackContext,
+  svc: LocalService,
+  pid: number,
+  logOffset = sizeOf(logFile(ctx, svc.name)),
+): Promise<void> {
+  const log = logFile(ctx, svc.name);
+  const quietMs = READY_QUIET_MS[svc.name];
+  const watch = new StartupWatch(quietMs, Date.now());
+  let offset = logOffset;
+  for (;;) {
     if (await svc.ready(ctx)) return;
+    const read = readSince(log, offset);
+    offset = read.offset;
+    for (const line of watch.observe(read.text, Date.now())) ctx.progress(`${svc.name}: ${line}`);
     if (!isAlive(pid)) {
       throw new KeyflowError(
         'SERVICE_START_FAILED',
-        `${svc.name} exited during start-up; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
+        `${svc.name} exited during start-up; last lines of ${log}:\n${tail(log)}`,
         { retriable: false },
       );
     }
+    if (watch.expired(Date.now())) break;
     await sleep(500);
   }
   throw new KeyflowError(
     'SERVICE_START_FAILED',
-    `${svc.name} did not answer within ${READY_TIMEOUT_MS[svc.name] / 1000}s; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
+    `${svc.name} did not answer and reported no progress for ${quietMs / 1000}s; last lines of ${log}:\n${tail(log)}`,
     { retriable: false },
   );
 }
@@ -113,11 +129,12 @@ export async function ensure(ctx: StackContext, svc: LocalService): Promise<'run
   }
   await svc.install(ctx);
   ctx.progress(`starting ${svc.name} on 127.0.0.1:${portOf(ctx, svc)}`);
+  const logOffset = sizeOf(logFile(ctx, svc.name));
   const started = await svc.start(ctx);
   writePid(ctx, svc.name, started);
   fs.writeFileSync(labelFile(ctx, svc.name), `${svc.label(ctx)}\n`);
   try {
-    await waitReady(ctx, svc, started);
+    await waitReady(ctx, svc, started, logOffset);
   } catch (err) {
     await stopPid(started);
     fs.rmSync(pidFile(ctx, svc.name), { force: true });
