@@ -75,8 +75,8 @@ public final class KeyflowMongoServer {
         static final int FILE_FILL_TARGET = 80;
         /** At start or stop, copy the store once less than this share of the file is live data. */
         static final int COPY_BELOW_LIVE_SHARE = 60;
-        /** Smaller files are never copied: they open fast whatever their fill. */
-        static final long COPY_ABOVE_BYTES = 32L * 1024 * 1024;
+        /** A fresh store's few blocks read as mostly empty; copying them would gain nothing. */
+        static final long COPY_ABOVE_BYTES = 1024L * 1024;
         /** Bytes rewritten or moved per step while serving, so one step holds writes back briefly. */
         static final int STEP_BYTES = 4 * 1024 * 1024;
         static final long STEP_EVERY_MS = 1000;
