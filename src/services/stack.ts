@@ -21,6 +21,8 @@ const READY_QUIET_MS: Record<LocalService['name'], number> = {
   registry: 120_000,
   mongo: 60_000,
 };
+/** However it reports, a start-up this long is stuck (a heartbeat thread can outlive a hung open). */
+const READY_MAX_MS = 30 * 60_000;
 
 export function stackContext(cfg: Config, progress: (line: string) => void = () => {}): StackContext {
   return {
@@ -90,6 +92,7 @@ async function waitReady(
   const log = logFile(ctx, svc.name);
   const quietMs = READY_QUIET_MS[svc.name];
   const watch = new StartupWatch(quietMs, Date.now());
+  const giveUp = Date.now() + READY_MAX_MS;
   let offset = logOffset;
   for (;;) {
     if (await svc.ready(ctx)) return;
@@ -103,14 +106,15 @@ async function waitReady(
         { retriable: false },
       );
     }
-    if (watch.expired(Date.now())) break;
+    if (watch.expired(Date.now()) || Date.now() > giveUp) break;
     await sleep(500);
   }
-  throw new KeyflowError(
-    'SERVICE_START_FAILED',
-    `${svc.name} did not answer and reported no progress for ${quietMs / 1000}s; last lines of ${log}:\n${tail(log)}`,
-    { retriable: false },
-  );
+  const why = watch.expired(Date.now())
+    ? `did not answer and reported no progress for ${quietMs / 1000}s`
+    : `did not answer within ${READY_MAX_MS / 60_000} minutes`;
+  throw new KeyflowError('SERVICE_START_FAILED', `${svc.name} ${why}; last lines of ${log}:\n${tail(log)}`, {
+    retriable: false,
+  });
 }
 
 /** Starts one service unless our own copy already answers; refuses a port held by someone else. */
