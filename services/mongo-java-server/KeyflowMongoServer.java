@@ -176,12 +176,22 @@ public final class KeyflowMongoServer {
          * Should `services down` lose patience and SIGKILL the copy, the old file stays whole.
          */
         void close() {
-            if (worthCopying(store)) {
-                progress("compacting store before closing: " + describe(store));
-                store.close(-1);
-            } else {
+            if (!worthCopying(store)) {
                 store.close();
+                return;
             }
+            File file = new File(store.getFileStore().getFileName());
+            progress("compacting store before closing: " + describe(store));
+            try {
+                // Its heartbeat keeps `services down` from losing patience while the copy makes progress.
+                withHeartbeat("compacting store before closing", file, () -> {
+                    store.close(-1);
+                    return null;
+                });
+            } catch (Exception e) {
+                throw new IllegalStateException("compacting " + file + " failed", e);
+            }
+            progress("store closed compacted: " + megabytes(file.length()));
         }
     }
 

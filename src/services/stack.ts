@@ -177,8 +177,16 @@ export async function up(ctx: StackContext): Promise<Record<string, string>> {
   return env;
 }
 
-/** SIGTERM the process group, then SIGKILL after a grace period. */
-async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
+/**
+ * SIGTERM the process group, then SIGKILL after a grace period. With `watch`, the grace restarts with
+ * every progress line the service logs (mongo-java-server compacting its store as it closes), up to
+ * READY_MAX_MS; its lines are relayed.
+ */
+async function stopPid(
+  pid: number,
+  graceMs = 20_000,
+  watch?: { ctx: StackContext; name: string },
+): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(-pid, sig); // detached: the pid leads its own group (JVM and python children too)
@@ -190,9 +198,18 @@ async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
       }
     }
   };
+  const log = watch ? logFile(watch.ctx, watch.name) : undefined;
+  let offset = log ? sizeOf(log) : 0;
+  const quiet = new StartupWatch(graceMs, Date.now());
+  const giveUp = Date.now() + READY_MAX_MS;
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(200);
+  while (isAlive(pid) && !quiet.expired(Date.now()) && Date.now() < giveUp) {
+    await sleep(200);
+    if (!log || !watch) continue;
+    const read = readSince(log, offset);
+    offset = read.offset;
+    for (const line of quiet.observe(read.text, Date.now())) watch.ctx.progress(`${watch.name}: ${line}`);
+  }
   if (isAlive(pid)) signal('SIGKILL');
   while (isAlive(pid)) await sleep(100);
 }
@@ -205,7 +222,7 @@ export async function down(ctx: StackContext): Promise<string[]> {
     if (pid === undefined) continue;
     if (isAlive(pid)) {
       ctx.progress(`stopping ${svc.name} (pid ${pid})`);
-      await stopPid(pid);
+      await stopPid(pid, undefined, { ctx, name: svc.name });
       stopped.push(svc.name);
     }
     fs.rmSync(pidFile(ctx, svc.name), { force: true });
