@@ -118,9 +118,15 @@ function startFerretdb(ctx: StackContext): number {
 
 // ---- mongo-java-server ----------------------------------------------------------------------------------
 
+/**
+ * The compiled launcher lives in a folder named for its source's hash, so a launcher changed in one
+ * checkout never replaces the classes another checkout's server was started from or is starting from.
+ */
 function javaServerDirs(ctx: StackContext) {
   const root = path.join(ctx.cacheDir, `mongo-java-server-${MONGO_JAVA_SERVER_VERSION}`);
-  return { root, libs: path.join(root, 'libs'), classes: path.join(root, 'classes') };
+  const source = findRepoFile(JAVA_SOURCE);
+  const hash = crypto.createHash('sha256').update(fs.readFileSync(source)).digest('hex').slice(0, 16);
+  return { root, source, libs: path.join(root, 'libs'), classes: path.join(root, `classes-${hash}`) };
 }
 
 function javaServerPom(): string {
@@ -146,12 +152,9 @@ function javaServerPom(): string {
 }
 
 async function installJavaServer(ctx: StackContext): Promise<void> {
-  const { root, libs, classes } = javaServerDirs(ctx);
-  const source = findRepoFile(JAVA_SOURCE);
-  const sourceHash = crypto.createHash('sha256').update(fs.readFileSync(source)).digest('hex');
-  const hashFile = path.join(classes, '.source-sha256');
+  const { root, source, libs, classes } = javaServerDirs(ctx);
   const libsComplete = path.join(libs, '.complete');
-  const compiled = fs.existsSync(hashFile) && fs.readFileSync(hashFile, 'utf8') === sourceHash;
+  const compiled = fs.existsSync(path.join(classes, `${JAVA_MAIN_CLASS}.class`));
   if (fs.existsSync(libsComplete) && compiled) return;
 
   requireTool('java', ['-version'], 'mongo-java-server needs a Java 11+ runtime (JDK for javac)');
@@ -182,14 +185,22 @@ async function installJavaServer(ctx: StackContext): Promise<void> {
     fs.writeFileSync(libsComplete, `${new Date().toISOString()}\n`);
   }
 
-  // Recompiled whenever the launcher source in the repo changes, not only on first install.
+  // Recompiled whenever the launcher source in the repo changes, not only on first install: into a side
+  // folder renamed into place, so a half-compiled launcher is never started.
   ctx.progress(`compiling ${JAVA_SOURCE}...`);
-  fs.rmSync(classes, { recursive: true, force: true });
-  fs.mkdirSync(classes, { recursive: true });
-  runChecked(javaTool('javac'), ['-cp', path.join(libs, '*'), '-d', classes, source], {
+  const partial = `${classes}.partial-${process.pid}`;
+  fs.rmSync(partial, { recursive: true, force: true });
+  fs.mkdirSync(partial, { recursive: true });
+  runChecked(javaTool('javac'), ['-cp', path.join(libs, '*'), '-d', partial, source], {
     timeout: BUILD_TIMEOUT_MS,
   });
-  fs.writeFileSync(hashFile, sourceHash);
+  try {
+    fs.renameSync(partial, classes);
+  } catch (err) {
+    // Another `services up` compiled the same source first: its classes are ours.
+    fs.rmSync(partial, { recursive: true, force: true });
+    if (!fs.existsSync(path.join(classes, `${JAVA_MAIN_CLASS}.class`))) throw err;
+  }
 }
 
 function javaServerDataFile(ctx: StackContext): string {

@@ -198,3 +198,66 @@ export function tail(file: string, lines = 30): string {
     return `(no log at ${file})`;
   }
 }
+
+/** The prefix of a launcher's progress line in its log (see services/mongo-java-server). */
+export const PROGRESS_PREFIX = '[keyflow] ';
+
+/**
+ * Watches a starting service's log: relays its progress lines and says when start-up has gone `quietMs`
+ * without one. A store that takes minutes to open keeps `services up` waiting as long as it reports;
+ * one that hangs silent still fails after `quietMs`.
+ */
+export class StartupWatch {
+  private partial = '';
+  private lastSign: number;
+
+  constructor(
+    private readonly quietMs: number,
+    now: number,
+  ) {
+    this.lastSign = now;
+  }
+
+  /** Takes the log text written since the last call; returns its complete progress lines, prefix cut. */
+  observe(text: string, now: number): string[] {
+    const lines = (this.partial + text).split('\n');
+    this.partial = lines.pop() ?? '';
+    const progress = lines
+      .filter((l) => l.startsWith(PROGRESS_PREFIX))
+      .map((l) => l.slice(PROGRESS_PREFIX.length).trim());
+    if (progress.length > 0) this.lastSign = now;
+    return progress;
+  }
+
+  /** Milliseconds since the last progress line (or the start). */
+  quietFor(now: number): number {
+    return now - this.lastSign;
+  }
+
+  expired(now: number): boolean {
+    return this.quietFor(now) > this.quietMs;
+  }
+}
+
+/** Bytes of a file now; 0 when it does not exist yet. */
+export function sizeOf(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** The text a growing file gained since `offset`, and the offset after it. */
+export function readSince(file: string, offset: number): { text: string; offset: number } {
+  const size = sizeOf(file);
+  if (size <= offset) return { text: '', offset: Math.min(offset, size) };
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
+    const n = fs.readSync(fd, buf, 0, buf.length, offset);
+    return { text: buf.subarray(0, n).toString('utf8'), offset: offset + n };
+  } finally {
+    fs.closeSync(fd);
+  }
+}

@@ -7,16 +7,22 @@ import { servicesEnvPath } from '../config';
 import { KeyflowError } from '../errors';
 import { kafka } from './kafka';
 import { mongo } from './mongo';
-import { isAlive, logFile, pidFile, portOpen, tail } from './process';
+import { isAlive, logFile, pidFile, portOpen, readSince, sizeOf, StartupWatch, tail } from './process';
 import { registry } from './registry';
 import { dirBytes, type ServiceStatus } from './status';
 import type { LocalService, StackContext } from './types';
 
-const READY_TIMEOUT_MS: Record<LocalService['name'], number> = {
+/**
+ * How long a service may take to answer without a sign of progress. A launcher that reports progress
+ * (mongo-java-server opening or compacting a large store) extends its wait with every line it logs.
+ */
+const READY_QUIET_MS: Record<LocalService['name'], number> = {
   kafka: 120_000,
   registry: 120_000,
   mongo: 60_000,
 };
+/** However it reports, a start-up this long is stuck (a heartbeat thread can outlive a hung open). */
+const READY_MAX_MS = 30 * 60_000;
 
 export function stackContext(cfg: Config, progress: (line: string) => void = () => {}): StackContext {
   return {
@@ -77,24 +83,38 @@ function readLabel(ctx: StackContext, name: string): string | undefined {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function waitReady(ctx: StackContext, svc: LocalService, pid: number): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS[svc.name];
-  while (Date.now() < deadline) {
+async function waitReady(
+  ctx: StackContext,
+  svc: LocalService,
+  pid: number,
+  logOffset = sizeOf(logFile(ctx, svc.name)),
+): Promise<void> {
+  const log = logFile(ctx, svc.name);
+  const quietMs = READY_QUIET_MS[svc.name];
+  const watch = new StartupWatch(quietMs, Date.now());
+  const giveUp = Date.now() + READY_MAX_MS;
+  let offset = logOffset;
+  for (;;) {
     if (await svc.ready(ctx)) return;
+    const read = readSince(log, offset);
+    offset = read.offset;
+    for (const line of watch.observe(read.text, Date.now())) ctx.progress(`${svc.name}: ${line}`);
     if (!isAlive(pid)) {
       throw new KeyflowError(
         'SERVICE_START_FAILED',
-        `${svc.name} exited during start-up; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
+        `${svc.name} exited during start-up; last lines of ${log}:\n${tail(log)}`,
         { retriable: false },
       );
     }
+    if (watch.expired(Date.now()) || Date.now() > giveUp) break;
     await sleep(500);
   }
-  throw new KeyflowError(
-    'SERVICE_START_FAILED',
-    `${svc.name} did not answer within ${READY_TIMEOUT_MS[svc.name] / 1000}s; last lines of ${logFile(ctx, svc.name)}:\n${tail(logFile(ctx, svc.name))}`,
-    { retriable: false },
-  );
+  const why = watch.expired(Date.now())
+    ? `did not answer and reported no progress for ${quietMs / 1000}s`
+    : `did not answer within ${READY_MAX_MS / 60_000} minutes`;
+  throw new KeyflowError('SERVICE_START_FAILED', `${svc.name} ${why}; last lines of ${log}:\n${tail(log)}`, {
+    retriable: false,
+  });
 }
 
 /** Starts one service unless our own copy already answers; refuses a port held by someone else. */
@@ -113,11 +133,12 @@ export async function ensure(ctx: StackContext, svc: LocalService): Promise<'run
   }
   await svc.install(ctx);
   ctx.progress(`starting ${svc.name} on 127.0.0.1:${portOf(ctx, svc)}`);
+  const logOffset = sizeOf(logFile(ctx, svc.name));
   const started = await svc.start(ctx);
   writePid(ctx, svc.name, started);
   fs.writeFileSync(labelFile(ctx, svc.name), `${svc.label(ctx)}\n`);
   try {
-    await waitReady(ctx, svc, started);
+    await waitReady(ctx, svc, started, logOffset);
   } catch (err) {
     await stopPid(started);
     fs.rmSync(pidFile(ctx, svc.name), { force: true });
@@ -156,8 +177,16 @@ export async function up(ctx: StackContext): Promise<Record<string, string>> {
   return env;
 }
 
-/** SIGTERM the process group, then SIGKILL after a grace period. */
-async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
+/**
+ * SIGTERM the process group, then SIGKILL after a grace period. With `watch`, the grace restarts with
+ * every progress line the service logs (mongo-java-server compacting its store as it closes), up to
+ * READY_MAX_MS; its lines are relayed.
+ */
+async function stopPid(
+  pid: number,
+  graceMs = 20_000,
+  watch?: { ctx: StackContext; name: string },
+): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
     try {
       process.kill(-pid, sig); // detached: the pid leads its own group (JVM and python children too)
@@ -169,9 +198,18 @@ async function stopPid(pid: number, graceMs = 20_000): Promise<void> {
       }
     }
   };
+  const log = watch ? logFile(watch.ctx, watch.name) : undefined;
+  let offset = log ? sizeOf(log) : 0;
+  const quiet = new StartupWatch(graceMs, Date.now());
+  const giveUp = Date.now() + READY_MAX_MS;
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(200);
+  while (isAlive(pid) && !quiet.expired(Date.now()) && Date.now() < giveUp) {
+    await sleep(200);
+    if (!log || !watch) continue;
+    const read = readSince(log, offset);
+    offset = read.offset;
+    for (const line of quiet.observe(read.text, Date.now())) watch.ctx.progress(`${watch.name}: ${line}`);
+  }
   if (isAlive(pid)) signal('SIGKILL');
   while (isAlive(pid)) await sleep(100);
 }
@@ -184,7 +222,7 @@ export async function down(ctx: StackContext): Promise<string[]> {
     if (pid === undefined) continue;
     if (isAlive(pid)) {
       ctx.progress(`stopping ${svc.name} (pid ${pid})`);
-      await stopPid(pid);
+      await stopPid(pid, undefined, { ctx, name: svc.name });
       stopped.push(svc.name);
     }
     fs.rmSync(pidFile(ctx, svc.name), { force: true });

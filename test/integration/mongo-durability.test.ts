@@ -6,22 +6,27 @@
 // - our bulk writes never take a write the server did not carry out for done: a kill in the middle of
 //   one makes it fail as a store outage. (Before, the driver's wrapped network error, which lists no
 //   write errors, read as "no operation failed", and the fault suite's kill lost whole batches.)
+// - a store left mostly dead by overwrites and deletes is compacted when it next opens (after a kill)
+//   or as it closes (a clean stop), to a file near the size of its live documents, and keeps every
+//   acknowledged one. (Before, nothing compacted it: a store of about 270,000 small documents had
+//   grown to 2.8 GB and took 63 s to open.)
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MongoClient } from 'mongodb';
+import { BSON, MongoClient } from 'mongodb';
 import { loadConfig } from '../../src/config';
 import { KeyflowError } from '../../src/errors';
 import { isAlive } from '../../src/services/process';
 import { mongo } from '../../src/services/mongo';
-import { ensure, readPid, stackContext } from '../../src/services/stack';
+import { down, ensure, readPid, stackContext } from '../../src/services/stack';
 import { writeGuarded, type GuardedWrite } from '../../src/state/bulk';
 import { cleanupAll, freePort, onCleanup } from '../helpers';
 
 afterAll(cleanupAll);
 
-/** A mongo-java-server of the test's own: start, SIGKILL and a client on it. */
+/** A mongo-java-server of the test's own: start, clean stop, SIGKILL and a client on it. */
 async function privateServer() {
   const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyflow-durable-'));
   const cfg = loadConfig(
@@ -34,10 +39,16 @@ async function privateServer() {
     },
     { require: [] },
   );
-  const ctx = stackContext(cfg);
+  const progress: string[] = [];
+  const ctx = stackContext(cfg, (line) => progress.push(line));
   const url = mongo.endpoint(ctx).env.MONGO_URL!;
   const server = {
+    /** What `services up` relayed while starting it: the launcher's progress lines among them. */
+    progress,
+    dataFile: path.join(stateDir, 'data', 'mongo-java-server', 'keyflow.mv.db'),
     start: () => ensure(ctx, mongo),
+    /** `services down` for this one server: SIGTERM, and patience while it reports progress. */
+    stop: () => down(ctx),
     /** Sends the signal now (synchronously) and resolves once the process is gone. */
     kill: async () => {
       const pid = readPid(ctx, 'mongo');
@@ -163,4 +174,75 @@ test('four concurrent writers SIGKILLed mid-write keep every acknowledged insert
     for (const d of await c.find({}, { projection: { _id: 1 } }).toArray()) stored.add(d._id);
   }
   expect([...acked].filter((id) => !stored.has(id))).toEqual([]);
+});
+
+type Churned = { _id: string; v: number; pad: string };
+
+/**
+ * Overwrites 400 documents three times in bulks of 50, then deletes a third of them: a file mostly
+ * dead. Returns the version each acknowledged survivor must have, and the BSON bytes of the survivors.
+ */
+async function churn(server: Awaited<ReturnType<typeof privateServer>>) {
+  const col = (await server.client()).db('durable').collection<Churned>('churned');
+  const ids = Array.from({ length: 400 }, (_, i) => `doc-${i}`);
+  // Random hex: compression cannot make the dead versions look small.
+  const pad = () => crypto.randomBytes(768).toString('hex');
+  const latest = new Map<string, number>();
+  for (let v = 0; v < 3; v++) {
+    for (let i = 0; i < ids.length; i += 50) {
+      const chunk = ids.slice(i, i + 50);
+      await col.bulkWrite(
+        chunk.map((id) => ({
+          replaceOne: { filter: { _id: id }, replacement: { v, pad: pad() }, upsert: true },
+        })),
+        { ordered: false },
+      );
+      for (const id of chunk) latest.set(id, v);
+    }
+  }
+  const deleted = ids.filter((_, i) => i % 3 === 0);
+  expect((await col.deleteMany({ _id: { $in: deleted } })).deletedCount).toBe(deleted.length);
+  for (const id of deleted) latest.delete(id);
+  let liveBson = 0;
+  for (const d of await col.find({}).toArray()) liveBson += BSON.calculateObjectSize(d);
+  expect(fs.statSync(server.dataFile).size).toBeGreaterThan(3 * liveBson); // mostly dead indeed
+  return { ids, latest, liveBson };
+}
+
+/** Every document found by `_id`, with its version. */
+async function versionsById(server: Awaited<ReturnType<typeof privateServer>>, ids: string[]) {
+  const col = (await server.client()).db('durable').collection<Churned>('churned');
+  const found = new Map<string, number>();
+  for (const d of await col.find({ _id: { $in: ids } }, { projection: { v: 1 } }).toArray()) {
+    found.set(d._id, d.v);
+  }
+  return found;
+}
+
+test('a store left mostly dead by overwrites and deletes reopens compacted, with every acknowledged document', async () => {
+  const server = await privateServer();
+  const { ids, latest, liveBson } = await churn(server);
+
+  // A kill, not a clean stop: the compaction is the next start's, and the writes must survive both.
+  await server.kill();
+  server.progress.length = 0;
+  await server.start();
+  expect(fs.statSync(server.dataFile).size).toBeLessThanOrEqual(3 * liveBson);
+  // `services up` relayed the launcher's account of it.
+  expect(server.progress.filter((l) => l.includes('compacted store from'))).toHaveLength(1);
+  expect(await versionsById(server, ids)).toEqual(latest);
+});
+
+test('a clean stop compacts a mostly dead store before it exits, and the next start has every document', async () => {
+  const server = await privateServer();
+  const { ids, latest, liveBson } = await churn(server);
+
+  server.progress.length = 0;
+  await server.stop();
+  expect(fs.statSync(server.dataFile).size).toBeLessThanOrEqual(3 * liveBson);
+  // `services down` relayed the launcher's account of it, and waited for the end of it.
+  expect(server.progress.filter((l) => l.includes('store closed compacted'))).toHaveLength(1);
+  await server.start();
+  expect(server.progress.filter((l) => l.includes('compacted store from'))).toEqual([]);
+  expect(await versionsById(server, ids)).toEqual(latest);
 });
