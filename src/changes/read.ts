@@ -164,3 +164,34 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
     await admin.disconnect();
   }
 }
+
+export interface ChangeFigures {
+  /** Copies over every change topic: changes minus distinct (row, event id) pairs. */
+  duplicateChanges: number;
+  /** Rows whose changes, copies dropped, do not fold into the table (gap, none, or another last state). */
+  missingChanges: number;
+  /** One line per topic: its counts, and examples of what broke. */
+  lines: string[];
+}
+
+/** The fault suite's check: each change topic of an arena read with read_committed and verified. */
+export async function verifyOutputs(
+  kafka: Kafka,
+  registryUrl: string,
+  db: Db,
+  topics: readonly string[],
+): Promise<ChangeFigures> {
+  const out: ChangeFigures = { duplicateChanges: 0, missingChanges: 0, lines: [] };
+  for (const topic of topics) {
+    const { report: r, shortOf } = await verifyTopic({ kafka, registryUrl, db, topic });
+    out.duplicateChanges += r.duplicates;
+    out.missingChanges += r.missing;
+    const ex = (['duplicates', 'gaps', 'lastDiffers'] as const)
+      .filter((p) => r.examples[p].length)
+      .map((p) => `${p} e.g. ${r.examples[p].slice(0, 2).join(' ')}`);
+    out.lines.push(
+      `changes ${topic.split('.').slice(-2).join('.')} (read_committed): ${r.changes} changes, ${r.distinctEvents} distinct events, ${r.duplicates} duplicates, ${r.brokenChains} broken chains, ${r.gaps} gaps, ${r.lastDiffers} of ${r.rows} rows' last change differs from the table, ${r.rowsWithoutChange} table rows without a change${ex.length ? `; ${ex.join('; ')}` : ''}${shortOf.length ? `; not read to the end: ${shortOf.join(', ')}` : ''}`,
+    );
+  }
+  return out;
+}

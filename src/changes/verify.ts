@@ -45,12 +45,7 @@ export interface VerifyReport {
 }
 
 export type ProblemKind =
-  | 'duplicates'
-  | 'brokenChains'
-  | 'gaps'
-  | 'lastDiffers'
-  | 'rowsWithoutChange'
-  | 'rowsNotInTable';
+  'duplicates' | 'brokenChains' | 'gaps' | 'lastDiffers' | 'rowsWithoutChange' | 'rowsNotInTable';
 
 export const PROBLEMS: readonly ProblemKind[] = [
   'duplicates',
@@ -157,16 +152,14 @@ const LABELS: Record<ProblemKind, string> = {
   duplicates: 'duplicate changes (same row and event id)',
   brokenChains: 'broken before→after chains as the topic stands',
   gaps: 'broken chains once copies are dropped (gaps)',
-  lastDiffers: "rows whose last change differs from the table",
+  lastDiffers: 'rows whose last change differs from the table',
   rowsWithoutChange: 'rows in the table with no change',
   rowsNotInTable: 'rows with changes but not in the table',
 };
 
 /** The plain-text report: the counts, then each problem with a few row ids. */
 export function reportText(topic: string, r: VerifyReport): string {
-  const lines = [
-    `${topic}: ${r.changes} changes, ${r.distinctEvents} distinct event ids, ${r.rows} rows`,
-  ];
+  const lines = [`${topic}: ${r.changes} changes, ${r.distinctEvents} distinct event ids, ${r.rows} rows`];
   for (const p of PROBLEMS) {
     const ex = r.examples[p].length ? `  e.g. ${r.examples[p].join(', ')}` : '';
     lines.push(`  ${String(r[p]).padStart(7)}  ${LABELS[p]}${ex}`);
