@@ -1,7 +1,7 @@
 // `keyflow changes verify <topic>`: reads a change topic with read_committed and checks the changelog
 // rule against the table it mirrors. Exit 0 for a faithful changelog, 1 when it finds any problem.
 import { loadConfig } from '../config';
-import { KNOWN_CHANGE_TOPICS, verifyTopic } from '../changes/read';
+import { KNOWN_CHANGE_TOPICS, sourceOf, verifyTopic } from '../changes/read';
 import { hasProblems, reportText } from '../changes/verify';
 import { createLogger } from '../logger';
 import { kafkaClient } from '../producers/client';
@@ -23,6 +23,7 @@ export const changesCommand = defineCommand({
   async run({ values, positionals }) {
     const [action, topic, ...extra] = positionals;
     if (action !== 'verify' || !topic || extra.length > 0) throw usageError(changesCommand);
+    sourceOf(topic); // an unknown topic is a usage mistake, refused before anything connects
     const config = loadConfig(process.env);
     const log = createLogger(process.env.LOG_LEVEL ?? 'warn');
     const store = await connectStore(config, log);
