@@ -98,6 +98,12 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
   await admin.connect();
   const groupId = `keyflow-changes-verify-${randomUUID()}`;
   try {
+    if (!(await admin.listTopics()).includes(opts.topic)) {
+      throw new KeyflowError(
+        'TOPIC_UNKNOWN',
+        `topic "${opts.topic}" does not exist on the brokers; is KAFKA_BROKERS the cluster that holds it?`,
+      );
+    }
     const ends = await admin.fetchTopicOffsets(opts.topic);
     const next = new Map<number, number>();
     const high = new Map<number, number>();

@@ -86,3 +86,11 @@ test('a clean history passes; a re-emitted copy and a stale change fail, named b
   expect(text).toContain(b);
   expect(text).toMatch(/^FAIL/m);
 });
+
+test('a change topic the brokers do not have is refused by name, not read as empty', async () => {
+  const { db } = await freshDb('kfverify');
+  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
+  await expect(
+    verifyTopic({ kafka: kafkaClient(), registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic }),
+  ).rejects.toMatchObject({ code: 'TOPIC_UNKNOWN', message: expect.stringContaining(topic) });
+});
