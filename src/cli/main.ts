@@ -2,6 +2,7 @@
 import { KeyflowError } from '../errors';
 import type { Command } from './args';
 import { benchCommand } from './bench';
+import { changesCommand } from './changes';
 import { customersCommand } from './customers';
 import { demoCommand } from './demo';
 import { dlqCommand } from './dlq';
@@ -20,6 +21,7 @@ export const commands: Record<string, Command> = {
   schemas: schemasCommand,
   dlq: dlqCommand,
   replay: replayCommand,
+  changes: changesCommand,
   customers: customersCommand,
   demo: demoCommand,
   bench: benchCommand,

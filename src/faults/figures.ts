@@ -32,6 +32,13 @@ export interface FaultFigures {
   recoverMs: number | null;
   /** What the scenario states beside the figures (a measured bound, the faults injected). */
   notes: string[];
+  /**
+   * Change records beyond one per (row, event id), over the change topics read with read_committed
+   * after the scenario; unset when not measured. At-least-once emission makes them expected today.
+   */
+  duplicateChanges?: number;
+  /** Rows whose changes, copies dropped, do not fold into the table; unset when not measured. */
+  missingChanges?: number;
   /** Alerts the scenario should raise that did not fire and resolve on the suite's Prometheus. */
   alertFailures?: string[];
 }
@@ -132,7 +139,10 @@ export function summaryLine(f: FaultFigures): string {
     `${f.scenario}: ${passed(f) ? 'PASS' : 'FAIL'} events in ${f.eventsIn}, effects out ${f.effectsOut}, ` +
     `duplicates applied ${f.duplicates}, events lost ${f.lost}, wrong ${f.wrong}, ` +
     `dead-lettered ${f.deadLettered}, stalled partitions ${f.stalled}, instances restarted ${f.restarts}, ` +
-    `time to recover ${seconds(f.recoverMs)}`
+    `time to recover ${seconds(f.recoverMs)}` +
+    (f.duplicateChanges === undefined
+      ? ''
+      : `, duplicate changes ${f.duplicateChanges}, missing changes ${f.missingChanges ?? '–'}`)
   );
 }
 
@@ -150,6 +160,8 @@ export function reportTable(rows: readonly FaultFigures[]): string[] {
     'stalled partitions',
     'instances restarted',
     'time to recover',
+    'duplicate changes',
+    'missing changes',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const f of rows) {
@@ -165,6 +177,8 @@ export function reportTable(rows: readonly FaultFigures[]): string[] {
       f.stalled,
       f.restarts,
       seconds(f.recoverMs),
+      f.duplicateChanges ?? '–',
+      f.missingChanges ?? '–',
     ];
     lines.push(`| ${cells.join(' | ')} |`);
   }

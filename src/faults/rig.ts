@@ -126,6 +126,8 @@ export interface EventSetSpec {
   leads: number;
   conversionsPerLead: number;
   seed: number;
+  /** Share of upstream re-sends (default 0.1). */
+  duplicateShare?: number;
 }
 
 const DAY = 86_400_000;
@@ -139,7 +141,7 @@ function eventsOf(runId: string, spec: EventSetSpec): BenchEvent[] {
     leads: spec.leads,
     conversionsPerLead: spec.conversionsPerLead,
     lateShare: 0.05,
-    duplicateShare: 0.1,
+    duplicateShare: spec.duplicateShare ?? 0.1,
     start: Date.now() - 30 * DAY,
   }).map((p) =>
     p.topic === 'appointments'

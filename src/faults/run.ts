@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
+import { verifyOutputs, type ChangeFigures } from '../changes/read';
 import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
@@ -114,7 +115,13 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
       // While the scenario's processors still run: wait for its alerts to resolve, then stop scraping
       // them, so stopping them on purpose does not read as an outage.
       const expected = EXPECTED_ALERTS[s.name] ?? [];
-      ctx.beforeClose = async () => {
+      let changeCheck: ChangeFigures | string | undefined;
+      ctx.beforeClose = async (rig) => {
+        // The tables have converged: read every change topic as an analytics consumer would.
+        changeCheck = await verifyOutputs(ctx.kafka, config.schemaRegistryUrl, rig.arena.db, [
+          rig.arena.output.appointments,
+          rig.arena.output.conversions,
+        ]).catch((err: unknown) => `could not verify the change topics: ${String(err)}`);
         if (!prom) return;
         if (!(await prom.untilResolved(expected, 120_000))) {
           opts.out(`  [prometheus] ${expected.join(', ')} still firing 120 s after the scenario ended`);
@@ -143,6 +150,12 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
           recoverMs: null,
           notes: [`the scenario itself failed: ${(err as Error).message}`],
         };
+      }
+      if (typeof changeCheck === 'string') f.notes.push(changeCheck);
+      else if (changeCheck) {
+        f.duplicateChanges = changeCheck.duplicateChanges;
+        f.missingChanges = changeCheck.missingChanges;
+        f.notes.push(...changeCheck.lines);
       }
       if (prom) {
         prom.clearTargets();

@@ -10,6 +10,7 @@ import { subjectOf } from '../schemas/codec';
 import { publishAll, publishPaced } from '../bench/arena';
 import type { FaultFigures } from './figures';
 import { BAD_SCENARIOS } from './scenarios-bad';
+import { CHANGES_SCENARIOS } from './scenarios-changes';
 import {
   closeRig,
   groupMembers,
@@ -312,4 +313,5 @@ export const SCENARIOS: FaultScenario[] = [
   ...BAD_SCENARIOS,
   ...NET_SCENARIOS,
   ...SCALE_SCENARIOS,
+  ...CHANGES_SCENARIOS,
 ];

@@ -129,6 +129,12 @@ test('the summary line names every figure and passes only when all of them are z
   expect(summaryLine(figures({ recoverMs: null }))).toMatch(/FAIL .*time to recover never$/);
 });
 
+test("the change topics' figures, once measured, join the summary line and the table", () => {
+  const f = figures({ duplicateChanges: 312, missingChanges: 0 });
+  expect(summaryLine(f)).toMatch(/, duplicate changes 312, missing changes 0$/);
+  expect(reportTable([f])[2]).toMatch(/\| 312 \| 0 \|$/);
+});
+
 test('a scenario that injects bad records passes with exactly its expected dead letters and its checks held', () => {
   expect(passed(figures({ deadLettered: 301, expectedDeadLettered: 301 }))).toBe(true);
   expect(passed(figures({ deadLettered: 300, expectedDeadLettered: 301 }))).toBe(false);
@@ -141,11 +147,11 @@ test('the report table has a header, a rule and one row per scenario in order', 
   const lines = reportTable([figures(), figures({ scenario: 'registry-down', lost: 7, recoverMs: null })]);
   expect(lines).toHaveLength(4);
   expect(lines[0]).toBe(
-    '| scenario | result | events in | effects out | lost | duplicates applied | wrong | dead-lettered | stalled partitions | instances restarted | time to recover |',
+    '| scenario | result | events in | effects out | lost | duplicates applied | wrong | dead-lettered | stalled partitions | instances restarted | time to recover | duplicate changes | missing changes |',
   );
-  expect(lines[1]).toBe('|---|---|---|---|---|---|---|---|---|---|---|');
-  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 0 | 12.3 s |');
-  expect(lines[3]).toBe('| registry-down | FAIL | 5000 | 4400 | 7 | 0 | 0 | 0 | 0 | 0 | never |');
+  expect(lines[1]).toBe('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 0 | 12.3 s | – | – |');
+  expect(lines[3]).toBe('| registry-down | FAIL | 5000 | 4400 | 7 | 0 | 0 | 0 | 0 | 0 | never | – | – |');
 });
 
 test('the suite refuses connection settings that point at another stack, and accepts its own or none', () => {
