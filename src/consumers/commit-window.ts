@@ -1,8 +1,11 @@
 // The commit window of one delivery: events settle out of order (keys run apart), their emitted
-// records wait for the next flush, and a flush sends them, then commits the completed prefix of
-// offsets — never past an event whose effects (state, records, dead letter) are not all done.
+// records (their own, or their dead-letter records) wait for the next flush, and a flush sends them,
+// then commits the completed prefix of offsets — never past an event whose effects are not all done.
+// Settling a delivery is the one call `flush`: records and offsets together (a Kafka transaction
+// would go there). What must follow the commit (resolving a re-driven letter) runs only after it.
 import { classify, type KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
+import type { InFlight } from './envelope';
 import { OffsetTracker } from './lanes';
 
 export interface CommitWindowDeps {
@@ -14,18 +17,20 @@ export interface CommitWindowDeps {
   committed?(last: string, offsets: string[]): void;
   /** Called once when a commit is refused: the partition belongs to another member now. */
   lost?(err: unknown): void;
+  /**
+   * The broker refused an event's records outright (too large, not authorised, no such topic): the
+   * dead-letter module writes the event's letter and returns its dead-letter records to send instead.
+   */
+  refused?(item: InFlight, err: KeyflowError): Promise<WireRecord[]>;
 }
 
-/**
- * What to send instead when the broker refuses an event's records outright (too large, not
- * authorised, no such topic): the runner dead-letters the event and returns its dead-letter record.
- */
-export type Refused = (err: KeyflowError) => Promise<WireRecord[]>;
-
-interface Settled {
+export interface Settled {
   offset: string;
   records: readonly WireRecord[];
-  refused?: Refused;
+  /** The event whose records these are; absent for records that cannot be refused (dead letters). */
+  item?: InFlight;
+  /** Runs once the offset is committed (after its records were sent); never if it is not. */
+  afterCommit?: () => Promise<void>;
 }
 
 export interface FlushLimits {
@@ -41,6 +46,7 @@ export class CommitWindow {
   private lastFlush: number;
   private chain: Promise<void> = Promise.resolve();
   private lostPartition = false;
+  private readonly awaitingCommit: { offset: bigint; run: () => Promise<void> }[] = [];
 
   constructor(
     offsets: readonly string[],
@@ -62,9 +68,9 @@ export class CommitWindow {
   }
 
   /** One event's effects are done except its records, which go with the next flush. */
-  async settle(offset: string, records: readonly WireRecord[], refused?: Refused): Promise<void> {
-    this.pending.push({ offset, records, refused });
-    this.pendingRecords += records.length;
+  async settle(s: Settled): Promise<void> {
+    this.pending.push(s);
+    this.pendingRecords += s.records.length;
     if (
       this.pendingRecords >= this.limits.maxRecords ||
       this.pending.length >= this.limits.maxRecords * 4 ||
@@ -82,7 +88,10 @@ export class CommitWindow {
       this.pendingRecords = 0;
       this.lastFlush = this.now();
       await this.send(settled);
-      for (const s of settled) this.tracker.complete(s.offset);
+      for (const s of settled) {
+        this.tracker.complete(s.offset);
+        if (s.afterCommit) this.awaitingCommit.push({ offset: BigInt(s.offset), run: s.afterCommit });
+      }
       const newly = this.tracker.takeCommittable();
       const last = newly[newly.length - 1];
       if (last === undefined) return;
@@ -96,6 +105,14 @@ export class CommitWindow {
         return;
       }
       this.deps.committed?.(last, newly);
+      const covered = BigInt(last);
+      const due = this.awaitingCommit.filter((a) => a.offset <= covered);
+      this.awaitingCommit.splice(
+        0,
+        this.awaitingCommit.length,
+        ...this.awaitingCommit.filter((a) => a.offset > covered),
+      );
+      for (const a of due) await a.run();
     });
     return this.chain;
   }
@@ -120,8 +137,10 @@ export class CommitWindow {
         await this.deps.send([...s.records]);
       } catch (err) {
         const e = classify(err);
-        if (e.retriable || !s.refused) throw err;
-        const instead = await s.refused(e);
+        if (e.retriable || !s.item || !this.deps.refused) throw err;
+        // The event's own records (and what was to follow their commit) are replaced by its letter.
+        s.afterCommit = undefined;
+        const instead = await this.deps.refused(s.item, e);
         if (instead.length) await this.deps.send(instead);
       }
     }

@@ -8,7 +8,7 @@ import { MongoClient } from 'mongodb';
 import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
-import { kafkaClient } from '../producers/client';
+import { kafkajsInstance } from '../kafka/kafkajs-client';
 import { RegistryCodec } from '../schemas/codec';
 import { kafka } from '../services/kafka';
 import { mongo } from '../services/mongo';
@@ -92,7 +92,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     keep: opts.keep === true,
     resultsDir,
     out: opts.out,
-    kafka: kafkaClient(config, opts.log, 'keyflow-faults'),
+    kafka: kafkajsInstance(config, opts.log, 'keyflow-faults'),
     codec: new RegistryCodec({ url: config.schemaRegistryUrl }),
     mongo: client,
     log: opts.log,

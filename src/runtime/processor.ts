@@ -6,8 +6,7 @@ import os from 'node:os';
 import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
-import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
-import { GroupMember, kafkaOffsets } from '../consumers/group';
+import { groupIdFor, RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
 import { StageRunner } from '../consumers/stage-runner';
 import { followTenantSettings, type SettingsFollower } from '../consumers/settings-consumer';
 import { KeyflowError } from '../errors';
@@ -16,7 +15,8 @@ import type { Logger } from '../logger';
 import { HealthSource, mongoCheck } from '../monitoring/health';
 import { LagCollector } from '../monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
-import { kafkaClient, type KafkaClient } from '../producers/client';
+import { kafkaClient } from '../kafka/kafkajs-client';
+import type { KafkaClient, OffsetsReader } from '../kafka/types';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
@@ -27,7 +27,6 @@ import { ByteBudget } from '../consumers/byte-budget';
 import { ProvenanceRecorder } from '../state/provenance';
 import { ENGINE_INDEXES } from './engine-queries';
 import { startupWaiter } from './startup-wait';
-import { ensureTopics } from '../topology/admin';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
 import { z } from 'zod';
@@ -79,7 +78,7 @@ export class Processor {
   private settingsFollower: SettingsFollower | undefined;
   private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
   private lag: LagCollector | undefined;
-  private offsets: ReturnType<typeof kafkaOffsets> | undefined;
+  private offsets: OffsetsReader | undefined;
   private stopping: Promise<void> | undefined;
   private readonly topology: Topology;
 
@@ -115,6 +114,8 @@ export class Processor {
     const { config, log } = this.opts;
     this.kafka = kafkaClient(config, log, `${config.kafkaClientId}-${this.instanceId}`);
     const admin = this.kafka.admin();
+    // One reader of committed offsets and log bounds: the settings follower, retention and lag.
+    const offsets = (this.offsets = this.kafka.offsets());
     const until = startupWaiter({ waitMs: config.startupWaitMs, log });
     await until('Kafka', async () => {
       try {
@@ -128,7 +129,7 @@ export class Processor {
       }
     });
     try {
-      const created = await until('Kafka', () => ensureTopics(admin, this.topology.topics, log));
+      const created = await until('Kafka', () => admin.ensureTopics(this.topology.topics, log));
       if (created.length) log.info({ created }, 'created topics');
       const codec = new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
       this.codec = codec;
@@ -156,7 +157,7 @@ export class Processor {
       if (this.topology.topics.some((t) => t.name === settingsTopic)) {
         const codec = this.codec;
         this.settingsFollower = await followTenantSettings(this.kafka, this.settingsCache, {
-          endOffsets: (t) => admin.fetchTopicOffsets(t),
+          bounds: (t: string) => offsets.bounds(t),
           clientId: config.kafkaClientId,
           log,
           topic: settingsTopic,
@@ -195,13 +196,13 @@ export class Processor {
     const compacted = new Set(
       this.topology.topics.filter((t) => t.cleanupPolicy === 'compact').map((t) => t.name),
     );
-    const offsets = (this.offsets = kafkaOffsets(kafka));
     for (const spec of this.topology.stages) {
       if (wanted && !wanted.has(spec.name)) continue;
       const runner = new StageRunner(
         spec,
         {
-          group: (o, e) => new GroupMember(kafka, o, e),
+          member: (o, e) => kafka.member(o, e),
+          groupId: groupIdFor(spec.name),
           decoder: this.codec,
           producer: this.producer,
           db: this.store.db,
@@ -227,8 +228,8 @@ export class Processor {
     await Promise.all(this.runners.map((r) => r.start()));
     // Lag is measured for the groups this instance runs; every member of a group reports the whole group.
     const lag = new LagCollector({
-      admin: this.kafka.admin(),
-      groups: this.runners.map((r) => ({ group: r.name, topics: r.spec.inputs })),
+      offsets,
+      groups: this.runners.map((r) => ({ group: groupIdFor(r.name), topics: r.spec.inputs })),
       registry: this.metrics,
       log: log.child({ component: 'lag' }),
       intervalMs: config.lagIntervalMs,
