@@ -5,7 +5,11 @@ import { classify } from '../errors';
 import type { KafkaClient, OffsetsReader } from '../kafka/types';
 import type { Logger } from '../logger';
 import { TENANT_SETTINGS_TOPIC } from '../settings/tenant-settings';
+import { heartbeats } from './group';
 import { retrying, type RetryPolicy } from './retry';
+
+/** The follower's heartbeat interval while it works on a batch (the client's default). */
+const HEARTBEAT_MS = 3_000;
 
 export interface SettingsConsumerOptions {
   topic?: string;
@@ -63,12 +67,7 @@ export async function followTenantSettings(
   // follower is not caught up, so readiness says so.
   let waiting = 0;
   let stopping = false;
-  const decodeOrWait = async (
-    bytes: Buffer,
-    tenantId: string,
-    offset: string,
-    heartbeat: () => Promise<void>,
-  ): Promise<unknown> => {
+  const decodeOrWait = async (bytes: Buffer, tenantId: string, offset: string): Promise<unknown> => {
     let counted = false;
     try {
       return await retrying(async () => decode(bytes), {
@@ -82,7 +81,6 @@ export async function followTenantSettings(
             { tenantId, offset, code, attempt, delay },
             'tenant-settings record not decodable yet; retrying',
           );
-          void heartbeat().catch(() => undefined);
         },
       });
     } catch (err) {
@@ -100,7 +98,9 @@ export async function followTenantSettings(
     startAt: 'earliest',
   });
   await member.start(async (batch) => {
-    {
+    // The membership stays alive while a record waits for its decode.
+    const stop = heartbeats(() => batch.heartbeat(), HEARTBEAT_MS, opts.log);
+    try {
       for (const m of batch.messages) {
         const key = m.key?.toString('utf8');
         if (key === undefined) {
@@ -111,7 +111,7 @@ export async function followTenantSettings(
           continue;
         }
         let value: unknown = null;
-        if (m.value !== null) value = await decodeOrWait(m.value, key, m.offset, () => batch.heartbeat());
+        if (m.value !== null) value = await decodeOrWait(m.value, key, m.offset);
         cache.apply(key, value);
       }
       const target = behind.get(batch.partition);
@@ -120,7 +120,8 @@ export async function followTenantSettings(
         behind.delete(batch.partition);
         check();
       }
-      await batch.heartbeat();
+    } finally {
+      stop();
     }
   });
 
