@@ -2,7 +2,8 @@
 // records (their own, or their dead-letter records) wait for the next flush, and a flush sends them,
 // then commits the completed prefix of offsets — never past an event whose effects are not all done.
 // Settling a delivery is the one call `flush`: records and offsets together (a Kafka transaction
-// would go there). What must follow the commit (resolving a re-driven letter) runs only after it.
+// would go there). What must follow the records (resolving a re-driven letter) runs once they are
+// sent and before the commit: a failure there leaves the offset uncommitted, so the event is redone.
 import { classify, type KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
 import type { InFlight } from './envelope';
@@ -29,8 +30,8 @@ export interface Settled {
   records: readonly WireRecord[];
   /** The event whose records these are; absent for records that cannot be refused (dead letters). */
   item?: InFlight;
-  /** Runs once the offset is committed (after its records were sent); never if it is not. */
-  afterCommit?: () => Promise<void>;
+  /** Runs once the event's records are sent, before its offset is committed; never if they are not. */
+  afterSend?: () => Promise<void>;
 }
 
 export interface FlushLimits {
@@ -46,7 +47,6 @@ export class CommitWindow {
   private lastFlush: number;
   private chain: Promise<void> = Promise.resolve();
   private lostPartition = false;
-  private readonly awaitingCommit: { offset: bigint; run: () => Promise<void> }[] = [];
 
   constructor(
     offsets: readonly string[],
@@ -88,10 +88,8 @@ export class CommitWindow {
       this.pendingRecords = 0;
       this.lastFlush = this.now();
       await this.send(settled);
-      for (const s of settled) {
-        this.tracker.complete(s.offset);
-        if (s.afterCommit) this.awaitingCommit.push({ offset: BigInt(s.offset), run: s.afterCommit });
-      }
+      for (const s of settled) await s.afterSend?.();
+      for (const s of settled) this.tracker.complete(s.offset);
       const newly = this.tracker.takeCommittable();
       const last = newly[newly.length - 1];
       if (last === undefined) return;
@@ -105,14 +103,6 @@ export class CommitWindow {
         return;
       }
       this.deps.committed?.(last, newly);
-      const covered = BigInt(last);
-      const due = this.awaitingCommit.filter((a) => a.offset <= covered);
-      this.awaitingCommit.splice(
-        0,
-        this.awaitingCommit.length,
-        ...this.awaitingCommit.filter((a) => a.offset > covered),
-      );
-      for (const a of due) await a.run();
     });
     return this.chain;
   }
@@ -138,8 +128,8 @@ export class CommitWindow {
       } catch (err) {
         const e = classify(err);
         if (e.retriable || !s.item || !this.deps.refused) throw err;
-        // The event's own records (and what was to follow their commit) are replaced by its letter.
-        s.afterCommit = undefined;
+        // The event's own records (and what was to follow them) are replaced by its letter.
+        s.afterSend = undefined;
         const instead = await this.deps.refused(s.item, e);
         if (instead.length) await this.deps.send(instead);
       }

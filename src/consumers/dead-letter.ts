@@ -1,8 +1,8 @@
 // The dead-letter module: the one place that turns a failed event into its letter (in the store) and
 // its dead-letter records (the `<stage>.dlq` record, and the stage's own close-out records). The
 // failure strategy says what the key does and so the letter's status; this module writes what it says.
-// A re-driven letter is resolved here too, and only once its event's records are sent and its offset
-// committed: resolved earlier, a lost flush would leave the redelivery skipping the event for good.
+// A re-driven letter is resolved here too, and only once its event's records are sent (before the
+// offset is committed): resolved earlier, a lost flush left the redelivery skipping the event for good.
 import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
@@ -88,23 +88,14 @@ export class DeadLetters {
   }
 
   /**
-   * What follows the commit of a re-driven event that went through: its letter is resolved, and its
-   * key released once no letter of it is open. A failure is logged, not thrown: the offset is
-   * committed, and the letter stays open until a later re-drive (stale `redriven` letters are sent
-   * again) applies once more and resolves it.
+   * What follows the sending of a re-driven event's records: its letter is resolved, and its key
+   * released once no letter of it is open. A failure is thrown: the offset then stays uncommitted, and
+   * the redelivery applies the event again (its letter still open) and resolves it.
    */
-  resolveAfterCommit(item: Runnable): (() => Promise<void>) | undefined {
+  resolveAfterSend(item: Runnable): (() => Promise<void>) | undefined {
     const id = item.redriveLetter;
     if (id === undefined) return undefined;
-    return () =>
-      this.opts.parked
-        .resolved(id, item.key)
-        .catch((err: unknown) =>
-          this.opts.log.warn(
-            { err, letter: id, key: item.key },
-            'resolving a re-driven letter failed; it stays open',
-          ),
-        );
+    return () => this.opts.parked.resolved(id, item.key);
   }
 
   private letter(origin: Origin, x: Dying): letters.LetterInput {

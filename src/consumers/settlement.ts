@@ -1,7 +1,7 @@
 // The settlement of one delivery: every event ends here once — done (its records built and reported),
 // dead-lettered (its letter and dead-letter records), or passed — into the delivery's commit window,
 // whose flush sends the records and commits the completed prefix in one step (where a Kafka
-// transaction goes). A re-driven letter is resolved only after that commit.
+// transaction goes). A re-driven letter is resolved only once its event's records are sent.
 import { classify } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
@@ -108,8 +108,8 @@ export class Settlement {
         outOfOrder: o.outOfOrder,
         emitted: records.map((r) => r.eventId),
       });
-      const afterCommit = this.opts.letters.resolveAfterCommit(p);
-      await this.window.settle({ offset: p.raw.offset, records, item: p, afterCommit });
+      const afterSend = this.opts.letters.resolveAfterSend(p);
+      await this.window.settle({ offset: p.raw.offset, records, item: p, afterSend });
     }
     await this.dead(dying);
   }

@@ -77,3 +77,37 @@ test('a re-drive whose records could not be sent is applied and emitted again on
   expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
   expect(h.runner.parkedKeys.has('a')).toBe(false);
 });
+
+test('a re-drive whose letter could not be resolved after its send is not committed, and is redone', async () => {
+  let applied = 0;
+  const spec: ActionStageSpec = {
+    kind: 'action',
+    name: 'count',
+    inputs: ['in'],
+    outputs: ['out'],
+    handler: {
+      read: async () => null,
+      decide: (e) => ({ plan: {}, emit: [{ topic: 'out', key: e.key, value: { seq: 0 } }] }),
+      write: async () => {
+        applied++;
+        return 'applied';
+      },
+    },
+  };
+  const h = await harness(spec, { maxAttempts: 3, baseMs: 1, maxMs: 2 }, { infraRetryBudgetMs: 20 });
+  await h.letters.record([letter]);
+  h.letters.mark(LETTER, 'redriven');
+  const resolve = h.letters.resolveLetter.bind(h.letters);
+  h.letters.resolveLetter = () => Promise.reject(new KeyflowError('STORE_TRANSIENT', 'store unreachable'));
+
+  await expect(h.deliver([redrive()])).rejects.toMatchObject({ code: 'STORE_TRANSIENT' });
+  expect(h.commits).toEqual([]);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(false);
+
+  h.letters.resolveLetter = resolve;
+  await h.deliver([redrive()]);
+  expect(applied).toBe(2);
+  expect(h.sent.filter((r) => r.topic === 'out')).toHaveLength(2);
+  expect(h.commits).toEqual(['11']);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
+});

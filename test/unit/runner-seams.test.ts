@@ -141,20 +141,20 @@ describe('dead-letter module', () => {
     expect(store.letters.get('s:in:0:8')).toMatchObject({ status: 'dead', code: 'KEY_PARKED' });
   });
 
-  test('a re-driven letter is resolved only when asked after the commit; a failed resolve is not thrown', async () => {
+  test('a re-driven letter is resolved only when asked after the send; a failed resolve is thrown', async () => {
     const { letters, store, parked } = module('park-key');
     await store.record([{ ...(await letterOf(store, letters)), id: 'L' }]);
     store.mark('L', 'redriven');
     await store.resolveLetter('s:in:0:1');
     parked.park('a');
-    const after = letters.resolveAfterCommit(runnable(9, 'a', 'L'))!;
+    const after = letters.resolveAfterSend(runnable(9, 'a', 'L'))!;
     expect(store.letters.get('L')!.resolved).toBe(false);
     await after();
     expect(store.letters.get('L')!.resolved).toBe(true);
     expect(parked.current.has('a')).toBe(false);
-    expect(letters.resolveAfterCommit(runnable(10, 'a'))).toBeUndefined();
+    expect(letters.resolveAfterSend(runnable(10, 'a'))).toBeUndefined();
     store.resolveLetter = () => Promise.reject(new Error('store down'));
-    await expect(letters.resolveAfterCommit(runnable(11, 'a', 'L'))!()).resolves.toBeUndefined();
+    await expect(letters.resolveAfterSend(runnable(11, 'a', 'L'))!()).rejects.toThrow('store down');
   });
 });
 
