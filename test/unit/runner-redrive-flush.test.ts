@@ -30,7 +30,8 @@ const letter: LetterInput = {
 const redrive = () =>
   message(10, 'a', { seq: 0 }, { [HEADERS.REDRIVE_STAGE]: 'count', [HEADERS.REDRIVE_LETTER]: LETTER });
 
-test('a re-drive whose records could not be sent is applied and emitted again on redelivery', async () => {
+/** A stage that emits one change per event and counts its writes. */
+function counting(): { spec: ActionStageSpec; applied: () => number } {
   let applied = 0;
   const spec: ActionStageSpec = {
     kind: 'action',
@@ -46,6 +47,11 @@ test('a re-drive whose records could not be sent is applied and emitted again on
       },
     },
   };
+  return { spec, applied: () => applied };
+}
+
+test('a re-drive whose records could not be sent is applied and emitted again on redelivery', async () => {
+  const { spec, applied } = counting();
   let brokerDown = true;
   const sent: WireRecord[] = [];
   const sendNow = async (records: WireRecord[]) => {
@@ -63,7 +69,7 @@ test('a re-drive whose records could not be sent is applied and emitted again on
 
   // The broker stays down past the in-batch budget: the delivery fails, nothing is committed.
   await expect(h.deliver([redrive()])).rejects.toMatchObject({ code: 'PRODUCE_FAILED' });
-  expect(applied).toBe(1);
+  expect(applied()).toBe(1);
   expect(h.commits).toEqual([]);
   expect(h.letters.letters.get(LETTER)!.resolved).toBe(false);
 
@@ -71,7 +77,7 @@ test('a re-drive whose records could not be sent is applied and emitted again on
   // real stage), its change record goes out, and only now, committed, is the letter resolved.
   brokerDown = false;
   await h.deliver([redrive()]);
-  expect(applied).toBe(2);
+  expect(applied()).toBe(2);
   expect(sent.map((r) => r.topic)).toEqual(['out']);
   expect(h.commits).toEqual(['11']);
   expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
@@ -79,21 +85,7 @@ test('a re-drive whose records could not be sent is applied and emitted again on
 });
 
 test('a re-drive whose letter could not be resolved after its send is not committed, and is redone', async () => {
-  let applied = 0;
-  const spec: ActionStageSpec = {
-    kind: 'action',
-    name: 'count',
-    inputs: ['in'],
-    outputs: ['out'],
-    handler: {
-      read: async () => null,
-      decide: (e) => ({ plan: {}, emit: [{ topic: 'out', key: e.key, value: { seq: 0 } }] }),
-      write: async () => {
-        applied++;
-        return 'applied';
-      },
-    },
-  };
+  const { spec, applied } = counting();
   const h = await harness(spec, { maxAttempts: 3, baseMs: 1, maxMs: 2 }, { infraRetryBudgetMs: 20 });
   await h.letters.record([letter]);
   h.letters.mark(LETTER, 'redriven');
@@ -106,7 +98,7 @@ test('a re-drive whose letter could not be resolved after its send is not commit
 
   h.letters.resolveLetter = resolve;
   await h.deliver([redrive()]);
-  expect(applied).toBe(2);
+  expect(applied()).toBe(2);
   expect(h.sent.filter((r) => r.topic === 'out')).toHaveLength(2);
   expect(h.commits).toEqual(['11']);
   expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
