@@ -181,8 +181,7 @@ function driverFailedBulk(err: unknown): boolean {
 }
 
 /**
- * Reduces any thrown value to a KeyflowError: our own pass through; kafkajs errors keep their own
- * `retriable`; MongoDB network errors and transient server codes are retriable; anything else is a
+ * Reduces any thrown value to a KeyflowError: our own pass through; MongoDB network errors and transient server codes are retriable; anything else is a
  * handler bug and goes to the dead-letter topic rather than being retried forever.
  */
 export function classify(err: unknown): KeyflowError {
@@ -196,9 +195,7 @@ export function classify(err: unknown): KeyflowError {
   };
   const message = e?.message ?? String(err);
   const name = e?.name ?? '';
-  if (name.startsWith('KafkaJS')) {
-    return new KeyflowError('PRODUCE_FAILED', message, { retriable: e.retriable === true, cause: err });
-  }
+  // A Kafka client's own errors are mapped by its adapter (src/kafka/kafkajs-errors.ts), at its edge.
   // MongoNetworkError's subclasses include the pool-cleared errors, whose names do not all start with
   // "Mongo" (PoolClearedOnNetworkError): operations queued on a pool a failed monitor check cleared.
   if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) {

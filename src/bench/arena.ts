@@ -2,6 +2,8 @@
 // topics under its own prefix with the scenario's partitions, a fresh database — removed afterwards.
 // Also the tracker that counts terminal outcomes and latencies, and the publisher that offers the
 // event set either all at once (a backlog to drain) or paced at a target rate (an open loop).
+import { kafkajsClient } from '../kafka/kafkajs-client';
+import { groupIdFor } from '../topology/names';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Db, MongoClient } from 'mongodb';
@@ -19,8 +21,7 @@ import { ENGINE_INDEXES } from '../runtime/engine-queries';
 import type { RegistryCodec } from '../schemas/codec';
 import { tenantSettingsTopic } from '../settings/tenant-settings';
 import { ensureIndexes } from '../state/mongo';
-import { ensureTopics } from '../topology/admin';
-import { groupIdFor } from '../topology/names';
+import { ensureTopics } from '../kafka/kafkajs-topics';
 import type { BatchStageSpec, Planned, TopicSpec } from '../topology/types';
 import type { BenchEvent, EventSet, Flow } from './events';
 import type { Progress } from '../cli/progress';
@@ -249,7 +250,7 @@ export async function wireRecords(
   arena: Arena,
   events: readonly BenchEvent[],
 ): Promise<WireRecord[]> {
-  const prep = new KeyedProducer(ctx.kafka, ctx.codec);
+  const prep = new KeyedProducer(kafkajsClient(ctx.kafka), ctx.codec);
   return Promise.all(
     events.map(async (e) => {
       const topic = arena.input[e.flow];

@@ -2,6 +2,7 @@
 // event set: `passthrough` (consume → produce, no work: the Kafka ceiling), `storeCeiling` (the same
 // writes as unordered bulk upserts straight into the store: the Mongo ceiling) and `incumbent` (the
 // seed's design: one handler per event doing every read and write in turn, no retries).
+import { kafkajsClient } from '../kafka/kafkajs-client';
 import type { AnyBulkWriteOperation } from 'mongodb';
 import type { Consumer, ConsumerRunConfig } from 'kafkajs';
 import { changeIdOf, rowOf } from '../appointments/decide';
@@ -70,7 +71,7 @@ async function consumingBaseline(
   conclude: (run: ConsumingRun, check: boolean) => Promise<{ correct: boolean | null; notes: string[] }>,
 ): Promise<Measurement> {
   const arena = await openArena(ctx, name);
-  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  const producer = new KeyedProducer(kafkajsClient(ctx.kafka), ctx.codec);
   let consumer: Consumer | undefined;
   try {
     const records = await wireRecords(ctx, arena, spec.events);

@@ -2,6 +2,7 @@
 // local Redis; workers run the same stage actions (read → decide → write → emit) with BullMQ's own
 // retries. Jobs of one entity may run at once on different workers, as they do there: the stages'
 // version guards turn that into retries instead of lost updates, and correctness says whether it held.
+import { kafkajsClient } from '../kafka/kafkajs-client';
 import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import { KeyflowError } from '../errors';
 import { KeyedProducer } from '../producers/producer';
@@ -41,7 +42,7 @@ export async function runBullmq(ctx: BenchContext, spec: RunSpec, redisPort: num
   const connection = { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null };
   const name = arena.prefix.replace(/[^A-Za-z0-9_-]/g, '-');
   const queue = new Queue<JobData>(name, { connection });
-  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  const producer = new KeyedProducer(kafkajsClient(ctx.kafka), ctx.codec);
   let worker: Worker<JobData> | undefined;
   try {
     await producer.connect();

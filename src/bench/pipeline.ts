@@ -2,6 +2,7 @@
 // stages, exactly as `keyflow start` would, on the arena's topics and database. Latency is taken from
 // the engine's own `stage.event.handled` report (after the write, before the batched emit and commit),
 // and the same report's timings say where an event's time goes.
+import { kafkajsClient } from '../kafka/kafkajs-client';
 import { EVENTS, type HandledEvent } from '../instrumentation';
 import { KeyedProducer } from '../producers/producer';
 import { Processor } from '../runtime/processor';
@@ -41,7 +42,7 @@ const TERMINAL = new Set<HandledEvent['outcome']>([
 async function publishSettings(ctx: BenchContext, arena: Arena): Promise<void> {
   const tenants = new Set<string>();
   for (const e of ctx.set.events) if (e.value) tenants.add(e.value.tenantId);
-  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  const producer = new KeyedProducer(kafkajsClient(ctx.kafka), ctx.codec);
   try {
     const settings = JSON.stringify(ctx.scenario.tenants.settings);
     await producer.publish([

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { demoConfig } from '../app/demo/run';
 import type { Logger } from '../logger';
 import { RUNNER_DEFAULTS } from '../consumers/options';
-import { kafkaClient } from '../producers/client';
+import { kafkajsInstance } from '../kafka/kafkajs-client';
 import { RegistryCodec } from '../schemas/codec';
 import { connectStore, type Store } from '../state/mongo';
 import type { BenchContext } from './arena';
@@ -293,8 +293,8 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   if (growth) targets.push(growth);
   const opts = RUNNER_DEFAULTS;
   figures['engine settings'] =
-    `batch stages; fetch ≤ 1 MiB per partition, ${opts.partitionsConsumedConcurrently} partitions at once, ` +
-    `flush at ${opts.flushMaxRecords} records or ${opts.flushIntervalMs} ms, fetch wait ${opts.maxWaitTimeInMs} ms`;
+    `batch stages; fetch ≤ 1 MiB per partition, ${opts.partitionsAtOnce} partitions at once, ` +
+    `flush at ${opts.flushMaxRecords} records or ${opts.flushIntervalMs} ms, fetch wait ${opts.fetchWaitMs} ms`;
   return {
     scenario: scenario.name,
     description: scenario.description,
@@ -363,7 +363,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
     store = await connectStore(config, opts.log);
     const shared: Shared = {
       config,
-      kafka: kafkaClient(config, opts.log, `${config.kafkaClientId}-bench`),
+      kafka: kafkajsInstance(config, opts.log, `${config.kafkaClientId}-bench`),
       codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
       mongo: store.client,
       log: opts.log,

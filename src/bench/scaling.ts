@@ -8,7 +8,7 @@ import path from 'node:path';
 import { MongoClient } from 'mongodb';
 import { demoConfig } from '../app/demo/run';
 import type { Logger } from '../logger';
-import { kafkaClient } from '../producers/client';
+import { kafkajsInstance } from '../kafka/kafkajs-client';
 import { RegistryCodec } from '../schemas/codec';
 import { kafka as kafkaService } from '../services/kafka';
 import { mongo as mongoService } from '../services/mongo';
@@ -143,7 +143,7 @@ async function contextOf(opts: ScalingOptions): Promise<FaultContext> {
     quick: false,
     resultsDir,
     out: opts.out,
-    kafka: kafkaClient(config, opts.log, `${config.kafkaClientId}-scaling`),
+    kafka: kafkajsInstance(config, opts.log, `${config.kafkaClientId}-scaling`),
     codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
     mongo,
     log: opts.log,

@@ -1,10 +1,10 @@
 // `keyflow changes verify <topic>`: reads a change topic with read_committed and checks the changelog
 // rule against the table it mirrors. Exit 0 for a faithful changelog, 1 when it finds any problem.
 import { loadConfig } from '../config';
-import { KNOWN_CHANGE_TOPICS, sourceOf, verifyTopic } from '../changes/read';
+import { KNOWN_CHANGE_TOPICS, sourceOf, verifyTopic } from '../changes/kafkajs-read';
 import { hasProblems, reportText } from '../changes/verify';
 import { createLogger } from '../logger';
-import { kafkaClient } from '../producers/client';
+import { kafkajsInstance } from '../kafka/kafkajs-client';
 import { connectStore } from '../state/mongo';
 import { defineCommand, usageError } from './args';
 
@@ -29,7 +29,7 @@ export const changesCommand = defineCommand({
     const store = await connectStore(config, log);
     try {
       const { report, shortOf } = await verifyTopic({
-        kafka: kafkaClient(config, log, 'keyflow-changes-verify'),
+        kafka: kafkajsInstance(config, log, 'keyflow-changes-verify'),
         registryUrl: config.schemaRegistryUrl,
         registryAuth: config.schemaRegistryAuth,
         db: store.db,

@@ -1,8 +1,12 @@
 // The commit window of one delivery: events settle out of order (keys run apart), their emitted
-// records wait for the next flush, and a flush sends them, then commits the completed prefix of
-// offsets — never past an event whose effects (state, records, dead letter) are not all done.
+// records (their own, or their dead-letter records) wait for the next flush, and a flush sends them,
+// then commits the completed prefix of offsets — never past an event whose effects are not all done.
+// Settling a delivery is the one call `flush`: records and offsets together (a Kafka transaction
+// would go there). What must follow the records (resolving a re-driven letter) runs once they are
+// sent and before the commit: a failure there leaves the offset uncommitted, so the event is redone.
 import { classify, type KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
+import type { InFlight } from './envelope';
 import { OffsetTracker } from './lanes';
 
 export interface CommitWindowDeps {
@@ -14,18 +18,20 @@ export interface CommitWindowDeps {
   committed?(last: string, offsets: string[]): void;
   /** Called once when a commit is refused: the partition belongs to another member now. */
   lost?(err: unknown): void;
+  /**
+   * The broker refused an event's records outright (too large, not authorised, no such topic): the
+   * dead-letter module writes the event's letter and returns its dead-letter records to send instead.
+   */
+  refused?(item: InFlight, err: KeyflowError): Promise<WireRecord[]>;
 }
 
-/**
- * What to send instead when the broker refuses an event's records outright (too large, not
- * authorised, no such topic): the runner dead-letters the event and returns its dead-letter record.
- */
-export type Refused = (err: KeyflowError) => Promise<WireRecord[]>;
-
-interface Settled {
+export interface Settled {
   offset: string;
   records: readonly WireRecord[];
-  refused?: Refused;
+  /** The event whose records these are; absent for records that cannot be refused (dead letters). */
+  item?: InFlight;
+  /** Runs once the event's records are sent, before its offset is committed; never if they are not. */
+  afterSend?: () => Promise<void>;
 }
 
 export interface FlushLimits {
@@ -62,9 +68,9 @@ export class CommitWindow {
   }
 
   /** One event's effects are done except its records, which go with the next flush. */
-  async settle(offset: string, records: readonly WireRecord[], refused?: Refused): Promise<void> {
-    this.pending.push({ offset, records, refused });
-    this.pendingRecords += records.length;
+  async settle(s: Settled): Promise<void> {
+    this.pending.push(s);
+    this.pendingRecords += s.records.length;
     if (
       this.pendingRecords >= this.limits.maxRecords ||
       this.pending.length >= this.limits.maxRecords * 4 ||
@@ -82,6 +88,7 @@ export class CommitWindow {
       this.pendingRecords = 0;
       this.lastFlush = this.now();
       await this.send(settled);
+      for (const s of settled) await s.afterSend?.();
       for (const s of settled) this.tracker.complete(s.offset);
       const newly = this.tracker.takeCommittable();
       const last = newly[newly.length - 1];
@@ -120,8 +127,10 @@ export class CommitWindow {
         await this.deps.send([...s.records]);
       } catch (err) {
         const e = classify(err);
-        if (e.retriable || !s.refused) throw err;
-        const instead = await s.refused(e);
+        if (e.retriable || !s.item || !this.deps.refused) throw err;
+        // The event's own records (and what was to follow them) are replaced by its letter.
+        s.afterSend = undefined;
+        const instead = await this.deps.refused(s.item, e);
         if (instead.length) await this.deps.send(instead);
       }
     }

@@ -1,13 +1,16 @@
-// Stage runner options and their defaults; the processor fills them from the validated config.
+// Stage runner options and their defaults; the processor fills them from the validated config. The
+// group's own settings carry the names of the client interface's GroupOptions, so they pass as they are.
+import type { GroupOptions } from '../kafka/types';
 import type { RetryPolicy } from './retry';
 
-export interface RunnerOptions {
+/** The runner options that are the group member's (see `groupOptions`). */
+export type GroupSettings = Required<Omit<GroupOptions, 'groupId' | 'topics'>>;
+
+export interface RunnerOptions extends GroupSettings {
   /** Per partition, how many distinct keys run at once. */
   keyLanes: number;
   retry: RetryPolicy;
-  sessionTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  /** Set explicitly (kafkajs would default it to 60 s): the in-batch retry budget is bounded by it. */
+  /** Set explicitly (clients default it to 60 s or more): the in-batch retry budget is bounded by it. */
   rebalanceTimeoutMs: number;
   /**
    * Inside one delivery, how long an infrastructure call is retried before the delivery gives up and
@@ -19,20 +22,20 @@ export interface RunnerOptions {
   fetchMaxBytes: number;
   fetchMaxBytesPerPartition: number;
   /** How many partitions of the stage one instance works on at once. */
-  partitionsConsumedConcurrently: number;
+  partitionsAtOnce: number;
   /** Flush emitted records and commit when this many are pending, or after flushIntervalMs. */
   flushMaxRecords: number;
   flushIntervalMs: number;
   /** How long the broker may hold a fetch waiting for data; low keeps end-to-end latency low. */
-  maxWaitTimeInMs: number;
+  fetchWaitMs: number;
   /** Entity lease time-to-live when locking is on. */
   leaseTtlMs: number;
   /** Prefixes the stage's group id (KEYFLOW_APPLICATION_ID; see topology/names.ts). */
   applicationId: string;
   /** Identifies this processor instance (lease owner, client id). */
   instanceId: string;
-  /** Where a new group starts: true reads each input topic from its beginning. */
-  fromBeginning: boolean;
+  /** Where a new group starts: `earliest` reads each input topic from its beginning. */
+  startAt: 'earliest' | 'latest';
   /** How long a resolved dead letter is kept in MongoDB. */
   deadLetterRetentionMs: number;
   /** The dead-letter topics' max.message.bytes: a larger record is sent header-only. */
@@ -48,13 +51,29 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   infraRetryBudgetMs: 20_000,
   fetchMaxBytes: 10 * 1024 * 1024,
   fetchMaxBytesPerPartition: 1024 * 1024,
-  partitionsConsumedConcurrently: 4,
+  partitionsAtOnce: 4,
   flushMaxRecords: 500,
   flushIntervalMs: 1_000,
-  maxWaitTimeInMs: 250,
+  fetchWaitMs: 250,
   leaseTtlMs: 30_000,
-  fromBeginning: true,
+  startAt: 'earliest',
   applicationId: '',
   deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
   dlqMaxMessageBytes: 1_048_576,
 };
+
+/** The group member's options of a stage, under the one group id the processor names it by. */
+export function groupOptions(opts: RunnerOptions, groupId: string, topics: string[]): GroupOptions {
+  return {
+    groupId,
+    topics,
+    startAt: opts.startAt,
+    sessionTimeoutMs: opts.sessionTimeoutMs,
+    rebalanceTimeoutMs: opts.rebalanceTimeoutMs,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs,
+    fetchWaitMs: opts.fetchWaitMs,
+    fetchMaxBytes: opts.fetchMaxBytes,
+    fetchMaxBytesPerPartition: opts.fetchMaxBytesPerPartition,
+    partitionsAtOnce: opts.partitionsAtOnce,
+  };
+}

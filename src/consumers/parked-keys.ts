@@ -7,6 +7,7 @@
 
 import type { Logger } from '../logger';
 import type { LetterInput } from '../state/dead-letters';
+import { retrying } from './retry';
 
 /** The dead-letter store the runner needs (src/state/dead-letters.ts mongoLetterStore implements it). */
 export interface LetterStore {
@@ -34,21 +35,30 @@ const MAX_CHECKED = 100_000;
 const RELOAD_BASE_MS = 200;
 const RELOAD_MAX_MS = 10_000;
 
+export interface ParkedKeysOptions {
+  stage: string;
+  store: LetterStore;
+  /** Runs a store call with the runner's infrastructure retries. */
+  infra: <T>(fn: () => Promise<T>) => Promise<T>;
+  log: Logger;
+  keepGoing: () => boolean;
+  sleep?: (ms: number) => Promise<unknown>;
+}
+
 export class ParkedKeys {
   private readonly keys = new Set<string>();
   private checked = new Set<string>();
   private loading: Promise<void> = Promise.resolve();
   private generation = 0;
+  private readonly stage: string;
+  private readonly store: LetterStore;
+  private readonly infra: ParkedKeysOptions['infra'];
 
-  constructor(
-    private readonly stage: string,
-    private readonly store: LetterStore,
-    /** Runs a store call with the runner's infrastructure retries. */
-    private readonly infra: <T>(fn: () => Promise<T>) => Promise<T>,
-    private readonly log: Logger,
-    private readonly keepGoing: () => boolean,
-    private readonly sleep: (ms: number) => Promise<unknown>,
-  ) {}
+  constructor(private readonly opts: ParkedKeysOptions) {
+    this.stage = opts.stage;
+    this.store = opts.store;
+    this.infra = opts.infra;
+  }
 
   get current(): ReadonlySet<string> {
     return this.keys;
@@ -61,21 +71,23 @@ export class ParkedKeys {
   reload(): void {
     const generation = ++this.generation;
     this.checked = new Set();
-    this.loading = (async () => {
-      for (let delay = RELOAD_BASE_MS; this.keepGoing() && generation === this.generation;) {
-        try {
-          const keys = await this.infra(() => this.store.openKeys(this.stage));
-          if (generation !== this.generation) return;
-          this.keys.clear();
-          for (const k of keys) this.keys.add(k);
-          return;
-        } catch (err) {
-          this.log.warn({ err, delay }, 'loading parked keys failed; trying again');
-          await this.sleep(delay);
-          delay = Math.min(delay * 2, RELOAD_MAX_MS);
-        }
-      }
-    })();
+    const current = () => this.opts.keepGoing() && generation === this.generation;
+    this.loading = retrying(() => this.infra(() => this.store.openKeys(this.stage)), {
+      policy: { baseMs: RELOAD_BASE_MS, maxMs: RELOAD_MAX_MS, jitter: false },
+      retriable: () => true,
+      keepGoing: current,
+      onRetry: (err, _attempt, delay) =>
+        this.opts.log.warn({ err, delay }, 'loading parked keys failed; trying again'),
+      sleep: this.opts.sleep,
+    }).then(
+      (keys) => {
+        if (generation !== this.generation) return;
+        this.keys.clear();
+        for (const k of keys) this.keys.add(k);
+      },
+      // Given up only because the stage stops or a newer reload started: nothing to wait for.
+      () => undefined,
+    );
   }
 
   ready(): Promise<void> {

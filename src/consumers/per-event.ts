@@ -32,14 +32,15 @@ async function runOne(
 }
 
 /** Runs the events, at most `lanes` keys at once; a key stops at its first failure (the rest held). */
-export async function runEachEvent(
-  spec: ActionStageSpec | ObserverStageSpec,
-  events: readonly StageEvent[],
-  ctx: ActionContext,
-  lanes: number,
-  keepGoing: () => boolean,
-  onBusy?: (busy: number) => void,
-): Promise<EventOutcome[]> {
+export async function runEachEvent(opts: {
+  spec: ActionStageSpec | ObserverStageSpec;
+  events: readonly StageEvent[];
+  ctx: ActionContext;
+  lanes: number;
+  keepGoing: () => boolean;
+  onBusy?: (busy: number) => void;
+}): Promise<EventOutcome[]> {
+  const { spec, events, ctx, lanes, keepGoing, onBusy } = opts;
   const index = new Map(events.map((e, i) => [e, i]));
   const out: EventOutcome[] = events.map(() => HELD);
   const byKey = groupByKey(events, (e) => e.key);

@@ -8,6 +8,7 @@ import type { Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import { deadLetters, listLetters, type DeadLetter } from '../state/dead-letters';
+import { pages } from '../state/pages';
 
 export interface RedriveOptions {
   db: Db;
@@ -36,20 +37,16 @@ export async function redrive(opts: RedriveOptions): Promise<RedriveResult> {
   const pageSize = Math.max(1, Math.min(opts.pageSize ?? 500, limit));
   const skipped: RedriveResult['skipped'] = [];
   let redriven = 0;
-  let seen = 0;
-  let after: { partition: number; position: number } | undefined;
-  while (seen < limit) {
-    const page = await listLetters(opts.db, opts.stage, {
+  const read = (after: { partition: number; position: number } | undefined, size: number) =>
+    listLetters(opts.db, opts.stage, {
       key: opts.key,
       status: ['parked', 'dead'],
       staleRedrivenMs: opts.staleRedrivenMs ?? DEFAULT_STALE_REDRIVEN_MS,
-      limit: Math.min(pageSize, limit - seen),
+      limit: size,
       after,
     });
-    if (page.length === 0) break;
-    seen += page.length;
-    const last = page[page.length - 1]!;
-    after = { partition: last.partition, position: last.position };
+  const cursor = (l: DeadLetter) => ({ partition: l.partition, position: l.position });
+  for await (const page of pages(read, { pageSize, cursor, limit })) {
     const ready = page.filter((l) => {
       if (l.key === null) skipped.push({ id: l._id, reason: 'no key: a message without a key has no lane' });
       return l.key !== null;

@@ -5,13 +5,12 @@
 // offsets against log starts before the member joins (and again on each join), and per delivery a
 // check that it starts where the previous one ended, unless the log start has passed that point.
 
-/** The broker's view of a group and its partitions (group.ts's kafkaOffsets implements it). */
-export interface OffsetsPort {
-  /** The group's committed offset per partition of `topic`; a partition without one is absent. */
-  committed(groupId: string, topic: string): Promise<Map<number, bigint>>;
-  /** The first offset the partition still holds, per partition of `topic`. */
-  logStart(topic: string): Promise<Map<number, bigint>>;
-}
+import { EVENTS, type Instrumentation } from '../instrumentation';
+import type { OffsetsReader } from '../kafka/types';
+import type { Logger } from '../logger';
+
+/** The reader of committed offsets and log bounds the watch needs (the client's OffsetsReader). */
+export type OffsetsPort = Pick<OffsetsReader, 'committed' | 'bounds'>;
 
 /** Offsets `from` (inclusive) to `to` (exclusive) of a partition that the stage never read. */
 export interface SkippedRange {
@@ -46,11 +45,21 @@ export class RetentionWatch {
   /** Ranges reported by this process, so a scan and a check never count one range twice. */
   private readonly reported = new Set<string>();
 
-  constructor(
-    private readonly stage: string,
-    private readonly port: OffsetsPort,
-    private readonly now: () => number = Date.now,
-  ) {}
+  private readonly stage: string;
+  private readonly groupId: string;
+  private readonly port: OffsetsPort;
+  private readonly now: () => number;
+
+  constructor(opts: { stage: string; groupId: string; offsets: OffsetsPort; now?: () => number }) {
+    this.stage = opts.stage;
+    this.groupId = opts.groupId;
+    this.port = opts.offsets;
+    this.now = opts.now ?? Date.now;
+  }
+
+  private async logStarts(topic: string): Promise<Map<number, bigint>> {
+    return new Map([...(await this.port.bounds(topic))].map(([p, b]) => [p, b.low]));
+  }
 
   /** After a (re)join the committed offsets are the truth again: partitions may have moved. */
   reset(): void {
@@ -63,8 +72,8 @@ export class RetentionWatch {
    */
   async scan(topic: string, partitions?: readonly number[]): Promise<SkippedRange[]> {
     const [committed, low] = await Promise.all([
-      this.port.committed(this.stage, topic),
-      this.port.logStart(topic),
+      this.port.committed(this.groupId, topic),
+      this.logStarts(topic),
     ]);
     const out: SkippedRange[] = [];
     for (const [partition, c] of committed) {
@@ -115,13 +124,48 @@ export class RetentionWatch {
     let expected = this.next.get(at);
     if (expected === undefined) {
       // A partition never committed starts where the reset policy says: nothing was skipped.
-      expected = (await this.port.committed(this.stage, topic)).get(partition) ?? null;
+      expected = (await this.port.committed(this.groupId, topic)).get(partition) ?? null;
     }
     this.next.set(at, BigInt(last) + 1n);
     if (expected === null || BigInt(first) <= expected) return undefined;
-    const logStart = (await this.port.logStart(topic)).get(partition);
+    const logStart = (await this.logStarts(topic)).get(partition);
     if (logStart === undefined) return undefined;
     const range = skippedRange(expected, BigInt(first), logStart);
     return range && this.range(topic, partition, range.from, range.to, logStart);
   }
+}
+
+export interface SkippedReportOptions {
+  log: Logger;
+  instrumentation: Instrumentation;
+  /** Keeps the range durably (with the runner's infrastructure retries). */
+  record(range: SkippedRange): Promise<void>;
+  startAt: 'earliest' | 'latest';
+}
+
+/** Logs a skipped range at error, counts it, and keeps it. */
+export function skippedReporter(opts: SkippedReportOptions): (range: SkippedRange) => Promise<void> {
+  return async (range) => {
+    const { topic, partition, from, to, count } = range;
+    opts.log.error(
+      { topic, partition, from, to, count },
+      `offsets ${from}-${BigInt(to) - 1n} of ${topic}/${partition} fell out of retention before this stage read them; the reset policy (${opts.startAt}) goes on from ${to}`,
+    );
+    opts.instrumentation.emit(EVENTS.OFFSETS_SKIPPED, {
+      stage: range.stage,
+      topic,
+      partition,
+      from,
+      to,
+      count,
+    });
+    await opts.record(range);
+  };
+}
+
+/** The retention check of one stage's group, as the group adapter takes it. */
+export function stageRetention(
+  opts: { stage: string; groupId: string; offsets: OffsetsPort } & SkippedReportOptions,
+): { watch: RetentionWatch; report(range: SkippedRange): Promise<void> } {
+  return { watch: new RetentionWatch(opts), report: skippedReporter(opts) };
 }

@@ -1,19 +1,21 @@
 // Reads the compacted tenant-settings topic from its beginning into a TenantSettingsCache and keeps
 // following it; `ready` resolves once every partition is read up to where it ended at start.
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { classify } from '../errors';
+import type { KafkaClient, OffsetsReader } from '../kafka/types';
 import type { Logger } from '../logger';
-import type { KafkaClient } from '../producers/client';
 import { TENANT_SETTINGS_TOPIC } from '../settings/tenant-settings';
-import { GroupMember } from './group';
-import { backoffMs, type RetryPolicy } from './retry';
+import { heartbeats } from './group';
+import { retrying, type RetryPolicy } from './retry';
+
+/** The follower's heartbeat interval while it works on a batch (the client's default). */
+const HEARTBEAT_MS = 3_000;
 
 export interface SettingsConsumerOptions {
   topic?: string;
   log: Logger;
-  /** The end offsets at start (an admin call), to know when the cache has caught up. */
-  endOffsets: (topic: string) => Promise<{ partition: number; low: string; high: string }[]>;
+  /** The log bounds at start (the client's offsets reader), to know when the cache has caught up. */
+  bounds: OffsetsReader['bounds'];
   /** Consumer group id prefix (see settingsGroupId). */
   clientId?: string;
   /** Turns a record value into `{tenantId, settings}`; default JSON. Pass the registry codec for Avro. */
@@ -42,16 +44,16 @@ export function settingsGroupId(prefix = 'keyflow'): string {
 
 /** Joins a group of its own (settingsGroupId), reads the topic from its beginning into `cache`. */
 export async function followTenantSettings(
-  kafka: KafkaClient,
+  kafka: Pick<KafkaClient, 'member'>,
   cache: { apply(key: string, value: unknown): unknown },
   opts: SettingsConsumerOptions,
 ): Promise<SettingsFollower> {
   const topic = opts.topic ?? TENANT_SETTINGS_TOPIC;
   const decode = opts.decode ?? ((v: Buffer) => JSON.parse(v.toString('utf8')) as unknown);
-  const ends = await opts.endOffsets(topic);
+  const ends = await opts.bounds(topic);
   // Next offset still to read, per partition, against the end offset seen at start.
   const behind = new Map<number, bigint>();
-  for (const p of ends) if (BigInt(p.high) > BigInt(p.low)) behind.set(p.partition, BigInt(p.high));
+  for (const [partition, b] of ends) if (b.high > b.low) behind.set(partition, b.high);
 
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -65,47 +67,40 @@ export async function followTenantSettings(
   // follower is not caught up, so readiness says so.
   let waiting = 0;
   let stopping = false;
-  const decodeOrWait = async (
-    bytes: Buffer,
-    tenantId: string,
-    offset: string,
-    heartbeat: () => Promise<void>,
-  ): Promise<unknown> => {
+  const decodeOrWait = async (bytes: Buffer, tenantId: string, offset: string): Promise<unknown> => {
     let counted = false;
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await decode(bytes);
-        } catch (err) {
-          const e = classify(err);
-          if (!e.retriable || stopping) {
-            // Not decodable means invalid: the cache refuses it and keeps the previous settings.
-            opts.log.warn({ tenantId, offset, code: e.code }, 'tenant-settings record not decodable');
-            return { undecodable: true };
-          }
+      return await retrying(async () => decode(bytes), {
+        policy: opts.retry ?? SETTINGS_RETRY,
+        keepGoing: () => !stopping,
+        onRetry: (err, attempt, delay) => {
           if (!counted) waiting++;
           counted = true;
-          const delay = backoffMs(opts.retry ?? SETTINGS_RETRY, attempt);
+          const code = classify(err).code;
           opts.log.warn(
-            { tenantId, offset, code: e.code, attempt, delay },
+            { tenantId, offset, code, attempt, delay },
             'tenant-settings record not decodable yet; retrying',
           );
-          await sleep(delay);
-          await heartbeat().catch(() => undefined);
-        }
-      }
+        },
+      });
+    } catch (err) {
+      // Not decodable means invalid: the cache refuses it and keeps the previous settings.
+      opts.log.warn({ tenantId, offset, code: classify(err).code }, 'tenant-settings record not decodable');
+      return { undecodable: true };
     } finally {
       if (counted) waiting--;
     }
   };
 
-  const member = new GroupMember(kafka, {
+  const member = kafka.member({
     groupId: settingsGroupId(opts.clientId),
     topics: [topic],
-    fromBeginning: true,
+    startAt: 'earliest',
   });
   await member.start(async (batch) => {
-    {
+    // The membership stays alive while a record waits for its decode.
+    const stop = heartbeats(() => batch.heartbeat(), HEARTBEAT_MS, opts.log);
+    try {
       for (const m of batch.messages) {
         const key = m.key?.toString('utf8');
         if (key === undefined) {
@@ -116,7 +111,7 @@ export async function followTenantSettings(
           continue;
         }
         let value: unknown = null;
-        if (m.value !== null) value = await decodeOrWait(m.value, key, m.offset, () => batch.heartbeat());
+        if (m.value !== null) value = await decodeOrWait(m.value, key, m.offset);
         cache.apply(key, value);
       }
       const target = behind.get(batch.partition);
@@ -125,7 +120,8 @@ export async function followTenantSettings(
         behind.delete(batch.partition);
         check();
       }
-      await batch.heartbeat();
+    } finally {
+      stop();
     }
   });
 

@@ -1,6 +1,7 @@
 // What every fault scenario shares: the local stack it may stop and start (never an external one),
 // an arena with a known event set, processor instances as real child processes, and the wait for
 // recovery that ends in figures compared with the pure reducers' truth.
+import { kafkajsClient } from '../kafka/kafkajs-client';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -153,7 +154,7 @@ function eventsOf(runId: string, spec: EventSetSpec): BenchEvent[] {
 async function publishTenants(ctx: FaultContext, arena: Arena, events: BenchEvent[]): Promise<void> {
   const tenants = new Set<string>();
   for (const e of events) if (e.value) tenants.add(e.value.tenantId);
-  const producer = new KeyedProducer(ctx.kafka, ctx.codec);
+  const producer = new KeyedProducer(kafkajsClient(ctx.kafka), ctx.codec);
   try {
     await producer.publish(
       [...tenants].map((t) => ({

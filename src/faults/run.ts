@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
-import { verifyOutputs, type ChangeFigures } from '../changes/read';
+import { verifyOutputs, type ChangeFigures } from '../changes/kafkajs-read';
 import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
-import { kafkaClient } from '../producers/client';
+import { kafkajsInstance } from '../kafka/kafkajs-client';
 import { RegistryCodec } from '../schemas/codec';
 import { kafka } from '../services/kafka';
 import { mongo } from '../services/mongo';
@@ -93,7 +93,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     keep: opts.keep === true,
     resultsDir,
     out: opts.out,
-    kafka: kafkaClient(config, opts.log, 'keyflow-faults'),
+    kafka: kafkajsInstance(config, opts.log, 'keyflow-faults'),
     codec: new RegistryCodec({ url: config.schemaRegistryUrl }),
     mongo: client,
     log: opts.log,

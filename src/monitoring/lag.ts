@@ -3,25 +3,12 @@
 import type { Registry } from 'prom-client';
 import { Gauge } from 'prom-client';
 import { classify } from '../errors';
+import type { OffsetsReader } from '../kafka/types';
 import type { Logger } from '../logger';
 import type { CheckResult } from './health';
 
-/**
- * The few admin calls the collector needs. kafkajs' Admin satisfies it as it is, so this room does not
- * depend on kafkajs and a unit test can hand in a fake.
- */
-export interface LagAdmin {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  fetchOffsets(opts: {
-    groupId: string;
-    topics: string[];
-  }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
-  fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string; low: string }[]>;
-  describeGroups(
-    groupIds: string[],
-  ): Promise<{ groups: { groupId: string; state: string; members: unknown[] }[] }>;
-}
+/** The offsets the collector reads: the Kafka client's one OffsetsReader (a fake in unit tests). */
+export type LagOffsets = Pick<OffsetsReader, 'committed' | 'bounds' | 'groups'>;
 
 export interface LagGroup {
   /** The consumer group id: `<applicationId>.<stage>` (topology/names.ts). */
@@ -32,7 +19,8 @@ export interface LagGroup {
 }
 
 export interface LagOptions {
-  admin: LagAdmin;
+  /** Connected on first use; its owner closes it. */
+  offsets: LagOffsets;
   groups: LagGroup[];
   registry: Registry;
   log: Logger;
@@ -158,24 +146,22 @@ export class LagCollector {
     return this.opts.groups;
   }
 
-  /** Connects the admin client, polls once, then keeps polling every intervalMs. */
+  /** Polls once, then keeps polling every intervalMs. */
   start(): Promise<void> {
     this.starting ??= (async () => {
-      await this.opts.admin.connect();
       await this.poll();
       this.schedule();
     })();
     return this.starting;
   }
 
-  /** Stops polling and disconnects; the gauges keep their last values. Safe to call twice. */
+  /** Stops polling; the gauges keep their last values. Safe to call twice. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       clearTimeout(this.timer);
       await this.starting?.catch(() => undefined);
       await this.polling;
       clearTimeout(this.timer);
-      await this.opts.admin.disconnect();
     })();
     return this.stopping;
   }
@@ -220,7 +206,7 @@ export class LagCollector {
   }
 
   private async pollOnce(): Promise<void> {
-    const { admin, groups, log } = this.opts;
+    const { offsets, groups, log } = this.opts;
     if (groups.length === 0) {
       this.last = { at: this.now(), error: undefined, groups: [] };
       return;
@@ -228,41 +214,31 @@ export class LagCollector {
     try {
       const topics = [...new Set(groups.flatMap((g) => g.topics))];
       const [ends, committed, described] = await Promise.all([
-        Promise.all(topics.map(async (t) => [t, await admin.fetchTopicOffsets(t)] as const)),
+        Promise.all(topics.map(async (t) => [t, await offsets.bounds(t)] as const)),
         Promise.all(
-          groups.map(
-            async (g) => [g.group, await admin.fetchOffsets({ groupId: g.group, topics: g.topics })] as const,
-          ),
+          groups.map(async (g) => {
+            const perTopic = await Promise.all(
+              g.topics.map(async (t) => [t, await offsets.committed(g.group, t)] as const),
+            );
+            return [g.group, new Map(perTopic)] as const;
+          }),
         ),
-        admin.describeGroups(groups.map((g) => g.group)),
+        offsets.groups(groups.map((g) => g.group)),
       ]);
       const at = this.now();
       const endsByTopic = new Map(ends);
       for (const [topic, parts] of ends) {
-        for (const p of parts) this.recordEnd(topic, p.partition, BigInt(p.high), at);
+        for (const [partition, b] of parts) this.recordEnd(topic, partition, b.high, at);
       }
       const committedByGroup = new Map(committed);
-      const descByGroup = new Map(described.groups.map((d) => [d.groupId, d]));
       const result: GroupLag[] = groups.map((g) => {
-        const desc = descByGroup.get(g.group);
-        const members = desc?.members.length ?? 0;
+        const desc = described.get(g.group);
+        const members = desc?.members ?? 0;
         this.membersGauge.set({ consumergroup: g.group }, members);
-        const offsets = new Map(
-          (committedByGroup.get(g.group) ?? []).flatMap((t) =>
-            t.partitions.map((p) => [tpKey(t.topic, p.partition), p.offset] as const),
-          ),
-        );
+        const byTopic = committedByGroup.get(g.group);
         const partitions = g.topics.flatMap((topic) =>
-          (endsByTopic.get(topic) ?? []).map((p) =>
-            this.measure(
-              g.group,
-              topic,
-              p.partition,
-              BigInt(p.high),
-              BigInt(p.low),
-              offsets.get(tpKey(topic, p.partition)),
-              at,
-            ),
+          [...(endsByTopic.get(topic) ?? new Map<number, { low: bigint; high: bigint }>())].map(([p, b]) =>
+            this.measure(g.group, topic, p, b.high, b.low, byTopic?.get(topic)?.get(p), at),
           ),
         );
         return {
@@ -293,13 +269,13 @@ export class LagCollector {
     partition: number,
     end: bigint,
     low: bigint,
-    raw: string | undefined,
+    found: bigint | undefined,
     at: number,
   ): PartitionLag {
     const key = gtpKey(group, topic, partition);
-    // -1 means the group has committed nothing here yet. Stage groups start from the beginning, so
+    // None: the group has committed nothing here yet. Stage groups start from the beginning, so
     // everything still retained counts as unprocessed.
-    const committed = raw !== undefined && raw !== '-1' ? BigInt(raw) : null;
+    const committed = found ?? null;
     const next = committed ?? low;
     const lag = end > next ? Number(end - next) : 0;
     const prev = this.progress.get(key);

@@ -1,9 +1,8 @@
 // The keyed producer: key = entity id, values validated and encoded through the registry, standard
-// headers on every record, sends batched per flush. Idempotent (acks=all, sequence numbers), so a
-// retried request never duplicates a record inside Kafka.
-import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+// headers on every record, sends batched per flush through the client's record sender (idempotent,
+// acks=all, so a retried request never duplicates a record inside Kafka).
 import { KeyflowError } from '../errors';
-import { sendError } from './send-errors';
+import type { KafkaClient, RecordSender } from '../kafka/types';
 import { derivedEventId, formatTraceparent, HEADERS, newTraceId, recordSpanId } from './headers';
 import { PRODUCER_DEFAULTS, type ProducerOptions } from './options';
 import type { Causation, ValueEncoder, WireRecord } from './types';
@@ -19,64 +18,24 @@ export interface ProduceInput {
 }
 
 export class KeyedProducer {
-  private producer: Producer;
+  private readonly sender: RecordSender;
   private readonly opts: ProducerOptions;
-  private connected: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private connected = false;
   private queue: WireRecord[] = [];
-  /** Sends in flight per producer, so a retired one is disconnected only once they are done. */
-  private readonly inFlight = new Map<Producer, number>();
-  private readonly retired = new Set<Producer>();
 
   constructor(
-    private readonly kafka: Kafka,
+    client: Pick<KafkaClient, 'sender'>,
     private readonly encoder: ValueEncoder,
     opts: Partial<ProducerOptions> = {},
   ) {
     this.opts = { ...PRODUCER_DEFAULTS, ...opts };
-    this.producer = this.create();
-  }
-
-  /**
-   * Idempotent (acks=all, sequence numbers per producer id) with one request in flight, so kafkajs
-   * keeps order. Its retries are finite, so a send always comes back with an answer; after a failed
-   * send the producer is replaced (see sendNow).
-   */
-  private create(): Producer {
-    return this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Murmur2 like the Java client, so a key lands where an upstream Java producer puts it.
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 5_000 },
-    });
-  }
-
-  /**
-   * kafkajs rolls an idempotent producer's sequence numbers back when a request times out (kafkajs
-   * #1005), so the next batch on the same producer id may be refused or written twice. A producer
-   * whose send failed is therefore never used again: the next send goes through a new one (new
-   * producer id, fresh sequences). The retried records may then be written twice; every record
-   * carries its deterministic event id, by which consumers drop the copy.
-   */
-  private replace(failed: Producer): void {
-    if (failed !== this.producer || this.closing) return;
-    this.retired.add(failed);
-    this.producer = this.create();
-    this.connected = undefined;
-    this.disconnectIfIdle(failed);
-  }
-
-  private disconnectIfIdle(p: Producer): void {
-    if (!this.retired.has(p) || (this.inFlight.get(p) ?? 0) > 0) return;
-    this.retired.delete(p);
-    void p.disconnect().catch(() => undefined);
+    this.sender = client.sender(this.opts);
   }
 
   connect(): Promise<void> {
-    this.connected ??= this.producer.connect();
-    return this.connected;
+    this.connected = true;
+    return this.sender.connect();
   }
 
   /** Builds the wire record: validates and encodes the value, sets key and standard headers. */
@@ -117,40 +76,11 @@ export class KeyedProducer {
     await this.sendNow(records);
   }
 
-  /** Sends records right away (bypassing the queue), grouped by topic, acks=all. */
+  /** Sends records right away (bypassing the queue), acks=all. */
   async sendNow(records: WireRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.connect();
-    const byTopic = new Map<string, WireRecord[]>();
-    for (const r of records) {
-      let list = byTopic.get(r.topic);
-      if (!list) byTopic.set(r.topic, (list = []));
-      list.push(r);
-    }
-    const producer = this.producer;
-    this.inFlight.set(producer, (this.inFlight.get(producer) ?? 0) + 1);
-    try {
-      await producer.sendBatch({
-        acks: -1,
-        timeout: this.opts.requestTimeoutMs,
-        compression: CompressionTypes.None,
-        topicMessages: [...byTopic].map(([topic, list]) => ({
-          topic,
-          messages: list.map((r) => ({
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-            ...(r.partition !== undefined ? { partition: r.partition } : {}),
-          })),
-        })),
-      });
-    } catch (err) {
-      this.replace(producer);
-      throw sendError(err, records.length);
-    } finally {
-      this.inFlight.set(producer, (this.inFlight.get(producer) ?? 1) - 1);
-      this.disconnectIfIdle(producer);
-    }
+    this.connected = true;
+    await this.sender.send(records);
   }
 
   /** Produces one or more fresh events (no cause), e.g. from an HTTP request or a demo. */
@@ -166,7 +96,7 @@ export class KeyedProducer {
       try {
         if (this.connected) await this.flush();
       } finally {
-        await Promise.all([this.producer, ...this.retired].map((p) => p.disconnect()));
+        await this.sender.disconnect();
       }
     })();
     return this.closing;

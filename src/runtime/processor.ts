@@ -7,7 +7,7 @@ import type { Db } from 'mongodb';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../consumers/options';
-import { GroupMember, kafkaOffsets } from '../consumers/group';
+import { groupIdFor } from '../topology/names';
 import { StageRunner } from '../consumers/stage-runner';
 import { followTenantSettings, type SettingsFollower } from '../consumers/settings-consumer';
 import { KeyflowError } from '../errors';
@@ -16,7 +16,8 @@ import type { Logger } from '../logger';
 import { HealthSource, mongoCheck } from '../monitoring/health';
 import { LagCollector } from '../monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
-import { kafkaClient, type KafkaClient } from '../producers/client';
+import { kafkaClient } from '../kafka/kafkajs-client';
+import type { KafkaClient, OffsetsReader } from '../kafka/types';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
@@ -28,8 +29,6 @@ import { ProvenanceRecorder } from '../state/provenance';
 import { traceStages } from '../telemetry';
 import { ENGINE_INDEXES } from './engine-queries';
 import { startupWaiter } from './startup-wait';
-import { ensureTopics } from '../topology/admin';
-import { groupIdFor } from '../topology/names';
 import { validateTopology, withDeadLetterTopics } from '../topology/define';
 import type { Topology } from '../topology/types';
 import { z } from 'zod';
@@ -81,7 +80,7 @@ export class Processor {
   private settingsFollower: SettingsFollower | undefined;
   private settingsCache: TenantSettingsCache<Record<string, unknown>> | undefined;
   private lag: LagCollector | undefined;
-  private offsets: ReturnType<typeof kafkaOffsets> | undefined;
+  private offsets: OffsetsReader | undefined;
   private stopping: Promise<void> | undefined;
   private readonly topology: Topology;
 
@@ -118,6 +117,8 @@ export class Processor {
     const { config, log } = this.opts;
     this.kafka = kafkaClient(config, log, `${config.kafkaClientId}-${this.instanceId}`);
     const admin = this.kafka.admin();
+    // One reader of committed offsets and log bounds: the settings follower, retention and lag.
+    const offsets = (this.offsets = this.kafka.offsets());
     const until = startupWaiter({ waitMs: config.startupWaitMs, log });
     await until('Kafka', async () => {
       try {
@@ -131,7 +132,7 @@ export class Processor {
       }
     });
     try {
-      const created = await until('Kafka', () => ensureTopics(admin, this.topology.topics, log));
+      const created = await until('Kafka', () => admin.ensureTopics(this.topology.topics, log));
       if (created.length) log.info({ created }, 'created topics');
       const codec = new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth });
       this.codec = codec;
@@ -159,7 +160,7 @@ export class Processor {
       if (this.topology.topics.some((t) => t.name === settingsTopic)) {
         const codec = this.codec;
         this.settingsFollower = await followTenantSettings(this.kafka, this.settingsCache, {
-          endOffsets: (t) => admin.fetchTopicOffsets(t),
+          bounds: (t: string) => offsets.bounds(t),
           clientId: config.kafkaClientId,
           log,
           topic: settingsTopic,
@@ -199,13 +200,13 @@ export class Processor {
     const compacted = new Set(
       this.topology.topics.filter((t) => t.cleanupPolicy === 'compact').map((t) => t.name),
     );
-    const offsets = (this.offsets = kafkaOffsets(kafka));
     for (const spec of this.topology.stages) {
       if (wanted && !wanted.has(spec.name)) continue;
       const runner = new StageRunner(
         spec,
         {
-          group: (o, e) => new GroupMember(kafka, o, e),
+          member: (o, e) => kafka.member(o, e),
+          groupId: groupIdFor(runnerOpts.applicationId, spec.name),
           decoder: this.codec,
           producer: this.producer,
           db: this.store.db,
@@ -213,12 +214,7 @@ export class Processor {
           instrumentation: this.instrumentation,
           ingest,
           compacted: (topic) => compacted.has(topic),
-          // RetentionWatch asks by stage name; the offsets it means are its group's.
-          offsets: {
-            committed: (stage, topic) =>
-              offsets.committed(groupIdFor(runnerOpts.applicationId, stage), topic),
-            logStart: (topic) => offsets.logStart(topic),
-          },
+          offsets,
           leases: {
             acquire: async (key, owner, ttl) => (await leases.acquire(key, owner, ttl)).token,
             release: async (key, owner) => void (await leases.release(key, owner)),
@@ -236,7 +232,7 @@ export class Processor {
     await Promise.all(this.runners.map((r) => r.start()));
     // Lag is measured for the groups this instance runs; every member of a group reports the whole group.
     const lag = new LagCollector({
-      admin: this.kafka.admin(),
+      offsets,
       groups: this.runners.map((r) => ({
         group: groupIdFor(runnerOpts.applicationId, r.name),
         stage: r.name,

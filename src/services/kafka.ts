@@ -5,7 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { brokerServes } from '../kafka/kafkajs-probe';
 import { KeyflowError } from '../errors';
 import {
   formatArgs,
@@ -231,24 +231,7 @@ async function start(ctx: StackContext): Promise<number> {
 async function ready(ctx: StackContext): Promise<boolean> {
   // Cheap pre-check: no listener yet means no point building a client.
   if (!(await portOpen(ctx.ports.kafka))) return false;
-  const admin = new Kafka({
-    clientId: 'keyflow-services-probe',
-    brokers: [`127.0.0.1:${ctx.ports.kafka}`],
-    logLevel: logLevel.NOTHING,
-    connectionTimeout: 1000,
-    requestTimeout: 2000,
-    retry: { retries: 0 },
-  }).admin();
-  try {
-    await admin.connect();
-    // Metadata lists only registered, unfenced brokers, so a broker here can actually serve requests.
-    const { brokers } = await admin.describeCluster();
-    return brokers.length > 0;
-  } catch {
-    return false;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  return brokerServes(`127.0.0.1:${ctx.ports.kafka}`);
 }
 
 function endpoint(ctx: StackContext): ServiceEndpoint {

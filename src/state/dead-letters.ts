@@ -8,6 +8,7 @@ import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import type { CollectionIndexes } from './mongo';
 import { dlqTopicName } from '../topology/define';
+import { pages } from './pages';
 
 export type LetterStatus = 'parked' | 'dead' | 'redriven' | 'resolved';
 
@@ -192,21 +193,20 @@ function dlqRecordOf(l: LetterInput, value: Buffer | null, headers: Record<strin
 export async function openKeys(db: Db, stage: string, pageSize = 1000): Promise<string[]> {
   const keys = new Set<string>();
   for (const status of OPEN_STATUSES) {
-    let after: string | undefined;
-    for (;;) {
+    const read = (after: string | undefined, size: number) => {
       const filter: Filter<DeadLetter> = {
         stage,
         status,
         key: after === undefined ? { $gte: '' } : { $gt: after },
       };
-      const page = await deadLetters(db)
+      return deadLetters(db)
         .find(filter, { projection: { key: 1 } })
         .sort({ key: 1 })
-        .limit(pageSize)
+        .limit(size)
         .toArray();
+    };
+    for await (const page of pages(read, { pageSize, cursor: (l) => l.key! })) {
       for (const l of page) if (typeof l.key === 'string') keys.add(l.key);
-      if (page.length < pageSize) break;
-      after = page[page.length - 1]!.key!;
     }
   }
   return [...keys].sort();

@@ -1,7 +1,8 @@
 // `changes verify` against the real broker, registry and database: a clean change history written
 // with Keyflow's producer passes; a re-emitted copy and a stale out-of-order change added after it
 // fail, each named by its row.
-import { verifyTopic } from '../../src/changes/read';
+import { verifyTopic } from '../../src/changes/kafkajs-read';
+import { kafkajsClient } from '../../src/kafka/kafkajs-client';
 import { hasProblems, reportText } from '../../src/changes/verify';
 import { rowIdOf } from '../../src/conversions/reducer';
 import { CHANGES_TOPIC, conversionChangeSchema, type ConversionTotals } from '../../src/conversions/schemas';
@@ -31,7 +32,7 @@ test('a clean history passes; a re-emitted copy and a stale change fail, named b
   const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
   await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
   const kafka = kafkaClient();
-  const producer = new KeyedProducer(kafka, codec);
+  const producer = new KeyedProducer(kafkajsClient(kafka), codec);
   onCleanup(() => producer.close());
   const { db } = await freshDb('kfverify');
 

@@ -5,11 +5,16 @@
 import { KeyedProducer } from '../../src/producers/producer';
 import type { WireRecord } from '../../src/producers/types';
 import { cleanupAll, freshTopic, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import { kafkajsClient } from '../../src/kafka/kafkajs-client';
 
 afterAll(cleanupAll);
 
 function producer(): KeyedProducer {
-  const p = new KeyedProducer(kafkaClient(), { encode: async () => Buffer.alloc(0) }, { sendRetries: 2 });
+  const p = new KeyedProducer(
+    kafkajsClient(kafkaClient()),
+    { encode: async () => Buffer.alloc(0) },
+    { sendRetries: 2 },
+  );
   onCleanup(() => p.close());
   return p;
 }

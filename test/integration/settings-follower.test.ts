@@ -6,7 +6,8 @@ import { Kafka } from 'kafkajs';
 import { KeyflowError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
 import { followTenantSettings } from '../../src/consumers/settings-consumer';
-import { cleanupAll, adminClient, env, freshTopic, onCleanup, uniqueName } from '../helpers';
+import { cleanupAll, env, freshTopic, onCleanup, uniqueName } from '../helpers';
+import { kafkajsClient, kafkajsOffsets } from '../../src/kafka/kafkajs-client';
 
 afterAll(cleanupAll);
 
@@ -18,16 +19,17 @@ test('a record whose decode fails for a passing reason is decoded again, and rea
   onCleanup(() => producer.disconnect());
   await producer.send({ topic, messages: [{ key: 't1', value: JSON.stringify({ maxAmount: 5 }) }] });
 
-  const admin = await adminClient();
+  const offsets = kafkajsOffsets(kafka);
+  onCleanup(() => offsets.close());
   const applied: [string, unknown][] = [];
   let failures = 3;
   const follower = await followTenantSettings(
-    kafka,
+    kafkajsClient(kafka),
     { apply: (key, value) => void applied.push([key, value]) },
     {
       topic,
       log: createLogger('silent'),
-      endOffsets: (t) => admin.fetchTopicOffsets(t),
+      bounds: (t) => offsets.bounds(t),
       retry: { maxAttempts: Infinity, baseMs: 20, maxMs: 50 },
       decode: (bytes) => {
         if (failures-- > 0) {

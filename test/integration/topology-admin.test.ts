@@ -3,7 +3,7 @@
 import type { Admin } from 'kafkajs';
 import { KeyflowError } from '../../src/errors';
 import { createLogger } from '../../src/logger';
-import { ensureTopics } from '../../src/topology/admin';
+import { ensureTopics } from '../../src/kafka/kafkajs-topics';
 import { compactTopic, topic } from '../../src/topology/define';
 import type { TopicSpec } from '../../src/topology/types';
 import { adminClient, cleanupAll, freshTopic, onCleanup, uniqueName } from '../helpers';

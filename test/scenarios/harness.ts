@@ -16,6 +16,7 @@ import type { batchesFlow } from '../../src/batches';
 import { opsRoutes } from '../../src/monitoring/ops-routes';
 import { env, eventually, onCleanup, uniqueName } from '../helpers';
 import { counterTopology, type CounterEvent } from './fixtures/counter';
+import { kafkajsClient } from '../../src/kafka/kafkajs-client';
 
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
@@ -99,7 +100,7 @@ export async function testProducer(config: Config, topology: Topology): Promise<
     brokers: config.kafkaBrokers,
     logLevel: logLevel.NOTHING,
   });
-  const producer = new KeyedProducer(kafka, codec);
+  const producer = new KeyedProducer(kafkajsClient(kafka), codec);
   await producer.connect();
   onCleanup(() => producer.close());
   return producer;

@@ -4,7 +4,7 @@
 // nothing is applied twice.
 import { adminClient, cleanupAll, eventually } from '../helpers';
 import { createLogger } from '../../src/logger';
-import { ensureTopics } from '../../src/topology/admin';
+import { ensureTopics } from '../../src/kafka/kafkajs-topics';
 import { COUNTERS, counterEvent, counterTopology, type CounterDoc } from './fixtures/counter';
 import { freshDbNamed, prefix, runProcessor, testConfig, testProducer } from './harness';
 

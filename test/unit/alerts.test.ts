@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Instrumentation } from '../../src/instrumentation';
 import { createLogger } from '../../src/logger';
-import { LagCollector, type LagAdmin } from '../../src/monitoring/lag';
+import { LagCollector, type LagOffsets } from '../../src/monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../../src/monitoring/metrics';
 
 const root = path.join(__dirname, '..', '..');
@@ -25,15 +25,9 @@ async function exportedMetrics(): Promise<Set<string>> {
   const idle = async () => {
     throw new Error('never polled here');
   };
-  const admin: LagAdmin = {
-    connect: idle,
-    disconnect: idle,
-    fetchOffsets: idle,
-    fetchTopicOffsets: idle,
-    describeGroups: idle,
-  };
+  const offsets: LagOffsets = { committed: idle, bounds: idle, groups: idle };
   new LagCollector({
-    admin,
+    offsets,
     groups: [],
     registry,
     log: createLogger('silent'),

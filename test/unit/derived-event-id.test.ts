@@ -2,12 +2,12 @@
 // recognisable downstream. Event ids are unique only within a tenant: two tenants' changes caused by
 // the same upstream id must still carry two ids, or a consumer deduping on the header drops one.
 import { createHash } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '../../src/kafka/types';
 import { HEADERS } from '../../src/producers/headers';
 import { KeyedProducer } from '../../src/producers/producer';
 import type { Causation } from '../../src/producers/types';
 
-const kafka = { producer: () => ({}) } as unknown as Kafka;
+const kafka = { sender: () => ({}) } as unknown as Pick<KafkaClient, 'sender'>;
 const producer = new KeyedProducer(kafka, { encode: async () => Buffer.from('v') });
 
 async function idOf(cause: Causation, index = 0): Promise<string> {

@@ -1,7 +1,7 @@
 // A failed delivery must bring its member back: kafkajs restarts a crashed consumer only when the
 // innermost `cause` of the error is marked retriable, and a MongoDB driver error is not marked at all,
 // so a store outage longer than the retry budget used to leave the stage dead inside a live process.
-import { restartable } from '../../src/consumers/group';
+import { restartable } from '../../src/kafka/kafkajs-group';
 import { KeyflowError } from '../../src/errors';
 
 /** What kafkajs's consumer asks before restarting (consumer/index.js onCrash). */

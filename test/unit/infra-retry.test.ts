@@ -1,7 +1,8 @@
 // Infrastructure retries inside a batch are bounded: a store or broker that stays down makes the call
 // give up after the budget (the batch's rest is fetched again later), so a member never holds a
 // rebalance up until the group drops it while its batch keeps writing.
-import { withInfraRetry } from '../../src/consumers/failure';
+import { retrying } from '../../src/consumers/retry';
+import { classify } from '../../src/errors';
 import { KeyflowError } from '../../src/errors';
 
 function clock() {
@@ -15,14 +16,14 @@ const down = () => Promise.reject(new KeyflowError('STORE_TRANSIENT', 'store unr
 test('a call that keeps failing transiently gives up once the budget is spent, not before', async () => {
   const c = clock();
   let calls = 0;
-  const result = withInfraRetry(
-    () => (calls++, down()),
-    () => true,
-    { ...retry, budgetMs: 5_000 },
-    () => {},
-    c.sleep,
-    c.now,
-  );
+  const result = retrying(() => (calls++, down()), {
+    policy: retry,
+    budgetMs: 5_000,
+    keepGoing: () => true,
+    giveUp: classify,
+    sleep: c.sleep,
+    now: c.now,
+  });
   await expect(result).rejects.toMatchObject({ code: 'STORE_TRANSIENT' });
   // The last wait is cut to what is left of the budget, so it gives up at the budget exactly.
   expect(c.now()).toBe(5_000);
@@ -32,14 +33,13 @@ test('a call that keeps failing transiently gives up once the budget is spent, n
 test('without a budget the same call is retried until it succeeds', async () => {
   const c = clock();
   let calls = 0;
-  const value = await withInfraRetry(
-    () => (++calls < 40 ? down() : Promise.resolve('ok')),
-    () => true,
-    retry,
-    () => {},
-    c.sleep,
-    c.now,
-  );
+  const value = await retrying(() => (++calls < 40 ? down() : Promise.resolve('ok')), {
+    policy: retry,
+    keepGoing: () => true,
+    giveUp: classify,
+    sleep: c.sleep,
+    now: c.now,
+  });
   expect(value).toBe('ok');
   expect(c.now()).toBeGreaterThan(5_000);
 });
@@ -48,24 +48,24 @@ test('a recovery inside the budget returns the value; a non-retriable error is t
   const c = clock();
   let calls = 0;
   await expect(
-    withInfraRetry(
-      () => (++calls < 3 ? down() : Promise.resolve(7)),
-      () => true,
-      { ...retry, budgetMs: 5_000 },
-      () => {},
-      c.sleep,
-      c.now,
-    ),
+    retrying(() => (++calls < 3 ? down() : Promise.resolve(7)), {
+      policy: retry,
+      budgetMs: 5_000,
+      keepGoing: () => true,
+      giveUp: classify,
+      sleep: c.sleep,
+      now: c.now,
+    }),
   ).resolves.toBe(7);
   await expect(
-    withInfraRetry(
-      () => Promise.reject(new KeyflowError('VALIDATION_FAILED', 'bad')),
-      () => true,
-      { ...retry, budgetMs: 5_000 },
-      () => {},
-      c.sleep,
-      c.now,
-    ),
+    retrying(() => Promise.reject(new KeyflowError('VALIDATION_FAILED', 'bad')), {
+      policy: retry,
+      budgetMs: 5_000,
+      keepGoing: () => true,
+      giveUp: classify,
+      sleep: c.sleep,
+      now: c.now,
+    }),
   ).rejects.toMatchObject({ code: 'VALIDATION_FAILED' });
   expect(calls).toBe(3);
 });

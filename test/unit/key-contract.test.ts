@@ -35,13 +35,20 @@ function message(key: string | null, value: unknown, headers: Record<string, str
 }
 
 const open = (spec: StageSpec, m: ReturnType<typeof message>, compacted = false) =>
-  openEnvelope(m, { topic: spec.inputs[0]!, partition: 0 }, spec, decoder, 0, () => compacted);
+  openEnvelope(m, {
+    topic: spec.inputs[0]!,
+    partition: 0,
+    spec,
+    decoder,
+    consumedAt: 0,
+    compacted: () => compacted,
+  });
 
 test('a conversion keyed by anything but its leadId is dead-lettered as KEY_MISMATCH, naming both', async () => {
   const env = await open(conversions, message('e1', conversion));
   expect(env.kind).toBe('dead');
   if (env.kind !== 'dead') return;
-  expect(env).toMatchObject({ key: 'e1', eventId: 'e1' });
+  expect(env.item).toMatchObject({ key: 'e1', eventId: 'e1' });
   expect(env.error).toMatchObject({ code: 'KEY_MISMATCH', retriable: false });
   expect(env.error.message).toMatch(/key "e1" but names entity "lead-1"/);
   expect((await open(conversions, message('lead-1', conversion))).kind).toBe('event');

@@ -3,34 +3,25 @@
 // with lag and no committed progress for the window is stalled, and a failed poll keeps the last figures.
 import { Registry } from 'prom-client';
 import { createLogger } from '../../src/logger';
-import { LagCollector, type LagAdmin } from '../../src/monitoring/lag';
+import { LagCollector, type LagOffsets } from '../../src/monitoring/lag';
 
-class FakeAdmin implements LagAdmin {
+/** Committed offsets as the broker reports them: -1 is none (absent from the reader's map). */
+class FakeAdmin implements LagOffsets {
   ends: Record<number, number> = { 0: 0, 1: 0 };
-  committed: Record<number, number> = { 0: -1, 1: -1 };
+  committedAt: Record<number, number> = { 0: -1, 1: -1 };
   members = 1;
   fail = false;
-  async connect() {}
-  async disconnect() {}
-  async fetchTopicOffsets() {
+  async bounds() {
     if (this.fail) throw new Error('broker gone');
-    return Object.entries(this.ends).map(([p, end]) => ({
-      partition: Number(p),
-      high: String(end),
-      low: '0',
-    }));
+    return new Map(Object.entries(this.ends).map(([p, end]) => [Number(p), { low: 0n, high: BigInt(end) }]));
   }
-  async fetchOffsets({ topics }: { groupId: string; topics: string[] }) {
-    return topics.map((topic) => ({
-      topic,
-      partitions: Object.entries(this.committed).map(([p, o]) => ({
-        partition: Number(p),
-        offset: String(o),
-      })),
-    }));
+  async committed(_groupId: string, _topic: string) {
+    return new Map(
+      Object.entries(this.committedAt).flatMap(([p, o]) => (o >= 0 ? [[Number(p), BigInt(o)] as const] : [])),
+    );
   }
-  async describeGroups(ids: string[]) {
-    return { groups: ids.map((groupId) => ({ groupId, state: 'Stable', members: new Array(this.members) })) };
+  async groups(ids: string[]) {
+    return new Map(ids.map((id) => [id, { state: 'Stable', members: this.members }]));
   }
 }
 
@@ -39,7 +30,7 @@ function setup() {
   const registry = new Registry();
   let now = 1_000_000;
   const collector = new LagCollector({
-    admin,
+    offsets: admin,
     groups: [{ group: 'count', topics: ['in'] }],
     registry,
     log: createLogger('silent'),
@@ -68,7 +59,7 @@ async function gauge(registry: Registry, name: string, partition: string): Promi
 test('lag is end minus committed; with nothing committed everything retained counts', async () => {
   const { admin, registry, tick, part, collector } = setup();
   admin.ends = { 0: 10, 1: 4 };
-  admin.committed = { 0: 7, 1: -1 };
+  admin.committedAt = { 0: 7, 1: -1 };
   await tick(0);
   expect(part(0)).toMatchObject({ lag: 3, committed: '7', end: '10' });
   expect(part(1)).toMatchObject({ lag: 4, committed: null });
@@ -78,17 +69,17 @@ test('lag is end minus committed; with nothing committed everything retained cou
 
 test('the age of the oldest unprocessed message is interpolated from when end offsets were seen', async () => {
   const { admin, tick, part } = setup();
-  admin.committed = { 0: 0, 1: 0 };
+  admin.committedAt = { 0: 0, 1: 0 };
   await tick(0); // t=0: end 0
   await tick(10_000); // t=10s: still 0
   admin.ends = { 0: 10, 1: 0 };
   await tick(10_000); // t=20s: end 10, so offsets 0..9 were written between 10s and 20s
   // The oldest unprocessed (offset 0) is the first of ten written in that window: at 11s, 9s ago.
   expect(part(0).lagSeconds).toBeCloseTo(9, 5);
-  admin.committed = { 0: 5, 1: 0 };
+  admin.committedAt = { 0: 5, 1: 0 };
   await tick(5_000); // t=25s: offset 5 written at 16s
   expect(part(0).lagSeconds).toBeCloseTo(9, 5);
-  admin.committed = { 0: 10, 1: 0 };
+  admin.committedAt = { 0: 10, 1: 0 };
   await tick(1_000);
   expect(part(0)).toMatchObject({ lag: 0, lagSeconds: 0 });
   expect(part(1)).toMatchObject({ lag: 0, lagSeconds: 0, stalled: false });
@@ -97,10 +88,10 @@ test('the age of the oldest unprocessed message is interpolated from when end of
 test('a partition with lag and no committed progress for the window is stalled, and recovers', async () => {
   const { admin, registry, tick, part, collector } = setup();
   admin.ends = { 0: 5, 1: 5 };
-  admin.committed = { 0: 1, 1: 1 };
+  admin.committedAt = { 0: 1, 1: 1 };
   await tick(0);
   await tick(20_000);
-  admin.committed = { 0: 1, 1: 3 };
+  admin.committedAt = { 0: 1, 1: 3 };
   await tick(15_000); // 35 s without progress on 0; partition 1 moved
   expect(part(0)).toMatchObject({ stalled: true, stuckForMs: 35_000 });
   expect(part(1).stalled).toBe(false);
@@ -110,7 +101,7 @@ test('a partition with lag and no committed progress for the window is stalled, 
   expect(ready).toMatchObject({ ok: false });
   expect(typeof ready === 'object' && ready.detail).toMatch(/stalled: count in\/0 lag 4 for 35s/);
 
-  admin.committed = { 0: 2, 1: 3 };
+  admin.committedAt = { 0: 2, 1: 3 };
   await tick(1_000);
   expect(part(0).stalled).toBe(false);
   expect(await gauge(registry, 'keyflow_partition_stalled', '0')).toBe(0);
@@ -120,7 +111,7 @@ test('a partition with lag and no committed progress for the window is stalled, 
 test('a failed poll keeps the last figures and says why', async () => {
   const { admin, tick, part, collector } = setup();
   admin.ends = { 0: 3, 1: 0 };
-  admin.committed = { 0: 0, 1: 0 };
+  admin.committedAt = { 0: 0, 1: 0 };
   await tick(0);
   admin.fail = true;
   await tick(1_000);

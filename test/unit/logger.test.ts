@@ -4,11 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chooseLogDestination, commandLogger } from '../../src/logger';
-import {
-  isRetriedResponse,
-  REBALANCE_RESPONSE,
-  TRANSIENT_BROKER_ERRORS,
-} from '../../src/producers/kafka-log';
+import { isRetriedResponse, REBALANCE_RESPONSE, TRANSIENT_BROKER_ERRORS } from '../../src/kafka/kafkajs-log';
 
 const demoFile = { to: 'file', path: '.keyflow/logs/demo.log' } as const;
 

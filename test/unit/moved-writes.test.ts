@@ -4,7 +4,7 @@
 // cut, where an evicted member went on writing rows the new owner had counted too.
 import type { EachBatchPayload } from 'kafkajs';
 import { runBatch } from '../../src/consumers/batch';
-import { toDelivery } from '../../src/consumers/group';
+import { toBatch } from '../../src/kafka/kafkajs-group';
 import type { BatchActionHandler, StageEvent } from '../../src/topology/types';
 
 function payload(beat: () => Promise<void>): EachBatchPayload {
@@ -21,7 +21,7 @@ function payload(beat: () => Promise<void>): EachBatchPayload {
 test('a delivery stops being active at half the session timeout without a good heartbeat', async () => {
   let t = 1_000;
   let answering = true;
-  const d = toDelivery(
+  const d = toBatch(
     payload(async () => {
       if (!answering) throw new Error('Request Heartbeat timed out');
     }),

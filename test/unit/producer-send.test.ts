@@ -3,8 +3,9 @@
 // through a new producer (a new producer id) and the old one is closed once its sends are done.
 import type { Kafka } from 'kafkajs';
 import { KeyedProducer } from '../../src/producers/producer';
-import { sendError } from '../../src/producers/send-errors';
+import { sendError } from '../../src/kafka/kafkajs-errors';
 import type { WireRecord } from '../../src/producers/types';
+import { kafkajsClient } from '../../src/kafka/kafkajs-client';
 
 function kafkaError(name: string, message: string, extra: Record<string, unknown> = {}) {
   return Object.assign(new Error(message), { name, ...extra });
@@ -75,7 +76,7 @@ const record: WireRecord = { topic: 't', key: 'k', value: null, headers: {}, eve
 
 test('after a failed send the next goes through a new producer; the failed one is closed when idle', async () => {
   const { kafka, made, release } = fakeKafka(['hang', 'fail', 'ok']);
-  const producer = new KeyedProducer(kafka, { encode: async () => Buffer.alloc(0) });
+  const producer = new KeyedProducer(kafkajsClient(kafka), { encode: async () => Buffer.alloc(0) });
   // One send in flight on the first producer while another send on it fails.
   const slow = producer.sendNow([record]);
   await expect(producer.sendNow([record])).rejects.toMatchObject({ code: 'PRODUCE_FAILED', retriable: true });

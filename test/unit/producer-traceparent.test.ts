@@ -1,11 +1,11 @@
 // A produced record's traceparent continues its cause's trace and names the record's own send span
 // (derived from its event id), so the tracer, which learns of the record afterwards, can give that
 // span the same id; a fresh event starts a trace of its own; an explicit header wins.
-import type { Kafka } from 'kafkajs';
+import type { KafkaClient } from '../../src/kafka/types';
 import { HEADERS, parseTraceparent, recordSpanId } from '../../src/producers/headers';
 import { KeyedProducer } from '../../src/producers/producer';
 
-const kafka = { producer: () => ({}) } as unknown as Kafka;
+const kafka = { sender: () => ({}) } as unknown as Pick<KafkaClient, 'sender'>;
 const producer = new KeyedProducer(kafka, { encode: async () => Buffer.from('v') });
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 

@@ -17,9 +17,9 @@ class FakeOffsets implements OffsetsPort {
     this.calls.push(`committed ${groupId} ${topic}`);
     return new Map(this.committedAt);
   }
-  async logStart(topic: string) {
+  async bounds(topic: string) {
     this.calls.push(`logStart ${topic}`);
-    return new Map(this.low);
+    return new Map([...this.low].map(([p, low]) => [p, { low, high: low }]));
   }
 }
 
@@ -37,7 +37,7 @@ test('the first delivery after a join is checked against the committed offset, l
   const port = new FakeOffsets();
   port.committedAt.set(0, 100n);
   port.low.set(0, 250n);
-  const watch = new RetentionWatch('stage', port, () => 7);
+  const watch = new RetentionWatch({ stage: 'stage', groupId: 'stage', offsets: port, now: () => 7 });
   expect(await watch.check('t', 0, '250', '299')).toEqual({
     stage: 'stage',
     topic: 't',
@@ -64,7 +64,7 @@ test('a partition never committed, or one whose committed offset is still held, 
   port.low.set(0, 250n);
   port.low.set(1, 0n);
   port.committedAt.set(1, 40n);
-  const watch = new RetentionWatch('stage', port);
+  const watch = new RetentionWatch({ stage: 'stage', groupId: 'stage', offsets: port });
   expect(await watch.check('t', 0, '250', '260')).toBeUndefined();
   expect(await watch.check('t', 1, '40', '60')).toBeUndefined();
   expect(port.calls).toEqual(['committed stage t', 'committed stage t']);
@@ -79,7 +79,7 @@ test('a scan finds every committed offset below its log start, and a range is re
   const port = new FakeOffsets();
   port.committedAt.set(0, 100n).set(1, 300n).set(2, 7n);
   port.low.set(0, 250n).set(1, 250n).set(2, 9n).set(3, 50n);
-  const watch = new RetentionWatch('stage', port, () => 1);
+  const watch = new RetentionWatch({ stage: 'stage', groupId: 'stage', offsets: port, now: () => 1 });
   const found = await watch.scan('t');
   expect(found.map((r) => [r.partition, r.from, r.to, r.count])).toEqual([
     [0, '100', '250', 150],
@@ -89,7 +89,9 @@ test('a scan finds every committed offset below its log start, and a range is re
   // it was reported already.
   expect(await watch.scan('t', [0])).toEqual([]);
   expect(await watch.check('t', 0, '250', '260')).toBeUndefined();
-  expect(await new RetentionWatch('stage', port).scan('t', [2])).toMatchObject([{ partition: 2 }]);
+  expect(
+    await new RetentionWatch({ stage: 'stage', groupId: 'stage', offsets: port }).scan('t', [2]),
+  ).toMatchObject([{ partition: 2 }]);
 });
 
 test('the skip counts in keyflow_offsets_skipped_total per stage, topic and partition', async () => {

@@ -1,6 +1,7 @@
 // Retry policy: exponential, bounded, jittered; event failures spend the attempt budget, while
 // infrastructure failures wait for the outage to end instead of dead-lettering everything.
 import { backoffMs, decideRetry } from '../../src/consumers/retry';
+import { fromKafkajs } from '../../src/kafka/kafkajs-errors';
 import { classify, KeyflowError } from '../../src/errors';
 
 const policy = { maxAttempts: 3, baseMs: 100, maxMs: 1000 };
@@ -31,13 +32,17 @@ test('an infrastructure failure keeps retrying past the attempt budget', () => {
   expect(decideRetry(policy, err, 50).action).toBe('retry');
 });
 
-test('classify keeps our codes, reads kafkajs retriable flags and Mongo transient errors', () => {
+test('classify keeps our codes and Mongo transient errors; the kafkajs adapter maps its own errors', () => {
   expect(classify(new KeyflowError('LEASE_BUSY', 'x')).retriable).toBe(true);
   const kafkaErr = Object.assign(new Error('leader not available'), {
     name: 'KafkaJSProtocolError',
     retriable: true,
   });
-  expect(classify(kafkaErr)).toMatchObject({ code: 'PRODUCE_FAILED', retriable: true });
+  // The mapping of kafkajs errors is the adapter's: classify itself knows no client by name.
+  expect(classify(kafkaErr)).toMatchObject({ code: 'HANDLER_FAILED' });
+  expect(classify(fromKafkajs(kafkaErr))).toMatchObject({ code: 'PRODUCE_FAILED', retriable: true });
+  const down = Object.assign(new Error('connect ECONNREFUSED'), { name: 'KafkaJSConnectionError' });
+  expect(classify(fromKafkajs(down))).toMatchObject({ code: 'UNREACHABLE', retriable: true });
   const net = Object.assign(new Error('connection reset'), { name: 'MongoNetworkError' });
   expect(classify(net)).toMatchObject({ code: 'STORE_TRANSIENT', retriable: true });
   const dup = Object.assign(new Error('E11000'), { name: 'MongoServerError', code: 11000 });

@@ -211,13 +211,16 @@ test('the commit window commits only the completed prefix, across gaps in the of
     { send: async (r) => void sent.push(...r), commit: async (n) => void commits.push(n) },
     { maxRecords: 100, intervalMs: 60_000 },
   );
-  await w.settle('7', []);
+  await w.settle({ offset: '7', records: [] });
   await w.flush();
   expect(commits).toEqual([]);
-  await w.settle('5', []);
+  await w.settle({ offset: '5', records: [] });
   await w.flush();
   expect(commits).toEqual(['8']);
-  await w.settle('8', [{ topic: 't', key: 'k', value: null, headers: {}, eventId: 'e' }]);
+  await w.settle({
+    offset: '8',
+    records: [{ topic: 't', key: 'k', value: null, headers: {}, eventId: 'e' }],
+  });
   await w.flush();
   expect(commits).toEqual(['8', '9']);
   expect(sent).toHaveLength(1);
@@ -235,7 +238,7 @@ test('a refused commit marks the window lost, and nothing is committed after it'
     },
     { maxRecords: 100, intervalMs: 60_000 },
   );
-  await w.settle('0', []);
+  await w.settle({ offset: '0', records: [] });
   await w.flush();
   expect(w.lost).toBe(true);
 });

@@ -1,5 +1,6 @@
 // The start-up wait: outages are tried again with growing pauses until one shared deadline; anything
 // else stops start-up at once; a wait of 0 keeps the first outage's own error.
+import { fromKafkajs } from '../../src/kafka/kafkajs-errors';
 import { KeyflowError } from '../../src/errors';
 import { isOutage, startupWaiter } from '../../src/runtime/startup-wait';
 
@@ -68,7 +69,7 @@ test('a wait of 0 fails on the first outage with its own error', async () => {
 });
 
 test('driver outages count as outages; a bad schema and plain errors do not', () => {
-  expect(isOutage(Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' }))).toBe(true);
+  expect(isOutage(fromKafkajs(Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' })))).toBe(true);
   expect(isOutage(Object.assign(new Error('x'), { name: 'MongoServerSelectionError' }))).toBe(true);
   expect(isOutage(new KeyflowError('TOPOLOGY_INVALID', 'bad avro'))).toBe(false);
   expect(isOutage(new Error('boom'))).toBe(false);

@@ -1,7 +1,7 @@
 // Fakes of the runner's ports (group, producer, decoder, dead-letter store) so its logic runs
 // without a broker or a database: deliveries are handed in by the test, commits and sends recorded.
 import type { Db } from 'mongodb';
-import type { Delivery, GroupOptions, RawMessage } from '../../../src/consumers/group';
+import type { ClientBatch, GroupOptions, RawMessage } from '../../../src/kafka/types';
 import type { LetterStore } from '../../../src/consumers/parked-keys';
 import { StageRunner, type RunnerDeps } from '../../../src/consumers/stage-runner';
 import { RUNNER_DEFAULTS, type RunnerOptions } from '../../../src/consumers/options';
@@ -70,10 +70,7 @@ export interface Harness {
   commits: string[];
   instrumentation: Instrumentation;
   /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
-  deliver(
-    messages: RawMessage[],
-    group?: Partial<Pick<Delivery, 'heartbeat' | 'active' | 'moved'>>,
-  ): Promise<void>;
+  deliver(messages: RawMessage[], group?: Partial<Pick<ClientBatch, 'heartbeat' | 'active'>>): Promise<void>;
   groupOptions(): GroupOptions;
 }
 
@@ -101,7 +98,7 @@ export async function harness(
   > = {},
   letters = new FakeLetters(),
 ): Promise<Harness> {
-  let onDelivery: ((d: Delivery) => Promise<void>) | undefined;
+  let onDelivery: ((b: ClientBatch) => Promise<void>) | undefined;
   let options: GroupOptions | undefined;
   const sent: WireRecord[] = [];
   const commits: string[] = [];
@@ -109,7 +106,7 @@ export async function harness(
   const runner = new StageRunner(
     spec,
     {
-      group: (o, events) => {
+      member: (o, events = {}) => {
         options = o;
         return {
           async start(fn) {
@@ -155,7 +152,6 @@ export async function harness(
         lag: 0,
         heartbeat: async () => {},
         active: () => true,
-        moved: () => undefined,
         commit: async (next) => void commits.push(next),
         ...group,
       });

@@ -3,7 +3,7 @@
 import { ConfigResourceTypes, type Admin, type ITopicConfig } from 'kafkajs';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
-import type { TopicSpec } from './types';
+import type { TopicSpec } from '../topology/types';
 
 /** A topic config as Kafka reports it, compared with what the declaration asks for. */
 interface ConfigCheck {

@@ -1,4 +1,4 @@
-// What a failed send means, from kafkajs's own answer: the innermost broker error names the cause and
+// kafkajs errors as Keyflow errors. A failed send: the innermost broker error names the cause and
 // carries kafkajs's retriable flag. A record too large, a refused authorisation or a topic that does
 // not exist will not heal by retrying; the stage's policy decides (dead letter) with a code that says
 // which. Everything else (timeouts, lost connections, leader moves) is retried as infrastructure.
@@ -44,4 +44,37 @@ export function sendError(err: unknown, count: number): KeyflowError {
   // kafkajs marks its own retriable errors; a wrapper saying "retries exceeded" is not a verdict on the
   // cause, so the root's flag decides, and anything unknown counts as a passing outage.
   return new KeyflowError('PRODUCE_FAILED', what, { cause: err, retriable: root?.retriable !== false });
+}
+
+/** kafkajs errors that mean a broker is down or still starting: an outage, retried as such. */
+const OUTAGE_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSBrokerNotFound',
+  'KafkaJSMetadataNotLoaded',
+]);
+
+/**
+ * Any error a kafkajs call threw, as a KeyflowError: an outage is UNREACHABLE, anything else keeps
+ * kafkajs's own `retriable` flag. Every call of the kafkajs adapter passes its failures through this,
+ * so no kafkajs error name reaches the rest of the engine.
+ */
+export function fromKafkajs(err: unknown): unknown {
+  if (err instanceof KeyflowError) return err;
+  const e = err as KafkaLikeError | null;
+  const name = e?.name ?? '';
+  if (!name.startsWith('KafkaJS')) return err;
+  const message = e?.message ?? String(err);
+  if (OUTAGE_NAMES.has(name)) return new KeyflowError('UNREACHABLE', message, { cause: err });
+  return new KeyflowError('PRODUCE_FAILED', message, { retriable: e?.retriable === true, cause: err });
+}
+
+/** Runs a kafkajs call, its failure turned into a KeyflowError. */
+export async function kafkajsCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw fromKafkajs(err);
+  }
 }

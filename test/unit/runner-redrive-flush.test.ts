@@ -1,0 +1,105 @@
+// A re-driven event's letter is resolved only once its records are sent and its offset committed
+// (issue 20, defect 2): resolved earlier, a flush that failed afterwards left the offset uncommitted,
+// and the redelivery found the letter done and skipped the handler, so its change was never emitted.
+import { KeyflowError } from '../../src/errors';
+import { HEADERS } from '../../src/producers/headers';
+import type { WireRecord } from '../../src/producers/types';
+import type { LetterInput } from '../../src/state/dead-letters';
+import type { ActionStageSpec } from '../../src/topology/types';
+import { harness, message } from './fakes/runner';
+
+const LETTER = 'count:in:0:0';
+
+const letter: LetterInput = {
+  id: LETTER,
+  stage: 'count',
+  key: 'a',
+  eventId: 'a#0',
+  topic: 'in',
+  partition: 0,
+  offset: '0',
+  value: Buffer.from(JSON.stringify({ seq: 0 })),
+  headers: {},
+  code: 'HANDLER_FAILED',
+  message: 'first failure',
+  attempts: 5,
+  firstFailedAt: 0,
+  status: 'parked',
+};
+
+const redrive = () =>
+  message(10, 'a', { seq: 0 }, { [HEADERS.REDRIVE_STAGE]: 'count', [HEADERS.REDRIVE_LETTER]: LETTER });
+
+/** A stage that emits one change per event and counts its writes. */
+function counting(): { spec: ActionStageSpec; applied: () => number } {
+  let applied = 0;
+  const spec: ActionStageSpec = {
+    kind: 'action',
+    name: 'count',
+    inputs: ['in'],
+    outputs: ['out'],
+    handler: {
+      read: async () => null,
+      decide: (e) => ({ plan: {}, emit: [{ topic: 'out', key: e.key, value: { seq: 0 } }] }),
+      write: async () => {
+        applied++;
+        return 'applied';
+      },
+    },
+  };
+  return { spec, applied: () => applied };
+}
+
+test('a re-drive whose records could not be sent is applied and emitted again on redelivery', async () => {
+  const { spec, applied } = counting();
+  let brokerDown = true;
+  const sent: WireRecord[] = [];
+  const sendNow = async (records: WireRecord[]) => {
+    if (brokerDown) throw new KeyflowError('PRODUCE_FAILED', 'broker unreachable');
+    sent.push(...records);
+  };
+  const h = await harness(
+    spec,
+    { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+    { infraRetryBudgetMs: 20 },
+    { sendNow },
+  );
+  await h.letters.record([letter]);
+  h.letters.mark(LETTER, 'redriven');
+
+  // The broker stays down past the in-batch budget: the delivery fails, nothing is committed.
+  await expect(h.deliver([redrive()])).rejects.toMatchObject({ code: 'PRODUCE_FAILED' });
+  expect(applied()).toBe(1);
+  expect(h.commits).toEqual([]);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(false);
+
+  // The batch is fetched again once the broker is back: the event applies again (idempotent in a
+  // real stage), its change record goes out, and only now, committed, is the letter resolved.
+  brokerDown = false;
+  await h.deliver([redrive()]);
+  expect(applied()).toBe(2);
+  expect(sent.map((r) => r.topic)).toEqual(['out']);
+  expect(h.commits).toEqual(['11']);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
+  expect(h.runner.parkedKeys.has('a')).toBe(false);
+});
+
+test('a re-drive whose letter could not be resolved after its send is not committed, and is redone', async () => {
+  const { spec, applied } = counting();
+  const h = await harness(spec, { maxAttempts: 3, baseMs: 1, maxMs: 2 }, { infraRetryBudgetMs: 20 });
+  await h.letters.record([letter]);
+  h.letters.mark(LETTER, 'redriven');
+  const resolve = h.letters.resolveLetter.bind(h.letters);
+  h.letters.resolveLetter = () => Promise.reject(new KeyflowError('STORE_TRANSIENT', 'store unreachable'));
+
+  await expect(h.deliver([redrive()])).rejects.toMatchObject({ code: 'STORE_TRANSIENT' });
+  expect(h.commits).toEqual([]);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(false);
+
+  h.letters.resolveLetter = resolve;
+  await h.deliver([redrive()]);
+  expect(applied()).toBe(2);
+  expect(h.sent.filter((r) => r.topic === 'out')).toHaveLength(2);
+  expect(h.commits).toEqual(['11']);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
+});
