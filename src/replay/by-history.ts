@@ -1,0 +1,77 @@
+// Replay's reads of a domain's archive through its `_id`-keyed entity history (state/entity-history.ts):
+// an entity's events are one read of its history document and one `$in` read of the archive by _id, so
+// replaying an entity or a page of them costs the same on every server however large the tables are.
+import type { Db, Document } from 'mongodb';
+import type { ArchivedEvent } from '../state/archive';
+import {
+  buildHistory,
+  historiesOf,
+  touchedSince,
+  walkHistory,
+  type HistoryDoc,
+} from '../state/entity-history';
+
+export type ArrivalOrder = 'occurred' | 'arrival';
+
+/** The reducers' order (occurredAt, then _id) or the order of arrival (arrivedAt, then offset). */
+function comparator(order: ArrivalOrder) {
+  return order === 'occurred'
+    ? (a: ArchivedEvent, b: ArchivedEvent) =>
+        a.occurredAt - b.occurredAt || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
+    : (a: ArchivedEvent, b: ArchivedEvent) => a.arrivedAt - b.arrivedAt || a.offset - b.offset;
+}
+
+export interface EntityHistories<V extends Document> {
+  histories: Map<string, HistoryDoc>;
+  /** Every asked id is a key; its events in the asked order. */
+  events: Map<string, ArchivedEvent<V>[]>;
+}
+
+/** The histories and archived events of many entities: two reads by _id. */
+export async function eventsByHistory<V extends Document>(
+  db: Db,
+  archive: string,
+  ids: readonly string[],
+  order: ArrivalOrder = 'occurred',
+): Promise<EntityHistories<V>> {
+  const histories = await historiesOf(db, archive, ids);
+  const archiveIds = [...histories.values()].flatMap((h) => h.events);
+  const docs = archiveIds.length
+    ? ((await db
+        .collection(archive)
+        .find({ _id: { $in: archiveIds } } as never)
+        .toArray()) as unknown as ArchivedEvent<V>[])
+    : [];
+  const events = new Map<string, ArchivedEvent<V>[]>(ids.map((id) => [id, []]));
+  for (const d of docs) events.get(d.entityId)?.push(d);
+  const by = comparator(order);
+  for (const list of events.values()) list.sort(by);
+  return { histories, events };
+}
+
+/** Builds the history of events archived before the live path kept it (once per store). */
+export function prepareHistory(
+  db: Db,
+  archive: string,
+  rowIdOf?: (doc: Record<string, unknown>) => string,
+): Promise<number> {
+  return buildHistory(db, archive, rowIdOf);
+}
+
+/** The entity ids after `after` up to `to` (inclusive), in order, as one streaming read. */
+export async function* walkEntities(
+  db: Db,
+  archive: string,
+  after: string | undefined,
+  to: string | undefined,
+): AsyncIterable<string> {
+  for await (const d of walkHistory(db, archive, { after, to }, 2000)) yield d._id;
+}
+
+export async function* touchedEntities(db: Db, archive: string, since: Date): AsyncIterable<string> {
+  for await (const d of touchedSince(db, archive, since, 2000)) yield d._id;
+}
+
+/** About how many entities have a history (the full pass's estimate). */
+export const historyCount = (db: Db, archive: string) =>
+  db.collection(`${archive}_byEntity`).estimatedDocumentCount();
