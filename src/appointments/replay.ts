@@ -7,6 +7,7 @@ import {
   eventsByHistory,
   historyCount,
   prepareHistory,
+  sampleEntities,
   touchedEntities,
   walkEntities,
 } from '../replay/by-history';
@@ -71,11 +72,15 @@ async function entityIds(db: Db, after: string | undefined, batch: number): Prom
 /** One history document per appointment with events: its count is the number of entities. */
 const estimateEntities = (db: Db) => historyCount(db, APPOINTMENT_EVENTS);
 
-const walking: Pick<ReplayTable, 'entityIds' | 'estimateEntities' | 'walkIds' | 'touchedIds' | 'prepare'> = {
+const walking: Pick<
+  ReplayTable,
+  'entityIds' | 'estimateEntities' | 'walkIds' | 'touchedIds' | 'sampleIds' | 'prepare'
+> = {
   entityIds,
   estimateEntities,
   walkIds: (db, after, to) => walkEntities(db, APPOINTMENT_EVENTS, after, to),
   touchedIds: (db, since) => touchedEntities(db, APPOINTMENT_EVENTS, since),
+  sampleIds: (db, n) => sampleEntities(db, APPOINTMENT_EVENTS, n),
   async prepare(db) {
     await prepareHistory(db, APPOINTMENT_EVENTS);
   },

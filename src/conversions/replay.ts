@@ -7,6 +7,7 @@ import {
   eventsByHistory,
   historyCount,
   prepareHistory,
+  sampleEntities,
   touchedEntities,
   walkEntities,
 } from '../replay/by-history';
@@ -171,6 +172,7 @@ export const conversionsReplay: ReplayTable = {
   },
   walkIds: (db, after, to) => walkEntities(db, ARCHIVE, after, to),
   touchedIds: (db, since) => touchedEntities(db, ARCHIVE, since),
+  sampleIds: (db, n) => sampleEntities(db, ARCHIVE, n),
   estimateEntities: (db) => historyCount(db, ARCHIVE),
   async prepare(db) {
     await prepareHistory(db, ARCHIVE, (d) => rowIdOf(eventOf(d as unknown as ConversionArchiveDoc)));

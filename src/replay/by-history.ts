@@ -6,6 +6,7 @@ import type { ArchivedEvent } from '../state/archive';
 import {
   buildHistory,
   historiesOf,
+  historyOf,
   touchedSince,
   walkHistory,
   type HistoryDoc,
@@ -73,5 +74,12 @@ export async function* touchedEntities(db: Db, archive: string, since: Date): As
 }
 
 /** About how many entities have a history (the full pass's estimate). */
-export const historyCount = (db: Db, archive: string) =>
-  db.collection(`${archive}_byEntity`).estimatedDocumentCount();
+export const historyCount = (db: Db, archive: string) => historyOf(db, archive).estimatedDocumentCount();
+
+/** A random sample of about `n` entity ids (the full pass cuts its shards' ranges at its quantiles). */
+export async function sampleEntities(db: Db, archive: string, n: number): Promise<string[]> {
+  const docs = await historyOf(db, archive)
+    .aggregate<{ entityId?: string }>([{ $sample: { size: n } }, { $project: { _id: 0, entityId: 1 } }])
+    .toArray();
+  return docs.flatMap((d) => (typeof d.entityId === 'string' ? [d.entityId] : []));
+}

@@ -59,6 +59,8 @@ export interface ReplayTable {
    * the full pass walks a shard's id range with it instead of paging with `entityIds`.
    */
   walkIds?(db: Db, after: string | undefined, to: string | undefined): AsyncIterable<string>;
+  /** Optional, with walkIds: a random sample of about `n` entity ids, to cut the shards' id ranges. */
+  sampleIds?(db: Db, n: number): Promise<string[]>;
   /** Optional: the entities a live write touched at or after `since` (`keyflow replay --since`). */
   touchedIds?(db: Db, since: Date): AsyncIterable<string>;
 }
