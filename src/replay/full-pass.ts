@@ -250,7 +250,7 @@ function summarise(doc: ReplayRunDoc, session: { resumed: boolean; startedAt: nu
  * The ids of a page found clean by the tables' batched reads (one query per table for the whole page).
  * Empty when a table has no batched form: then every entity is checked on its own.
  */
-async function cleanInBulk(
+export async function cleanInBulk(
   db: Db,
   tables: readonly ReplayTable[],
   ids: readonly string[],
