@@ -4,8 +4,8 @@
 // state/entity-history.ts), a page at a time, each page read with one `$in` per table like the full pass.
 import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
-import { prepareTables, replayEntity, type Conflict, type ReplayEntityOptions } from './engine';
-import { cleanInBulk } from './full-pass';
+import { prepareTables, type Conflict, type ReplayEntityOptions } from './engine';
+import { replayMany } from './many';
 import { sumCounts, ZERO_COUNTS, type ShardCounts } from './runs';
 import type { Difference, ReplayTable } from './types';
 
@@ -54,21 +54,10 @@ export async function replaySince(
   const conflictList: Conflict[] = [];
 
   const check = async (group: ReplayTable[], ids: string[]) => {
-    const page = { ...ZERO_COUNTS };
-    const clean = await cleanInBulk(db, group, ids);
-    for (const id of ids) {
-      page.checked++;
-      if (clean.has(id)) continue;
-      const r = await replayEntity(db, group, id, { ...opts.entityOptions, repair });
-      page.differences += r.found.length;
-      if (r.found.length) page.withDifferences++;
-      if (r.found.length && !r.differences.length) page.repaired++;
-      if (r.conflicts.length) page.conflicts++;
-      if (r.differences.length) page.remaining++;
-      for (const d of r.found) if (differenceList.length < max) differenceList.push(d);
-      for (const c of r.conflicts) if (conflictList.length < max) conflictList.push(c);
-    }
-    counts = sumCounts([counts, page]);
+    const page = await replayMany(db, group, ids, { ...opts.entityOptions, repair });
+    for (const d of page.differences) if (differenceList.length < max) differenceList.push(d);
+    for (const c of page.conflicts) if (conflictList.length < max) conflictList.push(c);
+    counts = sumCounts([counts, page.counts]);
     opts.onProgress?.(counts);
   };
 

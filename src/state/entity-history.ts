@@ -169,8 +169,17 @@ export async function buildHistory(
     }
   }
   await flush();
-  await coll.updateOne({ _id: BUILT }, { $set: { builtAt: new Date() } as never }, { upsert: true });
+  await markHistoryBuilt(db, archive);
   return read;
+}
+
+/** Says the history lists every archived event (a store whose history was written from its first event). */
+export async function markHistoryBuilt(db: Db, archive: string): Promise<void> {
+  await historyOf(db, archive).updateOne(
+    { _id: BUILT },
+    { $set: { builtAt: new Date() } as never },
+    { upsert: true },
+  );
 }
 
 /**
