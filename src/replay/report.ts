@@ -130,6 +130,7 @@ export function sinceText(s: SinceSummary, maxWidth = 40): string {
       `${s.withDifferences} with differences (${s.differences} in all), ${s.repaired} repaired, ` +
       `${s.remaining} left, ${s.conflicts} conflicts${s.status === 'interrupted' ? ' (interrupted)' : ''}`,
   );
+  if (s.skipped.length) lines.push(`not checked (no entity history; run --all): ${s.skipped.join(', ')}`);
   return lines.join('\n');
 }
 

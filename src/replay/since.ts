@@ -29,6 +29,8 @@ export interface SinceSummary extends ShardCounts {
   rate: number;
   differenceList: Difference[];
   conflictList: Conflict[];
+  /** Tables without an entity history: `--since` cannot check them (the full pass does). */
+  skipped: string[];
 }
 
 export async function replaySince(
@@ -41,14 +43,18 @@ export async function replaySince(
   const batch = opts.batch ?? 500;
   const max = opts.maxDifferences ?? 1000;
   const repair = opts.repair ?? false;
-  const groups = new Map<string, ReplayTable[]>();
-  for (const t of tables) groups.set(t.entity, [...(groups.get(t.entity) ?? []), t]);
-  for (const t of tables) {
-    if (!t.touchedIds) {
-      throw new KeyflowError('USAGE', `${t.table} cannot tell which entities were touched; use --all`);
-    }
+  // Tables that cannot say what was touched (no entity history) are left to the full pass, and named.
+  const covered = tables.filter((t) => t.touchedIds);
+  const skipped = tables.filter((t) => !t.touchedIds).map((t) => t.table);
+  if (covered.length === 0) {
+    throw new KeyflowError(
+      'USAGE',
+      `none of ${skipped.join(', ')} can tell which entities were touched; use --all`,
+    );
   }
-  await prepareTables(db, tables);
+  const groups = new Map<string, ReplayTable[]>();
+  for (const t of covered) groups.set(t.entity, [...(groups.get(t.entity) ?? []), t]);
+  await prepareTables(db, covered);
   let counts: ShardCounts = { ...ZERO_COUNTS };
   const differenceList: Difference[] = [];
   const conflictList: Conflict[] = [];
@@ -89,5 +95,6 @@ export async function replaySince(
     rate: durationMs > 0 ? (counts.checked * 1000) / durationMs : 0,
     differenceList,
     conflictList,
+    skipped,
   };
 }
