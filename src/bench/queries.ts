@@ -30,7 +30,7 @@ export interface QueriesResult {
   figures: QueryFigure[];
 }
 
-const REPEAT = 7;
+const REPEAT = 9;
 const INSERT_BATCH = 10_000;
 
 /** Sets a dotted path in a plain object. */
@@ -96,30 +96,29 @@ async function preload(db: Db, collection: string, fields: Map<string, unknown>,
   }
 }
 
-async function timeQuery(db: Db, q: DeclaredQuery): Promise<number> {
-  const times: number[] = [];
-  for (let r = 0; r < REPEAT; r++) {
-    const t = process.hrtime.bigint();
-    await db
-      .collection(q.collection)
-      .find(q.filter)
-      .sort(q.sort ?? {})
-      .limit(50)
-      .toArray();
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)]!;
+async function timeOnce(db: Db, q: DeclaredQuery): Promise<number> {
+  const t = process.hrtime.bigint();
+  await db
+    .collection(q.collection)
+    .find(q.filter)
+    .sort(q.sort ?? {})
+    .limit(50)
+    .toArray();
+  return Number(process.hrtime.bigint() - t) / 1e6;
 }
 
+/**
+ * Each size gets a database of its own holding the same collection, indexes and probes; the sizes' times
+ * are taken interleaved (one run on each, in turn), so a slow spell of the shared machine falls on all.
+ */
 export async function runQueriesBench(
-  db: Db,
-  opts: { server: string; out: (line: string) => void; sizes?: number[]; only?: string[] },
+  dbs: Db[],
+  opts: { server: string; out: (line: string) => void; sizes: number[]; only?: string[] },
 ): Promise<QueriesResult> {
   const flows = appDataflows();
   const indexes = [...ENGINE_INDEXES, ...flows.flatMap((f) => f.indexes)];
   const queries = [...ENGINE_QUERIES, ...flows.flatMap((f) => f.queries)];
-  const sizes = opts.sizes ?? [1000, 1_000_000];
+  const { sizes } = opts;
   const collections = [...new Set(queries.map((q) => q.collection))].filter(
     (c) => !opts.only?.length || opts.only.includes(c),
   );
@@ -128,43 +127,45 @@ export async function runQueriesBench(
     const own = queries.filter((q) => q.collection === collection);
     const ownIndexes = indexes.filter((i) => i.collection === collection);
     const fields = fieldsOf(own, ownIndexes);
-    await db
-      .collection(collection)
-      .drop()
-      .catch(() => undefined);
-    await ensureIndexes(db, ownIndexes);
     const probes = own.map((q, n) => probeOf(q, n)).filter((d): d is Document => d !== null);
-    for (const p of probes)
+    const preloadSeconds: number[] = [];
+    for (const [i, db] of dbs.entries()) {
       await db
         .collection(collection)
-        .updateOne({ _id: p._id }, { $set: p }, { upsert: true })
+        .drop()
         .catch(() => undefined);
-    const times = new Map<string, number[]>(own.map((q) => [q.name, []]));
-    const preloadSeconds: number[] = [];
-    let loaded = 0;
-    for (const size of sizes) {
+      await ensureIndexes(db, ownIndexes);
+      for (const p of probes) {
+        await db
+          .collection(collection)
+          .updateOne({ _id: p._id }, { $set: p }, { upsert: true })
+          .catch(() => undefined);
+      }
       const t = Date.now();
-      await preload(db, collection, fields, loaded, size);
-      loaded = size;
+      await preload(db, collection, fields, 0, sizes[i]!);
       preloadSeconds.push((Date.now() - t) / 1000);
-      for (const q of own) times.get(q.name)!.push(await timeQuery(db, q));
       opts.out(
-        `  ${collection}: ${size.toLocaleString('en')} rows (preload ${preloadSeconds.at(-1)!.toFixed(1)} s)`,
+        `  ${collection}: ${sizes[i]!.toLocaleString('en')} rows (preload ${preloadSeconds.at(-1)!.toFixed(1)} s)`,
       );
     }
     result.preloadSeconds[collection] = preloadSeconds;
     for (const q of own) {
-      const ms = times.get(q.name)!;
+      const runs: number[][] = dbs.map(() => []);
+      for (let r = 0; r < REPEAT; r++) {
+        for (const [i, db] of dbs.entries()) runs[i]!.push(await timeOnce(db, q));
+      }
+      const ms = runs.map((list) => list.sort((a, b) => a - b)[Math.floor(list.length / 2)]!);
       const ratio = ms[ms.length - 1]! / Math.max(ms[0]!, 0.05);
       result.figures.push({ collection, query: q.name, ms, ratio: Math.round(ratio * 100) / 100 });
       opts.out(
         `    ${q.name}: ${ms.map((m) => `${m.toFixed(2)} ms`).join(' → ')}  ratio ${ratio.toFixed(2)}`,
       );
     }
-    await db
-      .collection(collection)
-      .drop()
-      .catch(() => undefined);
+    for (const db of dbs)
+      await db
+        .collection(collection)
+        .drop()
+        .catch(() => undefined);
   }
   return result;
 }

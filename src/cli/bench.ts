@@ -20,12 +20,13 @@ async function benchQueries(log: Logger): Promise<number> {
   const only = env.BENCH_QUERY_ONLY?.split(',').filter(Boolean);
   const config = loadConfig(env, { require: ['mongoUrl'] });
   const store = await connectStore(config, log);
-  const db = store.client.db(`kfbench_queries_${Date.now().toString(36)}`);
+  const stamp = Date.now().toString(36);
+  const dbs = sizes.map((n) => store.client.db(`kfbench_queries_${stamp}_${n}`));
   try {
     out(
-      `Declared queries on ${redactUrl(config.mongoUrl)} (${config.mongoServer}), database ${db.databaseName}:`,
+      `Declared queries on ${redactUrl(config.mongoUrl)} (${config.mongoServer}), databases kfbench_queries_${stamp}_<rows>:`,
     );
-    const r = await runQueriesBench(db, {
+    const r = await runQueriesBench(dbs, {
       server: `${config.mongoServer} at ${redactUrl(config.mongoUrl)}`,
       out,
       sizes,
@@ -39,7 +40,7 @@ async function benchQueries(log: Logger): Promise<number> {
     out(`Wrote ${file}.`);
     return 0;
   } finally {
-    await db.dropDatabase().catch(() => undefined);
+    for (const db of dbs) await db.dropDatabase().catch(() => undefined);
     await store.close();
   }
 }

@@ -5,6 +5,8 @@ import type { Db, Document } from 'mongodb';
 import type { ArchivedEvent } from '../state/archive';
 import {
   buildHistory,
+  historyBuilt,
+  markHistoryBuilt,
   historiesOf,
   historyOf,
   touchedSince,
@@ -82,4 +84,23 @@ export async function sampleEntities(db: Db, archive: string, n: number): Promis
     .aggregate<{ entityId?: string }>([{ $sample: { size: n } }, { $project: { _id: 0, entityId: 1 } }])
     .toArray();
   return docs.flatMap((d) => (typeof d.entityId === 'string' ? [d.entityId] : []));
+}
+
+/** Archives whose history is known built, per database handle (it stays built once it is). */
+const ready = new WeakMap<Db, Set<string>>();
+
+/**
+ * Whether reads may go through the archive's history (built, see buildHistory); until replay builds it
+ * on an older store, the routes keep their secondary-field queries.
+ */
+export async function historyReady(db: Db, archive: string): Promise<boolean> {
+  if (ready.get(db)?.has(archive)) return true;
+  if (!(await historyBuilt(db, archive))) {
+    // An empty archive: every event from now on is archived by a live path that lists it first.
+    if ((await db.collection(archive).estimatedDocumentCount()) > 0) return false;
+    await markHistoryBuilt(db, archive);
+  }
+  if (!ready.has(db)) ready.set(db, new Set());
+  ready.get(db)!.add(archive);
+  return true;
 }
