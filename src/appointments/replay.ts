@@ -5,6 +5,7 @@ import { KeyflowError } from '../errors';
 import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
 import {
   eventsByHistory,
+  findByIds,
   historyCount,
   prepareHistory,
   sampleEntities,
@@ -16,7 +17,7 @@ import { fold, reduce, type AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import { writeGuarded, type GuardedWrite } from '../state/bulk';
 import { concurrentUpdate } from '../state/conflicts';
-import { historiesOf } from '../state/entity-history';
+import { historyOf } from '../state/entity-history';
 import {
   APPOINTMENT_CHANGES,
   APPOINTMENT_EVENTS,
@@ -109,10 +110,8 @@ export const appointmentReplay: ReplayTable = {
     );
   },
   async actualMany(db, ids) {
-    const docs = await appointments(db)
-      .find({ _id: { $in: [...ids] } })
-      .toArray();
-    return groupByEntity(ids, docs as Row[], (d) => String(d._id));
+    const docs = await findByIds(appointments(db), ids);
+    return groupByEntity(ids, docs as unknown as Row[], (d) => String(d._id));
   },
   async repair(db, id, expected, actual) {
     const exp = expected[0] as AppointmentDoc | undefined;
@@ -172,17 +171,15 @@ export const appointmentChangesReplay: ReplayTable = {
   },
   // A change row's _id is its event's archive id, so the history lists the rows too.
   async actualMany(db, ids) {
-    const histories = await historiesOf(db, APPOINTMENT_EVENTS, ids);
-    const rowIds = [...histories.values()].flatMap((h) => h.events);
-    const rows = rowIds.length
-      ? await changes(db)
-          .find({ _id: { $in: rowIds } })
-          .toArray()
-      : [];
+    const histories = await findByIds(historyOf(db, APPOINTMENT_EVENTS), ids);
+    const rows = await findByIds(
+      changes(db),
+      histories.flatMap((h) => h.events),
+    );
     rows.sort(
       (a, b) => a.occurredAt - b.occurredAt || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0),
     );
-    return groupByEntity(ids, rows as Row[], (r) => String(r.appointmentId));
+    return groupByEntity(ids, rows as unknown as Row[], (r) => String(r.appointmentId));
   },
   async repair(db, _entityId, expected, actual) {
     const actualById = new Map(actual.map((r) => [String(r._id), r as unknown as ChangeRow]));

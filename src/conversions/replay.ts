@@ -5,6 +5,7 @@ import { KeyflowError } from '../errors';
 import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
 import {
   eventsByHistory,
+  findByIds,
   historyCount,
   prepareHistory,
   sampleEntities,
@@ -12,6 +13,7 @@ import {
   walkEntities,
 } from '../replay/by-history';
 import { writeGuarded, type GuardedWrite } from '../state/bulk';
+import { historyOf } from '../state/entity-history';
 import { exactTotalsOf, reduceConversions, rowIdOf } from './reducer';
 import { ARCHIVE, archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc, type RowDoc } from './store';
 
@@ -62,11 +64,7 @@ const expectedOf = (docs: readonly ConversionArchiveDoc[]): Row[] =>
 
 async function rowsByIds(db: Db, rowIds: Map<string, Set<string>>): Promise<Map<string, Row[]>> {
   const all = [...rowIds.values()].flatMap((s) => [...s]);
-  const docs = all.length
-    ? await rowsOf(db)
-        .find({ _id: { $in: all } })
-        .toArray()
-    : [];
+  const docs = await findByIds(rowsOf(db), all);
   return groupByEntity([...rowIds.keys()], docs.map(compared), (r) => String(r.leadId));
 }
 
@@ -90,8 +88,12 @@ export const conversionsReplay: ReplayTable = {
     return new Map([...events].map(([id, docs]) => [id, expectedOf(docs)]));
   },
 
+  // The history lists every row id a live write or the history build made: no archive read needed.
   async actualMany(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>> {
-    return rowsByIds(db, (await leadsOf(db, ids)).rowIds);
+    const histories = await findByIds(historyOf(db, ARCHIVE), ids);
+    const rowIds = new Map(ids.map((id) => [id, new Set<string>()]));
+    for (const h of histories) for (const r of h.rows ?? []) rowIds.get(h._id)?.add(r);
+    return rowsByIds(db, rowIds);
   },
 
   // Every write is conditional on the row being as read: a live write in between (which derives from
