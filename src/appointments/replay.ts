@@ -3,16 +3,25 @@
 import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
 import { groupByEntity, type ReplayTable, type Row } from '../replay/types';
-import { entityIdsAfter, eventsOf, eventsOfMany } from '../state/archive';
+import {
+  eventsByHistory,
+  findByIds,
+  historyCount,
+  prepareHistory,
+  sampleEntities,
+  touchedEntities,
+  walkEntities,
+} from '../replay/by-history';
 import { rowOf, stateOf } from './decide';
 import { fold, reduce, type AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
-import { writeGuarded } from '../state/bulk';
+import { writeGuarded, type GuardedWrite } from '../state/bulk';
 import { concurrentUpdate } from '../state/conflicts';
+import { historyOf } from '../state/entity-history';
 import {
   APPOINTMENT_CHANGES,
+  APPOINTMENT_EVENTS,
   APPOINTMENTS,
-  appointmentEvents,
   appointments,
   changes,
   type AppointmentDoc,
@@ -47,11 +56,36 @@ function conflict(table: string, id: string): KeyflowError {
   return concurrentUpdate(`${table} (during repair)`, id);
 }
 
-const entityIds = (db: Db, after: string | undefined, batch: number) =>
-  entityIdsAfter(appointmentEvents(db), after, batch);
+// Every read goes through the appointment's history by _id (state/entity-history.ts): its events by
+// their archive ids, its change rows by the same ids, its document by the appointment id.
+const eventsOfMany = (db: Db, ids: readonly string[], order: 'occurred' | 'arrival' = 'occurred') =>
+  eventsByHistory<AppointmentEvent>(db, APPOINTMENT_EVENTS, ids, order);
 
-/** One RSAppointment document per appointment: its count is the number of entities. */
-const estimateEntities = (db: Db) => appointments(db).estimatedDocumentCount();
+async function entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const id of walkEntities(db, APPOINTMENT_EVENTS, after, undefined)) {
+    ids.push(id);
+    if (ids.length >= batch) break;
+  }
+  return ids;
+}
+
+/** One history document per appointment with events: its count is the number of entities. */
+const estimateEntities = (db: Db) => historyCount(db, APPOINTMENT_EVENTS);
+
+const walking: Pick<
+  ReplayTable,
+  'entityIds' | 'estimateEntities' | 'walkIds' | 'touchedIds' | 'sampleIds' | 'prepare'
+> = {
+  entityIds,
+  estimateEntities,
+  walkIds: (db, after, to) => walkEntities(db, APPOINTMENT_EVENTS, after, to),
+  touchedIds: (db, since) => touchedEntities(db, APPOINTMENT_EVENTS, since),
+  sampleIds: (db, n) => sampleEntities(db, APPOINTMENT_EVENTS, n),
+  async prepare(db) {
+    await prepareHistory(db, APPOINTMENT_EVENTS);
+  },
+};
 
 export const appointmentReplay: ReplayTable = {
   table: APPOINTMENTS,
@@ -59,7 +93,7 @@ export const appointmentReplay: ReplayTable = {
   entity: 'appointmentId',
   fields: DOC_FIELDS,
   async expected(db, id) {
-    const state = fold((await eventsOf(appointmentEvents(db), id)).map((a) => a.value));
+    const state = fold((await eventsOfMany(db, [id])).events.get(id)!.map((a) => a.value));
     return state ? [{ _id: id, ...state }] : [];
   },
   async actual(db, id) {
@@ -67,7 +101,7 @@ export const appointmentReplay: ReplayTable = {
     return doc ? [doc] : [];
   },
   async expectedMany(db, ids) {
-    const byId = groupByEntity(ids, await eventsOfMany(appointmentEvents(db), ids), (a) => a.entityId);
+    const byId = (await eventsOfMany(db, ids)).events;
     return new Map(
       [...byId].map(([id, list]) => {
         const state = fold(list.map((a) => a.value));
@@ -76,10 +110,8 @@ export const appointmentReplay: ReplayTable = {
     );
   },
   async actualMany(db, ids) {
-    const docs = await appointments(db)
-      .find({ _id: { $in: [...ids] } })
-      .toArray();
-    return groupByEntity(ids, docs as Row[], (d) => String(d._id));
+    const docs = await findByIds(appointments(db), ids);
+    return groupByEntity(ids, docs as unknown as Row[], (d) => String(d._id));
   },
   async repair(db, id, expected, actual) {
     const exp = expected[0] as AppointmentDoc | undefined;
@@ -107,12 +139,10 @@ export const appointmentReplay: ReplayTable = {
       if (res.deletedCount !== 1) throw conflict(APPOINTMENTS, id);
     }
   },
-  entityIds,
-  estimateEntities,
+  ...walking,
 };
 
 /** The temporal table's rows: the entity's events folded in the order they arrived. */
-const ARRIVAL = { arrivedAt: 1, offset: 1 } as const;
 function changeRowsOf(archived: readonly { value: AppointmentEvent }[]): Row[] {
   const rows: Row[] = [];
   let state: AppointmentState | null = null;
@@ -130,54 +160,59 @@ export const appointmentChangesReplay: ReplayTable = {
   entity: 'appointmentId',
   fields: CHANGE_FIELDS,
   async expected(db, id) {
-    return changeRowsOf(await eventsOfMany(appointmentEvents(db), [id], ARRIVAL));
+    return changeRowsOf((await eventsOfMany(db, [id], 'arrival')).events.get(id)!);
   },
   async actual(db, id) {
-    return changes(db).find({ appointmentId: id }).sort({ occurredAt: 1, eventId: 1 }).toArray();
+    return (await this.actualMany!(db, [id])).get(id)!;
   },
   async expectedMany(db, ids) {
-    const byId = groupByEntity(
-      ids,
-      await eventsOfMany(appointmentEvents(db), ids, ARRIVAL),
-      (a) => a.entityId,
-    );
+    const byId = (await eventsOfMany(db, ids, 'arrival')).events;
     return new Map([...byId].map(([id, list]) => [id, changeRowsOf(list)]));
   },
+  // A change row's _id is its event's archive id, so the history lists the rows too.
   async actualMany(db, ids) {
-    const rows = await changes(db)
-      .find({ appointmentId: { $in: [...ids] } })
-      .sort({ occurredAt: 1, eventId: 1 })
-      .toArray();
-    return groupByEntity(ids, rows as Row[], (r) => String(r.appointmentId));
+    const histories = await findByIds(historyOf(db, APPOINTMENT_EVENTS), ids);
+    const rows = await findByIds(
+      changes(db),
+      histories.flatMap((h) => h.events),
+    );
+    rows.sort(
+      (a, b) => a.occurredAt - b.occurredAt || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0),
+    );
+    return groupByEntity(ids, rows as unknown as Row[], (r) => String(r.appointmentId));
   },
   async repair(db, _entityId, expected, actual) {
     const actualById = new Map(actual.map((r) => [String(r._id), r as unknown as ChangeRow]));
+    const writes: GuardedWrite<ChangeRow>[] = [];
     for (const exp of expected as unknown as ChangeRow[]) {
       const act = actualById.get(exp._id);
       actualById.delete(exp._id);
       const set = Object.fromEntries(CHANGE_FIELDS.map((f) => [f, exp[f]]));
-      if (!act) {
-        // A live stage inserting the row meanwhile wins: its row was decided against the live state.
-        await changes(db).updateOne(
-          { _id: exp._id },
-          { $setOnInsert: { ...set, baseVersion: null } },
-          { upsert: true },
-        );
-        continue;
-      }
-      // Guarded on the row's baseVersion, which only a live rewrite of the row changes.
-      const res = await changes(db).updateOne(
-        { _id: exp._id, baseVersion: act.baseVersion ?? null },
-        { $set: set },
+      // A row the live stage inserts meanwhile makes the insert fail as a concurrent update: the retry
+      // re-reads it (it was decided against the live state). A rewrite is guarded on the row's
+      // baseVersion, which only a live rewrite of the row changes.
+      writes.push(
+        act
+          ? {
+              index: writes.length,
+              _id: exp._id,
+              guard: { baseVersion: act.baseVersion ?? null },
+              update: { $set: set },
+            }
+          : {
+              index: writes.length,
+              _id: exp._id,
+              insert: { ...set, _id: exp._id, baseVersion: null } as ChangeRow,
+            },
       );
-      if (res.matchedCount !== 1) throw conflict(APPOINTMENT_CHANGES, exp._id);
     }
+    const [failed] = await writeGuarded(changes(db), writes, `${APPOINTMENT_CHANGES} (during repair)`);
+    if (failed) throw failed.error;
     // Rows whose event is not archived cannot come from the live stage (it archives first).
     for (const act of actualById.values()) {
       const res = await changes(db).deleteOne({ _id: act._id, baseVersion: act.baseVersion ?? null });
       if (res.deletedCount !== 1) throw conflict(APPOINTMENT_CHANGES, act._id);
     }
   },
-  entityIds,
-  estimateEntities,
+  ...walking,
 };

@@ -3,7 +3,9 @@
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { parseInput, type ErrorBody, type RouteModule } from '../api/server';
-import { appointments, changes } from './tables';
+import { historyReady } from '../replay/by-history';
+import { historiesOf } from '../state/entity-history';
+import { APPOINTMENT_EVENTS, appointments, changes } from './tables';
 
 /** History rows returned with an appointment; a lifecycle has a handful, this only bounds a runaway one. */
 const HISTORY_LIMIT = 1000;
@@ -40,11 +42,28 @@ export function appointmentRoutes(db: Db): RouteModule {
         };
         return reply.status(404).send(body);
       }
-      const history = await changes(db)
-        .find({ appointmentId })
-        .sort({ occurredAt: 1, eventId: 1 })
-        .limit(HISTORY_LIMIT)
-        .toArray();
+      // By _id through the appointment's history where it is built (a change row's _id is its event's
+      // archive id); the secondary-field query until then.
+      const listed = (await historyReady(db, APPOINTMENT_EVENTS))
+        ? ((await historiesOf(db, APPOINTMENT_EVENTS, [appointmentId])).get(appointmentId)?.events ?? [])
+        : null;
+      const history = listed
+        ? (
+            await changes(db)
+              .find({ _id: { $in: listed } })
+              .toArray()
+          )
+            .filter((c) => c.appointmentId === appointmentId)
+            .sort(
+              (a, b) =>
+                a.occurredAt - b.occurredAt || (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0),
+            )
+            .slice(0, HISTORY_LIMIT)
+        : await changes(db)
+            .find({ appointmentId })
+            .sort({ occurredAt: 1, eventId: 1 })
+            .limit(HISTORY_LIMIT)
+            .toArray();
       return { appointment, history };
     });
 

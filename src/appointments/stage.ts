@@ -2,6 +2,7 @@
 // appointment's events through decide.ts, then write archive → change rows → appointments in bulk,
 // each write idempotent or guarded.
 import type { Db } from 'mongodb';
+import { recordHistory } from '../state/entity-history';
 import {
   byIds,
   PlanCut,
@@ -16,6 +17,7 @@ import { changeIdOf, decideAppointment, type AppointmentPlan } from './decide';
 import type { AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import {
+  APPOINTMENT_EVENTS,
   appointmentEvents,
   appointments,
   changes,
@@ -114,7 +116,25 @@ async function write(plans: Plans, db: Db, writeStartedAt: number): Promise<Plan
       });
     }
   }
-  cut.fail(await writeTagged(appointmentEvents(db), archived), failed);
+  const byIndex = new Map(apply.map((p) => [p.index, p]));
+  // The appointment's history by _id first (state/entity-history.ts): replay reaches every archived event.
+  cut.fail(
+    await recordHistory(
+      db,
+      APPOINTMENT_EVENTS,
+      apply
+        .filter((p) => p.plan.archive)
+        .map((p) => ({ index: p.index, entityId: p.plan.archive!.entityId, archiveId: p.plan.archive!._id })),
+    ),
+    failed,
+  );
+  cut.fail(
+    await writeTagged(
+      appointmentEvents(db),
+      archived.filter((a) => cut.allows(byIndex.get(a.index)!)),
+    ),
+    failed,
+  );
 
   const rowWrites: GuardedWrite<ChangeRow>[] = [];
   for (const p of apply.filter((x) => cut.allows(x) && x.plan.row)) {

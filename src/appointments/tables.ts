@@ -4,6 +4,7 @@ import type { Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
+import { historyIndexes, historyQueries } from '../state/entity-history';
 import { eventKey } from '../state/event-identity';
 import type { CollectionIndexes } from '../state/mongo';
 import type { AppointmentState } from './reducer';
@@ -79,6 +80,7 @@ export const APPOINTMENT_INDEXES: CollectionIndexes[] = [
       { key: { entityId: 1, arrivedAt: 1, offset: 1 }, name: 'entity_arrived' },
     ],
   },
+  historyIndexes(APPOINTMENT_EVENTS),
 ];
 
 export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
@@ -118,22 +120,10 @@ export const APPOINTMENT_QUERIES: DeclaredQuery[] = [
     filter: { tenantId: 'acme', outOfOrder: true, occurredAt: { $gte: 0, $lt: 2_000_000_000_000 } },
     sort: { occurredAt: 1, eventId: 1 },
   },
+  ...historyQueries('appointments', APPOINTMENT_EVENTS, 'appt-1'),
   {
-    name: 'archived appointment events by occurrence',
+    name: 'archived appointment events by history (replay)',
     collection: APPOINTMENT_EVENTS,
-    filter: { entityId: 'appt-1' },
-    sort: { occurredAt: 1, _id: 1 },
-  },
-  {
-    name: 'archived appointment events by arrival',
-    collection: APPOINTMENT_EVENTS,
-    filter: { entityId: 'appt-1' },
-    sort: { arrivedAt: 1, offset: 1 },
-  },
-  {
-    name: 'next archived appointment id',
-    collection: APPOINTMENT_EVENTS,
-    filter: { entityId: { $gt: 'appt-1' } },
-    sort: { entityId: 1 },
+    filter: { _id: { $in: [eventKey('acme', 'evt-1')] } },
   },
 ];

@@ -11,6 +11,7 @@ import type { BatchStageSpec } from '../topology/types';
 import { replayAll } from '../replay/full-pass';
 import { rawReadRate } from './baselines';
 import { preloadConversions } from './preload';
+import { replayFigures } from './replay-figures';
 import {
   closeArena,
   offer,
@@ -189,6 +190,22 @@ export async function runPipeline(
       );
       figures['replay full pass: differences'] = summary.differences;
       figures['raw read of the input topics: events/s'] = await rawReadRate(ctx, arena, events);
+    }
+    // Replay's cost on this store: on the empty one (the replay run) and on the preloaded one.
+    if (finished && (spec.replay || spec.preload)) {
+      const lead = spec.preload
+        ? 'pre-0'
+        : (ctx.set.events.find((e) => e.flow === 'conversions')?.key ?? 'none');
+      const label = spec.preload ? `${spec.preload.conversions} archived conversions` : 'empty store';
+      Object.assign(
+        figures,
+        await replayFigures(
+          arena.db,
+          arena.flows.flatMap((f) => f.replay),
+          lead,
+          label,
+        ),
+      );
     }
     return {
       ...measurementOf('pipeline', spec, tracker, finished, { correct, notes }),

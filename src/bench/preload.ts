@@ -2,9 +2,10 @@
 // events and their rows), written by bulk insert so setup takes seconds, not a replay of the topic.
 // Its tenant is kept apart, so the burst's ground truth and the correctness check ignore it.
 import type { Db } from 'mongodb';
+import { historyOf, markHistoryBuilt, type HistoryDoc } from '../state/entity-history';
 import { addEvent, archiveIdOf, publicTotals, rowIdOf, type ExactTotals } from '../conversions/reducer';
 import type { ConversionChange } from '../conversions/schemas';
-import { archiveOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from '../conversions/store';
+import { ARCHIVE, archiveOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from '../conversions/store';
 
 export const PRELOAD_TENANT = 'preloaded';
 const TYPES = ['contacted', 'appointment_set', 'sold'];
@@ -23,6 +24,8 @@ export async function preloadConversions(
 ): Promise<number> {
   const started = Date.now();
   const totals = new Map<string, { key: RowDoc; t: ExactTotals }>();
+  // Each lead's history by _id, as the live stage keeps it (state/entity-history.ts).
+  const histories = new Map<string, HistoryDoc>();
   const base = Date.UTC(2025, 0, 1);
   let docs: ConversionArchiveDoc[] = [];
   const flush = async () => {
@@ -43,6 +46,14 @@ export async function preloadConversions(
       amount: conversionType === 'sold' ? (i % 500) / 4 : null,
     };
     const id = rowIdOf(event);
+    let h = histories.get(leadId);
+    if (!h)
+      histories.set(
+        leadId,
+        (h = { _id: leadId, entityId: leadId, events: [], rows: [], touchedAt: new Date(0) }),
+      );
+    h.events.push(archiveIdOf(event));
+    if (!h.rows!.includes(id)) h.rows!.push(id);
     const row = totals.get(id);
     const before = row?.t ?? null;
     const after = addEvent(before, event);
@@ -95,5 +106,10 @@ export async function preloadConversions(
   for (let i = 0; i < rows.length; i += CHUNK) {
     await rowsOf(db).insertMany(rows.slice(i, i + CHUNK), { ordered: false });
   }
+  const list = [...histories.values()];
+  for (let i = 0; i < list.length; i += CHUNK) {
+    await historyOf(db, ARCHIVE).insertMany(list.slice(i, i + CHUNK), { ordered: false });
+  }
+  await markHistoryBuilt(db, ARCHIVE);
   return Date.now() - started;
 }

@@ -1,13 +1,53 @@
 // `keyflow bench <scenario|quick|all>` (`npm run bench -- quick`): the benchmark and its baselines.
 import { runBench } from '../bench/run';
 import { runScaling } from '../bench/scaling';
-import { createLogger } from '../logger';
+import path from 'node:path';
+import { runQueriesBench, writeQueriesResult } from '../bench/queries';
+import { loadConfig, redactUrl } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { connectStore } from '../state/mongo';
 import { KeyflowError } from '../errors';
 import { defineCommand, usageError } from './args';
 
+/** The declared queries against 1,000 and 1,000,000 unrelated rows, in a database of its own (dropped after). */
+async function benchQueries(log: Logger): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const env = process.env;
+  const sizes = (env.BENCH_QUERY_ROWS ?? '1000,1000000').split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) {
+    throw new KeyflowError('USAGE', 'BENCH_QUERY_ROWS must list whole numbers, e.g. 1000,1000000');
+  }
+  const only = env.BENCH_QUERY_ONLY?.split(',').filter(Boolean);
+  const config = loadConfig(env, { require: ['mongoUrl'] });
+  const store = await connectStore(config, log);
+  const stamp = Date.now().toString(36);
+  const dbs = sizes.map((n) => store.client.db(`kfbench_queries_${stamp}_${n}`));
+  try {
+    out(
+      `Declared queries on ${redactUrl(config.mongoUrl)} (${config.mongoServer}), databases kfbench_queries_${stamp}_<rows>:`,
+    );
+    const r = await runQueriesBench(dbs, {
+      server: `${config.mongoServer} at ${redactUrl(config.mongoUrl)}`,
+      out,
+      sizes,
+      only,
+    });
+    const file = writeQueriesResult(path.join('bench', 'results'), r);
+    const above = r.figures.filter((f) => f.ratio > 2);
+    out(
+      `\n${r.figures.length} queries; ${above.length} above 2: ${above.map((f) => `${f.collection}: ${f.query} (${f.ratio})`).join('; ') || 'none'}`,
+    );
+    out(`Wrote ${file}.`);
+    return 0;
+  } finally {
+    for (const db of dbs) await db.dropDatabase().catch(() => undefined);
+    await store.close();
+  }
+}
+
 export const benchCommand = defineCommand({
   name: 'bench',
-  operands: '<scenario|quick|all|scaling>',
+  operands: '<scenario|quick|all|scaling|queries>',
   summary: 'measure the pipeline against same-run baselines; writes bench/results/latest.json and a report',
   options: {},
   async run({ positionals }) {
@@ -19,6 +59,7 @@ export const benchCommand = defineCommand({
     const log = createLogger(process.env.LOG_LEVEL ?? 'error');
     // The scaling curve runs processor children instead of contestants: a mode of its own.
     if (what === 'scaling') return runScaling({ log, out: (line) => process.stdout.write(`${line}\n`) });
+    if (what === 'queries') return benchQueries(log);
     return runBench({
       what,
       log,

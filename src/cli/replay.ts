@@ -5,13 +5,27 @@ import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { replayEntity } from '../replay/engine';
 import { replayAll } from '../replay/full-pass';
-import { entityText, progressDetail, runText, toJson } from '../replay/report';
+import { replaySince } from '../replay/since';
+import { entityText, progressDetail, runText, sinceText, toJson } from '../replay/report';
 import { connectStore } from '../state/mongo';
 import { Progress } from './progress';
 import { defineCommand, usageError, wholeNumber } from './args';
 
 /** Exit code of a full pass stopped by Ctrl-C before it finished (the shell's convention for SIGINT). */
 const INTERRUPTED = 130;
+
+const AGE = /^(\d+)(m|h|d)$/;
+const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `--since`: an ISO time, or an age before now (`90m`, `6h`, `2d`). */
+export function sinceTime(text: string, refuse: (m: string) => Error, now = Date.now()): Date {
+  const age = AGE.exec(text);
+  if (age) return new Date(now - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS]);
+  const t = /^\d{4}-\d\d-\d\d/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(t))
+    throw refuse(`--since takes an ISO time (2026-12-06T21:00Z) or an age (90m, 6h, 2d), not "${text}"`);
+  return new Date(t);
+}
 
 export const replayCommand = defineCommand({
   name: 'replay',
@@ -21,22 +35,32 @@ export const replayCommand = defineCommand({
     id: { type: 'string', value: '<entityId>', doc: 'replay one entity (every table it touches)' },
     entity: { type: 'string', value: '<kind>', doc: 'only the tables of this kind of entity' },
     all: { type: 'boolean', doc: 'a full pass over every entity, resumable, with progress on stderr' },
+    since: {
+      type: 'string',
+      value: '<time>',
+      doc: 'only the entities a live write touched since then (ISO time, or an age: 90m, 6h, 2d)',
+    },
     shards: { type: 'string', value: 'N', doc: '--all: split the pass into N shards run side by side' },
     resume: { type: 'string', value: '<runId>', doc: 'continue an interrupted --all run (implies --all)' },
     repair: { type: 'boolean', doc: 'write the recomputed rows where they differ' },
     json: { type: 'boolean', doc: 'print the report as JSON' },
   },
-  notes: ['Give either --id or --all. Exit 0 when nothing is left to fix, 1 when differences remain.'],
+  notes: [
+    'Give one of --id, --all or --since. Exit 0 when nothing is left to fix, 1 when differences remain.',
+  ],
   async run({ values }) {
     const refuse = (message: string) => usageError(replayCommand, message);
     const { id, resume, entity } = values;
     const all = values.all === true || resume !== undefined;
-    if ((id === undefined) === !all) throw refuse('give either --id <entityId> or --all');
+    const since = values.since === undefined ? undefined : sinceTime(values.since, refuse);
+    if ([id !== undefined, all, since !== undefined].filter(Boolean).length !== 1) {
+      throw refuse('give one of --id <entityId>, --all or --since <time>');
+    }
     if (id !== undefined && (id.length === 0 || id.length > 512)) {
       throw refuse('--id must be 1 to 512 characters');
     }
     const shards = wholeNumber(values.shards, 'shards');
-    if (id !== undefined && shards !== undefined) throw refuse('--shards applies to --all only');
+    if (!all && shards !== undefined) throw refuse('--shards applies to --all only');
     const repair = values.repair === true;
     const json = values.json === true;
 
@@ -51,6 +75,11 @@ export const replayCommand = defineCommand({
         const report = await replayEntity(store.db, tables, id, { repair });
         process.stdout.write(`${json ? toJson(report) : entityText(report)}\n`);
         return report.differences.length ? 1 : 0;
+      }
+      if (since !== undefined) {
+        const summary = await replaySince(store.db, tables, since, { repair });
+        process.stdout.write(`${json ? toJson(summary) : sinceText(summary)}\n`);
+        return summary.remaining > 0 ? 1 : 0;
       }
       const stop = new AbortController();
       const onSigint = () => {

@@ -3,7 +3,9 @@
 import type { Db } from 'mongodb';
 import { z } from 'zod';
 import { parseInput, type RouteModule } from '../api/server';
-import { archiveOf, rowsOf } from './store';
+import { historyReady } from '../replay/by-history';
+import { historiesOf } from '../state/entity-history';
+import { ARCHIVE, archiveOf, rowsOf } from './store';
 
 // Ids reach Mongo only as equality values; the charset also keeps `$` and dots out of them.
 const id = z
@@ -69,13 +71,29 @@ export function conversionsRoutes(db: Db): RouteModule {
   return (app) => {
     app.get('/tenants/:tenantId/leads/:leadId/conversions', async (req) => {
       const { tenantId, leadId } = parseInput(leadParams, req.params, 'params');
-      const rows = await rowsOf(db)
-        .find(
-          { tenantId, leadId },
-          { projection: { _id: 0, conversionType: 1, count: 1, amount: 1, firstAt: 1, lastAt: 1 } },
-        )
-        .sort({ conversionType: 1 })
-        .toArray();
+      const projection = {
+        _id: 0,
+        tenantId: 1,
+        conversionType: 1,
+        count: 1,
+        amount: 1,
+        firstAt: 1,
+        lastAt: 1,
+      };
+      // By _id through the lead's history where it is built (every server answers that from its _id
+      // index); the secondary-field query until then.
+      const history = (await historyReady(db, ARCHIVE)) ? await historiesOf(db, ARCHIVE, [leadId]) : null;
+      const found = history
+        ? await rowsOf(db)
+            .find({ _id: { $in: history.get(leadId)?.rows ?? [] } }, { projection })
+            .toArray()
+        : await rowsOf(db).find({ tenantId, leadId }, { projection }).toArray();
+      const rows = found
+        .filter((r) => r.tenantId === tenantId)
+        .map(({ tenantId: _t, ...r }) => r)
+        .sort((a, b) =>
+          a.conversionType < b.conversionType ? -1 : a.conversionType > b.conversionType ? 1 : 0,
+        );
       return { tenantId, leadId, conversions: rows };
     });
 

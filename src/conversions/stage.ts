@@ -22,7 +22,16 @@ import {
 } from './fold';
 import { archiveIdOf, rowIdOf, type RowKey } from './reducer';
 import type { ConversionEvent } from './schemas';
-import { archiveOf, eventOf, exactOf, rowsOf, type ConversionArchiveDoc, type RowDoc } from './store';
+import { recordHistory } from '../state/entity-history';
+import {
+  ARCHIVE,
+  archiveOf,
+  eventOf,
+  exactOf,
+  rowsOf,
+  type ConversionArchiveDoc,
+  type RowDoc,
+} from './store';
 
 export interface ConversionStageNames {
   name: string;
@@ -106,7 +115,29 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
     // A duplicate id here means another member archived it since our read: retry, and re-read it.
     inserts.push({ index: p.index, op: { insertOne: { document: doc } } });
   }
-  cut.fail(await writeTagged(archiveOf(db) as Collection<ConversionArchiveDoc>, inserts), failed);
+  // The lead's history by _id first (state/entity-history.ts), so replay reaches every archived event.
+  const listed = plans.filter((p) => p.plan.kind === 'count');
+  const byIndex = new Map(plans.map((p) => [p.index, p]));
+  cut.fail(
+    await recordHistory(
+      db,
+      ARCHIVE,
+      listed.map((p) => ({
+        index: p.index,
+        entityId: p.event.value.leadId,
+        archiveId: archiveIdOf(p.event.value),
+        rowId: p.plan.rowId,
+      })),
+    ),
+    failed,
+  );
+  cut.fail(
+    await writeTagged(
+      archiveOf(db) as Collection<ConversionArchiveDoc>,
+      inserts.filter((i) => cut.allows(byIndex.get(i.index)!)),
+    ),
+    failed,
+  );
 
   const byRow = new Map<string, Planned<ConversionEvent, ConversionPlan>[]>();
   for (const p of plans) {

@@ -4,6 +4,7 @@ import type { Collection, Db } from 'mongodb';
 import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archivedEventId, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
+import { historyIndexes, historyQueries } from '../state/entity-history';
 import type { CollectionIndexes } from '../state/mongo';
 import { KeyflowError } from '../errors';
 import { archiveIdOf, rowIdOf, type ConversionRow, type ExactTotals } from './reducer';
@@ -52,6 +53,7 @@ export const CONVERSION_INDEXES: CollectionIndexes[] = [
       { key: { tenantId: 1, 'value.conversionType': 1, occurredAt: 1 }, name: 'tenant_type_occurred' },
     ],
   },
+  historyIndexes(ARCHIVE),
   {
     collection: ROWS,
     // A lead's rows (replay, by leadId) and a tenant's lead (the route, sorted by type); the live
@@ -73,17 +75,11 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     collection: ARCHIVE,
     filter: { _id: { $in: [archiveIdOf({ tenantId: 't1', eventId: 'e1' })] } },
   },
+  ...historyQueries('conversions', ARCHIVE, 'l1'),
   {
-    name: 'conversions.archive.leadEvents',
+    name: 'conversions.archive.byHistory (replay)',
     collection: ARCHIVE,
-    filter: { entityId: 'l1' },
-    sort: { occurredAt: 1, _id: 1 },
-  },
-  {
-    name: 'conversions.archive.leadIds',
-    collection: ARCHIVE,
-    filter: { entityId: { $gt: 'l0' } },
-    sort: { entityId: 1 },
+    filter: { _id: { $in: [archiveIdOf({ tenantId: 't1', eventId: 'e1' })] } },
   },
   {
     name: 'conversions.archive.tenantTotals',
@@ -109,7 +105,7 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     collection: ROWS,
     filter: { _id: SAMPLE_ROW, version: 4 },
   },
-  { name: 'conversions.rows.byLead', collection: ROWS, filter: { leadId: 'l1' } },
+  { name: 'conversions.rows.byHistory (replay)', collection: ROWS, filter: { _id: { $in: [SAMPLE_ROW] } } },
   {
     name: 'conversions.rows.byTenantLead',
     collection: ROWS,

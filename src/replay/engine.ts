@@ -87,6 +87,53 @@ function failure(err: unknown, table: ReplayTable, entityId: string, step: strin
   });
 }
 
+/** Tables already prepared on a database (their history built), so each is prepared once per process. */
+const prepared = new WeakMap<Db, Set<string>>();
+
+/** Readies each table's reads (see ReplayTable.prepare) once per database and process. */
+export async function prepareTables(db: Db, tables: readonly ReplayTable[]): Promise<void> {
+  let done = prepared.get(db);
+  if (!done) prepared.set(db, (done = new Set()));
+  for (const t of tables) {
+    if (!t.prepare || done.has(t.table)) continue;
+    await t.prepare(db);
+    done.add(t.table);
+  }
+}
+
+/**
+ * Repairs one table of an entity, retrying with backoff while a live update gets there first (RACING),
+ * and checks again. The retry loop is this one function, so the shared retry-with-backoff helper can
+ * replace it in one place.
+ */
+async function repairWithRetry(
+  db: Db,
+  table: ReplayTable,
+  entityId: string,
+  first: Check,
+  opts: { attempts: number; backoffMs: number },
+): Promise<{ state: Check; attempts: number; conflict?: Conflict }> {
+  let state = first;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await table.repair(db, entityId, state.expected, state.actual);
+    } catch (err) {
+      const e = classify(err);
+      if (!RACING.has(e.code)) throw failure(err, table, entityId, 'repair');
+      if (attempt >= opts.attempts) {
+        const conflict = { entityId, table: table.table, attempts: attempt, message: e.message };
+        return { state: await check(db, table, entityId), attempts: attempt, conflict };
+      }
+      await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, opts.backoffMs * 2 ** (attempt - 1))));
+      // What the live update wrote is the new starting point; it may even have settled the drift.
+      state = await check(db, table, entityId);
+      if (state.differences.length) continue;
+      return { state, attempts: attempt };
+    }
+    return { state: await check(db, table, entityId), attempts: attempt };
+  }
+}
+
 export async function replayEntity(
   db: Db,
   tables: readonly ReplayTable[],
@@ -107,6 +154,7 @@ export async function replayEntity(
     durationMs: 0,
   };
 
+  await prepareTables(db, tables);
   // Sequential on purpose: a temporal table's expected rows may read a derived table repaired just before.
   for (const table of replayOrder(tables, opts.entity)) {
     let state = await check(db, table, entityId);
@@ -120,27 +168,12 @@ export async function replayEntity(
     };
     report.found.push(...state.differences);
     if (repair && state.differences.length) {
-      for (let attempt = 1; ; attempt++) {
-        outcome.attempts = attempt;
-        try {
-          await table.repair(db, entityId, state.expected, state.actual);
-        } catch (err) {
-          const e = classify(err);
-          if (!RACING.has(e.code)) throw failure(err, table, entityId, 'repair');
-          if (attempt >= attempts) {
-            outcome.status = 'conflict';
-            report.conflicts.push({ entityId, table: table.table, attempts: attempt, message: e.message });
-            state = await check(db, table, entityId);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, backoffMs * 2 ** (attempt - 1))));
-          // What the live update wrote is the new starting point; it may even have settled the drift.
-          state = await check(db, table, entityId);
-          if (state.differences.length) continue;
-          break;
-        }
-        state = await check(db, table, entityId);
-        break;
+      const done = await repairWithRetry(db, table, entityId, state, { attempts, backoffMs });
+      state = done.state;
+      outcome.attempts = done.attempts;
+      if (done.conflict) {
+        outcome.status = 'conflict';
+        report.conflicts.push(done.conflict);
       }
       outcome.remaining = state.differences.length;
       if (outcome.status !== 'conflict') outcome.status = outcome.remaining ? 'unrepaired' : 'repaired';

@@ -1,10 +1,13 @@
-// A full replay pass over every entity with archived events, partitioned into shards by a hash of the
-// entity id (shard.ts). Shards run with bounded concurrency and checkpoint after every batch (runs.ts),
-// so a run stopped by a signal, a crash or an error resumes from its checkpoints under its run id.
+// A full replay pass over every entity with archived events, split into shards. Where the tables walk
+// their ids as a stream (ReplayTable.walkIds: the domains' `_id`-keyed histories), each shard owns its
+// own disjoint id range (bounds from a sample, kept in the run) and reads it as one streaming read;
+// otherwise every shard pages every id and keeps those of its hash (shard.ts). A shard keeps its next
+// page's reads in flight while the current page is diffed, reads a page with one `$in` per table, and
+// checkpoints after every page (runs.ts), so a stopped run resumes from its checkpoints under its run id.
 import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
 import { diffRows } from './diff';
-import { replayEntity, type Conflict, type ReplayEntityOptions } from './engine';
+import { prepareTables, replayEntity, type Conflict, type ReplayEntityOptions } from './engine';
 import {
   newRunId,
   ReplayRuns,
@@ -15,7 +18,7 @@ import {
   type ShardCheckpoint,
   type ShardCounts,
 } from './runs';
-import { SHARD_HASH, shardOf } from './shard';
+import { RANGE_SHARDS, SHARD_HASH, shardOf } from './shard';
 import type { Difference, ReplayTable } from './types';
 
 export interface ReplayAllOptions {
@@ -115,6 +118,73 @@ async function estimate(db: Db, groups: Group[]): Promise<number | null> {
   return total;
 }
 
+/** Whether a group's ids can be walked as one stream per id range (every table walks the same ids). */
+const walks = (g: Group) => g.tables.every((t) => t.walkIds && t.sampleIds);
+
+/**
+ * Each group's shard bounds: shard s walks (bounds[s-1], bounds[s]] (the first from the start, the last
+ * to the end), cut at the quantiles of a random sample of the group's ids. Null when a group cannot walk.
+ */
+async function rangeBounds(db: Db, groups: Group[], shards: number): Promise<string[][] | null> {
+  if (groups.length === 0 || !groups.every(walks)) return null;
+  const out: string[][] = [];
+  for (const g of groups) {
+    const sample = [...new Set(await g.tables[0]!.sampleIds!(db, Math.min(20_000, 200 * shards)))].sort(
+      compareIds,
+    );
+    const cuts: string[] = [];
+    for (let s = 1; s < shards && sample.length; s++) {
+      const cut = sample[Math.floor((s * sample.length) / shards)]!;
+      if (cuts[cuts.length - 1] !== cut) cuts.push(cut);
+    }
+    // Fewer distinct cuts than shards (a small group): the later shards' ranges are empty.
+    while (cuts.length < shards - 1) cuts.push(cuts[cuts.length - 1] ?? '');
+    out.push(cuts);
+  }
+  return out;
+}
+
+interface Page {
+  ids: string[];
+  /** The last page of the shard's range in this group. */
+  exhausted: boolean;
+}
+
+/** A shard's pages of one group: the ids of its range as one stream, `batch` at a time. */
+async function* rangePages(
+  db: Db,
+  group: Group,
+  range: { after?: string; to?: string },
+  batch: number,
+): AsyncGenerator<Page> {
+  let ids: string[] = [];
+  for await (const id of group.tables[0]!.walkIds!(db, range.after, range.to)) {
+    ids.push(id);
+    if (ids.length === batch) {
+      yield { ids, exhausted: false };
+      ids = [];
+    }
+  }
+  yield { ids, exhausted: true };
+}
+
+/** A shard's pages of one group by hash: every id paged, those of the shard kept. */
+async function* hashPages(
+  db: Db,
+  group: Group,
+  after: string | undefined,
+  batch: number,
+  keep: (id: string) => boolean,
+): AsyncGenerator<Page & { last: string | undefined }> {
+  let cursor = after;
+  for (;;) {
+    const { ids, exhausted } = await nextIds(db, group.tables, cursor, batch);
+    cursor = ids[ids.length - 1] ?? cursor;
+    yield { ids: ids.filter(keep), exhausted, last: ids[ids.length - 1] };
+    if (exhausted) return;
+  }
+}
+
 async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[], opts: ReplayAllOptions) {
   const groups = groupsOf(tables);
   const tableNames = tables.map((t) => t.table);
@@ -123,9 +193,12 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
     if (!Number.isInteger(shards) || shards < 1) {
       throw new KeyflowError('USAGE', `shards must be a whole number ≥ 1, got ${shards}`);
     }
+    await prepareTables(db, tables);
+    const bounds = await rangeBounds(db, groups, shards);
     const doc = await runs.create({
       runId: newRunId(),
       shards,
+      ...(bounds ? { hash: RANGE_SHARDS, bounds } : {}),
       repair: opts.repair ?? false,
       batch: opts.batch ?? 500,
       groups: groups.map((g) => g.entity),
@@ -141,7 +214,9 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
       'USAGE',
       `run ${doc._id} was started with ${what} ${String(was)}, not ${String(now)}; resume it with the same, or start a new run`,
     );
-  if (doc.hash !== SHARD_HASH) throw mismatch('shard hash', doc.hash, SHARD_HASH);
+  const hash = doc.bounds ? RANGE_SHARDS : SHARD_HASH;
+  if (doc.hash !== hash) throw mismatch('shard hash', doc.hash, hash);
+  await prepareTables(db, tables);
   if (opts.shards !== undefined && opts.shards !== doc.shards)
     throw mismatch('shards', doc.shards, opts.shards);
   if (opts.repair !== undefined && opts.repair !== doc.repair)
@@ -175,15 +250,20 @@ function summarise(doc: ReplayRunDoc, session: { resumed: boolean; startedAt: nu
  * The ids of a page found clean by the tables' batched reads (one query per table for the whole page).
  * Empty when a table has no batched form: then every entity is checked on its own.
  */
-async function cleanInBulk(
+export async function cleanInBulk(
   db: Db,
   tables: readonly ReplayTable[],
   ids: readonly string[],
 ): Promise<Set<string>> {
   if (ids.length === 0 || !tables.every((t) => t.expectedMany && t.actualMany)) return new Set();
   const clean = new Set(ids);
-  for (const t of tables) {
-    const [expected, actual] = await Promise.all([t.expectedMany!(db, ids), t.actualMany!(db, ids)]);
+  const read = await Promise.all(
+    tables.map(async (t) => {
+      const [expected, actual] = await Promise.all([t.expectedMany!(db, ids), t.actualMany!(db, ids)]);
+      return { t, expected, actual };
+    }),
+  );
+  for (const { t, expected, actual } of read) {
     for (const id of ids) {
       if (!clean.has(id)) continue;
       const d = diffRows({
@@ -245,43 +325,84 @@ export async function replayAll(
     };
   };
 
-  const runShard = async (shard: number) => {
-    let cp = checkpoints.get(shard)!;
-    while (!cp.done && !stop.signal.aborted) {
-      const group = groups[cp.group]!;
-      const { ids, exhausted } = await nextIds(db, group.tables, cp.after ?? undefined, doc.batch);
-      const counts = { ...ZERO_COUNTS };
-      const differences: Difference[] = [];
-      const conflicts: Conflict[] = [];
-      const mine = ids.filter((id) => shardOf(id, doc.shards) === shard);
-      const clean = await cleanInBulk(db, group.tables, mine);
-      for (const id of mine) {
-        if (clean.has(id)) {
-          counts.checked++;
+  /** The pages of a shard from its checkpoint on, group after group. */
+  async function* pagesOf(shard: number, from: ShardCheckpoint) {
+    for (let g = from.group; g < groups.length; g++) {
+      const group = groups[g]!;
+      const after = g === from.group ? (from.after ?? undefined) : undefined;
+      if (doc.bounds) {
+        const cuts = doc.bounds[g]!;
+        const lower = shard === 0 ? undefined : cuts[shard - 1];
+        const upper = shard === doc.shards - 1 ? undefined : cuts[shard];
+        if (shard > 0 && upper !== undefined && lower === upper) {
+          yield { group: g, ids: [], exhausted: true, last: undefined };
           continue;
         }
-        const r = await replayEntity(db, group.tables, id, { ...opts.entityOptions, repair: doc.repair });
-        counts.checked++;
-        counts.differences += r.found.length;
-        if (r.found.length) counts.withDifferences++;
-        if (r.found.length && !r.differences.length) counts.repaired++;
-        if (r.conflicts.length) counts.conflicts++;
-        if (r.differences.length) counts.remaining++;
-        differences.push(...r.found);
-        conflicts.push(...r.conflicts);
+        for await (const p of rangePages(db, group, { after: after ?? lower, to: upper }, doc.batch)) {
+          yield { group: g, ...p, last: p.ids[p.ids.length - 1] };
+        }
+      } else {
+        const keep = (id: string) => shardOf(id, doc.shards) === shard;
+        for await (const p of hashPages(db, group, after, doc.batch, keep)) yield { group: g, ...p };
       }
-      const nextGroup = exhausted ? cp.group + 1 : cp.group;
-      const merged = sumCounts([cp, counts]);
-      cp = {
-        ...merged,
-        group: nextGroup,
-        after: exhausted ? null : (ids[ids.length - 1] ?? null),
-        done: nextGroup >= groups.length,
-      };
-      await runs.checkpoint(runId, shard, cp, { differences, conflicts, max });
-      checkpoints.set(shard, cp);
-      session.checked += counts.checked;
-      opts.onProgress?.(progress());
+    }
+  }
+
+  const runShard = async (shard: number) => {
+    let cp = checkpoints.get(shard)!;
+    if (cp.done) return;
+    const pages = pagesOf(shard, cp);
+    // A page and its batched reads; the next one is started before the current one is diffed.
+    const load = async () => {
+      const next = await pages.next();
+      if (next.done) return null;
+      const page = next.value;
+      return { page, clean: await cleanInBulk(db, groups[page.group]!.tables, page.ids) };
+    };
+    let pending = load();
+    try {
+      while (!stop.signal.aborted) {
+        const loaded = await pending;
+        if (!loaded) break;
+        pending = load();
+        const { page, clean } = loaded;
+        const group = groups[page.group]!;
+        const counts = { ...ZERO_COUNTS };
+        const differences: Difference[] = [];
+        const conflicts: Conflict[] = [];
+        for (const id of page.ids) {
+          if (clean.has(id)) {
+            counts.checked++;
+            continue;
+          }
+          const r = await replayEntity(db, group.tables, id, { ...opts.entityOptions, repair: doc.repair });
+          counts.checked++;
+          counts.differences += r.found.length;
+          if (r.found.length) counts.withDifferences++;
+          if (r.found.length && !r.differences.length) counts.repaired++;
+          if (r.conflicts.length) counts.conflicts++;
+          if (r.differences.length) counts.remaining++;
+          differences.push(...r.found);
+          conflicts.push(...r.conflicts);
+        }
+        const nextGroup = page.exhausted ? page.group + 1 : page.group;
+        const merged = sumCounts([cp, counts]);
+        cp = {
+          ...merged,
+          group: nextGroup,
+          after: page.exhausted ? null : (page.last ?? cp.after),
+          done: nextGroup >= groups.length,
+        };
+        await runs.checkpoint(runId, shard, cp, { differences, conflicts, max });
+        checkpoints.set(shard, cp);
+        session.checked += counts.checked;
+        opts.onProgress?.(progress());
+        if (cp.done) break;
+      }
+    } finally {
+      // A page read ahead and not used (stopped, or failed): let its reads settle before the shard returns.
+      await pending.catch(() => undefined);
+      await pages.return(undefined);
     }
   };
 

@@ -1,5 +1,6 @@
 // How replay results read: JSON for scripts and the API, a fixed-width table of differences for people,
 // and a one-line summary for logs and alerts.
+import type { SinceSummary } from './since';
 import type { EntityReport } from './engine';
 import type { ReplayProgress, ReplaySummary } from './full-pass';
 import type { Difference } from './types';
@@ -114,7 +115,26 @@ export function runText(s: ReplaySummary, maxWidth = 40): string {
   return lines.join('\n');
 }
 
+/** A `--since` check: its differences and conflicts, then one summary line. */
+export function sinceText(s: SinceSummary, maxWidth = 40): string {
+  const lines: string[] = [];
+  if (s.differenceList.length) lines.push(differencesTable(s.differenceList, maxWidth));
+  if (s.differences > s.differenceList.length) {
+    lines.push(`… and ${s.differences - s.differenceList.length} more differences not listed`);
+  }
+  for (const c of s.conflictList) {
+    lines.push(`conflict: ${c.entityId} ${c.table} after ${c.attempts} attempts: ${c.message}`);
+  }
+  lines.push(
+    `since ${s.since}: ${s.checked} entities touched and checked in ${(s.durationMs / 1000).toFixed(1)}s, ` +
+      `${s.withDifferences} with differences (${s.differences} in all), ${s.repaired} repaired, ` +
+      `${s.remaining} left, ${s.conflicts} conflicts${s.status === 'interrupted' ? ' (interrupted)' : ''}`,
+  );
+  if (s.skipped.length) lines.push(`not checked (no entity history; run --all): ${s.skipped.join(', ')}`);
+  return lines.join('\n');
+}
+
 /** JSON as the CLI prints it; the API returns the same objects through fastify. */
-export function toJson(value: EntityReport | ReplaySummary): string {
+export function toJson(value: EntityReport | ReplaySummary | SinceSummary): string {
   return JSON.stringify(value, null, 2);
 }

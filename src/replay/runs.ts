@@ -32,7 +32,7 @@ export interface ShardCounts {
 export interface ShardCheckpoint extends ShardCounts {
   /** Index of the entity group (tables sharing an `entity`) being walked; all groups done when `done`. */
   group: number;
-  /** Last entity id walked in that group; every shard walks every id and replays those of its shard. */
+  /** Last entity id walked in that group (by range: within the shard's range; by hash: of every id). */
   after: string | null;
   done: boolean;
 }
@@ -44,7 +44,10 @@ export interface ReplayRunDoc {
   updatedAt: Date;
   finishedAt?: Date;
   shards: number;
+  /** How ids map to shards: SHARD_HASH, or RANGE_SHARDS with `bounds`. */
   hash: string;
+  /** Per entity group, the shards' upper bounds (shard s walks (bounds[s-1], bounds[s]]). */
+  bounds?: string[][];
   repair: boolean;
   batch: number;
   /** The entity kinds walked, in order, and the tables replayed: a resume must see the same ones. */
@@ -114,6 +117,8 @@ export class ReplayRuns {
   async create(
     init: Pick<ReplayRunDoc, 'shards' | 'repair' | 'batch' | 'groups' | 'tables' | 'estimate'> & {
       runId: string;
+      hash?: string;
+      bounds?: string[][];
     },
   ): Promise<ReplayRunDoc> {
     const now = new Date();

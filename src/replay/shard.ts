@@ -11,6 +11,9 @@
 
 export const SHARD_HASH = 'fnv1a32+fmix32';
 
+/** A run whose shards own id ranges (bounds kept in the run) instead of hashes. */
+export const RANGE_SHARDS = 'range';
+
 export function fnv1a32(text: string): number {
   let h = 0x811c9dc5;
   for (const byte of Buffer.from(text, 'utf8')) {

@@ -49,6 +49,20 @@ export interface ReplayTable {
    */
   expectedMany?(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>>;
   actualMany?(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>>;
+  /**
+   * Optional: readies what the reads above need before a replay (builds the `_id`-keyed entity history
+   * of events archived before the live path kept it; see state/entity-history.ts). Idempotent.
+   */
+  prepare?(db: Db): Promise<void>;
+  /**
+   * Optional: every entity id after `after` up to `to` (inclusive), in order, as one streaming read —
+   * the full pass walks a shard's id range with it instead of paging with `entityIds`.
+   */
+  walkIds?(db: Db, after: string | undefined, to: string | undefined): AsyncIterable<string>;
+  /** Optional, with walkIds: a random sample of about `n` entity ids, to cut the shards' id ranges. */
+  sampleIds?(db: Db, n: number): Promise<string[]>;
+  /** Optional: the entities a live write touched at or after `since` (`keyflow replay --since`). */
+  touchedIds?(db: Db, since: Date): AsyncIterable<string>;
 }
 
 /** Groups documents by an id field into a map holding every asked id (empty lists for the rest). */

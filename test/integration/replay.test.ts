@@ -232,9 +232,13 @@ describe('full pass over 10,000 events of 2,000 entities', () => {
     expect(last.checkedThisSession).toBe(2000 - checkedAfterTwo);
     expect(last.differenceList.map((d) => d.entityId)).toEqual([ids[1500]]);
     expect(expectedCalls.size).toBe(2000);
-    // Once each, by its page's batched read; the one that differs a second time, on its own.
-    expect(expectedCalls.get(ids[1500]!)).toBe(2);
-    expect([...expectedCalls].filter(([id]) => id !== ids[1500]).every(([, n]) => n === 1)).toBe(true);
+    // Once each by its page's batched read, the one that differs a second time on its own. A shard
+    // reads its next page while it diffs the current one: a page read ahead when a session stopped is
+    // read again by the resume — at most one page per shard for each of the two stopped sessions.
+    const again = [...expectedCalls].filter(([id, n]) => id !== ids[1500] && n !== 1);
+    expect(again.every(([, n]) => n === 2)).toBe(true);
+    expect(again.length).toBeLessThanOrEqual(2 * 4 * 100);
+    expect(expectedCalls.get(ids[1500]!)! - 1).toBeLessThanOrEqual(2);
 
     // A finished run resumed again does nothing.
     expectedCalls.clear();

@@ -1,0 +1,118 @@
+// Replay's reads of a domain's archive through its `_id`-keyed entity history (state/entity-history.ts):
+// an entity's events are one read of its history document and one `$in` read of the archive by _id, so
+// replaying an entity or a page of them costs the same on every server however large the tables are.
+import type { Collection, Db, Document } from 'mongodb';
+import type { ArchivedEvent } from '../state/archive';
+import {
+  buildHistory,
+  historyBuilt,
+  markHistoryBuilt,
+  historyOf,
+  touchedSince,
+  walkHistory,
+  type HistoryDoc,
+} from '../state/entity-history';
+
+/**
+ * Ids per `$in` read. SecantusDB answers one `_id: {$in}` of 1,000 ids in seconds (superlinear) and
+ * mongo-java-server in most of one; pieces of this size, read side by side, take a fraction of that.
+ */
+export const IN_CHUNK = 64;
+
+/** Documents by _id in `$in` pieces of IN_CHUNK, read side by side. */
+export async function findByIds<T extends Document>(
+  coll: Collection<T>,
+  ids: readonly unknown[],
+): Promise<T[]> {
+  const parts: Promise<T[]>[] = [];
+  for (let i = 0; i < ids.length; i += IN_CHUNK) {
+    parts.push(coll.find({ _id: { $in: ids.slice(i, i + IN_CHUNK) } } as never).toArray() as Promise<T[]>);
+  }
+  return (await Promise.all(parts)).flat();
+}
+
+export type ArrivalOrder = 'occurred' | 'arrival';
+
+/** The reducers' order (occurredAt, then _id) or the order of arrival (arrivedAt, then offset). */
+function comparator(order: ArrivalOrder) {
+  return order === 'occurred'
+    ? (a: ArchivedEvent, b: ArchivedEvent) =>
+        a.occurredAt - b.occurredAt || (a._id < b._id ? -1 : a._id > b._id ? 1 : 0)
+    : (a: ArchivedEvent, b: ArchivedEvent) => a.arrivedAt - b.arrivedAt || a.offset - b.offset;
+}
+
+export interface EntityHistories<V extends Document> {
+  histories: Map<string, HistoryDoc>;
+  /** Every asked id is a key; its events in the asked order. */
+  events: Map<string, ArchivedEvent<V>[]>;
+}
+
+/** The histories and archived events of many entities: two reads by _id. */
+export async function eventsByHistory<V extends Document>(
+  db: Db,
+  archive: string,
+  ids: readonly string[],
+  order: ArrivalOrder = 'occurred',
+): Promise<EntityHistories<V>> {
+  const histories = new Map((await findByIds(historyOf(db, archive), ids)).map((h) => [h._id, h] as const));
+  const archiveIds = [...histories.values()].flatMap((h) => h.events);
+  const docs = (await findByIds(db.collection(archive), archiveIds)) as unknown as ArchivedEvent<V>[];
+  const events = new Map<string, ArchivedEvent<V>[]>(ids.map((id) => [id, []]));
+  for (const d of docs) events.get(d.entityId)?.push(d);
+  const by = comparator(order);
+  for (const list of events.values()) list.sort(by);
+  return { histories, events };
+}
+
+/** Builds the history of events archived before the live path kept it (once per store). */
+export function prepareHistory(
+  db: Db,
+  archive: string,
+  rowIdOf?: (doc: Record<string, unknown>) => string,
+): Promise<number> {
+  return buildHistory(db, archive, rowIdOf);
+}
+
+/** The entity ids after `after` up to `to` (inclusive), in order, as one streaming read. */
+export async function* walkEntities(
+  db: Db,
+  archive: string,
+  after: string | undefined,
+  to: string | undefined,
+): AsyncIterable<string> {
+  for await (const d of walkHistory(db, archive, { after, to }, 2000)) yield d._id;
+}
+
+export async function* touchedEntities(db: Db, archive: string, since: Date): AsyncIterable<string> {
+  for await (const d of touchedSince(db, archive, since, 2000)) yield d._id;
+}
+
+/** About how many entities have a history (the full pass's estimate). */
+export const historyCount = (db: Db, archive: string) => historyOf(db, archive).estimatedDocumentCount();
+
+/** A random sample of about `n` entity ids (the full pass cuts its shards' ranges at its quantiles). */
+export async function sampleEntities(db: Db, archive: string, n: number): Promise<string[]> {
+  const docs = await historyOf(db, archive)
+    .aggregate<{ entityId?: string }>([{ $sample: { size: n } }, { $project: { _id: 0, entityId: 1 } }])
+    .toArray();
+  return docs.flatMap((d) => (typeof d.entityId === 'string' ? [d.entityId] : []));
+}
+
+/** Archives whose history is known built, per database handle (it stays built once it is). */
+const ready = new WeakMap<Db, Set<string>>();
+
+/**
+ * Whether reads may go through the archive's history (built, see buildHistory); until replay builds it
+ * on an older store, the routes keep their secondary-field queries.
+ */
+export async function historyReady(db: Db, archive: string): Promise<boolean> {
+  if (ready.get(db)?.has(archive)) return true;
+  if (!(await historyBuilt(db, archive))) {
+    // An empty archive: every event from now on is archived by a live path that lists it first.
+    if ((await db.collection(archive).estimatedDocumentCount()) > 0) return false;
+    await markHistoryBuilt(db, archive);
+  }
+  if (!ready.has(db)) ready.set(db, new Set());
+  ready.get(db)!.add(archive);
+  return true;
+}
