@@ -1,5 +1,6 @@
 // Replays one entity: recomputes each of its tables from the archived events with the live reducers,
 // compares with the stored rows, and with `repair` writes the recomputed rows and checks again.
+import { retrying } from '../consumers/retry';
 import type { Db } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
 import { diffRows } from './diff';
@@ -114,24 +115,33 @@ async function repairWithRetry(
   opts: { attempts: number; backoffMs: number },
 ): Promise<{ state: Check; attempts: number; conflict?: Conflict }> {
   let state = first;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await table.repair(db, entityId, state.expected, state.actual);
-    } catch (err) {
-      const e = classify(err);
-      if (!RACING.has(e.code)) throw failure(err, table, entityId, 'repair');
-      if (attempt >= opts.attempts) {
-        const conflict = { entityId, table: table.table, attempts: attempt, message: e.message };
-        return { state: await check(db, table, entityId), attempts: attempt, conflict };
-      }
-      await new Promise((r) => setTimeout(r, Math.min(MAX_BACKOFF_MS, opts.backoffMs * 2 ** (attempt - 1))));
-      // What the live update wrote is the new starting point; it may even have settled the drift.
-      state = await check(db, table, entityId);
-      if (state.differences.length) continue;
-      return { state, attempts: attempt };
-    }
-    return { state: await check(db, table, entityId), attempts: attempt };
+  let attempts = 0;
+  let settled = false;
+  try {
+    await retrying(
+      async (attempt) => {
+        attempts = attempt;
+        if (attempt > 1) {
+          // What the live update wrote is the new starting point; it may even have settled the drift.
+          state = await check(db, table, entityId);
+          if (state.differences.length === 0) return void (settled = true);
+        }
+        await table.repair(db, entityId, state.expected, state.actual);
+      },
+      {
+        policy: { baseMs: opts.backoffMs, maxMs: MAX_BACKOFF_MS, maxAttempts: opts.attempts, jitter: false },
+        boundedAttempts: true,
+        retriable: (err) => RACING.has(classify(err).code),
+      },
+    );
+  } catch (err) {
+    const e = classify(err);
+    if (!RACING.has(e.code)) throw failure(err, table, entityId, 'repair');
+    const conflict = { entityId, table: table.table, attempts, message: e.message };
+    return { state: await check(db, table, entityId), attempts, conflict };
   }
+  if (settled) return { state, attempts: attempts - 1 };
+  return { state: await check(db, table, entityId), attempts };
 }
 
 export async function replayEntity(
