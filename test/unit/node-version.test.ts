@@ -18,7 +18,9 @@ function parts(v: string): number[] {
 
 function atLeast(have: number[], want: number[]): boolean {
   for (let i = 0; i < want.length; i++) {
-    if ((have[i] ?? 0) !== want[i]) return (have[i] ?? 0) > want[i];
+    const h = have[i] ?? 0;
+    const w = want[i] ?? 0;
+    if (h !== w) return h > w;
   }
   return true;
 }
@@ -35,6 +37,6 @@ test('every bundled Node binary is one version, and that version meets the engin
       .map(([, v]) => v),
   );
   expect(versions.size).toBe(1);
-  const [bundled] = [...versions];
+  const [bundled = ''] = [...versions];
   expect(atLeast(parts(bundled), parts(pkg.engines.node))).toBe(true);
 });
