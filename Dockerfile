@@ -1,12 +1,13 @@
 # The Keyflow processor image: compiled once, runs `keyflow start` as a non-root user.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
 COPY src ./src
-RUN npm ci --no-audit --no-fund && npm prune --omit=dev
+# The image has its own Node 24: drop the one the project brings for machines whose system Node is older.
+RUN npm ci --no-audit --no-fund && npm prune --omit=dev && rm -rf node_modules/node-linux-* node_modules/.bin/node
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

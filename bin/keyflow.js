@@ -3,6 +3,15 @@
 const path = require('node:path');
 const fs = require('node:fs');
 const main = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+// package.json asks for Node >= 24.6 and brings it (node-<os>-<cpu>): npm scripts and npx find it first on
+// PATH, but `node bin/keyflow.js` or a global link run whatever Node the shell finds.
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 24 || (major === 24 && minor < 6)) {
+  process.stderr.write(
+    `keyflow: this is Node ${process.version}, Keyflow needs 24.6 or later; run it through npm ` +
+      "(`npm run keyflow -- <command>`), which uses the project's own Node 24\n",
+  );
+}
 if (!fs.existsSync(main)) {
   process.stderr.write('keyflow: dist/ is missing; run `npm run build` (npm ci does it for you)\n');
   process.exit(1);

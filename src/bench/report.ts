@@ -218,6 +218,7 @@ function contestantRows(s: ScenarioResult): string[][] {
       ms(r.p95),
       ms(r.p99),
       ms(r.max),
+      typeof r.peakRssMb === 'number' ? formatInt(r.peakRssMb) : DASH,
       yesNo(r.correct),
       formatInt(r.errors),
       formatInt(r.retries),
@@ -246,6 +247,7 @@ function scenarioSection(s: ScenarioResult, chartFile: string | undefined): stri
         'p95 (ms)',
         'p99 (ms)',
         'max (ms)',
+        'peak RSS (MB)',
         'correct',
         'errors',
         'retries',
@@ -255,6 +257,9 @@ function scenarioSection(s: ScenarioResult, chartFile: string | undefined): stri
       ],
       contestantRows(s),
     ),
+    '',
+    "Peak RSS: the bench process at its highest during the contestant's runs, every contestant running in " +
+      'it (the pipeline is the processor itself, in-process), so it includes the harness and the event set.',
     '',
   ];
 

@@ -20,6 +20,7 @@ import { runPipeline, type Profile } from './pipeline';
 import { Progress, type ProgressOutput } from '../cli/progress';
 import { startRedis, ensureRedisServer, type LocalRedis } from './redis';
 import { latencyChartSvg, markdownReport } from './report';
+import { measurePeakRss } from './rss';
 import { selectScenarios, type ScenarioFile } from './scenario';
 import { ratio } from './stats';
 import type {
@@ -96,6 +97,7 @@ export function contestantResult(ms: Measurement[], half: number): ContestantRes
     retries: max?.retries ?? 0,
     deadLetters: max?.deadLetters ?? 0,
     outOfOrder: max?.outOfOrder ?? 0,
+    peakRssMb: ms.some((m) => m.rss) ? Math.max(...ms.map((m) => m.rss?.peakMb ?? 0)) : null,
     // An open run's note that only repeats the max run's (a setting, say) is said once.
     notes: ms.flatMap((m) =>
       m.mode === 'open'
@@ -171,17 +173,22 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
     name: ContestantName,
     spec: RunSpec,
   ): Promise<{ m: Measurement; profile?: Profile | null }> => {
-    let out: { m: Measurement; profile?: Profile | null };
-    if (name === 'pipeline') {
-      const { profile, ...m } = await runPipeline(ctx, spec);
-      out = { m, profile };
-    } else if (name === 'passthrough') out = { m: await runPassthrough(ctx, spec) };
-    else if (name === 'storeCeiling') out = { m: await runStoreCeiling(ctx, spec) };
-    else if (name === 'incumbent') out = { m: await runIncumbent(ctx, spec) };
-    else out = { m: await runBullmq(ctx, spec, (await shared.redis()).port) };
+    const { value: out, rss } = await measurePeakRss(
+      async (): Promise<{ m: Measurement; profile?: Profile | null }> => {
+        if (name === 'pipeline') {
+          const { profile, ...m } = await runPipeline(ctx, spec);
+          return { m, profile };
+        } else if (name === 'passthrough') return { m: await runPassthrough(ctx, spec) };
+        else if (name === 'storeCeiling') return { m: await runStoreCeiling(ctx, spec) };
+        else if (name === 'incumbent') return { m: await runIncumbent(ctx, spec) };
+        return { m: await runBullmq(ctx, spec, (await shared.redis()).port) };
+      },
+    );
+    out.m.rss = rss;
     const lat = out.m.latency ? `, p99 ${out.m.latency.p99} ms` : '';
     shared.progress.end(
-      `${out.m.throughput} events/s${lat}${out.m.correct === false ? ', NOT correct' : ''}`,
+      `${out.m.throughput} events/s${lat}, peak RSS ${Math.round(rss.peakMb)} MB` +
+        `${out.m.correct === false ? ', NOT correct' : ''}`,
     );
     return out;
   };
@@ -410,6 +417,7 @@ export async function runBench(opts: BenchOptions): Promise<number> {
       opts.out(`${s.scenario}:`);
       for (const [k, v] of Object.entries(s.ratios)) opts.out(`  ${k.padEnd(42)} ${v ?? '—'}`);
       for (const [k, v] of Object.entries(s.figures ?? {})) opts.out(`  ${k.padEnd(42)} ${v}`);
+      opts.out(`  ${'pipeline peak RSS (MB)'.padEnd(42)} ${s.pipeline.peakRssMb ?? '—'}`);
       for (const t of s.targets)
         opts.out(`  target ${t.name} ${t.wanted}: ${t.met === null ? '—' : t.met ? 'met' : 'NOT met'}`);
     }

@@ -40,6 +40,8 @@ export interface Measurement {
   notes: string[];
   /** The time limit ended the measurement before every event completed. */
   timedOut: boolean;
+  /** The bench process's RSS at the run's start and its peak during it, MB (every contestant runs in it). */
+  rss?: { startMb: number; peakMb: number };
 }
 
 /** The figures the JSON keeps per contestant: the max-load run, plus the latencies at the open loads. */
@@ -54,6 +56,8 @@ export interface ContestantResult {
   retries: number;
   deadLetters: number;
   outOfOrder: number;
+  /** The highest RSS over the contestant's runs, MB; absent in results written before it was measured. */
+  peakRssMb?: number | null;
   notes: string[];
   /** Latency at each open-loop load, for the chart. */
   curve: CurvePoint[];

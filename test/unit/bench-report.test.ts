@@ -23,6 +23,7 @@ const result = (over: Partial<ContestantResult>): ContestantResult => ({
   retries: 0,
   deadLetters: 0,
   outOfOrder: 0,
+  peakRssMb: 180,
   notes: [],
   curve: [],
   ...over,
@@ -50,13 +51,23 @@ function scenario(over: Partial<ScenarioResult> = {}): ScenarioResult {
       retries: 40,
       deadLetters: 12,
       outOfOrder: 6_000,
+      peakRssMb: 1_231.6,
       notes: ['late events corrected', 'a | pipe'],
       curve: [point(1000, 3, 9), point(4000, 5, 30)],
     }),
     // Inserted out of the reading order on purpose.
     baselines: {
       bullmq: result({ throughput: 2_500, correct: false, notes: ['counts drift'] }),
-      incumbent: result({ throughput: 800.4, p50: null, p95: null, p99: null, max: null, correct: null }),
+      // Written before peak RSS was measured: the field is absent.
+      incumbent: result({
+        throughput: 800.4,
+        p50: null,
+        p95: null,
+        p99: null,
+        max: null,
+        peakRssMb: undefined,
+        correct: null,
+      }),
       passthrough: result({ throughput: 45_000 }),
     },
     ratios: { 'pipeline/passthrough': 0.274, 'pipeline/storeCeiling': null },
@@ -116,6 +127,7 @@ describe('markdownReport', () => {
       'p95 (ms)',
       'p99 (ms)',
       'max (ms)',
+      'peak RSS (MB)',
       'correct',
       'errors',
       'retries',
@@ -137,6 +149,7 @@ describe('markdownReport', () => {
       '18.0',
       '41.4',
       '1,234.6',
+      '1,232',
       'yes',
       '0',
       '40',
@@ -144,10 +157,11 @@ describe('markdownReport', () => {
       '6,000',
       'late events corrected; a \\| pipe',
     ]);
-    expect(rows[2]!.slice(0, 7)).toEqual(['passthrough', '45,000', '1.0', '2.0', '3.0', '4.0', 'yes']);
-    expect(rows[3]!.slice(0, 7)).toEqual(['incumbent', '800', '—', '—', '—', '—', '—']);
-    expect(rows[4]!.slice(0, 7)).toEqual(['bullmq', '2,500', '1.0', '2.0', '3.0', '4.0', 'no']);
-    expect(rows[4]![11]).toBe('counts drift');
+    expect(rows[2]!.slice(0, 8)).toEqual(['passthrough', '45,000', '1.0', '2.0', '3.0', '4.0', '180', 'yes']);
+    expect(rows[3]!.slice(0, 8)).toEqual(['incumbent', '800', '—', '—', '—', '—', '—', '—']);
+    expect(rows[4]!.slice(0, 8)).toEqual(['bullmq', '2,500', '1.0', '2.0', '3.0', '4.0', '180', 'no']);
+    expect(rows[4]![12]).toBe('counts drift');
+    expect(md).toContain('Peak RSS: the bench process at its highest');
   });
 
   test('ratios and targets tables, the chart and the profile', () => {

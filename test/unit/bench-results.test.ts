@@ -374,3 +374,16 @@ test('medianRun keeps the run of median throughput, the lower middle one of an e
   expect(medianRun([runs[0]!]).m.throughput).toBe(300);
   expect(() => medianRun([])).toThrow(/no runs/);
 });
+
+test("contestantResult's peak RSS is the highest of its runs, open ones included, or null unmeasured", () => {
+  const peak = contestantResult(
+    [
+      measurement({ rss: { startMb: 120, peakMb: 210.5 } }),
+      { ...open(450, 5, 20), rss: { startMb: 200, peakMb: 240.2 } },
+      open(900, 30, 300),
+    ],
+    450,
+  );
+  expect(peak.peakRssMb).toBe(240.2);
+  expect(contestantResult([measurement({})], 450).peakRssMb).toBeNull();
+});
