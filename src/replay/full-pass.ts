@@ -4,16 +4,16 @@
 // otherwise every shard pages every id and keeps those of its hash (shard.ts). A shard keeps its next
 // page's reads in flight while the current page is diffed, reads a page with one `$in` per table, and
 // checkpoints after every page (runs.ts), so a stopped run resumes from its checkpoints under its run id.
+import { replayDirty } from './many';
 import type { Db } from 'mongodb';
 import { KeyflowError } from '../errors';
 import { diffRows } from './diff';
-import { prepareTables, replayEntity, type Conflict, type ReplayEntityOptions } from './engine';
+import { prepareTables, type Conflict, type ReplayEntityOptions } from './engine';
 import {
   newRunId,
   ReplayRuns,
   shardKey,
   sumCounts,
-  ZERO_COUNTS,
   type ReplayRunDoc,
   type ShardCheckpoint,
   type ShardCounts,
@@ -367,24 +367,10 @@ export async function replayAll(
         pending = load();
         const { page, clean } = loaded;
         const group = groups[page.group]!;
-        const counts = { ...ZERO_COUNTS };
-        const differences: Difference[] = [];
-        const conflicts: Conflict[] = [];
-        for (const id of page.ids) {
-          if (clean.has(id)) {
-            counts.checked++;
-            continue;
-          }
-          const r = await replayEntity(db, group.tables, id, { ...opts.entityOptions, repair: doc.repair });
-          counts.checked++;
-          counts.differences += r.found.length;
-          if (r.found.length) counts.withDifferences++;
-          if (r.found.length && !r.differences.length) counts.repaired++;
-          if (r.conflicts.length) counts.conflicts++;
-          if (r.differences.length) counts.remaining++;
-          differences.push(...r.found);
-          conflicts.push(...r.conflicts);
-        }
+        const { counts, differences, conflicts } = await replayDirty(db, group.tables, page.ids, clean, {
+          ...opts.entityOptions,
+          repair: doc.repair,
+        });
         const nextGroup = page.exhausted ? page.group + 1 : page.group;
         const merged = sumCounts([cp, counts]);
         cp = {

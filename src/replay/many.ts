@@ -19,10 +19,20 @@ export async function replayMany(
   ids: readonly string[],
   opts: ReplayEntityOptions = {},
 ): Promise<ManyResult> {
+  return replayDirty(db, tables, ids, await cleanInBulk(db, tables, ids), opts);
+}
+
+/** Counts `ids` as checked and replays the ones not in `clean` one by one, tallying what they found. */
+export async function replayDirty(
+  db: Db,
+  tables: readonly ReplayTable[],
+  ids: readonly string[],
+  clean: ReadonlySet<string>,
+  opts: ReplayEntityOptions,
+): Promise<ManyResult> {
   const counts = { ...ZERO_COUNTS };
   const differences: Difference[] = [];
   const conflicts: Conflict[] = [];
-  const clean = await cleanInBulk(db, tables, ids);
   for (const id of ids) {
     counts.checked++;
     if (clean.has(id)) continue;
