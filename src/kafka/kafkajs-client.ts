@@ -7,10 +7,13 @@ import type { Logger } from '../logger';
 import type { TopicSpec } from '../topology/types';
 import { kafkajsCall } from './kafkajs-errors';
 import { KafkajsGroupMember } from './kafkajs-group';
+import { dropKafkajsNegativeDelayWarning } from './kafkajs-node-warnings';
 import { isRetriedResponse } from './kafkajs-log';
 import { KafkajsSender } from './kafkajs-producer';
 import { ensureTopics } from './kafkajs-topics';
 import type { KafkaClient, OffsetsReader, TopicAdmin } from './types';
+
+dropKafkajsNegativeDelayWarning();
 
 /** kafkajs logs through pino, at warn and above unless LOG_LEVEL asks for more; retried responses at debug. */
 function kafkaLogger(log: Logger) {

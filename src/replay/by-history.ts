@@ -90,12 +90,22 @@ export async function* touchedEntities(db: Db, archive: string, since: Date): As
 /** About how many entities have a history (the full pass's estimate). */
 export const historyCount = (db: Db, archive: string) => historyOf(db, archive).estimatedDocumentCount();
 
-/** A random sample of about `n` entity ids (the full pass cuts its shards' ranges at its quantiles). */
+/**
+ * About `n` entity ids spread over the history (the full pass cuts its shards' ranges at their
+ * quantiles): every k-th entity of one projected read. Not `$sample`: mongo-java-server sorts its
+ * sample with a random comparator, which Java refuses once the collection is large ("Comparison method
+ * violates its general contract"). This is replay's own read, never the live path's.
+ */
 export async function sampleEntities(db: Db, archive: string, n: number): Promise<string[]> {
-  const docs = await historyOf(db, archive)
-    .aggregate<{ entityId?: string }>([{ $sample: { size: n } }, { $project: { _id: 0, entityId: 1 } }])
-    .toArray();
-  return docs.flatMap((d) => (typeof d.entityId === 'string' ? [d.entityId] : []));
+  const history = historyOf(db, archive);
+  const every = Math.max(1, Math.ceil((await history.estimatedDocumentCount()) / Math.max(1, n)));
+  const out: string[] = [];
+  let i = 0;
+  const cursor = history.find({}, { projection: { _id: 0, entityId: 1 }, batchSize: 5000 });
+  for await (const d of cursor as AsyncIterable<{ entityId?: unknown }>) {
+    if (typeof d.entityId === 'string' && i++ % every === 0) out.push(d.entityId);
+  }
+  return out;
 }
 
 /** Archives whose history is known built, per database handle (it stays built once it is). */
