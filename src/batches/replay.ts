@@ -2,10 +2,10 @@
 // longer takes) compared with the counts the fold keeps from transitions, and repaired where they
 // drifted. A batch whose rows were partly cleaned up can no longer be recounted and is left alone.
 import type { Db } from 'mongodb';
-import { KeyflowError } from '../errors';
+import { classify, KeyflowError } from '../errors';
 import type { ReplayTable, Row } from '../replay/types';
 import { COLLECTIONS } from './names';
-import { byIds } from '../state/bulk';
+import { byIds, writeGuarded, type PlanFailure } from '../state/bulk';
 import { batchesOf, deriveFromSlots, recount, rowsOf, slotId, slotsOf, type BatchDoc } from './store';
 
 function lostRace(id: string): never {
@@ -13,6 +13,13 @@ function lostRace(id: string): never {
     'HANDLER_TRANSIENT',
     `repair of batch ${id} lost a race with the fold stage; run it again`,
   );
+}
+
+/** A guarded step that lost to a live writer asks for a re-run; any other failure is thrown as it is. */
+function lostRaceOr(id: string, failures: PlanFailure[]): never {
+  const other = failures.find((f) => classify(f.error).code !== 'HANDLER_TRANSIENT');
+  if (other) throw other.error;
+  return lostRace(id);
 }
 
 const FIELDS = ['completed', 'errors', 'finished'];
@@ -69,35 +76,42 @@ export const batchCountsReplay: ReplayTable = {
         )
       ).values(),
     ];
-    if (slots.length > 0) {
-      const res = await slotsOf(db).bulkWrite(
-        slots.map((s) => ({
-          updateOne: {
-            filter: { _id: s._id, version: s.version },
-            update: { $set: { pending: [] }, $inc: { version: 1 } },
-          },
-        })),
-        { ordered: false },
-      );
-      if (res.matchedCount !== slots.length) return lostRace(id);
-    }
+    const slotsLost = await writeGuarded(
+      slotsOf(db),
+      slots.map((s, index) => ({
+        index,
+        _id: s._id,
+        guard: { version: s.version } as never,
+        update: { $set: { pending: [] }, $inc: { version: 1 } } as never,
+      })),
+      'batch slots',
+    );
+    if (slotsLost.length > 0) return lostRaceOr(id, slotsLost);
     const sums = deriveFromSlots({ ...batch, countsRev: 0, adjustCompleted: 0, adjustErrors: 0 }, slots);
     const completed = want.completed as number;
     const errors = want.errors as number;
-    const res = await batchesOf(db).updateOne(
-      { _id: batch._id, countsRev: batch.countsRev ?? null } as never,
-      {
-        $set: {
-          completed,
-          errors,
-          finished: want.finished === null ? null : new Date(want.finished as number),
-          adjustCompleted: completed - sums.completed,
-          adjustErrors: errors - sums.errors,
+    const countsLost = await writeGuarded(
+      batchesOf(db),
+      [
+        {
+          index: 0,
+          _id: batch._id,
+          guard: { countsRev: batch.countsRev ?? null } as never,
+          update: {
+            $set: {
+              completed,
+              errors,
+              finished: want.finished === null ? null : new Date(want.finished as number),
+              adjustCompleted: completed - sums.completed,
+              adjustErrors: errors - sums.errors,
+            },
+            $inc: { countsRev: 1 },
+          } as never,
         },
-        $inc: { countsRev: 1 },
-      },
+      ],
+      'batch counts',
     );
-    if (res.matchedCount !== 1) return lostRace(id);
+    if (countsLost.length > 0) return lostRaceOr(id, countsLost);
   },
 
   async entityIds(db: Db, after: string | undefined, batch: number): Promise<string[]> {
