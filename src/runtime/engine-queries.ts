@@ -32,6 +32,13 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     sort: { key: 1 },
   },
   {
+    // The first page starts at the smallest key (`$gte: ''`), the later ones past the last key seen.
+    name: 'open keys of a stage, the first page',
+    collection: DEAD_LETTERS,
+    filter: { stage: 's', status: 'parked', key: { $gte: '' } },
+    sort: { key: 1 },
+  },
+  {
     name: 'open letters of a batch of keys',
     collection: DEAD_LETTERS,
     filter: { stage: 's', status: 'redriven', key: { $in: ['k1', 'k2'] } },
