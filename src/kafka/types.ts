@@ -30,6 +30,20 @@ export interface ClientBatch {
   active(): boolean;
   /** Commits `next` (the offset after the last completed one) for this partition. */
   commit(next: string): Promise<void>;
+  /**
+   * The offset after this batch's last record, control records (transaction markers) included: once
+   * every message is done, committing it leaves a caught-up transactional partition at lag 0. Absent:
+   * one past the last message.
+   */
+  end?: string;
+  /**
+   * Exactly-once only (present when GroupOptions.transactions is set): sends `records` and commits
+   * `next` for this partition in one Kafka transaction. It commits, or aborts and throws; nothing of an
+   * aborted one is visible to a read_committed reader. A member that lost the partition is fenced: it
+   * throws a KeyflowError with code PARTITION_FENCED. Which transactional ids carry it (one per input
+   * partition for a client without KIP-447, one per member with it) is the adapter's choice.
+   */
+  transact?(records: WireRecord[], next: string): Promise<void>;
 }
 
 export interface GroupOptions {
@@ -47,6 +61,11 @@ export interface GroupOptions {
   fetchMaxBytesPerPartition?: number;
   /** How many partitions one member works on at once. */
   partitionsAtOnce?: number;
+  /**
+   * Exactly-once: batches carry `transact`, transactional ids start with `idPrefix`
+   * (transactionalIdFor(applicationId, stage, slot)), and the member reads with read_committed.
+   */
+  transactions?: { idPrefix: string; timeoutMs?: number };
 }
 
 export interface GroupEvents {
