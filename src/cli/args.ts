@@ -9,6 +9,8 @@ export interface OptionSpec {
   type: 'string' | 'boolean';
   /** The value's placeholder in usage and help (`N`, `a,b`); string options only. */
   value?: string;
+  /** May be given more than once (string options): the run receives every value, in order. */
+  multiple?: boolean;
   doc: string;
 }
 
@@ -16,7 +18,13 @@ export type OptionTable = Record<string, OptionSpec>;
 
 /** What a command's run receives: options typed from its table, and the positionals in order. */
 export interface Parsed<O extends OptionTable> {
-  values: { [K in keyof O]?: O[K]['type'] extends 'string' ? string : boolean };
+  values: {
+    [K in keyof O]?: O[K]['type'] extends 'string'
+      ? O[K]['multiple'] extends true
+        ? string[]
+        : string
+      : boolean;
+  };
   positionals: string[];
 }
 
@@ -93,7 +101,7 @@ function isParseArgsError(err: unknown): boolean {
 
 export function defineCommand<const O extends OptionTable>(spec: CommandSpec<O>): Command {
   const config: ParseArgsOptionsConfig = Object.fromEntries(
-    Object.entries(spec.options).map(([n, o]) => [n, { type: o.type }]),
+    Object.entries(spec.options).map(([n, o]) => [n, { type: o.type, multiple: o.multiple === true }]),
   );
   const usage = usageOf(spec);
   return {

@@ -17,14 +17,19 @@ const INTERRUPTED = 130;
 const AGE = /^(\d+)(m|h|d)$/;
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
-/** `--since`: an ISO time, or an age before now (`90m`, `6h`, `2d`). */
-export function sinceTime(text: string, refuse: (m: string) => Error, now = Date.now()): Date {
+/** A time option (`--since`, `--until`): an ISO time, or an age before now (`90m`, `6h`, `2d`). */
+export function timeOption(flag: string, text: string, refuse: (m: string) => Error, now = Date.now()): Date {
   const age = AGE.exec(text);
   if (age) return new Date(now - Number(age[1]) * UNIT_MS[age[2] as keyof typeof UNIT_MS]);
   const t = /^\d{4}-\d\d-\d\d/.test(text) ? Date.parse(text) : NaN;
   if (Number.isNaN(t))
-    throw refuse(`--since takes an ISO time (2026-12-06T21:00Z) or an age (90m, 6h, 2d), not "${text}"`);
+    throw refuse(`${flag} takes an ISO time (2026-12-06T21:00Z) or an age (90m, 6h, 2d), not "${text}"`);
   return new Date(t);
+}
+
+/** `--since`: an ISO time, or an age before now (`90m`, `6h`, `2d`). */
+export function sinceTime(text: string, refuse: (m: string) => Error, now = Date.now()): Date {
+  return timeOption('--since', text, refuse, now);
 }
 
 export const replayCommand = defineCommand({

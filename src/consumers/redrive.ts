@@ -4,29 +4,39 @@
 // `redriven` after: a replay killed at any point leaves every unsent letter listed for the next run,
 // and a letter sent twice applies once (the runner skips a re-drive whose letter is already resolved,
 // and lets a re-driven event pass only when no earlier letter of its key is still open).
+// A selection by code or time may pick a letter whose key has an earlier open letter it did not pick:
+// the runner would only park that re-drive again, so it is not sent and is reported as held instead.
 import type { Db } from 'mongodb';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import { deadLetters, listLetters, type DeadLetter } from '../state/dead-letters';
+import { bySelection, selectLetters, type LetterSelection } from '../state/letter-selection';
 import { pages } from '../state/pages';
+import { KeyHolds, type HeldLetter } from './redrive-holds';
 
 export interface RedriveOptions {
   db: Db;
   producer: { sendNow(records: WireRecord[]): Promise<void> };
   stage: string;
   key?: string;
+  /** Only letters of these codes, or dead in this time range (with `key`, of that key only). */
+  selection?: Omit<LetterSelection, 'key'>;
   /** At most this many letters in one run (default 10 000). */
   limit?: number;
   /** Letters read, sent and marked per step (default 500). */
   pageSize?: number;
   /** `redriven` letters untouched for this long are sent again (their re-drive may never have landed). */
   staleRedrivenMs?: number;
+  /** After each page: how far the run is. */
+  onProgress?: (p: { redriven: number; held: number }) => void;
 }
 
 export interface RedriveResult {
   redriven: number;
   /** Letters without a key cannot be re-driven into a lane; they stay for inspection. */
   skipped: { id: string; reason: string }[];
+  /** Selected letters left parked: an earlier open letter of their key was not selected. */
+  held: HeldLetter[];
 }
 
 export const REDRIVE_DEFAULT_LIMIT = 10_000;
@@ -35,28 +45,49 @@ export const DEFAULT_STALE_REDRIVEN_MS = 10 * 60 * 1000;
 export async function redrive(opts: RedriveOptions): Promise<RedriveResult> {
   const limit = opts.limit ?? REDRIVE_DEFAULT_LIMIT;
   const pageSize = Math.max(1, Math.min(opts.pageSize ?? 500, limit));
-  const skipped: RedriveResult['skipped'] = [];
-  let redriven = 0;
+  const staleRedrivenMs = opts.staleRedrivenMs ?? DEFAULT_STALE_REDRIVEN_MS;
+  const result: RedriveResult = { redriven: 0, skipped: [], held: [] };
+  const selection: LetterSelection = { key: opts.key, ...opts.selection };
+  const selective = bySelection(selection);
   const read = (after: { partition: number; position: number } | undefined, size: number) =>
     listLetters(opts.db, opts.stage, {
       key: opts.key,
       status: ['parked', 'dead'],
-      staleRedrivenMs: opts.staleRedrivenMs ?? DEFAULT_STALE_REDRIVEN_MS,
+      staleRedrivenMs,
       limit: size,
       after,
     });
   const cursor = (l: DeadLetter) => ({ partition: l.partition, position: l.position });
-  for await (const page of pages(read, { pageSize, cursor, limit })) {
-    const ready = page.filter((l) => {
-      if (l.key === null) skipped.push({ id: l._id, reason: 'no key: a message without a key has no lane' });
+  const source = selective
+    ? selectLetters(opts.db, opts.stage, selection, {
+        status: ['parked', 'dead'],
+        staleRedrivenMs,
+        pageSize,
+        limit,
+      })
+    : pages(read, { pageSize, cursor, limit });
+  // A run that takes every open letter (of the stage, or of a key) leaves none behind to hold one.
+  const holds = selective ? new KeyHolds(opts.db, opts.stage, staleRedrivenMs) : undefined;
+  for await (const page of source) {
+    let ready = page.filter((l) => {
+      if (l.key === null) {
+        result.skipped.push({ id: l._id, reason: 'no key: a message without a key has no lane' });
+      }
       return l.key !== null;
     });
-    if (ready.length === 0) continue;
-    await opts.producer.sendNow(ready.map(redriveRecord(opts.stage)));
-    await markRedriven(opts.db, ready);
-    redriven += ready.length;
+    if (holds) {
+      const split = await holds.split(ready);
+      ready = split.go;
+      result.held.push(...split.held);
+    }
+    if (ready.length > 0) {
+      await opts.producer.sendNow(ready.map(redriveRecord(opts.stage)));
+      await markRedriven(opts.db, ready);
+      result.redriven += ready.length;
+    }
+    opts.onProgress?.({ redriven: result.redriven, held: result.held.length });
   }
-  return { redriven, skipped };
+  return result;
 }
 
 function redriveRecord(stage: string) {

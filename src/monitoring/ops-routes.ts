@@ -12,6 +12,7 @@ import {
   type DeadLetter,
   type LetterStatus,
 } from '../state/dead-letters';
+import { bySelection, selectLetters } from '../state/letter-selection';
 import { redrive } from '../consumers/redrive';
 import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
@@ -20,6 +21,7 @@ import type { WireRecord } from '../producers/types';
 import { outOfOrderReport } from '../state/provenance';
 import { skippedRanges } from '../state/skipped-ranges';
 import type { LagCollector, PartitionLag } from './lag';
+import { discardBody, lettersQuery, redriveBody, redriveParams, stageName } from './ops-letter-inputs';
 import { OPS_PAGE_HTML } from './ops-page';
 
 /** Progress of one batch, for the page's batches section. */
@@ -44,28 +46,6 @@ export interface OpsDeps {
   batches?: () => Promise<BatchProgress[]>;
 }
 
-const STATUSES = ['parked', 'dead', 'redriven', 'resolved'] as const satisfies readonly LetterStatus[];
-const stageName = z.string().min(1).max(200);
-const lettersQuery = z.strictObject({
-  stage: stageName,
-  status: z
-    .string()
-    .default('parked,dead,redriven')
-    .transform((s) => s.split(',').filter(Boolean))
-    .pipe(z.array(z.enum(STATUSES)).min(1)),
-  limit: z.coerce.number().int().min(1).max(1000).default(200),
-});
-const redriveParams = z.strictObject({ stage: stageName });
-const redriveBody = z.strictObject({ key: z.string().min(1).max(512).optional() }).default({});
-const discardBody = z
-  .strictObject({
-    letter: z.string().min(1).max(1024).optional(),
-    key: z.string().min(1).max(512).optional(),
-    reason: z.string().trim().min(1).max(2000),
-  })
-  .refine((b) => (b.letter === undefined) !== (b.key === undefined), {
-    message: 'give exactly one of letter or key',
-  });
 const skippedQuery = z.strictObject({ stage: stageName.optional() });
 
 const outOfOrderQuery = z.strictObject({
@@ -185,16 +165,38 @@ export function opsRoutes(deps: OpsDeps): RouteModule {
     app.get('/ops/api/dead-letters', async (req) => {
       const q = parseInput(lettersQuery, req.query, 'query');
       requireStage(q.stage);
-      const letters = await listLetters(db, q.stage, { status: q.status, limit: q.limit });
+      const selection = { key: q.key, codes: q.code, since: q.since, until: q.until };
+      const letters: DeadLetter[] = [];
+      if (bySelection(selection)) {
+        for await (const page of selectLetters(db, q.stage, selection, {
+          status: q.status,
+          limit: q.limit,
+        })) {
+          letters.push(...page);
+        }
+      } else {
+        letters.push(...(await listLetters(db, q.stage, { key: q.key, status: q.status, limit: q.limit })));
+      }
       return { stage: q.stage, count: letters.length, letters: letters.map(letterView) };
     });
 
     app.post('/ops/api/dead-letters/:stage/redrive', async (req) => {
       const { stage } = parseInput(redriveParams, req.params, 'params');
-      const { key } = parseInput(redriveBody, req.body ?? undefined, 'body');
+      const body = parseInput(redriveBody, req.body ?? undefined, 'body');
       requireStage(stage);
-      const result = await redrive({ db, producer: deps.producer, stage, key });
-      req.log.info({ stage, key, redriven: result.redriven }, 'dead letters re-driven from the ops page');
+      const { key } = body;
+      const selection = { codes: body.code, since: body.since, until: body.until };
+      const result = await redrive({
+        db,
+        producer: deps.producer,
+        stage,
+        key,
+        selection: bySelection(selection) ? selection : undefined,
+      });
+      req.log.info(
+        { stage, key, redriven: result.redriven, held: result.held.length },
+        'dead letters re-driven from the ops page',
+      );
       return { stage, key: key ?? null, ...result };
     });
 

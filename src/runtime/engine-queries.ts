@@ -2,6 +2,7 @@
 // (domains declare theirs in their Dataflow). Keep this list next to a change of any engine query.
 import { DEAD_LETTER_INDEXES, DEAD_LETTERS } from '../state/dead-letters';
 import { LEASE_INDEXES, LEASES_COLLECTION } from '../state/leases';
+import { LETTER_INDEX } from '../state/letter-index';
 import type { CollectionIndexes } from '../state/mongo';
 import { PROVENANCE_COLLECTION, PROVENANCE_INDEXES } from '../state/provenance';
 import type { DeclaredQuery } from './dataflow';
@@ -64,6 +65,24 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     name: 'expired resolved letters (sweep)',
     collection: DEAD_LETTERS,
     filter: { status: 'resolved', expiresAt: { $lte: new Date(0) } },
+  },
+  // Selection by error code and time (`dlq … --code/--since/--until`, /ops): every read is by `_id`.
+  {
+    name: 'letters of a selection, by id',
+    collection: DEAD_LETTERS,
+    filter: { _id: { $in: ['s:t:0:1', 's:t:0:2'] } },
+  },
+  { name: 'a stage’s letter span (code-and-time index)', collection: LETTER_INDEX, filter: { _id: 's|st' } },
+  { name: 'stages with letters (index sweep)', collection: LETTER_INDEX, filter: { _id: 'stages' } },
+  {
+    name: 'hours of a time range (code-and-time index)',
+    collection: LETTER_INDEX,
+    filter: { _id: { $in: ['h|st|2026-12-06T21', 'h|st|2026-12-06T22'] } },
+  },
+  {
+    name: 'entries of an hour and code (code-and-time index)',
+    collection: LETTER_INDEX,
+    filter: { _id: { $in: ['e|st|2026-12-06T21|HANDLER_FAILED|0', 'e|st|2026-12-06T21|HANDLER_FAILED|1'] } },
   },
   {
     name: 'provenance by entity',

@@ -22,6 +22,7 @@ import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';
 import { TENANT_SETTINGS_TOPIC, TenantSettingsCache } from '../settings/tenant-settings';
 import { startLetterSweep } from '../state/dead-letters';
+import { sweepIndexedLetters } from '../state/letter-selection';
 import { ensureIndexes, connectStore, type CollectionIndexes, type Store } from '../state/mongo';
 import { Leases } from '../state/leases';
 import { ByteBudget } from '../consumers/byte-budget';
@@ -175,8 +176,13 @@ export class Processor {
 
     const leases = new Leases(this.store.db);
     // Resolved dead letters past retention: the TTL index drops them, this sweep where TTL is ignored.
-    this.stopLetterSweep = startLetterSweep(this.store.db, LETTER_SWEEP_MS, (err) =>
-      log.warn({ err }, 'dead-letter sweep failed; next one in an hour'),
+    const letterRetentionMs = config.deadLetterRetentionDays * 24 * 3600 * 1000;
+    const letterDb = this.store.db;
+    this.stopLetterSweep = startLetterSweep(
+      letterDb,
+      LETTER_SWEEP_MS,
+      (err) => log.warn({ err }, 'dead-letter sweep failed; next one in an hour'),
+      () => sweepIndexedLetters(letterDb, letterRetentionMs),
     );
     const runnerOpts: RunnerOptions = {
       ...RUNNER_DEFAULTS,

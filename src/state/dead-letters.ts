@@ -8,6 +8,7 @@ import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
 import type { CollectionIndexes } from './mongo';
 import { dlqTopicName } from '../topology/define';
+import { indexLetters } from './letter-index';
 import { pages } from './pages';
 
 export type LetterStatus = 'parked' | 'dead' | 'redriven' | 'resolved';
@@ -106,17 +107,23 @@ export function letterOrigin(id: string): { partition: number; position: number 
 /**
  * Upserts letters, in one unordered bulk write (letters have distinct ids). A redelivery, or a
  * re-driven event that fails again, updates the same letter: its original position is kept, so a later
- * replay still re-drives the key's letters in order.
+ * replay still re-drives the key's letters in order. Alongside, the code-and-time index lists each letter
+ * under its new `deadAt` (a letter that only waits again keeps its time and its entry); the two writes
+ * are retried together until both land, before the event's offset moves.
  */
 export async function recordLetters(db: Db, letters: readonly LetterInput[]): Promise<void> {
   if (letters.length === 0) return;
   const now = new Date();
-  await deadLetters(db).bulkWrite(
-    letters.map((l) => ({
-      updateOne: { filter: { _id: l.id }, update: letterUpdate(l, now), upsert: true },
-    })),
-    { ordered: false },
-  );
+  const dated = letters.filter((l) => !l.keepReason).map((l) => ({ id: l.id, stage: l.stage, code: l.code }));
+  await Promise.all([
+    dated.length > 0 ? indexLetters(db, dated, now) : undefined,
+    deadLetters(db).bulkWrite(
+      letters.map((l) => ({
+        updateOne: { filter: { _id: l.id }, update: letterUpdate(l, now), upsert: true },
+      })),
+      { ordered: false },
+    ),
+  ]);
 }
 
 function letterUpdate(l: LetterInput, now: Date) {
@@ -230,7 +237,7 @@ export interface RetentionOptions {
 
 export const DEFAULT_RETENTION_MS = 30 * 24 * 3600 * 1000;
 
-function resolvedFields(retentionMs: number, now = new Date()) {
+export function resolvedFields(retentionMs: number, now = new Date()) {
   return {
     status: 'resolved' as const,
     updatedAt: now,
@@ -360,10 +367,20 @@ export async function sweepExpiredLetters(db: Db, now = new Date()): Promise<num
   return res.deletedCount;
 }
 
-/** Runs the sweep every `intervalMs` until the returned stop is called; a failed sweep is only logged. */
-export function startLetterSweep(db: Db, intervalMs: number, onError: (err: unknown) => void): () => void {
+/**
+ * Runs the sweep every `intervalMs` until the returned stop is called, then `also` (the code-and-time
+ * index's sweep); a failed sweep is only logged.
+ */
+export function startLetterSweep(
+  db: Db,
+  intervalMs: number,
+  onError: (err: unknown) => void,
+  also?: () => Promise<unknown>,
+): () => void {
   const timer = setInterval(() => {
-    sweepExpiredLetters(db).catch(onError);
+    sweepExpiredLetters(db)
+      .then(() => also?.())
+      .catch(onError);
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
