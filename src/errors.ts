@@ -91,6 +91,10 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',
   },
+  PARTITION_FENCED: {
+    retriable: false,
+    doc: 'Exactly-once: a newer owner of the input partition fenced this transaction; none of it shows.',
+  },
   NOT_FOUND: {
     retriable: false,
     doc: 'HTTP: the batch, image or named query does not exist for this customer (404).',

@@ -103,10 +103,13 @@ class ProfileSums {
   }
 }
 
+/** Runs the pipeline exactly-once (`pipeline`) or at-least-once (`pipelineAtLeastOnce`). */
 export async function runPipeline(
   ctx: BenchContext,
   spec: RunSpec,
+  contestant: 'pipeline' | 'pipelineAtLeastOnce' = 'pipeline',
 ): Promise<Measurement & { profile: Profile | null }> {
+  const deliveryGuarantee = contestant === 'pipeline' ? 'exactly-once' : 'at-least-once';
   const arena = await openArena(ctx, 'pipeline');
   let processor: Processor | undefined;
   const figures: Record<string, string | number> = {};
@@ -130,7 +133,7 @@ export async function runPipeline(
       withSentAt(withInjectedFailures(s, ctx.set), sent),
     );
     processor = new Processor({
-      config: { ...ctx.config, mongoDb: arena.dbName },
+      config: { ...ctx.config, mongoDb: arena.dbName, deliveryGuarantee },
       topology: { topics: arena.topics, stages },
       log: ctx.log,
       settingsTopic: arena.settingsTopic,
@@ -150,6 +153,8 @@ export async function runPipeline(
     });
     let deliveries = 0;
     let delivered = 0;
+    let deliveryMs = 0;
+    processor.instrumentation.on(EVENTS.BATCH_END, (b) => void (deliveryMs += b.durationMs));
     processor.instrumentation.on(EVENTS.BATCH_START, (b) => {
       deliveries++;
       delivered += b.size;
@@ -164,7 +169,11 @@ export async function runPipeline(
     const finished = await offer(ctx, spec, records, tracker, () => running.runners.every((r) => r.ready));
     await processor.stop();
     processor = undefined;
-    if (deliveries > 0) figures['mean events per delivery'] = Math.round(delivered / deliveries);
+    if (deliveries > 0) {
+      figures['mean events per delivery'] = Math.round(delivered / deliveries);
+      figures[`mean delivery time, ${deliveryGuarantee} (ms)`] =
+        Math.round((deliveryMs / deliveries) * 10) / 10;
+    }
     let correct: boolean | null = null;
     const notes: string[] = [];
     if (spec.check && finished) {
@@ -208,7 +217,7 @@ export async function runPipeline(
       );
     }
     return {
-      ...measurementOf('pipeline', spec, tracker, finished, { correct, notes }),
+      ...measurementOf(contestant, spec, tracker, finished, { correct, notes }),
       figures,
       profile: profile.mean(),
     };

@@ -180,7 +180,14 @@ export function latencyChartSvg(series: ChartSeries[], opts: ChartOptions = {}):
 // ---------------------------------------------------------------------------------------------
 // Markdown document
 
-const CONTESTANT_ORDER: ContestantName[] = ['pipeline', 'passthrough', 'storeCeiling', 'incumbent', 'bullmq'];
+const CONTESTANT_ORDER: ContestantName[] = [
+  'pipeline',
+  'pipelineAtLeastOnce',
+  'passthrough',
+  'storeCeiling',
+  'incumbent',
+  'bullmq',
+];
 const DASH = '—';
 
 const ms = (v: number | null): string => (v === null ? DASH : formatMs(v));

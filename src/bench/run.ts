@@ -46,7 +46,7 @@ type Shared = Omit<BenchContext, 'runId' | 'scenario' | 'set' | 'deadline'> & {
   warmedUp: boolean;
 };
 
-const BASELINE_ORDER = ['passthrough', 'storeCeiling', 'incumbent', 'bullmq'] as const;
+const BASELINE_ORDER = ['pipelineAtLeastOnce', 'passthrough', 'storeCeiling', 'incumbent', 'bullmq'] as const;
 
 /** The run of median throughput (the lower middle one of an even count). */
 export function medianRun<T extends { m: Measurement }>(runs: T[]): T {
@@ -123,6 +123,8 @@ export function ratiosAndTargets(
     'pipeline / incumbent': ratio(pipeline.throughput, t('incumbent')),
     'pipeline / bullmq': ratio(pipeline.throughput, t('bullmq')),
     'p99 at half load: pipeline / passthrough': ratio(pipeline.p99, baselines.passthrough?.p99),
+    'exactly-once / at-least-once': ratio(pipeline.throughput, t('pipelineAtLeastOnce')),
+    'p99 at half load: exactly-once / at-least-once': ratio(pipeline.p99, baselines.pipelineAtLeastOnce?.p99),
   };
   const at = (name: string, wanted: string, r: number | null, ok: (x: number) => boolean): TargetCheck => ({
     name,
@@ -139,6 +141,12 @@ export function ratiosAndTargets(
       '≤ 3',
       ratios['p99 at half load: pipeline / passthrough']!,
       (x) => x <= 3,
+    ),
+    at(
+      'exactly-once vs at-least-once throughput',
+      '≥ 0.85',
+      ratios['exactly-once / at-least-once']!,
+      (x) => x >= 0.85,
     ),
     { name: 'pipeline correct', wanted: 'true', ratio: null, met: pipeline.correct },
   ];
@@ -167,7 +175,7 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   const measurements: Measurement[] = [];
   const profiles: { mode: RunSpec['mode']; rate?: number; profile: Profile }[] = [];
   const wants = (n: ContestantName) =>
-    n === 'pipeline' || scenario.baselines.includes(n as (typeof BASELINE_ORDER)[number]);
+    n === 'pipeline' || n === 'pipelineAtLeastOnce' || (scenario.baselines as readonly string[]).includes(n);
   const max = (): RunSpec => ({ mode: 'max', events: ev, until: ctx.deadline, check: true });
   const runOne = async (
     name: ContestantName,
@@ -178,6 +186,9 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
         if (name === 'pipeline') {
           const { profile, ...m } = await runPipeline(ctx, spec);
           return { m, profile };
+        } else if (name === 'pipelineAtLeastOnce') {
+          const { profile: _, ...m } = await runPipeline(ctx, spec, name);
+          return { m };
         } else if (name === 'passthrough') return { m: await runPassthrough(ctx, spec) };
         else if (name === 'storeCeiling') return { m: await runStoreCeiling(ctx, spec) };
         else if (name === 'incumbent') return { m: await runIncumbent(ctx, spec) };
@@ -207,7 +218,14 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   // Maximum throughput: every contestant drains the set, round after round, interleaved so a slow
   // spell of the shared machine falls on all of them; each keeps its median run.
   const contestants = (
-    ['passthrough', 'storeCeiling', 'pipeline', 'incumbent', 'bullmq'] as ContestantName[]
+    [
+      'passthrough',
+      'storeCeiling',
+      'pipeline',
+      'pipelineAtLeastOnce',
+      'incumbent',
+      'bullmq',
+    ] as ContestantName[]
   ).filter(wants);
   const drains = new Map<ContestantName, { m: Measurement; profile?: Profile | null }[]>();
   for (let round = 1; round <= scenario.load.maxRepeats && !shared.aborted(); round++) {
@@ -233,6 +251,17 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   const pipelineMax = measurements.find((m) => m.contestant === 'pipeline')!;
   const figures: Record<string, string | number> = {};
   for (const r of drains.get('pipeline') ?? []) Object.assign(figures, r.m.figures ?? {});
+  for (const r of drains.get('pipelineAtLeastOnce') ?? []) {
+    const key = 'mean delivery time, at-least-once (ms)';
+    if (r.m.figures?.[key] !== undefined) figures[key] = r.m.figures[key];
+  }
+  const eosMs = figures['mean delivery time, exactly-once (ms)'];
+  const aloMs = figures['mean delivery time, at-least-once (ms)'];
+  if (typeof eosMs === 'number' && typeof aloMs === 'number') {
+    // The transaction (AddPartitionsToTxn, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) is what differs.
+    figures['transaction cost per delivery (ms, exactly-once − at-least-once delivery time)'] =
+      Math.round((eosMs - aloMs) * 10) / 10;
+  }
 
   // Growth: the same set once more, on a store that already holds a long history.
   let growth: TargetCheck | undefined;
@@ -254,14 +283,14 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
 
   const openRuns: [ContestantName, number][] = [];
   for (const f of scenario.load.openLoop) {
-    openRuns.push(['pipeline', f]);
+    openRuns.push(['pipeline', f], ['pipelineAtLeastOnce', f]);
     for (const b of scenario.load.openLoopBaselines) if (wants(b)) openRuns.push([b, f]);
   }
   for (const [name, f] of openRuns) {
     const rate = Math.round(Math.max(1, f * pipelineMax.throughput));
     // A contestant offered more than it can drain only queues: its latency would measure the backlog.
     const own = measurements.find((m) => m.contestant === name && m.mode === 'max')?.throughput;
-    if (name !== 'pipeline' && own !== undefined && own < rate) {
+    if (name !== 'pipeline' && name !== 'pipelineAtLeastOnce' && own !== undefined && own < rate) {
       shared.progress.log(`  ${name} @${rate}/s skipped: its own maximum is ${own}/s`);
       continue;
     }

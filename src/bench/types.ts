@@ -2,7 +2,9 @@
 // per second, latencies milliseconds. Every contestant of one scenario runs on the same event set,
 // topic layout and services, one after the other, in the same process run.
 
-export type ContestantName = 'pipeline' | 'passthrough' | 'storeCeiling' | 'incumbent' | 'bullmq';
+/** `pipeline` runs exactly-once; `pipelineAtLeastOnce` is the same pipeline with KEYFLOW_DELIVERY_GUARANTEE=at-least-once. */
+export type ContestantName =
+  'pipeline' | 'pipelineAtLeastOnce' | 'passthrough' | 'storeCeiling' | 'incumbent' | 'bullmq';
 
 export interface LatencySummary {
   /** How many events the percentiles are over. */

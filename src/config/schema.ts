@@ -202,6 +202,15 @@ export const settings = {
     z.enum(['ferretdb', 'mongo-java-server', 'secantusdb']).default('mongo-java-server'),
     'Local stack: which Mongo-protocol server to start (see README, "Mongo-protocol servers").',
   ),
+  deliveryGuarantee: setting(
+    'KEYFLOW_DELIVERY_GUARANTEE',
+    z
+      .enum(['exactly-once', 'at-least-once'], {
+        message: 'must be exactly-once or at-least-once (at-least-once for a cluster without transactions)',
+      })
+      .default('exactly-once'),
+    'exactly-once: what a stage emits, its dead letters and its offsets commit in one Kafka transaction per flush; at-least-once: records are sent, then offsets committed (for clusters without transactions).',
+  ),
   keyLanes: setting(
     'KEYFLOW_KEY_LANES',
     positiveInt.max(1024).default(16),

@@ -2,7 +2,9 @@
 // a delivery safe to work on — the ingest byte budget, heartbeats while the delivery is worked on, the
 // retention check before it — and hands the runner a neutral Delivery. Rejoining when the group moves
 // on is the client's (it knows its own answers); the runner only sees `active()` turn false.
+import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
+import type { WireRecord } from '../producers/types';
 import type { ClientBatch, GroupEvents, GroupMember, GroupOptions, RawMessage } from '../kafka/types';
 import { deliveryBytes, type ByteBudget } from './byte-budget';
 import type { RetentionWatch, SkippedRange } from './retention';
@@ -23,6 +25,10 @@ export interface Delivery {
   active(): boolean;
   /** Commits `next` (the offset after the last completed one) for this partition. */
   commit(next: string): Promise<void>;
+  /** The offset after the batch's last record, control records included (see ClientBatch.end). */
+  end?: string;
+  /** Exactly-once: `records` and the offset `next` in one Kafka transaction (see ClientBatch.transact). */
+  transact?(records: WireRecord[], next: string): Promise<void>;
 }
 
 export interface StageGroupOptions {
@@ -73,7 +79,15 @@ export class StageGroup {
     const stop = heartbeats(() => b.heartbeat(), this.opts.heartbeatIntervalMs, this.opts.log);
     const release = await this.opts.ingest?.take(deliveryBytes(b.messages));
     try {
+      // Exactly-once asked for and a client that cannot: refusing beats a silent at-least-once.
+      if (this.opts.group.transactions && !b.transact) {
+        throw new KeyflowError(
+          'CONFIG_INVALID',
+          'KEYFLOW_DELIVERY_GUARANTEE=exactly-once but the Kafka client gave no transactions; set it to at-least-once or use a client that has them',
+        );
+      }
       await this.check(b);
+      const transact = b.transact?.bind(b);
       await onDelivery({
         topic: b.topic,
         partition: b.partition,
@@ -81,6 +95,8 @@ export class StageGroup {
         lag: b.lag,
         active: () => b.active(),
         commit: (next) => b.commit(next),
+        end: b.end,
+        ...(transact ? { transact } : {}),
       });
     } finally {
       stop();

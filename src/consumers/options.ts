@@ -40,6 +40,11 @@ export interface RunnerOptions extends GroupSettings {
   deadLetterRetentionMs: number;
   /** The dead-letter topics' max.message.bytes: a larger record is sent header-only. */
   dlqMaxMessageBytes: number;
+  /**
+   * exactly-once: each flush is one Kafka transaction holding the completed prefix's records, its
+   * dead-letter records and its offset (KEYFLOW_DELIVERY_GUARANTEE); at-least-once: send, then commit.
+   */
+  deliveryGuarantee: 'exactly-once' | 'at-least-once';
 }
 
 export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
@@ -60,6 +65,7 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   applicationId: '',
   deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
   dlqMaxMessageBytes: 1_048_576,
+  deliveryGuarantee: 'exactly-once',
 };
 
 /** The group member's options of a stage, under the one group id the processor names it by. */
@@ -75,5 +81,8 @@ export function groupOptions(opts: RunnerOptions, groupId: string, topics: strin
     fetchMaxBytes: opts.fetchMaxBytes,
     fetchMaxBytesPerPartition: opts.fetchMaxBytesPerPartition,
     partitionsAtOnce: opts.partitionsAtOnce,
+    // The group id names the stage under its application id, so the ids are
+    // transactionalIdFor(applicationId, stage, slot) with the slot appended by the client.
+    ...(opts.deliveryGuarantee === 'exactly-once' ? { transactions: { idPrefix: `${groupId}.tx.` } } : {}),
   };
 }

@@ -1,7 +1,8 @@
 // The settlement of one delivery: every event ends here once — done (its records built and reported),
 // dead-lettered (its letter and dead-letter records), or passed — into the delivery's commit window,
-// whose flush sends the records and commits the completed prefix in one step (where a Kafka
-// transaction goes). A re-driven letter is resolved only once its event's records are sent.
+// whose flush sends the records and commits the completed prefix in one step (one Kafka transaction
+// when the delivery carries `transact`). A re-driven letter is resolved only once its event's records
+// are sent.
 import { classify } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import type { Logger } from '../logger';
@@ -42,6 +43,11 @@ export class Settlement {
       {
         send: (records) => opts.infra(() => opts.producer.sendNow(records), running),
         commit: (next) => d.commit(next),
+        // An aborted transaction is retried whole like a failed send; a fenced one is not retriable.
+        ...(d.transact
+          ? { transact: (records, next) => opts.infra(() => d.transact!(records, next), running) }
+          : {}),
+        end: d.end,
         committed: (last, offsets) =>
           instrumentation.emit(EVENTS.BATCH_COMMITTED, {
             ...where,
@@ -52,6 +58,11 @@ export class Settlement {
         lost: (err) =>
           log.warn({ err, partition: d.partition }, 'commit refused; partition likely reassigned'),
         refused: (item, err) => opts.letters.refused(d, item, err),
+        afterCommitFailed: (err) =>
+          log.warn(
+            { err, partition: d.partition },
+            'a re-driven letter stayed open after its transaction committed; `dlq replay` sends it again once stale, and it then resolves without a second change',
+          ),
       },
       opts.limits,
     );

@@ -87,6 +87,8 @@ export function kafkajsOffsets(kafka: Kafka): OffsetsReader {
           if (Number(p.offset) >= 0) out.set(p.partition, BigInt(p.offset));
         return out;
       }),
+    // kafkajs's ListOffsets (v2+) asks read_committed: `high` is the last stable offset, so records of
+    // a transaction still open do not count as lag, and a committed one's marker is inside the bound.
     bounds: (topic) =>
       kafkajsCall(async () => {
         const parts = await (await connected()).fetchTopicOffsets(topic);

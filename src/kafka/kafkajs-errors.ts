@@ -46,6 +46,46 @@ export function sendError(err: unknown, count: number): KeyflowError {
   return new KeyflowError('PRODUCE_FAILED', what, { cause: err, retriable: root?.retriable !== false });
 }
 
+/**
+ * Broker answers that mean a newer producer holds the transactional id (or the broker expired ours):
+ * the partition is someone else's now. PRODUCER_FENCED (90) is newer than kafkajs, which reports it as
+ * an unknown code. A transactional id we may not use fences us for good: the partition stalls (lag and
+ * alerts show it) rather than every event going to the dead letters.
+ */
+const FENCED = new Set([
+  'INVALID_PRODUCER_EPOCH',
+  'INVALID_PRODUCER_ID_MAPPING',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+]);
+
+function isFenced(root: KafkaLikeError): boolean {
+  return FENCED.has(root?.type ?? '') || /Unknown error code 90\b/.test(root?.message ?? '');
+}
+
+/** The Keyflow error for a failed transaction holding `count` records (it was aborted, or is fenced). */
+export function transactionError(err: unknown, count: number): KeyflowError {
+  if (err instanceof KeyflowError) return err;
+  const root = rootCause(err);
+  if (isFenced(root)) {
+    const why =
+      root.type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'
+        ? ' (grant the principal its transactional ids, or set KEYFLOW_DELIVERY_GUARANTEE=at-least-once)'
+        : '';
+    return new KeyflowError('PARTITION_FENCED', `transaction fenced: ${root.message ?? String(err)}${why}`, {
+      cause: err,
+      retriable: false,
+    });
+  }
+  // A refused record is the event's (the window dead-letters it); anything else heals with a new
+  // producer, which the next try opens.
+  const e = sendError(err, count);
+  if (e.code !== 'PRODUCE_FAILED') return e;
+  return new KeyflowError('PRODUCE_FAILED', `transaction aborted: ${e.message}`, {
+    cause: err,
+    retriable: true,
+  });
+}
+
 /** kafkajs errors that mean a broker is down or still starting: an outage, retried as such. */
 const OUTAGE_NAMES = new Set([
   'KafkaJSConnectionError',

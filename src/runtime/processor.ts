@@ -196,6 +196,7 @@ export class Processor {
       fetchMaxBytesPerPartition: Math.min(RUNNER_DEFAULTS.fetchMaxBytesPerPartition, config.ingestMaxBytes),
       deadLetterRetentionMs: config.deadLetterRetentionDays * 24 * 3600 * 1000,
       dlqMaxMessageBytes: config.dlqMaxMessageBytes,
+      deliveryGuarantee: config.deliveryGuarantee,
       instanceId: this.instanceId,
       applicationId: config.applicationId,
       ...this.opts.runner,

@@ -192,7 +192,7 @@ test('a missing baseline gives a null ratio and an unjudged target', () => {
   const baselines: ScenarioResult['baselines'] = {};
   const { ratios, targets } = ratiosAndTargets(result(1000, 5, true), baselines);
   expect(Object.values(ratios).every((r) => r === null)).toBe(true);
-  expect(Object.keys(ratios)).toHaveLength(6);
+  expect(Object.keys(ratios)).toHaveLength(8);
   for (const name of [LOWER, INCUMBENT, BULLMQ, P99])
     expect(target(targets, name)).toMatchObject({ ratio: null, met: null });
   // Only the baselines that ran are judged.
@@ -200,6 +200,15 @@ test('a missing baseline gives a null ratio and an unjudged target', () => {
   expect(target(some.targets, INCUMBENT).met).toBe(true);
   expect(target(some.targets, BULLMQ).met).toBeNull();
   expect(target(some.targets, LOWER).met).toBeNull();
+});
+
+test('exactly-once is judged against the same pipeline at-least-once: at least 0.85 of its throughput', () => {
+  const EOS = 'exactly-once vs at-least-once throughput';
+  const at = (eos: number) => ratiosAndTargets(result(eos, 40), { pipelineAtLeastOnce: result(1000, 20) });
+  expect(target(at(850).targets, EOS)).toEqual({ name: EOS, wanted: '≥ 0.85', ratio: 0.85, met: true });
+  expect(target(at(840).targets, EOS)).toMatchObject({ ratio: 0.84, met: false });
+  expect(at(900).ratios['p99 at half load: exactly-once / at-least-once']).toBe(2);
+  expect(target(ratiosAndTargets(result(900), {}).targets, EOS)).toMatchObject({ ratio: null, met: null });
 });
 
 test('the correctness target follows the pipeline’s correct flag', () => {

@@ -9,7 +9,7 @@ import type { BatchActionHandler, StageEvent } from '../../src/topology/types';
 
 function payload(beat: () => Promise<void>): EachBatchPayload {
   return {
-    batch: { topic: 't', partition: 0, messages: [], offsetLag: () => '0' },
+    batch: { topic: 't', partition: 0, messages: [], offsetLag: () => '0', lastOffset: () => '-1' },
     heartbeat: beat,
     isRunning: () => true,
     isStale: () => false,

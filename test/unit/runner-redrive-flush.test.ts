@@ -84,9 +84,13 @@ test('a re-drive whose records could not be sent is applied and emitted again on
   expect(h.runner.parkedKeys.has('a')).toBe(false);
 });
 
-test('a re-drive whose letter could not be resolved after its send is not committed, and is redone', async () => {
+test('at-least-once: a re-drive whose letter could not be resolved after its send is not committed, and is redone', async () => {
   const { spec, applied } = counting();
-  const h = await harness(spec, { maxAttempts: 3, baseMs: 1, maxMs: 2 }, { infraRetryBudgetMs: 20 });
+  const h = await harness(
+    spec,
+    { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+    { infraRetryBudgetMs: 20, deliveryGuarantee: 'at-least-once' },
+  );
   await h.letters.record([letter]);
   h.letters.mark(LETTER, 'redriven');
   const resolve = h.letters.resolveLetter.bind(h.letters);
@@ -101,5 +105,45 @@ test('a re-drive whose letter could not be resolved after its send is not commit
   expect(applied()).toBe(2);
   expect(h.sent.filter((r) => r.topic === 'out')).toHaveLength(2);
   expect(h.commits).toEqual(['11']);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
+});
+
+test('exactly-once: a re-drive is resolved only after its transaction committed; a failed resolve leaves its change out once', async () => {
+  const { spec, applied } = counting();
+  const h = await harness(
+    spec,
+    { maxAttempts: 3, baseMs: 1, maxMs: 2 },
+    { infraRetryBudgetMs: 20, deliveryGuarantee: 'exactly-once' },
+  );
+  await h.letters.record([letter]);
+  h.letters.mark(LETTER, 'redriven');
+  const order: string[] = [];
+  const resolve = h.letters.resolveLetter.bind(h.letters);
+  h.letters.resolveLetter = () => Promise.reject(new KeyflowError('STORE_TRANSIENT', 'store unreachable'));
+  const transact = async (records: WireRecord[], next: string) => {
+    order.push(`transact ${records.map((r) => r.topic).join(',')} @${next}`);
+    h.sent.push(...records);
+    h.commits.push(next);
+  };
+
+  // The change and the offset committed together; the letter could not be resolved after that, so it
+  // stays open for the stale re-drive (which then applies nothing new), and nothing is redone.
+  await h.deliver([redrive()], { transact });
+  expect(order).toEqual(['transact out @11']);
+  expect(h.letters.letters.get(LETTER)!.resolved).toBe(false);
+  expect(applied()).toBe(1);
+
+  // With the store back, the letter resolves right after the transaction that carried its change.
+  h.letters.resolveLetter = async (id) => {
+    order.push('resolve');
+    await resolve(id);
+  };
+  await h.deliver(
+    [message(12, 'a', { seq: 0 }, { [HEADERS.REDRIVE_STAGE]: 'count', [HEADERS.REDRIVE_LETTER]: LETTER })],
+    {
+      transact,
+    },
+  );
+  expect(order).toEqual(['transact out @11', 'transact out @13', 'resolve']);
   expect(h.letters.letters.get(LETTER)!.resolved).toBe(true);
 });

@@ -290,6 +290,7 @@ describe('delivery seam', () => {
           { offset: '5', key: null, value: null, headers: {} },
         ],
         offsetLag: () => '0',
+        lastOffset: () => '5',
       },
       heartbeat: () => Promise.reject(moved),
       isRunning: () => true,

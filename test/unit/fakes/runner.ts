@@ -70,7 +70,10 @@ export interface Harness {
   commits: string[];
   instrumentation: Instrumentation;
   /** Hands one delivery of `messages` (partition 0) to the runner and waits for it to be done. */
-  deliver(messages: RawMessage[], group?: Partial<Pick<ClientBatch, 'heartbeat' | 'active'>>): Promise<void>;
+  deliver(
+    messages: RawMessage[],
+    group?: Partial<Pick<ClientBatch, 'heartbeat' | 'active' | 'transact' | 'end'>>,
+  ): Promise<void>;
   groupOptions(): GroupOptions;
 }
 
@@ -99,6 +102,9 @@ export async function harness(
   letters = new FakeLetters(),
 ): Promise<Harness> {
   let onDelivery: ((b: ClientBatch) => Promise<void>) | undefined;
+  // The guarantee the runner tests run under: the setting's, so the same tests cover both modes.
+  const deliveryGuarantee =
+    process.env.KEYFLOW_DELIVERY_GUARANTEE === 'at-least-once' ? 'at-least-once' : 'exactly-once';
   let options: GroupOptions | undefined;
   const sent: WireRecord[] = [];
   const commits: string[] = [];
@@ -134,7 +140,14 @@ export async function harness(
       instrumentation,
       ...deps,
     },
-    { ...RUNNER_DEFAULTS, retry, instanceId: 'test', flushIntervalMs: 60_000, ...runnerOptions },
+    {
+      ...RUNNER_DEFAULTS,
+      retry,
+      instanceId: 'test',
+      flushIntervalMs: 60_000,
+      deliveryGuarantee,
+      ...runnerOptions,
+    },
   );
   await runner.start();
   return {
@@ -145,6 +158,12 @@ export async function harness(
     instrumentation,
     groupOptions: () => options!,
     async deliver(messages, group = {}) {
+      const send = producer.sendNow ?? (async (records: WireRecord[]) => void sent.push(...records));
+      // A transaction as the fakes see it: its records go out and its offset is committed, or neither.
+      const transact = async (records: WireRecord[], next: string) => {
+        if (records.length) await send(records);
+        commits.push(next);
+      };
       await onDelivery!({
         topic: spec.inputs[0]!,
         partition: 0,
@@ -153,6 +172,7 @@ export async function harness(
         heartbeat: async () => {},
         active: () => true,
         commit: async (next) => void commits.push(next),
+        ...(options?.transactions ? { transact } : {}),
         ...group,
       });
     },
