@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { Dataflow } from '../src/runtime/dataflow';
 import { byIds, guardIndex, writeGuarded, type GuardedWrite } from '../src/state/bulk';
+import { positionOf, sameRecord, type InputPosition } from '../src/state/input-position';
 import type { BatchStageSpec, OutRecord, TopicSpec } from '../src/topology/types';
 
 // Step 1: the topics. The input is keyed by the entity the stage folds (the lead), so a lead's events
@@ -63,13 +64,14 @@ export const leadScoresTopic: TopicSpec<Score> = {
 };
 
 // Step 2: the table. One document per lead, `_id` = leadId. `recent` remembers the last 64 events
-// counted with the score each produced, so a redelivered event is recognised and re-emits what it
-// emitted the first time; `version` guards the write against a concurrent writer.
+// counted, each with the score it produced and the input record that counted it, so that record's
+// redelivery re-emits what it emitted the first time and any other copy emits nothing; `version`
+// guards the write against a concurrent writer.
 export interface LeadScore {
   _id: string;
   tenantId: string;
   score: number;
-  recent: { eventId: string; score: number }[];
+  recent: { eventId: string; score: number; input: InputPosition }[];
   version: number;
 }
 
@@ -108,12 +110,12 @@ export const leadScores: BatchStageSpec<Activity, LeadScore, LeadScore> = {
     decide(e, lead) {
       const seen = lead.recent.find((r) => r.eventId === e.eventId);
       if (seen) {
-        // Already counted: emit the same record as the first time, change nothing.
-        const emit = [scoreRecord(lead._id, lead.tenantId, seen.score)];
+        // Already counted: change nothing. The record that counted it, come again, re-sends its score.
+        const emit = sameRecord(seen.input, e) ? [scoreRecord(lead._id, lead.tenantId, seen.score)] : [];
         return { plan: null, state: lead, emit, outcome: 'duplicate' };
       }
       const score = lead.score + e.value.points;
-      const recent = [...lead.recent, { eventId: e.eventId, score }].slice(-RECENT);
+      const recent = [...lead.recent, { eventId: e.eventId, score, input: positionOf(e) }].slice(-RECENT);
       const next = { ...lead, score, recent };
       return { plan: next, state: next, emit: [scoreRecord(lead._id, lead.tenantId, score)] };
     },

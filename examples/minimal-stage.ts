@@ -1,11 +1,13 @@
 // The README's minimal stage: count page views per user, once per event, and emit the new total. A
 // batch stage: one read of every user a fetch touches, a pure fold per user, one guarded write each.
 import { byIds, writeGuarded, type GuardedWrite } from '../src/state/bulk';
+import { positionOf, sameRecord, type InputPosition } from '../src/state/input-position';
 import type { BatchStageSpec } from '../src/topology/types';
 
 type View = { eventId: string; userId: string };
-/** `recent`: the last 64 event ids counted, so a redelivery is recognised; `version` guards the write. */
-type Totals = { _id: string; views: number; recent: string[]; version: number };
+/** The last 64 events counted: the total each emitted and the input record that counted it. */
+type Counted = { eventId: string; views: number; input: InputPosition };
+type Totals = { _id: string; views: number; recent: Counted[]; version: number };
 
 export const countViews: BatchStageSpec<View, Totals, Totals> = {
   kind: 'batch',
@@ -22,10 +24,16 @@ export const countViews: BatchStageSpec<View, Totals, Totals> = {
       return new Map(events.map((e) => [e.key, docs.get(e.key) ?? fresh(e.key)]));
     },
     decide(e, t) {
-      const seen = t.recent.includes(e.eventId); // a redelivery re-emits the same total
-      const next = seen ? t : { ...t, views: t.views + 1, recent: [...t.recent, e.eventId].slice(-64) };
-      const emit = [{ topic: 'view-totals', key: e.key, value: { userId: e.key, views: next.views } }];
-      return { plan: seen ? null : next, state: next, emit, outcome: seen ? 'duplicate' : 'applied' };
+      const out = (views: number) => ({ topic: 'view-totals', key: e.key, value: { userId: e.key, views } });
+      const seen = t.recent.find((c) => c.eventId === e.eventId);
+      if (seen) {
+        // Counted: its own record, come again, re-sends the stored total; any other copy sends nothing.
+        const emit = sameRecord(seen.input, e) ? [out(seen.views)] : [];
+        return { plan: null, state: t, emit, outcome: 'duplicate' };
+      }
+      const counted = { eventId: e.eventId, views: t.views + 1, input: positionOf(e) };
+      const next = { ...t, views: counted.views, recent: [...t.recent, counted].slice(-64) };
+      return { plan: next, state: next, emit: [out(counted.views)] };
     },
     async write(plans, ctx) {
       // One write per user, with the total its last event left, guarded on the version read; a

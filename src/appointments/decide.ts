@@ -1,9 +1,12 @@
 // The appointments stage's pure step: from the appointment as read and the event, what to write and
-// what to emit. A redelivery (its change row exists) emits that row again, so it emits the same record;
-// a re-send of the tenant's event id with other content is refused as EVENT_ID_REUSED.
+// what to emit. The change row is the stored emission: it keeps the input record that made it, and only
+// that record come again (its emission never became visible, see src/state/input-position.ts) emits
+// the row again, the same record; any other copy of the event emits nothing. A re-send of the tenant's
+// event id with other content is refused as EVENT_ID_REUSED.
 import { KeyflowError } from '../errors';
 import type { ArchivedEvent } from '../state/archive';
 import { eventKey, refuseReusedId } from '../state/event-identity';
+import { positionOf, sameRecord } from '../state/input-position';
 import type { Decision, StageEvent } from '../topology/types';
 import { reduce, type AppointmentState, type Reduction } from './reducer';
 import type { AppointmentEvent } from './schemas';
@@ -115,19 +118,22 @@ export function decideAppointment(
     // Only the same event is a redelivery: other content under the id is refused, never applied.
     refuseReusedId(e.tenantId, e.eventId, eventOfRow(read.row), e, CONTENT_FIELDS);
     const r = reduce(base, eventOfRow(read.row));
+    // The row's own input record re-sends it; a row stored without one re-sends to any copy (the old rule).
+    const stored = sameRecord(read.row.input, event) ? emit(read.row) : [];
     // The document already holds the event (the reducer is a join): a duplicate, nothing to write.
-    if (!r.changed) return { plan: { kind: 'duplicate' }, emit: emit(read.row), outOfOrder: false };
+    if (!r.changed) return { plan: { kind: 'duplicate' }, emit: stored, outOfOrder: false };
     // An earlier attempt wrote the row and stopped before the document. If the document is still at
     // the row's base, the row is right and only the document is missing; if another writer moved it
-    // meanwhile, the row (never emitted: emission follows a complete write) is decided again.
+    // meanwhile, the row (never emitted: emission follows a complete write) is decided again, and is
+    // this record's to emit.
     if (read.row.baseVersion === version) {
       return {
         plan: { kind: 'apply', archive: null, row: null, doc: docWrite(r) },
-        emit: emit(read.row),
-        outOfOrder: read.row.outOfOrder,
+        emit: stored,
+        outOfOrder: stored.length > 0 && read.row.outOfOrder,
       };
     }
-    const row = { ...rowOf(eventOfRow(read.row), r, version), ...timing };
+    const row = { ...rowOf(eventOfRow(read.row), r, version), input: positionOf(event), ...timing };
     return {
       plan: {
         kind: 'apply',
@@ -141,7 +147,7 @@ export function decideAppointment(
   }
 
   const r = reduce(base, e);
-  const row = { ...rowOf(e, r, version), ...timing };
+  const row = { ...rowOf(e, r, version), input: positionOf(event), ...timing };
   const archived: ArchivedEvent<AppointmentEvent> = {
     _id: changeIdOf(e),
     eventId: e.eventId,

@@ -1,6 +1,7 @@
 // The `appointments` batch stage: read the batch's appointments and change rows by _id, fold each
 // appointment's events through decide.ts, then write archive → change rows → appointments in bulk,
-// each write idempotent or guarded.
+// each write idempotent or guarded. A change row is the stored emission, with the input record that
+// made it: that record alone emits it again (decide.ts).
 import type { Db } from 'mongodb';
 import { recordHistory } from '../state/entity-history';
 import {
@@ -94,7 +95,7 @@ function fold(
 // 1. archive first: every row in the tables has its event archived, so replay can recompute it; a
 //    redelivery finds it archived (a duplicate id is success) and goes on.
 // 2. change rows next, decided against the version the fold reached: they are the durable record
-//    of the state before. Writing the appointment first would lose that: a redelivery would find the
+//    of the state before, and of what is emitted and by which input record. Writing the appointment first would lose that: a redelivery would find the
 //    event already folded in and could no longer tell what it changed.
 // 3. each appointment last, once per batch with the state its last event left, guarded on the
 //    version read: a redelivery that finds the rows re-folds them (decide.ts) onto the document.

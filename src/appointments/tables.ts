@@ -6,6 +6,7 @@ import { archive, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
 import { historyIndexes, historyQueries } from '../state/entity-history';
 import { eventKey } from '../state/event-identity';
+import type { InputPosition } from '../state/input-position';
 import type { CollectionIndexes } from '../state/mongo';
 import type { AppointmentState } from './reducer';
 import type { AppointmentChange, AppointmentEvent, AppointmentKind, AppointmentSnapshot } from './schemas';
@@ -38,6 +39,11 @@ export interface ChangeRow {
   outOfOrder: boolean;
   /** The RSAppointment version this row was decided against (null when replay wrote the row). */
   baseVersion: number | null;
+  /**
+   * The input record that made the row, the only one that emits it again. Absent on rows written before
+   * it was stored, and on rows replay inserted: any copy of their event emits them (at-least-once).
+   */
+  input?: InputPosition;
   consumedAt?: number;
   readStartedAt?: number;
   writeStartedAt?: number;

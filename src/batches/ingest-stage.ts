@@ -1,14 +1,16 @@
 // The ingest stage: processes one asset of a batch with the pluggable handler, records the outcome on the
-// image, and emits it to batch-status. The outcome is kept per asset per batch, so a redelivery re-emits
-// exactly the record of the first run instead of processing (and timing) the asset again.
+// image, and emits it to batch-status. The outcome is kept per asset per batch with the input record
+// that produced it, so that record's redelivery re-emits exactly the status of the first run instead of
+// processing (and timing) the asset again, and any other copy of the event emits nothing.
 import type { Db } from 'mongodb';
 import { classify, KeyflowError } from '../errors';
-import type { ActionStageSpec, StageEvent } from '../topology/types';
+import type { ActionStageSpec, Decision, StageEvent } from '../topology/types';
 import type { AssetFacts, AssetHandler } from './inspect';
 import { COLLECTIONS, imageId, statusKey, type FlowNames } from './names';
 import type { BatchStatus, IngestEvent } from './schemas';
 import { imagesOf } from './store';
 import { isDuplicateKey } from '../state/conflicts';
+import { positionOf, sameRecord, type InputPosition } from '../state/input-position';
 
 /** Retriable handler failures (an origin timing out) get this many attempts before they count as the error. */
 export const INGEST_ATTEMPTS = 3;
@@ -19,9 +21,11 @@ interface IngestResult {
   error: string | null;
   finished: number;
   facts: AssetFacts | null;
+  /** The input record that produced it; absent on results recorded before it was stored. */
+  input?: InputPosition;
 }
 
-interface IngestPlan {
+export interface IngestPlan {
   result: IngestResult;
   fresh: boolean;
 }
@@ -33,14 +37,37 @@ async function process(
   e: StageEvent<IngestEvent>,
   now: number,
 ): Promise<Omit<IngestResult, '_id'>> {
+  const input = positionOf(e);
   try {
     const facts = await handler(e.value);
-    return { status: 'completed', error: null, finished: now, facts };
+    return { status: 'completed', error: null, finished: now, facts, input };
   } catch (err) {
     const k = classify(err);
     if (k.retriable && e.attempt < INGEST_ATTEMPTS) throw k;
-    return { status: 'error', error: k.message, finished: now, facts: null };
+    return { status: 'error', error: k.message, finished: now, facts: null, input };
   }
+}
+
+/**
+ * The asset's status record, emitted by the input record whose outcome it is: a fresh outcome, or the
+ * recorded one to that record come again (its status never became visible). A result recorded before
+ * inputs were stored is emitted to any copy, as every duplicate was then.
+ */
+export function decideIngest(
+  e: StageEvent<IngestEvent>,
+  s: IngestPlan,
+  statusTopic: string,
+): Decision<IngestPlan> {
+  if (!s.fresh && !sameRecord(s.result.input, e)) return { plan: s, emit: [] };
+  const status: BatchStatus = {
+    batchId: e.value.batchId,
+    customerId: e.value.customerId,
+    assetId: e.value.assetId,
+    status: s.result.status,
+    error: s.result.error,
+    finished: s.result.finished,
+  };
+  return { plan: s, emit: [{ topic: statusTopic, key: s.result._id, value: status }] };
 }
 
 export function ingestStage(
@@ -80,17 +107,7 @@ export function ingestStage(
         if (earlier) return { result: earlier, fresh: false };
         return { result: { _id, ...(await process(handler, e, ctx.now())) }, fresh: true };
       },
-      decide(e, s) {
-        const status: BatchStatus = {
-          batchId: e.value.batchId,
-          customerId: e.value.customerId,
-          assetId: e.value.assetId,
-          status: s.result.status,
-          error: s.result.error,
-          finished: s.result.finished,
-        };
-        return { plan: s, emit: [{ topic: names.statusTopic, key: s.result._id, value: status }] };
-      },
+      decide: (e, s) => decideIngest(e, s, names.statusTopic),
       async write(plan, e, ctx) {
         const r = plan.result;
         if (plan.fresh) {
@@ -99,7 +116,7 @@ export function ingestStage(
           } catch (err) {
             if (!isDuplicateKey(err)) throw classify(err);
             // Another delivery of this event recorded its outcome first; ours must not be emitted, so
-            // the retry re-reads theirs and emits that.
+            // the retry re-reads theirs (and emits it only if that delivery was this very record).
             throw new KeyflowError(
               'HANDLER_TRANSIENT',
               `asset ${r._id} was recorded concurrently; re-reading`,

@@ -115,6 +115,7 @@ export async function openEnvelope(m: RawMessage, opts: OpenOptions): Promise<En
     attempt: 1,
     headers,
     consumedAt,
+    ...(redriveLetter !== undefined ? { redrive: { letter: redriveLetter } } : {}),
   };
   return { kind: 'event', item: { raw: m, key, eventId, event, redriveLetter } };
 }

@@ -1,9 +1,12 @@
 // The live stage's pure step for one conversion: against what the batch read (the lead's rows and
 // the archive entries of the batch's event ids) and what the batch already folded, decide whether
-// the event is new (count it), counted by a write whose marks were lost (recognise it), a duplicate
-// (re-emit its recorded change), or a re-send of its tenant's event id with other content (refused
-// as EVENT_ID_REUSED). O(1) per event: no history is re-read.
+// the event is new (count it, and store its change with the input record that made it), counted by a
+// write whose marks were lost (recognise it), a duplicate, or a re-send of its tenant's event id with
+// other content (refused as EVENT_ID_REUSED). A counted or recognised event re-sends its stored change
+// only when it is that input record come again (src/state/input-position.ts): its first emission never
+// became visible. Any other copy emits nothing. O(1) per event: no history is re-read.
 import { refuseReusedId } from '../state/event-identity';
+import { positionOf, sameRecord, type InputPosition } from '../state/input-position';
 import type { Step, StageEvent } from '../topology/types';
 import { addEvent, archiveIdOf, publicTotals, rowIdOf, type ExactTotals, type RowKey } from './reducer';
 import type { ConversionChange, ConversionEvent } from './schemas';
@@ -28,14 +31,18 @@ export interface ArchivedInfo {
   /** The event as first archived: a re-send must carry the same content. */
   event: ConversionEvent;
   change: ConversionChange;
+  /** The input record that counted the event; absent on entries archived before positions were stored. */
+  input?: InputPosition;
   /** False between the archive insert and the mark written after the row (see stage.ts). */
   counted: boolean;
 }
 
-/** An event handled earlier in this batch, with its change: a re-send in the batch is a duplicate. */
+/**
+ * An event handled earlier in this batch: a re-send in the batch is a duplicate that emits nothing (the
+ * earlier copy emits, or re-sends, the change).
+ */
 export interface HandledEvent {
   event: ConversionEvent;
-  change: ConversionChange;
 }
 
 /**
@@ -57,6 +64,8 @@ export type ConversionPlan =
       /** The row's version as read: the row write is guarded on it (0: insert the row). */
       version: number | null;
       change: ConversionChange;
+      /** The input record counting it: stored with the change, in the archive entry. */
+      input: InputPosition;
       after: ExactTotals;
       archive: 'insert' | 'rewrite';
     }
@@ -72,13 +81,8 @@ export const rowKeyOf = (v: ConversionEvent): RowKey => ({
 /** What makes a conversion the event it is, besides its (tenant, event id). */
 export const CONTENT_FIELDS = ['leadId', 'conversionType', 'occurredAt', 'amount'] as const;
 
-function handledWith(
-  s: LeadState,
-  id: string,
-  event: ConversionEvent,
-  change: ConversionChange,
-): LeadState['handled'] {
-  return new Map(s.handled).set(id, { event, change });
+function handledWith(s: LeadState, id: string, event: ConversionEvent): LeadState['handled'] {
+  return new Map(s.handled).set(id, { event });
 }
 
 export function foldConversion(
@@ -96,17 +100,21 @@ export function foldConversion(
   const seen = s.handled.get(key);
   if (seen) {
     refuseReusedId(v.tenantId, id, seen.event, v, CONTENT_FIELDS);
-    return { plan: null, emit: emit(seen.change), outcome: 'duplicate', state: s };
+    return { plan: null, emit: [], outcome: 'duplicate', state: s };
   }
   const archived = s.archived.get(key);
   if (archived) refuseReusedId(v.tenantId, id, archived.event, v, CONTENT_FIELDS);
+  // Counted already: only the input record that counted it (come again because its change never
+  // became visible) re-sends the stored change; an entry stored without its input re-sends to any copy.
+  const resend = archived !== undefined && sameRecord(archived.input, e);
+  const stored = (a: ArchivedInfo) =>
+    resend ? { emit: emit(a.change), outOfOrder: a.change.outOfOrder } : { emit: [], outOfOrder: false };
   if (archived?.counted) {
     return {
       plan: null,
-      emit: emit(archived.change),
+      ...stored(archived),
       outcome: 'duplicate',
-      outOfOrder: archived.change.outOfOrder,
-      state: { ...s, handled: handledWith(s, key, v, archived.change) },
+      state: { ...s, handled: handledWith(s, key, v) },
     };
   }
   const rowId = rowIdOf(v);
@@ -114,10 +122,9 @@ export function foldConversion(
   if (archived && row.pending.has(id)) {
     return {
       plan: { kind: 'recognise', rowId, change: archived.change },
-      emit: emit(archived.change),
+      ...stored(archived),
       outcome: 'duplicate',
-      outOfOrder: archived.change.outOfOrder,
-      state: { ...s, handled: handledWith(s, key, v, archived.change) },
+      state: { ...s, handled: handledWith(s, key, v) },
     };
   }
   // Only counting needs the row's totals: a duplicate or a recognised event above goes on without them.
@@ -139,6 +146,7 @@ export function foldConversion(
       rowId,
       version: row.version,
       change,
+      input: positionOf(e),
       after,
       archive: archived ? 'rewrite' : 'insert',
     },
@@ -147,7 +155,7 @@ export function foldConversion(
     state: {
       ...s,
       rows: new Map(s.rows).set(rowId, { ...row, totals: after }),
-      handled: handledWith(s, key, v, change),
+      handled: handledWith(s, key, v),
     },
   };
 }

@@ -1,5 +1,6 @@
-// The `lead-conversions` batch stage: each distinct conversion archived once with the change it made,
-// each row's totals kept incrementally, its one change emitted to `changes.lead-conversions.v1`.
+// The `lead-conversions` batch stage: each distinct conversion archived once with the change it made and
+// the input record that made it, each row's totals kept incrementally, its one change emitted to
+// `changes.lead-conversions.v1` by that input record alone (see fold.ts).
 // Per batch: one read of the rows and one of the archive, both by _id; then three bulk writes.
 import type { Collection, Db, Filter } from 'mongodb';
 import {
@@ -73,23 +74,32 @@ async function read(events: readonly StageEvent<ConversionEvent>[], db: Db): Pro
     const doc = rows.get(rowId);
     if (doc && !s.rows.has(rowId)) s.rows.set(rowId, rowFoldOf(doc, rowKeyOf(e.value)));
     const a = archived.get(archiveIdOf(e.value));
-    if (a) s.archived.set(a._id, { event: eventOf(a), change: a.value.change, counted: a.counted !== false });
+    if (a) {
+      const { change, input } = a.value;
+      s.archived.set(a._id, { event: eventOf(a), change, input, counted: a.counted !== false });
+    }
   }
   return new Map([...states].map(([k, s]) => [k, { ...s, handled: new Map() }]));
 }
 
-// Write order, and why a death between any two steps loses nothing and counts nothing twice (the
-// offset is committed only after all three and the emit, so the batch always comes again):
-//  1. Archive the new events, each with its change, `counted: false`. The insert keyed by (tenant,
-//     event id) is the dedupe for ever: a re-send 10,000 events later finds it and counts nothing
-//     (or, carrying other content, is refused as EVENT_ID_REUSED by the fold).
+// Write order, and why a death between any two steps loses nothing, counts nothing twice and emits
+// each change once (the offset is committed only after all three, with the emit, so the batch always
+// comes again; and only the input record stored with a change re-sends it, see fold.ts):
+//  1. Archive the new events, each with its change and its input record, `counted: false`. The insert
+//     keyed by (tenant, event id) is the dedupe for ever: a re-send 10,000 events later finds it and
+//     counts and emits nothing (or, carrying other content, is refused as EVENT_ID_REUSED by the fold).
+//     An entry that is archived but neither counted nor listed by its row is counted again by whichever
+//     record now carries it: its change and input are rewritten here first, guarded on `counted: false`,
+//     so the entry names the record that will emit before the row counts it.
 //  2. Write each row's folded totals, guarded on the version read, listing the ids it counted in
 //     `pending`. Dying before this leaves archived, unmarked events that no row lists: the redelivery
-//     counts them (rewriting their change).
-//  3. Mark those archive entries counted. Dying before this leaves unmarked events that the row's
-//     `pending` lists: the redelivery recognises them as counted and only marks them. A row's next
-//     write comes only after that redelivery (per-key order), and it lists them again, so `pending`
-//     always covers every unmarked event the row counts.
+//     counts them (rewriting their change and input).
+//  3. Mark those archive entries counted (a rewritten one with its change and input again: a rival
+//     writer's step 1 may have landed after ours, and the row is ours). Dying before this leaves
+//     unmarked events that the row's `pending` lists: the redelivery recognises them as counted, only
+//     marks them, and re-sends the stored change, being the stored input record. A row's next write
+//     comes only after that redelivery (per-key order), and it lists them again, so `pending` always
+//     covers every unmarked event the row counts.
 async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
   const failed: PlanFailure[] = [];
   const cut = new PlanCut(plans);
@@ -109,11 +119,24 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
       topic: p.event.topic,
       partition: p.event.partition,
       offset: Number(p.event.offset),
-      value: { conversionType: v.conversionType, amount: v.amount, change: p.plan.change },
+      value: {
+        conversionType: v.conversionType,
+        amount: v.amount,
+        change: p.plan.change,
+        input: p.plan.input,
+      },
       counted: false,
     };
     // A duplicate id here means another member archived it since our read: retry, and re-read it.
     inserts.push({ index: p.index, op: { insertOne: { document: doc } } });
+  }
+  // An entry counted again names its new change and input before the row counts it (see above). One
+  // that was counted meanwhile matches nothing here, and its row write then loses its guard.
+  for (const p of plans) {
+    if (p.plan.kind !== 'count' || p.plan.archive !== 'rewrite') continue;
+    const filter = { _id: archiveIdOf(p.event.value), counted: false };
+    const update = { $set: { 'value.change': p.plan.change, 'value.input': p.plan.input } };
+    inserts.push({ index: p.index, op: { updateOne: { filter, update } } as never });
   }
   // The lead's history by _id first (state/entity-history.ts), so replay reaches every archived event.
   const listed = plans.filter((p) => p.plan.kind === 'count');
@@ -182,7 +205,9 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
   const marked = plans.filter((p) => cut.allows(p));
   if (marked.length > 0) {
     const plain = marked.filter((p) => p.plan.kind === 'recognise' || p.plan.archive === 'insert');
-    const rewritten = marked.filter((p) => p.plan.kind === 'count' && p.plan.archive === 'rewrite');
+    const rewritten = marked.flatMap((p) =>
+      p.plan.kind === 'count' && p.plan.archive === 'rewrite' ? [{ p, plan: p.plan }] : [],
+    );
     try {
       await archiveOf(db).bulkWrite(
         [
@@ -190,10 +215,10 @@ async function write(plans: Plans, db: Db): Promise<PlanFailure[]> {
           ...plain.map((p) => ({
             updateOne: { filter: { _id: archiveIdOf(p.event.value) }, update: { $set: { counted: true } } },
           })),
-          ...rewritten.map((p) => ({
+          ...rewritten.map(({ p, plan }) => ({
             updateOne: {
               filter: { _id: archiveIdOf(p.event.value) },
-              update: { $set: { counted: true, 'value.change': p.plan.change } },
+              update: { $set: { counted: true, 'value.change': plan.change, 'value.input': plan.input } },
             },
           })),
         ] as never,

@@ -5,6 +5,7 @@ import type { DeclaredQuery } from '../runtime/dataflow';
 import { archive, archivedEventId, archiveIndexes, type ArchivedEvent } from '../state/archive';
 import { guardIndex } from '../state/bulk';
 import { historyIndexes, historyQueries } from '../state/entity-history';
+import type { InputPosition } from '../state/input-position';
 import type { CollectionIndexes } from '../state/mongo';
 import { KeyflowError } from '../errors';
 import { archiveIdOf, rowIdOf, type ConversionRow, type ExactTotals } from './reducer';
@@ -13,11 +14,16 @@ import type { ConversionChange, ConversionEvent } from './schemas';
 export const ROWS = 'RSLeadGlobalConversions';
 export const ARCHIVE = 'RSLeadConversionEvents';
 
-/** The archived value: what the reducer needs, and the change the event made when it was first applied. */
+/**
+ * The archived value: what the reducer needs, the change the event made when it was counted, and the
+ * input record that counted it (the only one that re-sends the change).
+ */
 export interface ArchivedConversion {
   conversionType: string;
   amount: number | null;
   change: ConversionChange;
+  /** Absent on entries archived before it was stored: any copy of their event re-sends the change. */
+  input?: InputPosition;
 }
 
 export type ConversionArchiveDoc = ArchivedEvent<ArchivedConversion> & {
@@ -76,6 +82,13 @@ export const CONVERSION_QUERIES: DeclaredQuery[] = [
     filter: { _id: { $in: [archiveIdOf({ tenantId: 't1', eventId: 'e1' })] } },
   },
   ...historyQueries('conversions', ARCHIVE, 'l1'),
+  {
+    // An entry archived but never counted, counted again by the record now carrying it (stage.ts step 1).
+    name: 'conversions.archive.rewriteUncounted',
+    hot: true,
+    collection: ARCHIVE,
+    filter: { _id: archiveIdOf({ tenantId: 't1', eventId: 'e1' }), counted: false },
+  },
   {
     name: 'conversions.archive.byHistory (replay)',
     collection: ARCHIVE,

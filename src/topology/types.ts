@@ -49,6 +49,12 @@ export interface StageEvent<T = unknown> {
   attempt: number;
   headers: Record<string, string>;
   consumedAt: number;
+  /**
+   * Set when `keyflow dlq replay` re-drove this event from its dead letter (`letter`: the letter's id).
+   * A stage comparing stored positions uses positionOf/sameRecord (src/state/input-position.ts), which
+   * read it: a re-drive stands for the record the letter was written for.
+   */
+  redrive?: { letter: string };
 }
 
 /** Outcome a handler reports; `duplicate` means the effect was already applied earlier. */

@@ -1,5 +1,6 @@
-// The appointments stage's pure decision: a redelivery emits exactly what the first delivery emitted,
-// and a delivery that finds its writes half done plans only what is missing.
+// The appointments stage's pure decision: a redelivery of the input record that made a change row
+// emits exactly what it first emitted, any other copy of the event emits nothing, and a delivery that
+// finds its writes half done plans only what is missing.
 import { decideAppointment, type AppointmentPlan, type AppointmentRead } from '../../src/appointments/decide';
 import type { AppointmentEvent } from '../../src/appointments/schemas';
 import type { AppointmentDoc, ChangeRow } from '../../src/appointments/tables';
@@ -65,7 +66,15 @@ test('a new event plans archive, change row and a guarded document write, and em
   // Both are keyed by the event id within its tenant.
   const _id = eventKey('t1', 'e2');
   expect(plan.archive).toMatchObject({ _id, eventId: 'e2', entityId: 'a1', arrivedAt: 10, offset: 7 });
-  expect(plan.row).toMatchObject({ mode: 'insert', row: { _id, baseVersion: 1, outOfOrder: false } });
+  expect(plan.row).toMatchObject({
+    mode: 'insert',
+    row: {
+      _id,
+      baseVersion: 1,
+      outOfOrder: false,
+      input: { topic: 'external.appointments.v1', offset: '7' },
+    },
+  });
   expect(plan.doc).toMatchObject({ _id: 'a1', expectedVersion: 1, state: { status: 'RESCHEDULED' } });
   expect(d.emit).toEqual([
     {
@@ -95,7 +104,33 @@ test('a redelivery after a complete write writes nothing and emits the same reco
     OUT,
   );
   expect(again.plan).toEqual({ kind: 'duplicate' });
-  expect(again.emit).toEqual(first.emit);
+  expect(JSON.stringify(again.emit)).toBe(JSON.stringify(first.emit));
+});
+
+test('a re-send at another offset, near or far, writes nothing and emits nothing', () => {
+  const first = decideAppointment(event({ eventId: 'e2', occurredAt: 2000 }), read(doc, null), OUT);
+  const plan = applied(first.plan);
+  const written: AppointmentDoc = { _id: 'a1', ...plan.doc!.state, version: 2 };
+  for (const offset of ['8', '10007']) {
+    const resend = { ...event({ eventId: 'e2', occurredAt: 2000 }), offset };
+    const d = decideAppointment(resend, read(written, plan.row!.row), OUT);
+    expect(d).toMatchObject({ plan: { kind: 'duplicate' }, emit: [] });
+  }
+  // A row written before inputs were stored emits to any copy, as every duplicate did then.
+  const { input: _none, ...legacy } = plan.row!.row;
+  const old = decideAppointment(
+    { ...event({ eventId: 'e2', occurredAt: 2000 }), offset: '8' },
+    read(written, legacy),
+    OUT,
+  );
+  expect(old.emit).toEqual(first.emit);
+  // The re-drive of the letter written for offset 7 (its change could not be built) stands for it.
+  const redriven = {
+    ...event({ eventId: 'e2', occurredAt: 2000 }),
+    offset: '55',
+    redrive: { letter: 'appointments:external.appointments.v1:0:7' },
+  };
+  expect(decideAppointment(redriven, read(written, plan.row!.row), OUT).emit).toEqual(first.emit);
 });
 
 test('a re-send of the id with other content is refused as EVENT_ID_REUSED, naming the fields', () => {
@@ -124,6 +159,11 @@ test('a row written before a crash, with the document untouched, plans only the 
   expect(finish.row).toBeNull();
   expect(finish.doc).toEqual(plan.doc);
   expect(again.emit).toEqual(first.emit);
+  // Another copy of the event finishes the document too, but leaves the emission to offset 7.
+  const copy = { ...event({ eventId: 'e2', occurredAt: 2000 }), offset: '9' };
+  const other = decideAppointment(copy, read(doc, plan.row!.row), OUT);
+  expect(applied(other.plan).doc).toEqual(plan.doc);
+  expect(other.emit).toEqual([]);
 });
 
 test('a row whose document moved on without it is decided again against the current document', () => {
@@ -149,6 +189,15 @@ test('a row whose document moved on without it is decided again against the curr
     state: { status: 'CANCELLED', scheduledFor: 90_000 },
   });
   expect(again.outOfOrder).toBe(true);
+  // Decided again, the row is the deciding record's to emit: a copy at another offset stores itself.
+  const copy = { ...event({ eventId: 'e2', occurredAt: 2000 }), offset: '12' };
+  const redecided = decideAppointment(copy, read(moved, row), OUT);
+  expect(applied(redecided.plan).row!.row.input).toEqual({
+    topic: 'external.appointments.v1',
+    partition: 0,
+    offset: '12',
+  });
+  expect(redecided.emit).toHaveLength(1);
 });
 
 test('a late event that changes nothing still gets its change row, flagged, and no document write', () => {

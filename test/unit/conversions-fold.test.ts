@@ -76,29 +76,74 @@ test('each change starts where the previous ended; an event older than the row i
   expect(steps.every((s) => s.plan?.kind === 'count' && s.plan.archive === 'insert')).toBe(true);
 });
 
-test('a re-send inside the batch is a duplicate that re-emits the first change and plans nothing', () => {
+test('a re-send inside the batch is a duplicate that emits nothing and plans nothing', () => {
   const { steps } = foldAll([sold[0]!, sold[1]!, { ...sold[0]! }]);
   expect(steps[2]!.plan).toBeNull();
   expect(steps[2]!.outcome).toBe('duplicate');
-  expect(steps[2]!.emit[0]!.value).toStrictEqual(steps[0]!.emit[0]!.value);
+  expect(steps[2]!.emit).toEqual([]);
+  // The first copy's plan stores its change with the input record that made it.
+  expect(steps[0]!.plan).toMatchObject({ kind: 'count', input: { topic: 'in', partition: 0, offset: '0' } });
 });
 
-test('an archived, counted event is a duplicate for ever and re-emits its recorded change', () => {
-  const recorded = foldAll([sold[0]!]).steps[0]!.emit[0]!.value as ConversionChange;
+/** The change `v` makes on an empty row, as the live fold first stored it, and the plan that stored it. */
+function firstCount(v: ConversionEvent, offset: number) {
+  const step = foldConversion(delivery(v, offset), empty(), OUT);
+  if (step.plan?.kind !== 'count') throw new Error('expected a count');
+  return { change: step.plan.change, input: step.plan.input, emitted: step.emit };
+}
+
+test('a counted event re-sends its stored change to its own input record only, for ever', () => {
+  const first = firstCount(sold[0]!, 7);
+  const counted = (input?: { topic: string; partition: number; offset: string }): LeadState => ({
+    ...empty(),
+    archived: new Map([
+      [archiveIdOf(sold[0]!), { event: sold[0]!, change: first.change, input, counted: true }],
+    ]),
+  });
+  // The redelivery of offset 7 (its emission never became visible): the stored change, byte for byte.
+  const again = foldConversion(delivery(sold[0]!, 7), counted(first.input), OUT);
+  expect(again).toMatchObject({ plan: null, outcome: 'duplicate' });
+  expect(JSON.stringify(again.emit)).toBe(JSON.stringify(first.emitted));
+  // An upstream re-send at another offset, however far: nothing.
+  for (const offset of [8, 10_007]) {
+    const resend = foldConversion(delivery(sold[0]!, offset), counted(first.input), OUT);
+    expect(resend).toMatchObject({ plan: null, outcome: 'duplicate', emit: [] });
+  }
+  // Another partition at the same offset is another record.
+  const elsewhere = { ...delivery(sold[0]!, 7), partition: 1 };
+  expect(foldConversion(elsewhere, counted(first.input), OUT).emit).toEqual([]);
+  // An entry archived before inputs were stored re-sends to any copy (the old at-least-once rule).
+  expect(foldConversion(delivery(sold[0]!, 8), counted(undefined), OUT).emit[0]!.value).toStrictEqual(
+    first.change,
+  );
+});
+
+test('a re-drive of the letter written for the input record re-sends; one of another letter does not', () => {
+  const first = firstCount(sold[0]!, 7);
   const s: LeadState = {
     ...empty(),
-    archived: new Map([[archiveIdOf(sold[0]!), { event: sold[0]!, change: recorded, counted: true }]]),
+    archived: new Map([
+      [archiveIdOf(sold[0]!), { event: sold[0]!, change: first.change, input: first.input, counted: true }],
+    ]),
   };
-  const step = foldConversion(delivery(sold[0]!), s, OUT);
-  expect(step.plan).toBeNull();
-  expect(step.outcome).toBe('duplicate');
-  expect(step.emit[0]!.value).toStrictEqual(recorded);
+  // Its state written, its change could not be built and went to the dead-letter topic: the re-drive
+  // (a new record, at offset 40) of that letter stands for offset 7.
+  const redriven = { ...delivery(sold[0]!, 40), redrive: { letter: 'lead-conversions:in:0:7' } };
+  expect(foldConversion(redriven, s, OUT).emit[0]!.value).toStrictEqual(first.change);
+  const other = { ...delivery(sold[0]!, 41), redrive: { letter: 'lead-conversions:in:0:9' } };
+  expect(foldConversion(other, s, OUT).emit).toEqual([]);
+  // A re-drive that counts the event stores the letter's record as its input.
+  expect(foldConversion(redriven, empty(), OUT).plan).toMatchObject({
+    input: { topic: 'in', partition: 0, offset: '7' },
+  });
 });
 
 test('archived but unmarked: recognised when the row lists it, counted again when it does not', () => {
-  const first = foldAll([sold[0]!]);
-  const recorded = first.steps[0]!.emit[0]!.value as ConversionChange;
-  const archived = new Map([[archiveIdOf(sold[0]!), { event: sold[0]!, change: recorded, counted: false }]]);
+  const first = firstCount(sold[0]!, 0);
+  const recorded = first.change;
+  const archived = new Map([
+    [archiveIdOf(sold[0]!), { event: sold[0]!, change: recorded, input: first.input, counted: false }],
+  ]);
   const rowId = rowIdOf(sold[0]!);
   // Died after the row write, before the mark: the row counts e1 and lists it as pending.
   const rowWritten: LeadState = {
@@ -119,9 +164,19 @@ test('archived but unmarked: recognised when the row lists it, counted again whe
   const recognised = foldConversion(delivery(sold[0]!), rowWritten, OUT);
   expect(recognised.plan).toMatchObject({ kind: 'recognise', rowId });
   expect(recognised.emit[0]!.value).toStrictEqual(recorded);
-  // Died after the archive insert, before the row write: no row counts e1, so it is counted now.
-  const counted = foldConversion(delivery(sold[0]!), { ...empty(), archived }, OUT);
-  expect(counted.plan).toMatchObject({ kind: 'count', archive: 'rewrite', version: 0 });
+  // A re-send at another offset only marks it: the redelivery of offset 0 sends the change.
+  const marked = foldConversion(delivery(sold[0]!, 5), rowWritten, OUT);
+  expect(marked.plan).toMatchObject({ kind: 'recognise', rowId });
+  expect(marked.emit).toEqual([]);
+  // Died after the archive insert, before the row write: no row counts e1, so it is counted now, by
+  // whichever record carries it, and stored with that record as its input.
+  const counted = foldConversion(delivery(sold[0]!, 5), { ...empty(), archived }, OUT);
+  expect(counted.plan).toMatchObject({
+    kind: 'count',
+    archive: 'rewrite',
+    version: 0,
+    input: { topic: 'in', partition: 0, offset: '5' },
+  });
   expect((counted.emit[0]!.value as ConversionChange).after.count).toBe(1);
 });
 
