@@ -57,13 +57,7 @@ export interface VerifyReport {
 }
 
 export type ProblemKind =
-  | 'duplicates'
-  | 'extra'
-  | 'brokenChains'
-  | 'gaps'
-  | 'lastDiffers'
-  | 'rowsWithoutChange'
-  | 'rowsNotInTable';
+  'duplicates' | 'extra' | 'brokenChains' | 'gaps' | 'lastDiffers' | 'rowsWithoutChange' | 'rowsNotInTable';
 
 export const PROBLEMS: readonly ProblemKind[] = [
   'duplicates',
@@ -198,7 +192,9 @@ export function reportText(topic: string, r: VerifyReport): string {
     const ex = r.examples[p].length ? `  e.g. ${r.examples[p].join(', ')}` : '';
     lines.push(`  ${String(r[p]).padStart(7)}  ${LABELS[p]}${ex}`);
   }
-  lines.push(`  ${String(r.missing).padStart(7)}  changes missing (the table's events with no change on the topic)`);
+  lines.push(
+    `  ${String(r.missing).padStart(7)}  changes missing (the table's events with no change on the topic)`,
+  );
   lines.push(
     hasProblems(r)
       ? `FAIL: the topic is not a faithful changelog of the table: ${r.duplicates + r.extra} changes too many, ${r.missing} missing`
