@@ -26,10 +26,10 @@ const FULL: EventSetSpec = {
 };
 
 /**
- * 3,000 conversions and 400 appointments (about 1,000 events): the CI-sized run the real-stack test
+ * 2,500 conversions and 300 appointments (about 800 events): the CI-sized run the real-stack test
  * uses, still long enough for three kills to land mid-stream.
  */
-const SMALL: EventSetSpec = { ...FULL, appointments: 400, leads: 600 };
+const SMALL: EventSetSpec = { ...FULL, appointments: 300, leads: 500 };
 
 /** Shares of the effects applied at which the three kills land. */
 const KILLS = [0.2, 0.45, 0.7];
@@ -76,7 +76,7 @@ export const CHANGES_SCENARIOS: FaultScenario[] = [
   {
     name: 'changes-sigkill',
     description:
-      'the change topics under crashes: 20,000 conversions and 2,000 appointments (5% upstream re-sends) as a backlog, the processor SIGKILLed at 20%, 45% and 70% of the effects and replaced at once; both change topics are then read with read_committed and must hold each change once (quick: 3,000 conversions, 400 appointments)',
+      'the change topics under crashes: 20,000 conversions and 2,000 appointments (5% upstream re-sends) as a backlog, the processor SIGKILLed at 20%, 45% and 70% of the effects and replaced at once; both change topics are then read with read_committed and must hold each change once (quick: 2,500 conversions, 300 appointments)',
     stopsServices: false,
     run,
   },

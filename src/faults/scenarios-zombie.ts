@@ -3,7 +3,7 @@
 // SIGCONTed. It wakes holding the batch it was in; whatever it still writes or sends must be refused —
 // the version guards in MongoDB, the fenced transaction in Kafka — so the tables stay exact and the
 // change topics, read with read_committed, hold no change twice and lack none.
-import type { Kafka } from 'kafkajs';
+import { AssignerProtocol, type Kafka } from 'kafkajs';
 import { publishAll, publishPaced, type Arena } from '../bench/arena';
 import type { FaultFigures } from './figures';
 import {
@@ -51,6 +51,26 @@ async function positions(kafka: Kafka, arena: Arena): Promise<Map<string, { at: 
       }
     }
     return out;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** `group: state, n members (partitions each)`, for a note when the groups do not settle. */
+async function groupStates(kafka: Kafka, arena: Arena): Promise<string> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const { groups } = await admin.describeGroups(Object.values(arena.groups));
+    return groups
+      .map((g) => {
+        const sizes = g.members.map((m) => {
+          const a = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
+          return Object.values(a?.assignment ?? {}).reduce((n, ps) => n + ps.length, 0);
+        });
+        return `${g.groupId.split('.').pop()}: ${g.state}, ${g.members.length} members (${sizes.join(', ')} partitions)`;
+      })
+      .join('; ');
   } finally {
     await admin.disconnect();
   }
@@ -104,8 +124,11 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
     );
     // It wakes with its batch: what it writes is refused, what it sends is fenced. Then it rejoins.
     const rejoinedAt = await untilStable(ctx.kafka, rig.arena, 2, 120_000);
-    if (rejoinedAt === undefined) failed.push('the woken processor never rejoined the stage groups');
-    else notes.push(`the woken processor rejoined ${rejoinedAt - contAt} ms after the SIGCONT`);
+    if (rejoinedAt === undefined) {
+      failed.push(
+        `the woken processor never rejoined the stage groups (${await groupStates(ctx.kafka, rig.arena)})`,
+      );
+    } else notes.push(`the woken processor rejoined ${rejoinedAt - contAt} ms after the SIGCONT`);
     await publishing;
     const figures = await recover(rig, 'zombie', Date.now(), notes);
     figures.failedChecks = [...(figures.failedChecks ?? []), ...failed];
