@@ -1,7 +1,7 @@
 // The changelog rule of a change topic, checked purely: per row, in partition order, each change's
-// `before` equals the previous change's `after`, each causing event appears once, and the row's last
-// change equals the table. `keyflow changes verify` feeds it what it read; the fault suite and the
-// tests feed it the same shapes.
+// `before` equals the previous change's `after`, each event the table counted has its change exactly
+// once, and the row's last change equals the table. `keyflow changes verify` feeds it what it read; the
+// fault suite and the tests feed it the same shapes.
 import { canonicalJson } from '../bench/correctness';
 
 /** One change record as read, in the order its partition holds it. */
@@ -18,6 +18,12 @@ export interface ChangeEntry {
 
 /** What the table holds for a row, in the shape of a change's `after`. */
 export type TableState = Map<string, unknown>;
+
+/**
+ * How many events the table has applied to each row, so how many changes the topic owes it: a
+ * conversions row's count, an appointment's change rows. Without it a row is only checked to fold.
+ */
+export type EventCounts = Map<string, number>;
 
 export interface VerifyReport {
   changes: number;
@@ -36,8 +42,14 @@ export interface VerifyReport {
   /** Rows with changes that the table does not hold. */
   rowsNotInTable: number;
   /**
-   * Rows whose changes, copies dropped, do not fold into the table row: a gap, no change at all, or a
-   * last distinct change other than the table. Zero for a faithful changelog.
+   * Distinct changes beyond the events the table applied to their row: an event's change emitted
+   * again under another id (decided twice), or changes of a row the table lacks.
+   */
+  extra: number;
+  /**
+   * Changes the topic lacks: per row, the table's events with no distinct change, and at least one for
+   * a row whose distinct changes do not fold into its table row (out of order, or ending elsewhere).
+   * Without event counts, one per row that does not fold. Zero for a faithful changelog.
    */
   missing: number;
   /** A few row ids for each kind of problem. */
@@ -45,10 +57,11 @@ export interface VerifyReport {
 }
 
 export type ProblemKind =
-  'duplicates' | 'brokenChains' | 'gaps' | 'lastDiffers' | 'rowsWithoutChange' | 'rowsNotInTable';
+  'duplicates' | 'extra' | 'brokenChains' | 'gaps' | 'lastDiffers' | 'rowsWithoutChange' | 'rowsNotInTable';
 
 export const PROBLEMS: readonly ProblemKind[] = [
   'duplicates',
+  'extra',
   'brokenChains',
   'gaps',
   'lastDiffers',
@@ -62,9 +75,14 @@ const same = (a: unknown, b: unknown) => canonicalJson(a ?? null) === canonicalJ
 
 /**
  * Checks the changes against the table. `entries` must be in partition order within each partition
- * (the order between partitions does not matter: a row lives in one).
+ * (the order between partitions does not matter: a row lives in one). With `counts`, changes missing
+ * and changes beyond one per event are counted exactly; without, per row.
  */
-export function verifyChanges(entries: Iterable<ChangeEntry>, table: TableState): VerifyReport {
+export function verifyChanges(
+  entries: Iterable<ChangeEntry>,
+  table: TableState,
+  counts?: EventCounts,
+): VerifyReport {
   const report: VerifyReport = {
     changes: 0,
     distinctEvents: 0,
@@ -75,6 +93,7 @@ export function verifyChanges(entries: Iterable<ChangeEntry>, table: TableState)
     lastDiffers: 0,
     rowsWithoutChange: 0,
     rowsNotInTable: 0,
+    extra: 0,
     missing: 0,
     examples: Object.fromEntries(PROBLEMS.map((p) => [p, []])) as unknown as Record<ProblemKind, string[]>,
   };
@@ -122,8 +141,9 @@ export function verifyChanges(entries: Iterable<ChangeEntry>, table: TableState)
   report.rows = rows.size;
   for (const [rowId, row] of rows) {
     if (!table.has(rowId)) {
+      // The table applied no event to this row: every distinct change of it is one too many.
       report.rowsNotInTable++;
-      report.missing++;
+      report.extra += row.seen.size;
       note('rowsNotInTable', rowId);
       continue;
     }
@@ -132,12 +152,19 @@ export function verifyChanges(entries: Iterable<ChangeEntry>, table: TableState)
       report.lastDiffers++;
       note('lastDiffers', rowId);
     }
-    if (row.gapped || !same(row.lastDistinct, want)) report.missing++;
+    const folds = !row.gapped && same(row.lastDistinct, want);
+    const owed = counts?.get(rowId);
+    const short = owed === undefined ? 0 : Math.max(0, owed - row.seen.size);
+    report.missing += Math.max(short, folds ? 0 : 1);
+    if (owed !== undefined && row.seen.size > owed) {
+      report.extra += row.seen.size - owed;
+      note('extra', rowId);
+    }
   }
   for (const rowId of table.keys()) {
     if (rows.has(rowId)) continue;
     report.rowsWithoutChange++;
-    report.missing++;
+    report.missing += Math.max(1, counts?.get(rowId) ?? 1);
     note('rowsWithoutChange', rowId);
   }
   return report;
@@ -145,11 +172,12 @@ export function verifyChanges(entries: Iterable<ChangeEntry>, table: TableState)
 
 /** Any problem at all: the command's exit status. */
 export function hasProblems(r: VerifyReport): boolean {
-  return PROBLEMS.some((p) => r[p] > 0);
+  return r.missing > 0 || PROBLEMS.some((p) => r[p] > 0);
 }
 
 const LABELS: Record<ProblemKind, string> = {
   duplicates: 'duplicate changes (same row and event id)',
+  extra: "changes beyond the table's events for their row (another id)",
   brokenChains: 'broken before→after chains as the topic stands',
   gaps: 'broken chains once copies are dropped (gaps)',
   lastDiffers: 'rows whose last change differs from the table',
@@ -165,8 +193,11 @@ export function reportText(topic: string, r: VerifyReport): string {
     lines.push(`  ${String(r[p]).padStart(7)}  ${LABELS[p]}${ex}`);
   }
   lines.push(
+    `  ${String(r.missing).padStart(7)}  changes missing (the table's events with no change on the topic)`,
+  );
+  lines.push(
     hasProblems(r)
-      ? `FAIL: the topic is not a faithful changelog of the table (${r.missing} rows do not fold into it once copies are dropped)`
+      ? `FAIL: the topic is not a faithful changelog of the table: ${r.duplicates + r.extra} changes too many, ${r.missing} missing`
       : 'ok: each change once, chained before→after, each row ending at the table',
   );
   return lines.join('\n');

@@ -18,6 +18,11 @@ export const faultsCommand = defineCommand({
       type: 'boolean',
       doc: "leave each scenario's topics, groups and database in place for inspection",
     },
+    guarantee: {
+      type: 'string',
+      value: 'mode',
+      doc: "the processors' delivery guarantee: exactly-once (default) or at-least-once, for comparison",
+    },
     results: {
       type: 'string',
       value: 'dir',
@@ -39,6 +44,7 @@ export const faultsCommand = defineCommand({
       resultsDir: values.results,
       quick: values.quick === true || what === 'quick',
       keep: values.keep === true,
+      guarantee: values.guarantee,
     });
   },
 });

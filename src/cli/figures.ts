@@ -25,6 +25,8 @@ interface FaultRun {
   startedAt: string;
   durationMs: number;
   machine: { cpus: number; node: string; mongoServer: string };
+  /** The processors' delivery guarantee; absent in runs from before the setting. */
+  guarantee?: string;
   scenarios: FaultFigures[];
   dashboard: { series: number }[];
 }
@@ -50,7 +52,8 @@ export function faultsBlock(run: FaultRun, source: string): string {
   const ok = run.scenarios.filter(passed).length;
   return [
     `_Rendered from \`${source}\`: ${full ? 'the full suite' : 'the quick (CI-sized) scenarios'}, started ${run.startedAt}, ` +
-      `${Math.round(run.durationMs / 1000)} s, ${run.machine.cpus} CPUs, Node ${run.machine.node}, ${run.machine.mongoServer}._`,
+      `${Math.round(run.durationMs / 1000)} s, ${run.machine.cpus} CPUs, Node ${run.machine.node}, ${run.machine.mongoServer}` +
+      `${run.guarantee ? `, processors in ${run.guarantee} mode` : ''}._`,
     '',
     `${ok} of ${run.scenarios.length} scenarios pass.`,
     '',

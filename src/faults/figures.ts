@@ -33,11 +33,14 @@ export interface FaultFigures {
   /** What the scenario states beside the figures (a measured bound, the faults injected). */
   notes: string[];
   /**
-   * Change records beyond one per (row, event id), over the change topics read with read_committed
-   * after the scenario; unset when not measured. At-least-once emission makes them expected today.
+   * Change records beyond one per event the tables applied, over the change topics read with
+   * read_committed after the scenario (`changes verify`); unset when they could not be read.
    */
   duplicateChanges?: number;
-  /** Rows whose changes, copies dropped, do not fold into the table; unset when not measured. */
+  /**
+   * Changes the topics owe the tables: applied events with no change, and rows whose changes do not
+   * fold into the table; unset when they could not be read.
+   */
   missingChanges?: number;
   /** Alerts the scenario should raise that did not fire and resolve on the suite's Prometheus. */
   alertFailures?: string[];
@@ -114,9 +117,14 @@ export function compareWithTruth(tables: TableContents, truth: Truth): TruthComp
   return { effectsOut, lost, duplicates, wrong, wrongSamples };
 }
 
-/** Every figure the issue asks to end at zero is zero, and the scenario recovered. */
+/**
+ * Every figure the issue asks to end at zero is zero, and the scenario recovered. The change topics
+ * count too: a scenario whose change topics were not read has not shown them exact, so it fails.
+ */
 export function passed(f: FaultFigures): boolean {
   return (
+    f.duplicateChanges === 0 &&
+    f.missingChanges === 0 &&
     f.lost === 0 &&
     f.duplicates === 0 &&
     f.wrong === 0 &&

@@ -39,6 +39,11 @@ export interface FaultContext extends ArenaContext {
   out: (line: string) => void;
   /** The CI-sized run: scenarios use their small event sets and fewer faults. */
   quick: boolean;
+  /**
+   * The delivery guarantee every processor child runs with (KEYFLOW_DELIVERY_GUARANTEE); unset, the
+   * processor's default. The fault suite always sets it.
+   */
+  guarantee?: DeliveryGuarantee;
   /** Leave each arena (topics, groups, database) in place after its scenario, for inspection. */
   keep?: boolean;
   /** Prefixes of the arenas opened since the list was last reset (run.ts resets it per scenario). */
@@ -46,6 +51,10 @@ export interface FaultContext extends ArenaContext {
   /** Runs before a rig's instances are stopped, while they still serve /metrics (the alert check). */
   beforeClose?: (rig: Rig) => Promise<void>;
 }
+
+/** The two modes of the delivery guarantee setting; the suite runs exactly-once unless told otherwise. */
+export const GUARANTEES = ['exactly-once', 'at-least-once'] as const;
+export type DeliveryGuarantee = (typeof GUARANTEES)[number];
 
 const SERVICES: Record<LocalService['name'], LocalService> = {
   kafka: kafkaService,
@@ -192,6 +201,8 @@ function spawnInstance(
       ...process.env,
       ...ctx.stackEnv,
       ...CHILD_ENV,
+      // Stated whatever the processor's default: the verdict on the change topics depends on it.
+      ...(ctx.guarantee ? { KEYFLOW_DELIVERY_GUARANTEE: ctx.guarantee } : {}),
       ...env,
       MONGO_DB: arena.dbName,
       FAULT_PREFIX: arena.prefix,

@@ -17,7 +17,13 @@ import { registry } from '../services/registry';
 import { stackContext, up } from '../services/stack';
 import { passed, reportTable, summaryLine, type FaultFigures } from './figures';
 import { EXPECTED_ALERTS, judgeAlerts, SuitePrometheus, type DashboardResult } from './prometheus';
-import { externalSettings, refuseExternal, type FaultContext } from './rig';
+import {
+  externalSettings,
+  GUARANTEES,
+  refuseExternal,
+  type DeliveryGuarantee,
+  type FaultContext,
+} from './rig';
 import { SCENARIOS } from './scenarios';
 
 export interface FaultsOptions {
@@ -29,6 +35,16 @@ export interface FaultsOptions {
   quick?: boolean;
   /** Leave each scenario's arena in place instead of removing it. */
   keep?: boolean;
+  /** The processors' delivery guarantee (default exactly-once); at-least-once for comparison. */
+  guarantee?: string;
+}
+
+function guaranteeOf(given: string | undefined): DeliveryGuarantee {
+  const g = given ?? 'exactly-once';
+  if (!(GUARANTEES as readonly string[]).includes(g)) {
+    throw new KeyflowError('USAGE', `--guarantee takes ${GUARANTEES.join(' or ')}, not "${g}"`);
+  }
+  return g as DeliveryGuarantee;
 }
 
 export function selectScenarios(what: string) {
@@ -49,6 +65,7 @@ const CONNECTION_SETTINGS = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGO_URL'
 /** Returns the exit code: 0 when every scenario ended with nothing lost, doubled, wrong or stalled. */
 export async function runFaults(opts: FaultsOptions): Promise<number> {
   const chosen = selectScenarios(opts.what);
+  const guarantee = guaranteeOf(opts.guarantee);
   const first = loadConfig(process.env, { require: [] });
   const stack = stackContext(first, (line) => opts.out(`[services] ${line}`));
   const local = {
@@ -90,6 +107,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     stack,
     stackEnv: { ...stackEnv, ...(prom?.childEnv() ?? {}) },
     quick,
+    guarantee,
     keep: opts.keep === true,
     resultsDir,
     out: opts.out,
@@ -115,13 +133,16 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
       // While the scenario's processors still run: wait for its alerts to resolve, then stop scraping
       // them, so stopping them on purpose does not read as an outage.
       const expected = EXPECTED_ALERTS[s.name] ?? [];
-      let changeCheck: ChangeFigures | string | undefined;
+      // One check per rig the scenario opened, each reading every change topic its dataflows write.
+      const changeChecks: (ChangeFigures | string)[] = [];
       ctx.beforeClose = async (rig) => {
         // The tables have converged: read every change topic as an analytics consumer would.
-        changeCheck = await verifyOutputs(ctx.kafka, config.schemaRegistryUrl, rig.arena.db, [
-          rig.arena.output.appointments,
-          rig.arena.output.conversions,
-        ]).catch((err: unknown) => `could not verify the change topics: ${String(err)}`);
+        changeChecks.push(
+          await verifyOutputs(ctx.kafka, config.schemaRegistryUrl, rig.arena.db, [
+            rig.arena.output.appointments,
+            rig.arena.output.conversions,
+          ]).catch((err: unknown) => `could not verify the change topics: ${String(err)}`),
+        );
         if (!prom) return;
         if (!(await prom.untilResolved(expected, 120_000))) {
           opts.out(`  [prometheus] ${expected.join(', ')} still firing 120 s after the scenario ended`);
@@ -151,11 +172,19 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
           notes: [`the scenario itself failed: ${(err as Error).message}`],
         };
       }
-      if (typeof changeCheck === 'string') f.notes.push(changeCheck);
-      else if (changeCheck) {
-        f.duplicateChanges = changeCheck.duplicateChanges;
-        f.missingChanges = changeCheck.missingChanges;
-        f.notes.push(...changeCheck.lines);
+      // Unset unless every rig's topics were read: a topic not read has not been shown exact.
+      if (changeChecks.length > 0 && changeChecks.every((c) => typeof c !== 'string')) {
+        f.duplicateChanges = 0;
+        f.missingChanges = 0;
+      }
+      for (const c of changeChecks) {
+        if (typeof c === 'string') {
+          f.notes.push(c);
+          continue;
+        }
+        if (f.duplicateChanges !== undefined) f.duplicateChanges += c.duplicateChanges;
+        if (f.missingChanges !== undefined) f.missingChanges += c.missingChanges;
+        f.notes.push(...c.lines);
       }
       if (prom) {
         prom.clearTargets();
@@ -194,6 +223,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     startedAt: new Date(started).toISOString(),
     durationMs: Date.now() - started,
     machine: { cpus: os.cpus().length, node: process.version, mongoServer: config.mongoServer },
+    guarantee,
     scenarios: rows,
     dashboard,
   };
@@ -201,7 +231,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   const report = [
     `# Fault suite, ${run.startedAt}`,
     '',
-    `${run.machine.cpus} CPUs, Node ${run.machine.node}, Mongo-protocol server ${run.machine.mongoServer}.`,
+    `${run.machine.cpus} CPUs, Node ${run.machine.node}, Mongo-protocol server ${run.machine.mongoServer}; processors in ${guarantee} mode.`,
     '',
     ...reportTable(rows),
     '',

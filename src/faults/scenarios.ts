@@ -26,6 +26,7 @@ import {
 } from './rig';
 import { NET_SCENARIOS } from './scenarios-net';
 import { SCALE_SCENARIOS } from './scenarios-scale';
+import { ZOMBIE_SCENARIOS } from './scenarios-zombie';
 
 export interface FaultScenario {
   name: string;
@@ -314,4 +315,5 @@ export const SCENARIOS: FaultScenario[] = [
   ...NET_SCENARIOS,
   ...SCALE_SCENARIOS,
   ...CHANGES_SCENARIOS,
+  ...ZOMBIE_SCENARIOS,
 ];

@@ -95,3 +95,58 @@ test('a change topic the brokers do not have is refused by name, not read as emp
     verifyTopic({ kafka: kafkaClient(), registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic }),
   ).rejects.toMatchObject({ code: 'TOPIC_UNKNOWN', message: expect.stringContaining(topic) });
 });
+
+test('a transactional topic: an aborted copy is not read, and commit markers do not leave a partition short', async () => {
+  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
+  const admin = await adminClient();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: 2, replicationFactor: 1 }],
+  });
+  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
+  const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
+  await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
+  const { db } = await freshDb('kfverify');
+  const row = { tenantId: 't1', leadId: 'lead-a', conversionType: 'SALE' };
+  await rowsOf(db).insertOne({ _id: rowIdOf(row), ...row, ...totals(2), updatedAt: 0 });
+  const record = async (eventId: string, before: ConversionTotals | null, after: ConversionTotals) => ({
+    key: row.leadId,
+    value: await codec.encode(topic, {
+      ...row,
+      eventId,
+      occurredAt: after.lastAt,
+      outOfOrder: false,
+      before,
+      after,
+    }),
+    headers: { 'keyflow-event-id': eventId },
+  });
+  const producer = kafkaClient().producer({
+    transactionalId: uniqueName('kfverify-tx'),
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  await producer.connect();
+  onCleanup(() => producer.disconnect());
+  const inTransaction = async (records: Awaited<ReturnType<typeof record>>[], commit: boolean) => {
+    const tx = await producer.transaction();
+    await tx.send({ topic, messages: records });
+    await (commit ? tx.commit() : tx.abort());
+  };
+  await inTransaction([await record('e1', null, totals(1))], true);
+  // What a crashed attempt leaves: its copy of e1 and its e2, aborted. A read_uncommitted reader would
+  // see a duplicate here; read_committed must not.
+  await inTransaction([await record('e1', null, totals(1)), await record('e2', totals(1), totals(2))], false);
+  await inTransaction([await record('e2', totals(1), totals(2))], true);
+
+  const { report, shortOf } = await verifyTopic({
+    kafka: kafkaClient(),
+    registryUrl: env('SCHEMA_REGISTRY_URL'),
+    db,
+    topic,
+    idleMs: 60_000,
+  });
+  expect(shortOf).toEqual([]);
+  expect(report).toMatchObject({ changes: 2, distinctEvents: 2, duplicates: 0, extra: 0, missing: 0 });
+  expect(hasProblems(report)).toBe(false);
+});

@@ -318,18 +318,22 @@ test("a fault run renders as its verdict, the table and each scenario's notes, n
     restarts: 0,
     recoverMs: 1500,
     notes: ['kills at 1.5 s'],
+    duplicateChanges: 0,
+    missingChanges: 0,
   };
   const block = faultsBlock(
     {
       startedAt: '2026-12-06T22:17:22.421Z',
       durationMs: 85_000,
       machine: { cpus: 2, node: 'v20', mongoServer: 'mongo-java-server' },
+      guarantee: 'exactly-once',
       scenarios: [row, { ...row, scenario: 'processor-sigterm', duplicates: 0 }],
       dashboard: [],
     },
     'faults/results/latest.json',
   );
   expect(block).toContain('`faults/results/latest.json`: the quick (CI-sized) scenarios');
+  expect(block).toContain('mongo-java-server, processors in exactly-once mode._');
   expect(block).toContain('1 of 2 scenarios pass.');
   expect(block).toContain('| processor-sigkill | FAIL | 10 | 9 | 0 | 1 |');
   expect(block).toContain('- processor-sigterm: kills at 1.5 s');

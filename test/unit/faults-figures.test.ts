@@ -107,13 +107,16 @@ const figures = (over: Partial<FaultFigures> = {}): FaultFigures => ({
   restarts: 0,
   recoverMs: 12_340,
   notes: [],
+  duplicateChanges: 0,
+  missingChanges: 0,
   ...over,
 });
 
 test('the summary line names every figure and passes only when all of them are zero', () => {
   expect(summaryLine(figures())).toBe(
     'broker-sigkill: PASS events in 5000, effects out 4400, duplicates applied 0, events lost 0, wrong 0, ' +
-      'dead-lettered 0, stalled partitions 0, instances restarted 0, time to recover 12.3 s',
+      'dead-lettered 0, stalled partitions 0, instances restarted 0, time to recover 12.3 s, ' +
+      'duplicate changes 0, missing changes 0',
   );
   for (const bad of [
     { lost: 1 },
@@ -122,11 +125,15 @@ test('the summary line names every figure and passes only when all of them are z
     { stalled: 1 },
     { deadLettered: 1 },
     { restarts: 1 },
+    { duplicateChanges: 1 },
+    { missingChanges: 1 },
+    // Change topics that could not be read have not been shown exact.
+    { duplicateChanges: undefined, missingChanges: undefined },
   ]) {
     expect(passed(figures(bad))).toBe(false);
     expect(summaryLine(figures(bad))).toMatch(/^broker-sigkill: FAIL /);
   }
-  expect(summaryLine(figures({ recoverMs: null }))).toMatch(/FAIL .*time to recover never$/);
+  expect(summaryLine(figures({ recoverMs: null }))).toMatch(/FAIL .*time to recover never, /);
 });
 
 test("the change topics' figures, once measured, join the summary line and the table", () => {
@@ -144,13 +151,22 @@ test('a scenario that injects bad records passes with exactly its expected dead 
 });
 
 test('the report table has a header, a rule and one row per scenario in order', () => {
-  const lines = reportTable([figures(), figures({ scenario: 'registry-down', lost: 7, recoverMs: null })]);
+  const lines = reportTable([
+    figures(),
+    figures({
+      scenario: 'registry-down',
+      lost: 7,
+      recoverMs: null,
+      duplicateChanges: undefined,
+      missingChanges: undefined,
+    }),
+  ]);
   expect(lines).toHaveLength(4);
   expect(lines[0]).toBe(
     '| scenario | result | events in | effects out | lost | duplicates applied | wrong | dead-lettered | stalled partitions | instances restarted | time to recover | duplicate changes | missing changes |',
   );
   expect(lines[1]).toBe('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
-  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 0 | 12.3 s | – | – |');
+  expect(lines[2]).toBe('| broker-sigkill | pass | 5000 | 4400 | 0 | 0 | 0 | 0 | 0 | 0 | 12.3 s | 0 | 0 |');
   expect(lines[3]).toBe('| registry-down | FAIL | 5000 | 4400 | 7 | 0 | 0 | 0 | 0 | 0 | never | – | – |');
 });
 
