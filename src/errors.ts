@@ -91,6 +91,10 @@ export const ERROR_CODES = {
     retriable: true,
     doc: 'Emitting to a downstream topic failed; the batch is not committed.',
   },
+  PARTITION_FENCED: {
+    retriable: false,
+    doc: 'Another member owns the partition now: this member’s transaction was fenced.',
+  },
   NOT_FOUND: {
     retriable: false,
     doc: 'HTTP: the batch, image or named query does not exist for this customer (404).',
