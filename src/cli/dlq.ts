@@ -5,7 +5,7 @@ import { loadConfig } from '../config';
 import { discardLetter, listLetters, type LetterStatus } from '../state/dead-letters';
 import { redrive } from '../consumers/redrive';
 import { KeyflowError } from '../errors';
-import { kafkaClient } from '../kafka/kafkajs-client';
+import { kafkaClient } from '../kafka/client';
 import { KeyedProducer } from '../producers/producer';
 import { connectStore } from '../state/mongo';
 import { createLogger } from '../logger';

@@ -1,0 +1,89 @@
+// The @platformatic/kafka Consumer with the one thing Keyflow adds: a member gives up a partition
+// only after its in-flight delivery settled or yielded, so the partition's next owner never starts
+// while this one still writes.
+//
+// KIP-848: the coordinator moves a partition once the member's heartbeat stops listing it. The
+// library drops a revoked partition from its owned set after refreshing metadata (its
+// `consumer:group:rebalance` event comes first, synchronously), and its next heartbeat carries the
+// smaller set. Holding that metadata call until the member is idle holds the acknowledgement; the
+// coordinator waits up to the rebalance timeout. Classic: a rejoin resolves `protocolsMetadata`
+// before sending JoinGroup; holding it keeps the group from completing while we still work, as
+// kafkajs's eager rejoin does.
+import { Consumer, consumerHeartbeatChannel, kMetadata, type ConsumerOptions } from '@platformatic/kafka';
+
+type MetadataCallback = Parameters<Consumer[typeof kMetadata]>[1];
+
+export interface Suspension {
+  /** No delivery may start from now on; resolves once none is in flight. */
+  suspend(): Promise<void>;
+  /** Deliveries may start again (the group change this waited for is applied). */
+  resume(): void;
+}
+
+export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
+  private hold: Promise<void> | undefined;
+  private held = 0;
+  /** The member epoch of the latest heartbeat answer (KIP-848), for the transactional offset commit. */
+  memberEpoch = 0;
+  private readonly onAnswer = (message: unknown) => {
+    const ctx = message as { client?: unknown; result?: { memberEpoch?: number } };
+    if (ctx.client === this && typeof ctx.result?.memberEpoch === 'number')
+      this.memberEpoch = ctx.result.memberEpoch;
+  };
+
+  constructor(
+    options: ConsumerOptions<Buffer, Buffer, Buffer, Buffer>,
+    private readonly suspension: Suspension,
+  ) {
+    super(
+      options.groupProtocol === 'consumer'
+        ? options
+        : {
+            ...options,
+            protocolsMetadata: (_protocols, _topics, _metadata, callback) => {
+              // Resumed by the member on the join that follows (consumer:group:join).
+              suspension.suspend().then(
+                () => callback(null, Buffer.alloc(0)),
+                (err: Error) => callback(err, Buffer.alloc(0)),
+              );
+              return undefined;
+            },
+          },
+    );
+    this.on('consumer:group:rebalance', () => {
+      if (options.groupProtocol === 'consumer') this.hold ??= suspension.suspend();
+    });
+    // Each heartbeat's answer is published on the library's diagnostics channel before it is applied.
+    consumerHeartbeatChannel.asyncStart.subscribe(this.onAnswer);
+    this.once('client:close', () => consumerHeartbeatChannel.asyncStart.unsubscribe(this.onAnswer));
+  }
+
+  override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], callback: MetadataCallback): void {
+    const hold = this.hold;
+    if (!hold) {
+      super[kMetadata](options, callback);
+      return;
+    }
+    this.held++;
+    const release = () => {
+      if (--this.held > 0) return;
+      this.hold = undefined;
+      this.suspension.resume();
+    };
+    void hold.then(
+      () =>
+        super[kMetadata](options, (err, metadata) => {
+          try {
+            callback(err, metadata as never);
+          } finally {
+            // The library's callback applied the new assignment synchronously: work may go on.
+            release();
+          }
+        }),
+      () => {
+        release();
+        super[kMetadata](options, callback);
+      },
+    );
+  }
+}
