@@ -23,6 +23,8 @@ export interface Suspension {
 export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
   private hold: Promise<void> | undefined;
   private held = 0;
+  /** Set by the rebalance event: the next metadata call is the one that applies the revocation. */
+  private holdNext = false;
   /** The member epoch of the latest heartbeat answer (KIP-848), for the transactional offset commit. */
   memberEpoch = 0;
   private readonly onAnswer = (message: unknown) => {
@@ -51,7 +53,11 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
           },
     );
     this.on('consumer:group:rebalance', () => {
-      if (options.groupProtocol === 'consumer') this.hold ??= suspension.suspend();
+      if (options.groupProtocol !== 'consumer') return;
+      this.hold ??= suspension.suspend();
+      // Only the call that applies the smaller assignment waits: commits and fetches must go on, so
+      // in-flight deliveries can settle.
+      this.holdNext = true;
     });
     // Each heartbeat's answer is published on the library's diagnostics channel before it is applied.
     consumerHeartbeatChannel.asyncStart.subscribe(this.onAnswer);
@@ -60,10 +66,11 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
 
   override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], callback: MetadataCallback): void {
     const hold = this.hold;
-    if (!hold) {
+    if (!hold || !this.holdNext) {
       super[kMetadata](options, callback);
       return;
     }
+    this.holdNext = false;
     this.held++;
     const release = () => {
       if (--this.held > 0) return;
