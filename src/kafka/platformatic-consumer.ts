@@ -9,7 +9,15 @@
 // coordinator waits up to the rebalance timeout. Classic: a rejoin resolves `protocolsMetadata`
 // before sending JoinGroup; holding it keeps the group from completing while we still work, as
 // kafkajs's eager rejoin does.
-import { Consumer, consumerHeartbeatChannel, kMetadata, type ConsumerOptions } from '@platformatic/kafka';
+import {
+  connectionsApiChannel,
+  Consumer,
+  consumerGroupHeartbeatV1,
+  kMetadata,
+  type ConsumerOptions,
+} from '@platformatic/kafka';
+
+const CONSUMER_GROUP_HEARTBEAT = consumerGroupHeartbeatV1.api.key;
 
 type MetadataCallback = Parameters<Consumer[typeof kMetadata]>[1];
 
@@ -25,12 +33,21 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
   private held = 0;
   /** Set by the rebalance event: the next metadata call is the one that applies the revocation. */
   private holdNext = false;
-  /** The member epoch of the latest heartbeat answer (KIP-848), for the transactional offset commit. */
+  /**
+   * The member epoch of the latest successful heartbeat answer (KIP-848), for the transactional offset
+   * commit: the library keeps its own private. A fence leaves it at the old epoch, which the
+   * coordinator then refuses.
+   */
   memberEpoch = 0;
   private readonly onAnswer = (message: unknown) => {
-    const ctx = message as { client?: unknown; result?: { memberEpoch?: number } };
-    if (ctx.client === this && typeof ctx.result?.memberEpoch === 'number')
-      this.memberEpoch = ctx.result.memberEpoch;
+    const ctx = message as {
+      apiKey?: number;
+      result?: { errorCode?: number; memberId?: string | null; memberEpoch?: number };
+    };
+    const r = ctx.result;
+    // The member id is ours (the library makes it before its first heartbeat), so the answer is too.
+    if (ctx.apiKey === CONSUMER_GROUP_HEARTBEAT && r?.errorCode === 0 && r.memberId === this.memberId)
+      this.memberEpoch = r.memberEpoch ?? 0;
   };
 
   constructor(
@@ -59,9 +76,9 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
       // in-flight deliveries can settle.
       this.holdNext = true;
     });
-    // Each heartbeat's answer is published on the library's diagnostics channel before it is applied.
-    consumerHeartbeatChannel.asyncStart.subscribe(this.onAnswer);
-    this.once('client:close', () => consumerHeartbeatChannel.asyncStart.unsubscribe(this.onAnswer));
+    // Every broker answer is published on the library's diagnostics channel before it is applied.
+    connectionsApiChannel.asyncStart.subscribe(this.onAnswer);
+    this.once('client:close', () => connectionsApiChannel.asyncStart.unsubscribe(this.onAnswer));
   }
 
   override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], callback: MetadataCallback): void {

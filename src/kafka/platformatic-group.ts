@@ -5,6 +5,7 @@
 // Before the member gives a partition up, its deliveries settle or yield (platformatic-consumer.ts).
 import { FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { WireRecord } from '../producers/types';
+import { filterAbortedTransactions } from './platformatic-aborted';
 import { KeyflowConsumer } from './platformatic-consumer';
 import { platformaticCall } from './platformatic-errors';
 import type { PlatformaticBase } from './platformatic-options';
@@ -73,12 +74,20 @@ export class PlatformaticGroupMember implements GroupMember {
   async start(onBatch: (b: ClientBatch) => Promise<void>): Promise<void> {
     this.onBatch = onBatch;
     const { opts, base } = this;
+    if (opts.transactions) filterAbortedTransactions();
     const consumer = new KeyflowConsumer(
       definedOnly({
         ...base,
         groupId: opts.groupId,
         ...(this.protocol === 'consumer'
-          ? { groupProtocol: 'consumer', rebalanceTimeout: opts.rebalanceTimeoutMs }
+          ? {
+              groupProtocol: 'consumer',
+              rebalanceTimeout: opts.rebalanceTimeoutMs,
+              // The broker sets both for this protocol; the library checks them against the
+              // rebalance timeout and watches for heartbeat stalls with the session timeout.
+              sessionTimeout: opts.sessionTimeoutMs,
+              heartbeatInterval: opts.heartbeatIntervalMs,
+            }
           : {
               sessionTimeout: opts.sessionTimeoutMs,
               rebalanceTimeout: opts.rebalanceTimeoutMs,
@@ -100,6 +109,9 @@ export class PlatformaticGroupMember implements GroupMember {
       this.protocol === 'classic' ? this.resume() : this.assignmentChanged(),
     );
     consumer.on('consumer:heartbeat:end', () => this.assignmentChanged());
+    // A fenced member's partitions are gone at once (the library empties its assignment): no batch of
+    // them may transact while it rejoins.
+    consumer.on('consumer:heartbeat:error', () => this.assignmentChanged());
     const stream = await platformaticCall(() =>
       consumer.consume({
         topics: opts.topics,

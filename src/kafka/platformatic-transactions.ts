@@ -7,7 +7,7 @@ import { ProduceAcks, Producer, type Message } from '@platformatic/kafka';
 import { KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
 import type { KeyflowConsumer } from './platformatic-consumer';
-import { isFenced, sendError } from './platformatic-errors';
+import { brokerAnswers, isFenced, sendError } from './platformatic-errors';
 import type { PlatformaticBase } from './platformatic-options';
 import { toMessage } from './platformatic-producer';
 
@@ -31,6 +31,11 @@ export class MemberTransactions {
       idempotent: true,
       acks: ProduceAcks.ALL,
       autocreateTopics: false,
+      // A fresh producer id for this transactional id, fencing any earlier producer of it: the
+      // library otherwise sends id 0 epoch 0, which the coordinator answers with PRODUCER_FENCED once
+      // the id has a producer.
+      producerId: -1n,
+      producerEpoch: -1,
       // The library sends its request timeout as the transaction timeout (InitProducerId).
       ...(this.timeoutMs !== undefined ? { timeout: this.timeoutMs } : {}),
     });
@@ -60,6 +65,14 @@ export class MemberTransactions {
     if (!owned()) throw fenced(topic, partition, undefined);
     const producer = this.current();
     const consumer = this.consumer();
+    // The group metadata as of the ownership check: a member fenced and rejoined meanwhile has a new
+    // epoch, and the coordinator checks only the epoch, not who owns the partition now.
+    const member = {
+      groupId: consumer.groupId,
+      memberId: consumer.memberId,
+      generationId: this.classic ? consumer.generationId : consumer.memberEpoch,
+      coordinatorId: consumer.coordinatorId,
+    };
     let tx: Awaited<ReturnType<typeof producer.beginTransaction>> | undefined;
     try {
       tx = await producer.beginTransaction();
@@ -70,14 +83,7 @@ export class MemberTransactions {
         topic,
         partition,
         offset: BigInt(next) - 1n,
-        metadata: {
-          consumer: {
-            groupId: consumer.groupId,
-            memberId: consumer.memberId,
-            generationId: this.classic ? consumer.generationId : consumer.memberEpoch,
-            coordinatorId: consumer.coordinatorId,
-          },
-        },
+        metadata: { consumer: member },
       } as unknown as Message<Buffer, Buffer, Buffer, Buffer>;
       await tx.addOffset(consumed);
       await tx.commit();
@@ -85,6 +91,15 @@ export class MemberTransactions {
       if (tx && !tx.completed) await tx.abort().catch(() => undefined);
       // A fresh producer (InitProducerId again) fences whatever this one left open.
       this.retire();
+      // KIP-848: the member still owns the partition but its epoch moved on (the group changed; the
+      // coordinator answers a transactional commit's stale epoch with ILLEGAL_GENERATION): the next
+      // attempt carries the new epoch, or finds the partition gone.
+      const stale = brokerAnswers(err).some((a) => a === 'ILLEGAL_GENERATION' || a === 'STALE_MEMBER_EPOCH');
+      if (!this.classic && stale && owned())
+        throw new KeyflowError('PRODUCE_FAILED', `${topic}[${partition}]: the member epoch moved on`, {
+          retriable: true,
+          cause: err,
+        });
       if (isFenced(err) || !owned()) throw fenced(topic, partition, err);
       throw sendError(err, records.length);
     }
