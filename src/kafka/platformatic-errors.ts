@@ -76,6 +76,10 @@ export function sendError(err: unknown, count: number): KeyflowError {
     const refused = REFUSED[id];
     if (refused) return new KeyflowError(refused, what, { cause: err, retriable: false });
   }
+  // A topic the metadata does not know is the library's own UserError, with no broker answer or code
+  // of its own to tell it apart: its message is the only sign.
+  if (errorTree(err).some((e) => e.code === 'PLT_KFK_USER' && /^Unknown topic /.test(e.message ?? '')))
+    return new KeyflowError('TOPIC_UNKNOWN', what, { cause: err, retriable: false });
   // Any broker answer the library calls final (and no outage beside it) is final for us too;
   // anything else counts as a passing outage.
   const tree = errorTree(err);

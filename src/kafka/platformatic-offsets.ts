@@ -29,7 +29,13 @@ export class KeyflowAdmin extends Admin {
           err || !conn ? reject(err ?? new Error('no connection to the group coordinator')) : resolve(conn),
         ),
       );
-      const res = await consumerGroupDescribeV0.api.async(connection, [c.key], false);
+      // One unknown group fails the whole answer; the answer still lists every group's own.
+      const res = await consumerGroupDescribeV0.api
+        .async(connection, [c.key], false)
+        .catch((err: { response?: Awaited<ReturnType<typeof consumerGroupDescribeV0.api.async>> }) => {
+          if (err.response?.groups) return err.response;
+          throw err;
+        });
       for (const g of res.groups)
         if (g.errorCode === 0) out.set(g.groupId, { state: g.groupState, members: g.members.length });
     }
