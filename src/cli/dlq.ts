@@ -6,7 +6,7 @@ import { discardLetter, listLetters, type DeadLetter, type LetterStatus } from '
 import { bySelection, discardSelected, selectLetters, type LetterSelection } from '../state/letter-selection';
 import { redrive } from '../consumers/redrive';
 import { ERROR_CODES, KeyflowError } from '../errors';
-import { kafkaClient } from '../kafka/kafkajs-client';
+import { kafkaClient } from '../kafka/client';
 import { KeyedProducer } from '../producers/producer';
 import { connectStore } from '../state/mongo';
 import { createLogger } from '../logger';

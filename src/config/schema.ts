@@ -70,6 +70,16 @@ const mongoUrl = z.string().regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mo
 export const settings = {
   kafkaBrokers: setting('KAFKA_BROKERS', brokerList, 'Comma-separated Kafka bootstrap servers (host:port).'),
   kafkaClientId: setting('KAFKA_CLIENT_ID', z.string().min(1).default('keyflow'), 'Kafka client id prefix.'),
+  kafkaAdapter: setting(
+    'KEYFLOW_KAFKA_CLIENT',
+    z.enum(['kafkajs', 'platformatic']).default('kafkajs'),
+    'Which Kafka client library carries every connection: `kafkajs` or `platformatic` (@platformatic/kafka).',
+  ),
+  kafkaGroupProtocol: setting(
+    'KEYFLOW_KAFKA_GROUP_PROTOCOL',
+    z.enum(['consumer', 'classic']).default('consumer'),
+    'Consumer group protocol of the `platformatic` client: `consumer` (KIP-848, incremental) or `classic`; kafkajs always speaks classic.',
+  ),
   applicationId: setting(
     'KEYFLOW_APPLICATION_ID',
     z

@@ -16,7 +16,7 @@ import type { Logger } from '../logger';
 import { HealthSource, mongoCheck } from '../monitoring/health';
 import { LagCollector } from '../monitoring/lag';
 import { createMetricsRegistry, registerStageMetrics } from '../monitoring/metrics';
-import { kafkaClient } from '../kafka/kafkajs-client';
+import { kafkaClient } from '../kafka/client';
 import type { KafkaClient, OffsetsReader } from '../kafka/types';
 import { KeyedProducer } from '../producers/producer';
 import { RegistryCodec } from '../schemas/codec';

@@ -1,0 +1,113 @@
+// The @platformatic/kafka Consumer with the one thing Keyflow adds: a member gives up a partition
+// only after its in-flight delivery settled or yielded, so the partition's next owner never starts
+// while this one still writes.
+//
+// KIP-848: the coordinator moves a partition once the member's heartbeat stops listing it. The
+// library drops a revoked partition from its owned set after refreshing metadata (its
+// `consumer:group:rebalance` event comes first, synchronously), and its next heartbeat carries the
+// smaller set. Holding that metadata call until the member is idle holds the acknowledgement; the
+// coordinator waits up to the rebalance timeout. Classic: a rejoin resolves `protocolsMetadata`
+// before sending JoinGroup; holding it keeps the group from completing while we still work, as
+// kafkajs's eager rejoin does.
+import {
+  connectionsApiChannel,
+  Consumer,
+  consumerGroupHeartbeatV1,
+  kMetadata,
+  type ConsumerOptions,
+} from '@platformatic/kafka';
+
+const CONSUMER_GROUP_HEARTBEAT = consumerGroupHeartbeatV1.api.key;
+
+type MetadataCallback = Parameters<Consumer[typeof kMetadata]>[1];
+
+export interface Suspension {
+  /** No delivery may start from now on; resolves once none is in flight. */
+  suspend(): Promise<void>;
+  /** Deliveries may start again (the group change this waited for is applied). */
+  resume(): void;
+}
+
+export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
+  private hold: Promise<void> | undefined;
+  private held = 0;
+  /** Set by the rebalance event: the next metadata call is the one that applies the revocation. */
+  private holdNext = false;
+  /**
+   * The member epoch of the latest successful heartbeat answer (KIP-848), for the transactional offset
+   * commit: the library keeps its own private. A fence leaves it at the old epoch, which the
+   * coordinator then refuses.
+   */
+  memberEpoch = 0;
+  private readonly onAnswer = (message: unknown) => {
+    const ctx = message as {
+      apiKey?: number;
+      result?: { errorCode?: number; memberId?: string | null; memberEpoch?: number };
+    };
+    const r = ctx.result;
+    // The member id is ours (the library makes it before its first heartbeat), so the answer is too.
+    if (ctx.apiKey === CONSUMER_GROUP_HEARTBEAT && r?.errorCode === 0 && r.memberId === this.memberId)
+      this.memberEpoch = r.memberEpoch ?? 0;
+  };
+
+  constructor(
+    options: ConsumerOptions<Buffer, Buffer, Buffer, Buffer>,
+    private readonly suspension: Suspension,
+  ) {
+    super(
+      options.groupProtocol === 'consumer'
+        ? options
+        : {
+            ...options,
+            protocolsMetadata: (_protocols, _topics, _metadata, callback) => {
+              // Resumed by the member on the join that follows (consumer:group:join).
+              suspension.suspend().then(
+                () => callback(null, Buffer.alloc(0)),
+                (err: Error) => callback(err, Buffer.alloc(0)),
+              );
+              return undefined;
+            },
+          },
+    );
+    this.on('consumer:group:rebalance', () => {
+      if (options.groupProtocol !== 'consumer') return;
+      this.hold ??= suspension.suspend();
+      // Only the call that applies the smaller assignment waits: commits and fetches must go on, so
+      // in-flight deliveries can settle.
+      this.holdNext = true;
+    });
+    // Every broker answer is published on the library's diagnostics channel before it is applied.
+    connectionsApiChannel.asyncStart.subscribe(this.onAnswer);
+    this.once('client:close', () => connectionsApiChannel.asyncStart.unsubscribe(this.onAnswer));
+  }
+
+  override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], callback: MetadataCallback): void {
+    const hold = this.hold;
+    if (!hold || !this.holdNext) {
+      super[kMetadata](options, callback);
+      return;
+    }
+    this.holdNext = false;
+    this.held++;
+    const release = () => {
+      if (--this.held > 0) return;
+      this.hold = undefined;
+      this.suspension.resume();
+    };
+    void hold.then(
+      () =>
+        super[kMetadata](options, (err, metadata) => {
+          try {
+            callback(err, metadata as never);
+          } finally {
+            // The library's callback applied the new assignment synchronously: work may go on.
+            release();
+          }
+        }),
+      () => {
+        release();
+        super[kMetadata](options, callback);
+      },
+    );
+  }
+}
