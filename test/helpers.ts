@@ -3,13 +3,29 @@
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import { MongoClient, type Db } from 'mongodb';
 
 export function env(name: 'KAFKA_BROKERS' | 'SCHEMA_REGISTRY_URL' | 'MONGO_URL'): string {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set: integration tests run through jest's global setup`);
   return v;
+}
+
+/**
+ * Per partition, the offset a kafkajs consumer has read past. A stage writes its outputs in Kafka
+ * transactions: each ends in a commit marker, and an aborted one's records are skipped, so a
+ * read_committed reader never receives the last offsets of a partition. kafkajs still reports the
+ * batch that held them (even a batch of nothing but markers), so a reader waiting for a captured end
+ * offset counts them here as well as its own messages.
+ */
+export function readPositions(consumer: Consumer): Map<number, number> {
+  const next = new Map<number, number>();
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    const reached = Number(payload.lastOffset) + 1;
+    if (reached > (next.get(payload.partition) ?? 0)) next.set(payload.partition, reached);
+  });
+  return next;
 }
 
 export function uniqueName(prefix: string): string {

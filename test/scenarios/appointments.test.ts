@@ -15,7 +15,16 @@ import type { Processor } from '../../src/runtime/processor';
 import { byEvent } from '../../src/state/provenance';
 import type { Config } from '../../src/config';
 import { groupIdFor } from '../../src/topology/names';
-import { adminClient, cleanupAll, env, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import {
+  adminClient,
+  cleanupAll,
+  env,
+  eventually,
+  kafkaClient,
+  onCleanup,
+  readPositions,
+  uniqueName,
+} from '../helpers';
 import { dropAfter, prefix, runProcessor, testConfig, testProducer } from './harness';
 
 afterAll(cleanupAll);
@@ -187,7 +196,7 @@ test('the change topic carries one record per applied change, decodable by a sto
   onCleanup(() => consumer.disconnect());
   await consumer.subscribe({ topic: r.output, fromBeginning: true });
   const seen: { key: string; eventId: string; value: Buffer }[] = [];
-  const next = new Map<number, number>();
+  const next = readPositions(consumer);
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       seen.push({
@@ -195,7 +204,7 @@ test('the change topic carries one record per applied change, decodable by a sto
         eventId: String(message.headers?.[HEADERS.EVENT_ID]),
         value: message.value!,
       });
-      next.set(partition, Number(message.offset) + 1);
+      next.set(partition, Math.max(next.get(partition) ?? 0, Number(message.offset) + 1));
     },
   });
   await eventually(

@@ -18,7 +18,16 @@ import { HEADERS } from '../../src/producers/headers';
 import { listLetters } from '../../src/state/dead-letters';
 import type { Processor } from '../../src/runtime/processor';
 import { RegistryCodec } from '../../src/schemas/codec';
-import { adminClient, cleanupAll, env, eventually, kafkaClient, onCleanup, uniqueName } from '../helpers';
+import {
+  adminClient,
+  cleanupAll,
+  env,
+  eventually,
+  kafkaClient,
+  onCleanup,
+  readPositions,
+  uniqueName,
+} from '../helpers';
 import { exited, freshDbNamed, prefix, runProcessor, spawnInstance, testConfig } from './harness';
 
 afterAll(cleanupAll);
@@ -233,7 +242,7 @@ async function readRaw(n: Names): Promise<{ key: string; value: string; eventId:
   onCleanup(() => consumer.disconnect());
   await consumer.subscribe({ topic, fromBeginning: true });
   const seen: { partition: number; offset: number; key: string; value: string; eventId: string }[] = [];
-  const next = new Map<number, number>();
+  const next = readPositions(consumer);
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       const eventId = String(message.headers?.[HEADERS.EVENT_ID]);
@@ -245,7 +254,7 @@ async function readRaw(n: Names): Promise<{ key: string; value: string; eventId:
         value: value!.toString('hex'),
         eventId,
       });
-      next.set(partition, Number(message.offset) + 1);
+      next.set(partition, Math.max(next.get(partition) ?? 0, Number(message.offset) + 1));
     },
   });
   await eventually(
@@ -270,14 +279,14 @@ async function readDeadLetters(n: Names): Promise<{ key: string; headers: Record
   onCleanup(() => consumer.disconnect());
   await consumer.subscribe({ topic, fromBeginning: true });
   const seen: { key: string; headers: Record<string, string> }[] = [];
-  const next = new Map<number, number>();
+  const next = readPositions(consumer);
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       const headers = Object.fromEntries(
         Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]),
       );
       seen.push({ key: message.key!.toString(), headers });
-      next.set(partition, Number(message.offset) + 1);
+      next.set(partition, Math.max(next.get(partition) ?? 0, Number(message.offset) + 1));
     },
   });
   await eventually(
@@ -397,11 +406,11 @@ async function readChanges(config: Config, n: Names): Promise<ConversionChange[]
   onCleanup(() => consumer.disconnect());
   await consumer.subscribe({ topic, fromBeginning: true });
   const seen: ConversionChange[] = [];
-  const next = new Map<number, number>();
+  const next = readPositions(consumer);
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       seen.push((await codec.decode<ConversionChange>(topic, message.value!)).value);
-      next.set(partition, Number(message.offset) + 1);
+      next.set(partition, Math.max(next.get(partition) ?? 0, Number(message.offset) + 1));
     },
   });
   await eventually(
