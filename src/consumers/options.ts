@@ -65,7 +65,7 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   applicationId: '',
   deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
   dlqMaxMessageBytes: 1_048_576,
-  deliveryGuarantee: 'exactly-once',
+  deliveryGuarantee: 'at-least-once',
 };
 
 /** The group member's options of a stage, under the one group id the processor names it by. */
