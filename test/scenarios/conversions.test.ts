@@ -30,7 +30,9 @@ import {
 } from '../helpers';
 import { exited, freshDbNamed, prefix, runProcessor, spawnInstance, testConfig } from './harness';
 
-afterAll(cleanupAll);
+// Each test stops its processors when it ends: a stage left running from an earlier test competes with
+// the next for the event loop and the store, and its group churns while a busy test blocks heartbeats.
+afterEach(cleanupAll);
 
 interface Names {
   p: string;
