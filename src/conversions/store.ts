@@ -55,6 +55,8 @@ export const CONVERSION_INDEXES: CollectionIndexes[] = [
     // The live stage reads the archive by _id only; these serve replay and reports.
     indexes: [
       ...archiveIndexes(ARCHIVE).indexes,
+      // The live stage's re-count of an entry archived but never counted, guarded on counted:false.
+      guardIndex('counted'),
       // A tenant's totals per type over a time range (the route): equalities, then the range.
       { key: { tenantId: 1, 'value.conversionType': 1, occurredAt: 1 }, name: 'tenant_type_occurred' },
     ],

@@ -57,7 +57,13 @@ test('a tiny scenario runs every contestant, checks the tables, writes the resul
     // Every contestant finished the whole set within the limit.
     for (const m of s.measurements)
       expect({ who: m.contestant, timedOut: m.timedOut }).toEqual({ who: m.contestant, timedOut: false });
-    expect(Object.keys(s.baselines).sort()).toEqual(['bullmq', 'incumbent', 'passthrough', 'storeCeiling']);
+    expect(Object.keys(s.baselines).sort()).toEqual([
+      'bullmq',
+      'incumbent',
+      'passthrough',
+      'pipelineAtLeastOnce',
+      'storeCeiling',
+    ]);
 
     // The pipeline: exact tables, each poison record dead-lettered, each injected failure retried.
     expect(run.pipeline.correct).toBe(true);
