@@ -1,6 +1,8 @@
-// What an existing topic must match of its declaration, and the messages that say how it differs and
-// what to do: shared by every client adapter's ensureTopics, so both refuse the same way.
+// What an existing topic must match of its declaration, the messages that say how it differs and what
+// to do, and the start-up flow that creates the missing topics and refuses the mismatched ones. Every
+// client adapter runs the same flow through a small TopicAdmin, so both refuse the same way.
 import { KeyflowError } from '../errors';
+import type { Logger } from '../logger';
 import type { TopicSpec } from '../topology/types';
 
 /** A topic config as Kafka reports it, compared with what the declaration asks for. */
@@ -91,4 +93,57 @@ export function differences(
     }
   }
   return problems;
+}
+
+/** What the broker reports of existing topics: partition counts and config values by topic name. */
+export interface TopicFacts {
+  partitionCounts: Map<string, number>;
+  configs: Map<string, Map<string, string>>;
+}
+
+/** The four things ensureTopics needs of a client's admin API; each adapter maps its library onto it. */
+export interface TopicAdmin {
+  list(): Promise<string[]>;
+  describe(names: string[]): Promise<TopicFacts>;
+  /** Creates the topics and returns once each partition has a leader; a topic that exists already is no error. */
+  create(topics: TopicSpec[]): Promise<void>;
+  /** The library's failure of `step` as ours: refused by the broker is not retriable, a lost connection is. */
+  failure(step: string, err: unknown): KeyflowError;
+}
+
+async function mismatches(admin: TopicAdmin, existing: TopicSpec[]): Promise<string[]> {
+  if (existing.length === 0) return [];
+  const facts = await admin.describe(existing.map((t) => t.name));
+  return differences(existing, facts.partitionCounts, facts.configs);
+}
+
+/**
+ * Creates the declared topics that are missing (waiting for their leaders, so producing right after
+ * works) and checks the existing ones against their declarations. Throws TOPIC_MISMATCH listing every
+ * difference; returns the names of the topics it created.
+ */
+export async function ensureTopics(admin: TopicAdmin, topics: TopicSpec[], log: Logger): Promise<string[]> {
+  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    try {
+      return await run();
+    } catch (err) {
+      throw err instanceof KeyflowError ? err : admin.failure(what, err);
+    }
+  };
+  const present = new Set(await step('list topics', () => admin.list()));
+  const missing = topics.filter((t) => !present.has(t.name));
+  const existing = topics.filter((t) => present.has(t.name));
+  const problems = await step(`describe topics ${existing.map((t) => t.name).join(', ')}`, () =>
+    mismatches(admin, existing),
+  );
+  if (problems.length > 0) throw mismatchError(problems);
+  if (missing.length === 0) return [];
+
+  const names = missing.map((t) => t.name);
+  await step(`create topics ${names.join(', ')}`, () => admin.create(missing));
+  // Another instance may have created some of them in between; checking again covers that race.
+  const raced = await step(`describe topics ${names.join(', ')}`, () => mismatches(admin, missing));
+  if (raced.length > 0) throw mismatchError(raced);
+  log.info({ topics: names }, 'created topics');
+  return names;
 }
