@@ -3,6 +3,7 @@
 // not exist will not heal by retrying; the stage's policy decides (dead letter) with a code that says
 // which. Everything else (timeouts, lost connections, leader moves) is retried as infrastructure.
 import { KeyflowError } from '../errors';
+import { PRODUCER_FENCED_ANSWERS, refusedBy } from './broker-answers';
 
 interface KafkaLikeError {
   name?: string;
@@ -12,16 +13,6 @@ interface KafkaLikeError {
   originalError?: unknown;
   cause?: unknown;
 }
-
-const REFUSED: Record<string, 'RECORD_TOO_LARGE' | 'PRODUCE_NOT_AUTHORIZED' | 'TOPIC_UNKNOWN'> = {
-  MESSAGE_TOO_LARGE: 'RECORD_TOO_LARGE',
-  RECORD_LIST_TOO_LARGE: 'RECORD_TOO_LARGE',
-  INVALID_RECORD: 'RECORD_TOO_LARGE',
-  TOPIC_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  CLUSTER_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  UNKNOWN_TOPIC_OR_PARTITION: 'TOPIC_UNKNOWN',
-};
 
 /** The innermost error kafkajs wrapped (retries exceeded, aggregated per-broker failures). */
 export function rootCause(err: unknown): KafkaLikeError {
@@ -39,7 +30,7 @@ export function rootCause(err: unknown): KafkaLikeError {
 export function sendError(err: unknown, count: number): KeyflowError {
   const root = rootCause(err);
   const what = `sending ${count} record(s) failed: ${root?.message ?? String(err)}`;
-  const refused = root?.type ? REFUSED[root.type] : undefined;
+  const refused = refusedBy(root?.type);
   if (refused) return new KeyflowError(refused, what, { cause: err, retriable: false });
   // kafkajs marks its own retriable errors; a wrapper saying "retries exceeded" is not a verdict on the
   // cause, so the root's flag decides, and anything unknown counts as a passing outage.
@@ -52,11 +43,7 @@ export function sendError(err: unknown, count: number): KeyflowError {
  * an unknown code. A transactional id we may not use fences us for good: the partition stalls (lag and
  * alerts show it) rather than every event going to the dead letters.
  */
-const FENCED = new Set([
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
-  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
-]);
+const FENCED = new Set([...PRODUCER_FENCED_ANSWERS, 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 
 function isFenced(root: KafkaLikeError): boolean {
   return FENCED.has(root?.type ?? '') || /Unknown error code 90\b/.test(root?.message ?? '');

@@ -2,6 +2,7 @@
 // the broker's error name as `apiId` and its own `canRetry`) in MultipleErrors/ResponseError trees;
 // the innermost broker answers decide, as kafkajs's innermost cause does in kafkajs-errors.ts.
 import { KeyflowError } from '../errors';
+import { PRODUCER_FENCED_ANSWERS, refusedBy } from './broker-answers';
 
 interface PlatformaticLikeError {
   code?: string;
@@ -12,17 +13,6 @@ interface PlatformaticLikeError {
   cause?: unknown;
 }
 
-const REFUSED: Record<string, 'RECORD_TOO_LARGE' | 'PRODUCE_NOT_AUTHORIZED' | 'TOPIC_UNKNOWN'> = {
-  MESSAGE_TOO_LARGE: 'RECORD_TOO_LARGE',
-  RECORD_LIST_TOO_LARGE: 'RECORD_TOO_LARGE',
-  INVALID_RECORD: 'RECORD_TOO_LARGE',
-  TOPIC_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  CLUSTER_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  TRANSACTIONAL_ID_AUTHORIZATION_FAILED: 'PRODUCE_NOT_AUTHORIZED',
-  UNKNOWN_TOPIC_OR_PARTITION: 'TOPIC_UNKNOWN',
-  UNKNOWN_TOPIC_ID: 'TOPIC_UNKNOWN',
-};
-
 /**
  * Broker answers to a transaction that mean another member or producer owns the work now: the group
  * coordinator's generation check (KIP-447) or a newer producer epoch for the transactional id.
@@ -32,9 +22,7 @@ export const FENCED = new Set([
   'UNKNOWN_MEMBER_ID',
   'ILLEGAL_GENERATION',
   'FENCED_INSTANCE_ID',
-  'PRODUCER_FENCED',
-  'INVALID_PRODUCER_EPOCH',
-  'INVALID_PRODUCER_ID_MAPPING',
+  ...PRODUCER_FENCED_ANSWERS,
 ]);
 
 /** Library error codes that mean a broker did not answer. */
@@ -73,7 +61,7 @@ export function sendError(err: unknown, count: number): KeyflowError {
   if (err instanceof KeyflowError) return err;
   const what = `sending ${count} record(s) failed: ${detail(err)}`;
   for (const id of brokerAnswers(err)) {
-    const refused = REFUSED[id];
+    const refused = refusedBy(id);
     if (refused) return new KeyflowError(refused, what, { cause: err, retriable: false });
   }
   // A topic the metadata does not know is the library's own UserError, with no broker answer or code
