@@ -1,10 +1,25 @@
 // The kafkajs record sender: idempotent (acks=all, sequence numbers per producer id) with one request
 // in flight, so kafkajs keeps order. Its retries are finite, so a send always comes back with an
 // answer; a failed send's error is mapped to a KeyflowError that says whether it heals by retrying.
-import { CompressionTypes, Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Kafka, type Producer, type ProducerConfig } from 'kafkajs';
 import type { WireRecord } from '../producers/types';
 import { sendError } from './kafkajs-errors';
 import type { RecordSender, SenderOptions } from './types';
+
+/**
+ * What every producer of the adapter sets, plain or transactional: idempotent with one request in
+ * flight (kafkajs keeps order across its retries only so), no topic created by a send, and keys hashed
+ * with murmur2 like the Java client, so a key lands where an upstream Java producer puts it.
+ */
+export function producerConfig(retries: number): ProducerConfig {
+  return {
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+    createPartitioner: Partitioners.DefaultPartitioner,
+    retry: { retries, initialRetryTime: 100, maxRetryTime: 5_000 },
+  };
+}
 
 export class KafkajsSender implements RecordSender {
   private producer: Producer;
@@ -22,14 +37,7 @@ export class KafkajsSender implements RecordSender {
   }
 
   private create(): Producer {
-    return this.kafka.producer({
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // Murmur2 like the Java client, so a key lands where an upstream Java producer puts it.
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: this.opts.sendRetries, initialRetryTime: 100, maxRetryTime: 5_000 },
-    });
+    return this.kafka.producer(producerConfig(this.opts.sendRetries));
   }
 
   /**

@@ -8,10 +8,11 @@
 // every open is followed by a read of the group's committed offset, and work goes on only from there:
 // a delivery that began before it is dropped and the consumer is moved to it. With that, every
 // committed transaction starts exactly where the group's offset stood, and no two overlap.
-import { CompressionTypes, Partitioners, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
 import { KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
 import { kafkajsCall, transactionError } from './kafkajs-errors';
+import { producerConfig } from './kafkajs-producer';
 
 export interface TransactionsOptions {
   groupId: string;
@@ -136,11 +137,7 @@ export class PartitionTransactions {
     const producer = this.kafka.producer({
       transactionalId: `${this.opts.idPrefix}${topic}-${partition}`,
       transactionTimeout: this.opts.timeoutMs,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 5_000 },
+      ...producerConfig(5),
     });
     this.producers++;
     try {

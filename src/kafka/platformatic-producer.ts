@@ -2,10 +2,10 @@
 // key lands on the partition kafkajs (and any Java producer) would pick. The library keeps one
 // request in flight per partition with sequence numbers, so order holds across its own retries; a
 // failed send is mapped to a KeyflowError that says whether it heals by retrying.
-import { compatibilityPartitioner, ProduceAcks, Producer, type MessageToProduce } from '@platformatic/kafka';
+import { Producer, type MessageToProduce } from '@platformatic/kafka';
 import type { WireRecord } from '../producers/types';
 import { sendError } from './platformatic-errors';
-import type { PlatformaticBase } from './platformatic-options';
+import { PRODUCER_DEFAULTS, type PlatformaticBase } from './platformatic-options';
 import type { RecordSender, SenderOptions } from './types';
 
 /** A Keyflow record as the library's message; a null value is a tombstone (no value). */
@@ -26,14 +26,11 @@ export class PlatformaticSender implements RecordSender {
   private closed: Promise<void> | undefined;
 
   constructor(base: PlatformaticBase, opts: SenderOptions) {
-    this.producer = new Producer({
+    this.producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...base,
       retries: opts.sendRetries,
       timeout: opts.requestTimeoutMs,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-      autocreateTopics: false,
-      partitioner: compatibilityPartitioner,
+      ...PRODUCER_DEFAULTS,
     });
   }
 

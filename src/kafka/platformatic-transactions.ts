@@ -3,12 +3,12 @@
 // commit carries the member's group metadata, so the coordinator refuses it from a member that lost
 // the partition, and the whole transaction aborts. One transaction at a time per producer, so the
 // member's partitions take turns.
-import { ProduceAcks, Producer, type Message } from '@platformatic/kafka';
+import { Producer, type Message } from '@platformatic/kafka';
 import { KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
 import type { KeyflowConsumer } from './platformatic-consumer';
 import { brokerAnswers, isFenced, sendError } from './platformatic-errors';
-import type { PlatformaticBase } from './platformatic-options';
+import { PRODUCER_DEFAULTS, type PlatformaticBase } from './platformatic-options';
 import { toMessage } from './platformatic-producer';
 
 export class MemberTransactions {
@@ -24,13 +24,11 @@ export class MemberTransactions {
   ) {}
 
   private current(): Producer<Buffer, Buffer, Buffer, Buffer> {
-    this.producer ??= new Producer({
+    this.producer ??= new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...this.base,
       clientId: `${this.base.clientId}-tx`,
       transactionalId: this.transactionalId,
-      idempotent: true,
-      acks: ProduceAcks.ALL,
-      autocreateTopics: false,
+      ...PRODUCER_DEFAULTS,
       // A fresh producer id for this transactional id, fencing any earlier producer of it: the
       // library otherwise sends id 0 epoch 0, which the coordinator answers with PRODUCER_FENCED once
       // the id has a producer.

@@ -1,7 +1,9 @@
 // Exactly-once through the @platformatic/kafka adapter, against the real broker: a batch's transact()
 // makes its records and its input offset visible together to a read_committed reader; a transaction
 // the broker refuses a record of aborts, and nothing of it shows; a member that lost its partitions
-// to another member gets PARTITION_FENCED, and what it sent never becomes visible.
+// to another member gets PARTITION_FENCED, and what it sent never becomes visible; a keyed record lands
+// on the partition a Java producer picks, sent in a transaction as sent plainly.
+import { Partitioners } from 'kafkajs';
 import { platformaticClient } from '../../src/kafka/platformatic-client';
 import { platformaticBase } from '../../src/kafka/platformatic-options';
 import type { ClientBatch, GroupOptions, KafkaClient } from '../../src/kafka/types';
@@ -204,4 +206,45 @@ test('a member that lost its partitions to another gets PARTITION_FENCED, and it
   const values = await readCommitted(c, output, (v) => v.includes('end'));
   expect(values.filter((v) => v.startsWith('A-held'))).toEqual([]);
   expect(values.map((v) => v.split(':').pop()).sort()).toEqual(['end', 'p0', 'p1']);
+});
+
+test('a keyed record lands where a Java producer puts it, sent in a transaction as sent plainly', async () => {
+  const c = client();
+  const input = await freshTopic('plt-tx-in', 1);
+  const output = await freshTopic('plt-tx-out', 6);
+  const keys = Array.from({ length: 40 }, (_, i) => `lead-${i}`);
+  const keyed = (via: string) => keys.map((key) => ({ ...record(output, via), key }));
+  await send(c, [record(input, 'x'), ...keyed('plain')]);
+  let done!: () => void;
+  const transacted = new Promise<void>((r) => (done = r));
+  await member(c, uniqueName('plt-tx-g'), input, async (b) => {
+    await b.transact!(keyed('transacted'), next(b));
+    done();
+  });
+  await transacted;
+
+  const seen: string[] = [];
+  let all!: () => void;
+  const read = new Promise<void>((r) => (all = r));
+  await member(c, uniqueName('plt-tx-reader'), output, async (b) => {
+    for (const m of b.messages) seen.push(`${m.value!.toString()} ${m.key!.toString()} ${b.partition}`);
+    await b.commit(next(b));
+    if (seen.length >= 2 * keys.length) all();
+  });
+  await read;
+
+  // kafkajs's default partitioner is the Java client's (murmur2, masked positive, modulo the count).
+  const java = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: 6 }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  const expected = (via: string) =>
+    keys.map(
+      (key) => `${via} ${key} ${java({ topic: output, partitionMetadata, message: { key, value: null } })}`,
+    );
+  expect(seen.sort()).toEqual([...expected('plain'), ...expected('transacted')].sort());
 });
