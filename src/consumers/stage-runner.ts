@@ -20,6 +20,7 @@ import type { EventOutcome } from './outcome';
 import { ParkedKeys } from './parked-keys';
 import { stageRetention, type SkippedRange } from './retention';
 import { pause, retrying } from './retry';
+import { RetryLog } from './retry-log';
 import { triage, type TriageOptions } from './triage';
 import { Settlement } from './settlement';
 import type { RunnerDeps } from './types';
@@ -43,6 +44,7 @@ export class StageRunner {
   private readonly letters: DeadLetters;
   private readonly executor: Executor;
   private readonly triage: TriageOptions;
+  private readonly retryLog: RetryLog;
   private assigned = 0;
   private joined = false;
 
@@ -52,6 +54,7 @@ export class StageRunner {
     private readonly opts: RunnerOptions,
   ) {
     this.log = deps.log.child({ stage: spec.name });
+    this.retryLog = new RetryLog(this.log);
     const keepGoing = () => !this.stopping;
     const infra = <T>(fn: () => Promise<T>) => this.infra(fn, keepGoing);
     const store = deps.letters ?? mongoLetterStore(deps.db, opts.deadLetterRetentionMs);
@@ -137,8 +140,7 @@ export class StageRunner {
       budgetMs: this.opts.infraRetryBudgetMs,
       keepGoing,
       giveUp: classify,
-      onRetry: (err, attempt, delay) =>
-        this.log.warn({ err, attempt, delay }, 'infrastructure call failed; retrying'),
+      onRetry: (err, attempt, delay) => this.retryLog.retrying(err, attempt, delay),
     });
   }
 
