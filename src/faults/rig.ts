@@ -17,7 +17,6 @@ import type { Config } from '../config';
 import { rowsOf } from '../conversions/store';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
-import { HEADERS, headersToStrings } from '../producers/headers';
 import { KeyedProducer } from '../producers/producer';
 import type { WireRecord } from '../producers/types';
 import type { RegistryCodec } from '../schemas/codec';
@@ -27,8 +26,8 @@ import { registry as registryService } from '../services/registry';
 import { mongo as mongoService } from '../services/mongo';
 import { ensure, readPid } from '../services/stack';
 import type { LocalService, StackContext } from '../services/types';
-import { dlqTopicName } from '../topology/define';
 import { compareWithTruth, type FaultFigures, type TruthComparison } from './figures';
+import { readDeadLetters } from './letters';
 
 export interface FaultContext extends ArenaContext {
   config: Config;
@@ -326,48 +325,6 @@ export async function behindPartitions(kafka: Kafka, arena: Arena): Promise<numb
   });
 }
 
-/** Records on the stages' dead-letter topics. */
-export async function deadLettered(kafka: Kafka, arena: Arena): Promise<number> {
-  return withAdmin(kafka, async (admin) => {
-    const topics = new Set(await admin.listTopics());
-    let n = 0;
-    for (const stage of Object.values(arena.stages)) {
-      const dlq = dlqTopicName(stage.name);
-      if (!topics.has(dlq)) continue;
-      for (const p of await admin.fetchTopicOffsets(dlq)) n += Number(p.high) - Number(p.low);
-    }
-    return n;
-  });
-}
-
-/** Why records were dead-lettered: `code: message` with how often, read back from the topics. */
-export async function deadLetterReasons(kafka: Kafka, arena: Arena, count: number): Promise<string[]> {
-  const tally = new Map<string, number>();
-  let seen = 0;
-  const consumer = kafka.consumer({ groupId: `${arena.prefix}.faults-dlq-reader` });
-  await consumer.connect();
-  try {
-    for (const stage of Object.values(arena.stages)) {
-      await consumer.subscribe({ topic: dlqTopicName(stage.name), fromBeginning: true });
-    }
-    await consumer.run({
-      eachMessage: async ({ message }) => {
-        const h = headersToStrings(message.headers);
-        const why = `${h[HEADERS.DLQ_CODE] ?? '?'}: ${(h[HEADERS.DLQ_MESSAGE] ?? '').slice(0, 160)}`;
-        tally.set(why, (tally.get(why) ?? 0) + 1);
-        seen++;
-      },
-    });
-    await waitFor(async () => seen >= count, 20_000);
-  } finally {
-    await consumer.disconnect();
-  }
-  return [...tally]
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 5)
-    .map(([why, n]) => `${n}× ${why}`);
-}
-
 /** Members of the two stage groups that the coordinator still lists. */
 export async function groupMembers(kafka: Kafka, arena: Arena): Promise<number> {
   return withAdmin(kafka, async (admin) => {
@@ -414,13 +371,11 @@ export async function recover(
   const stalled = await behindPartitions(ctx.kafka, arena).catch(() => -1);
   const final = await rig.compare();
   for (const w of final.wrongSamples) notes.push(`wrong ${w}`);
-  const dead = await deadLettered(ctx.kafka, arena);
-  if (dead > 0) {
-    const reasons = await deadLetterReasons(ctx.kafka, arena, dead).catch((err: unknown) => [
-      `could not read the dead letters back: ${String(err)}`,
-    ]);
-    notes.push(`dead letters: ${reasons.join(' | ')}`);
-  }
+  const letters = await readDeadLetters(ctx.kafka, arena);
+  const dead = letters.count;
+  if (dead > 0) notes.push(`dead letters: ${letters.reasons.join(' | ')}`);
+  if (letters.shortOf.length > 0)
+    notes.push(`dead letters not read to the end: ${letters.shortOf.join(', ')}`);
   return {
     scenario,
     eventsIn: rig.records.length,
