@@ -70,12 +70,13 @@ export class KafkajsGroupMember implements GroupMember {
         const { topic, partition, messages } = payload.batch;
         await this.markers.get(`${topic}-${partition}`);
         const txns = this.transactions;
+        const start = txns?.begin(BigInt(messages[0]!.offset));
         const transact: ClientBatch['transact'] =
-          txns && ((records, next) => txns.transact(topic, partition, records, next));
+          txns && ((records, next) => txns.transact(topic, partition, records, next, start!));
         const batch = toBatch(payload, this.opts.sessionTimeoutMs ?? 30_000, Date.now, transact);
         try {
           // Fences older owners of the partition first; a delivery overlapping their commits is dropped.
-          if (txns && !(await txns.prepare(topic, partition, BigInt(messages[0]!.offset))).ok) return;
+          if (txns && !(await txns.prepare(topic, partition, start!)).ok) return;
           await onBatch(batch);
         } catch (err) {
           throw restartable(err);

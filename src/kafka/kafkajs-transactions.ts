@@ -6,8 +6,11 @@
 //
 // Opening alone is not enough: an older owner may have committed between our join and our open. So
 // every open is followed by a read of the group's committed offset, and work goes on only from there:
-// a delivery that began before it is dropped and the consumer is moved to it. With that, every
-// committed transaction starts exactly where the group's offset stood, and no two overlap.
+// a delivery that began before it is dropped and the consumer is moved to it. A delivery that began
+// before the member last (re)joined its group may not commit at all: the join dropped what this member
+// knew of its partitions, and the partition may have had another owner meanwhile (a member cut off from
+// Kafka rejoins while its old deliveries still run). With that, every committed transaction starts
+// exactly where the group's offset stood, and no two overlap.
 import { CompressionTypes, type Admin, type Kafka, type Producer } from 'kafkajs';
 import { KeyflowError } from '../errors';
 import type { WireRecord } from '../producers/types';
@@ -29,6 +32,12 @@ interface Slot {
   position?: bigint;
 }
 
+/** What a delivery knew when it began: the join it began under, and its first offset. */
+export interface DeliveryStart {
+  readonly generation: number;
+  readonly first: bigint;
+}
+
 /** What the partition's opening found: go on, or the delivery overlaps another owner's commits. */
 export type Opened = { ok: true } | { ok: false; committed: bigint };
 
@@ -37,6 +46,8 @@ export class PartitionTransactions {
   private admin: Promise<Admin> | undefined;
   /** Producers created and still open: measured by the exactly-once integration test. */
   private producers = 0;
+  /** Counts the member's joins: a delivery begun under an earlier one is stale. */
+  private generation = 0;
 
   constructor(
     private readonly kafka: Kafka,
@@ -49,27 +60,44 @@ export class PartitionTransactions {
 
   /** A (re)join: every producer goes, and the next delivery of each partition opens its own again. */
   async reset(): Promise<void> {
+    this.generation++;
     const slots = [...this.slots.values()];
     this.slots.clear();
     await Promise.all(slots.map((s) => this.drop(s)));
   }
 
-  /**
-   * Before a delivery starting at `first` is worked on: opens the partition's producer unless it is
-   * open. A committed offset past `first` (first open) or other than the one we knew (a reopen) means
-   * another owner committed meanwhile: the consumer is moved there and the delivery must be dropped.
-   */
-  async prepare(topic: string, partition: number, first: bigint): Promise<Opened> {
-    const slot = this.slot(topic, partition);
-    if (slot.producer) return { ok: true };
-    return this.open(topic, partition, slot, first);
+  /** Taken when a delivery starting at `first` arrives, before anything else is done with it. */
+  begin(first: bigint): DeliveryStart {
+    return { generation: this.generation, first };
   }
 
-  /** Sends `records` and commits `next` for the partition in one transaction; commits or aborts and throws. */
-  async transact(topic: string, partition: number, records: WireRecord[], next: string): Promise<void> {
+  /**
+   * Before a delivery is worked on: opens the partition's producer unless it is open. A committed
+   * offset past the delivery's first (first open) or other than the one we knew (a reopen) means
+   * another owner committed meanwhile: the consumer is moved there and the delivery must be dropped.
+   */
+  async prepare(topic: string, partition: number, start: DeliveryStart): Promise<Opened> {
+    this.current(topic, partition, start);
+    const slot = this.slot(topic, partition);
+    if (slot.producer) return { ok: true };
+    return this.open(topic, partition, slot, start.first);
+  }
+
+  /**
+   * Sends `records` and commits `next` for the partition in one transaction, for the delivery that
+   * began at `start`; commits, or aborts and throws.
+   */
+  async transact(
+    topic: string,
+    partition: number,
+    records: WireRecord[],
+    next: string,
+    start: DeliveryStart,
+  ): Promise<void> {
+    this.current(topic, partition, start);
     const slot = this.slot(topic, partition);
     if (!slot.producer) {
-      const opened = await this.open(topic, partition, slot, slot.position);
+      const opened = await this.open(topic, partition, slot, start.first);
       if (!opened.ok) {
         throw new KeyflowError(
           'PARTITION_FENCED',
@@ -106,6 +134,16 @@ export class PartitionTransactions {
       throw transactionError(err, records.length);
     }
     slot.position = BigInt(next);
+  }
+
+  /** Throws PARTITION_FENCED for a delivery begun before the member's latest join. */
+  private current(topic: string, partition: number, start: DeliveryStart): void {
+    if (start.generation === this.generation) return;
+    throw new KeyflowError(
+      'PARTITION_FENCED',
+      `${topic}/${partition}: the member rejoined its group since this delivery began; the partition's owner redoes it`,
+      { retriable: false },
+    );
   }
 
   /** A plain commit (past control records only) moved the group's offset: keep our idea of it in step. */

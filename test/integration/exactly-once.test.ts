@@ -1,6 +1,6 @@
 // Exactly-once against the real broker: a transaction that fails part-way shows nothing to a
 // read_committed reader; of two producers for one (stage, partition) transactional id the older is
-// fenced and its records never show; and a stage that drained a transactionally written topic reads
+// fenced and its records never show; a delivery begun before the member rejoined never commits; and a stage that drained a transactionally written topic reads
 // lag 0 in the gauge the stalled-partition alert and /ops read, not 1 per commit marker.
 import { randomUUID } from 'node:crypto';
 import { Registry } from 'prom-client';
@@ -76,14 +76,15 @@ test('a transaction refused part-way is aborted whole: its accepted records neve
   const small = await freshTopic('eos-small', 1, { 'max.message.bytes': '2048' });
   const groupId = uniqueName('eos-stage');
   const t = transactions(kafka, groupId);
-  expect(await t.prepare(input, 0, 0n)).toEqual({ ok: true });
+  const delivery = t.begin(0n);
+  expect(await t.prepare(input, 0, delivery)).toEqual({ ok: true });
 
   // The record to `out` is appended inside the transaction before the broker refuses the other.
   await expect(
-    t.transact(input, 0, [rec(out, 'k', 'accepted'), rec(small, 'k', Buffer.alloc(8192))], '1'),
+    t.transact(input, 0, [rec(out, 'k', 'accepted'), rec(small, 'k', Buffer.alloc(8192))], '1', delivery),
   ).rejects.toMatchObject({ code: 'RECORD_TOO_LARGE' });
   // The next transaction opens a new producer and commits; the aborted one stays invisible.
-  await t.transact(input, 0, [rec(out, 'k', 'committed')], '2');
+  await t.transact(input, 0, [rec(out, 'k', 'committed')], '2', delivery);
 
   expect(await readAll(kafka, out, false)).toEqual(['committed']);
   // A read_uncommitted reader does see the aborted record: it was written, then aborted.
@@ -98,23 +99,74 @@ test('two owners of one (stage, partition): the older is fenced and its records 
   const out = await freshTopic('eos-out', 1);
   const groupId = uniqueName('eos-stage');
   const zombie = transactions(kafka, groupId);
-  expect(await zombie.prepare(input, 0, 0n)).toEqual({ ok: true });
-  await zombie.transact(input, 0, [rec(out, 'k', 'zombie-before')], '5');
+  const zombieDelivery = zombie.begin(0n);
+  expect(await zombie.prepare(input, 0, zombieDelivery)).toEqual({ ok: true });
+  await zombie.transact(input, 0, [rec(out, 'k', 'zombie-before')], '5', zombieDelivery);
 
   // The new owner fetched from 0 before the zombie's commit: opening fences the zombie, and the
   // committed offset read after that says its delivery overlaps; the consumer is moved to 5.
   const seeks: string[] = [];
   const owner = transactions(kafka, groupId, seeks);
-  expect(await owner.prepare(input, 0, 0n)).toEqual({ ok: false, committed: 5n });
+  const ownerDelivery = owner.begin(0n);
+  expect(await owner.prepare(input, 0, ownerDelivery)).toEqual({ ok: false, committed: 5n });
   expect(seeks).toEqual([`${input}/0@5`]);
 
-  await expect(zombie.transact(input, 0, [rec(out, 'k', 'zombie-after')], '9')).rejects.toMatchObject({
+  await expect(
+    zombie.transact(input, 0, [rec(out, 'k', 'zombie-after')], '9', zombieDelivery),
+  ).rejects.toMatchObject({
     code: 'PARTITION_FENCED',
   });
-  await owner.transact(input, 0, [rec(out, 'k', 'owner')], '7');
+  // The redelivery from 5 is a delivery of its own.
+  const redelivery = owner.begin(5n);
+  expect(await owner.prepare(input, 0, redelivery)).toEqual({ ok: true });
+  await owner.transact(input, 0, [rec(out, 'k', 'owner')], '7', redelivery);
 
   expect(await readAll(kafka, out, false)).toEqual(['zombie-before', 'owner']);
   expect((await reader(kafka).committed(groupId, input)).get(0)).toBe(7n);
+});
+
+test('a delivery begun before the member rejoined its group never commits, though the partition came back to it', async () => {
+  // A member cut off from Kafka rejoins while its old delivery still runs; the partition had another
+  // owner meanwhile, who committed the same input. The old delivery must not commit it again.
+  const kafka = kafkaClient();
+  const input = await freshTopic('eos-in', 1);
+  const out = await freshTopic('eos-out', 1);
+  const groupId = uniqueName('eos-stage');
+  const member = transactions(kafka, groupId);
+  const old = member.begin(0n);
+  expect(await member.prepare(input, 0, old)).toEqual({ ok: true });
+
+  const other = transactions(kafka, groupId);
+  const theirs = other.begin(0n);
+  expect(await other.prepare(input, 0, theirs)).toEqual({ ok: true });
+  await other.transact(input, 0, [rec(out, 'k', 'other')], '4', theirs);
+
+  // The rejoin: what the member knew of its partitions is dropped.
+  await member.reset();
+  await expect(member.transact(input, 0, [rec(out, 'k', 'stale')], '4', old)).rejects.toMatchObject({
+    code: 'PARTITION_FENCED',
+  });
+  // Its delivery under the new join starts where the group's offset stands.
+  const fresh = member.begin(4n);
+  expect(await member.prepare(input, 0, fresh)).toEqual({ ok: true });
+  await member.transact(input, 0, [rec(out, 'k', 'after')], '6', fresh);
+
+  expect(await readAll(kafka, out, false)).toEqual(['other', 'after']);
+  expect((await reader(kafka).committed(groupId, input)).get(0)).toBe(6n);
+});
+
+test('a delivery begun before a rejoin is refused even when no one else committed meanwhile', async () => {
+  const kafka = kafkaClient();
+  const input = await freshTopic('eos-in', 1);
+  const out = await freshTopic('eos-out', 1);
+  const member = transactions(kafka, uniqueName('eos-stage'));
+  const old = member.begin(0n);
+  expect(await member.prepare(input, 0, old)).toEqual({ ok: true });
+  await member.reset();
+  await expect(member.transact(input, 0, [rec(out, 'k', 'stale')], '1', old)).rejects.toMatchObject({
+    code: 'PARTITION_FENCED',
+  });
+  expect(await readAll(kafka, out, false)).toEqual([]);
 });
 
 test('a stage draining a transactionally written topic commits past its markers: lag reads 0', async () => {
