@@ -218,7 +218,7 @@ export const settings = {
       .enum(['exactly-once', 'at-least-once'], {
         message: 'must be exactly-once or at-least-once (at-least-once for a cluster without transactions)',
       })
-      .default('at-least-once'),
+      .default('exactly-once'),
     'exactly-once: what a stage emits, its dead letters and its offsets commit in one Kafka transaction per flush; at-least-once: records are sent, then offsets committed (for clusters without transactions).',
   ),
   keyLanes: setting(

@@ -65,6 +65,8 @@ export const RUNNER_DEFAULTS: Omit<RunnerOptions, 'instanceId'> = {
   applicationId: '',
   deadLetterRetentionMs: 30 * 24 * 3600 * 1000,
   dlqMaxMessageBytes: 1_048_576,
+  // The processor passes KEYFLOW_DELIVERY_GUARANTEE (default exactly-once); a runner built on these
+  // defaults alone runs on a client that may have no transactions.
   deliveryGuarantee: 'at-least-once',
 };
 

@@ -29,6 +29,10 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KEYFLOW_RETRY_MAX_MS: '200',
     KEYFLOW_SESSION_TIMEOUT_MS: '10000',
     KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
+    // The suite runs in the setting's mode (exactly-once unless told): `KEYFLOW_DELIVERY_GUARANTEE=at-least-once npm test` covers the other.
+    ...(process.env.KEYFLOW_DELIVERY_GUARANTEE
+      ? { KEYFLOW_DELIVERY_GUARANTEE: process.env.KEYFLOW_DELIVERY_GUARANTEE }
+      : {}),
     ...overrides,
   });
 }
