@@ -15,6 +15,7 @@ import {
 } from '../state/bulk';
 import type { BatchStageSpec, Planned, StageEvent, Step } from '../topology/types';
 import { changeIdOf, decideAppointment, type AppointmentPlan } from './decide';
+import { extend, type Lookup } from '../state/fold-map';
 import type { AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import {
@@ -40,7 +41,7 @@ export interface AppointmentFold {
    * Change rows by their _id (tenant and event id): as read for the batch's events, plus those decided
    * in this batch.
    */
-  rows: ReadonlyMap<string, ChangeRow>;
+  rows: Lookup<string, ChangeRow>;
   readStartedAt: number;
 }
 
@@ -86,7 +87,8 @@ function fold(
     return { ...d, plan: null, outcome: 'duplicate', state: s };
   }
   const { doc, row } = d.plan;
-  const rows = row ? new Map(s.rows).set(row.row._id, row.row) : s.rows;
+  // Extended in O(1) (fold-map.ts): an appointment with thousands of events in one batch stays linear.
+  const rows = row ? extend(s.rows, row.row._id, row.row) : s.rows;
   const next = doc ? { _id: doc._id, ...doc.state, version: doc.expectedVersion + 1 } : s.doc;
   return { ...d, state: { ...s, doc: next, rows } };
 }
