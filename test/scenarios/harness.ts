@@ -18,6 +18,11 @@ import { env, eventually, onCleanup, uniqueName } from '../helpers';
 import { counterTopology, type CounterEvent } from './fixtures/counter';
 import { kafkajsClient } from '../../src/kafka/kafkajs-client';
 
+/** The named settings of this process's environment that are set. */
+function passedThrough(names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (process.env[n] ? [[n, process.env[n]!]] : [])));
+}
+
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     KAFKA_BROKERS: env('KAFKA_BROKERS'),
@@ -29,10 +34,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     KEYFLOW_RETRY_MAX_MS: '200',
     KEYFLOW_SESSION_TIMEOUT_MS: '10000',
     KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
-    // The suite runs in the setting's mode (exactly-once unless told): `KEYFLOW_DELIVERY_GUARANTEE=at-least-once npm test` covers the other.
-    ...(process.env.KEYFLOW_DELIVERY_GUARANTEE
-      ? { KEYFLOW_DELIVERY_GUARANTEE: process.env.KEYFLOW_DELIVERY_GUARANTEE }
-      : {}),
+    // The processors run in the mode and on the client these settings name, when set (exactly-once on
+    // kafkajs otherwise): `KEYFLOW_DELIVERY_GUARANTEE=at-least-once npm test` covers the other mode.
+    ...passedThrough(['KEYFLOW_DELIVERY_GUARANTEE', 'KEYFLOW_KAFKA_CLIENT', 'KEYFLOW_KAFKA_GROUP_PROTOCOL']),
     ...overrides,
   });
 }
