@@ -94,11 +94,18 @@ async function waitReady(
   const watch = new StartupWatch(quietMs, Date.now());
   const giveUp = Date.now() + READY_MAX_MS;
   let offset = logOffset;
-  for (;;) {
-    if (await svc.ready(ctx)) return;
+  const relay = () => {
     const read = readSince(log, offset);
     offset = read.offset;
     for (const line of watch.observe(read.text, Date.now())) ctx.progress(`${svc.name}: ${line}`);
+  };
+  for (;;) {
+    if (await svc.ready(ctx)) {
+      // What it logged since the last look (a store compacted just before it answered) is relayed too.
+      relay();
+      return;
+    }
+    relay();
     if (!isAlive(pid)) {
       throw new KeyflowError(
         'SERVICE_START_FAILED',
