@@ -4,7 +4,7 @@ import type { GroupOptions } from '../kafka/types';
 import type { RetryPolicy } from './retry';
 
 /** The runner options that are the group member's (see `groupOptions`). */
-export type GroupSettings = Required<Omit<GroupOptions, 'groupId' | 'topics' | 'transactions'>>;
+export type GroupSettings = Required<Omit<GroupOptions, 'groupId' | 'topics' | 'transactions' | 'readOnly'>>;
 
 export interface RunnerOptions extends GroupSettings {
   /** Per partition, how many distinct keys run at once. */

@@ -96,6 +96,7 @@ export async function followTenantSettings(
     groupId: settingsGroupId(opts.clientId),
     topics: [topic],
     startAt: 'earliest',
+    readOnly: true,
   });
   await member.start(async (batch) => {
     // The membership stays alive while a record waits for its decode.

@@ -28,11 +28,6 @@ function kafkaLogger(log: Logger) {
     };
 }
 
-/** The client for `config`'s brokers. */
-export function kafkaClient(config: Config, log: Logger, clientId = config.kafkaClientId): KafkaClient {
-  return kafkajsClient(kafkajsInstance(config, log, clientId));
-}
-
 /** A kafkajs instance with Keyflow's settings, for the bench and fault rigs that drive kafkajs directly. */
 export function kafkajsInstance(config: Config, log: Logger, clientId = config.kafkaClientId): Kafka {
   return new Kafka({

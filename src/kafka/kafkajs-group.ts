@@ -78,6 +78,8 @@ export class KafkajsGroupMember implements GroupMember {
           // Fences older owners of the partition first; a delivery overlapping their commits is dropped.
           if (txns && !(await txns.prepare(topic, partition, start!)).ok) return;
           await onBatch(batch);
+          // kafkajs fetches again from the last resolved offset: a reader that never commits moves on.
+          if (this.opts.readOnly) payload.resolveOffset(payload.batch.lastOffset());
         } catch (err) {
           throw restartable(err);
         }

@@ -267,7 +267,8 @@ export class PlatformaticGroupMember implements GroupMember {
       failed = true;
       this.events.onCrash?.(err, true);
     } finally {
-      const rest = owned() ? messages.filter((m) => committed === undefined || m.offset >= committed) : [];
+      const done = !owned() || (this.opts.readOnly === true && !failed);
+      const rest = done ? [] : messages.filter((m) => committed === undefined || m.offset >= committed);
       const n = failed ? (this.failures.get(key) ?? 0) + 1 : 0;
       if (failed) this.failures.set(key, n);
       this.queues.release(topic, partition, rest, failed ? Date.now() + failureBackoff(n) : 0);

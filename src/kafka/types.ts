@@ -62,6 +62,13 @@ export interface GroupOptions {
   /** How many partitions one member works on at once. */
   partitionsAtOnce?: number;
   /**
+   * A reader that never commits (a group of its own, read from `startAt` on every start): a batch is
+   * done once its handler returns. Without it, a batch whose handler returns with part of it
+   * uncommitted while the member still owns the partition is delivered again from the first
+   * uncommitted record, so a worker that stopped early (its heartbeat lapsed) loses nothing.
+   */
+  readOnly?: boolean;
+  /**
    * Exactly-once: batches carry `transact`, transactional ids start with `idPrefix`
    * (transactionalIdFor(applicationId, stage, slot)), and the member reads with read_committed.
    */
