@@ -23,7 +23,7 @@ function platformatic(): PlatformaticAdapter {
 export function kafkaClient(config: Config, log: Logger, clientId = config.kafkaClientId): KafkaClient {
   if (config.kafkaAdapter === 'platformatic') {
     const p = platformatic();
-    return p.platformaticClient(p.platformaticBase(config, clientId), config.kafkaGroupProtocol);
+    return p.platformaticClient(p.platformaticBase(config, clientId), config.kafkaGroupProtocol, log);
   }
   return kafkajsClient(kafkajsInstance(config, log, clientId));
 }

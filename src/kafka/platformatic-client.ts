@@ -14,9 +14,10 @@ import type { KafkaClient, TopicAdmin } from './types';
 export function platformaticClient(
   base: PlatformaticBase,
   protocol: GroupProtocol = 'consumer',
+  log?: Logger,
 ): KafkaClient {
   return {
-    member: (opts, events) => new PlatformaticGroupMember(base, opts, events, protocol),
+    member: (opts, events) => new PlatformaticGroupMember(base, opts, events, protocol, log),
     sender: (opts) => new PlatformaticSender(base, opts),
     offsets: () => platformaticOffsets(base),
     admin: () => platformaticAdmin(base),

@@ -4,10 +4,12 @@
 // uncommitted goes back to the front of its queue, unless the partition moved to another member.
 // Before the member gives a partition up, its deliveries settle or yield (platformatic-consumer.ts).
 import { FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka';
+import type { Logger } from '../logger';
 import type { WireRecord } from '../producers/types';
 import { filterAbortedTransactions } from './platformatic-aborted';
 import { KeyflowConsumer } from './platformatic-consumer';
 import { platformaticCall } from './platformatic-errors';
+import { setGroupTimeouts } from './platformatic-group-config';
 import type { PlatformaticBase } from './platformatic-options';
 import { partitionKey, PartitionQueues, type QueuedMessage } from './platformatic-queues';
 import { MemberTransactions } from './platformatic-transactions';
@@ -55,6 +57,7 @@ export class PlatformaticGroupMember implements GroupMember {
     private readonly opts: GroupOptions,
     private readonly events: GroupEvents = {},
     private readonly protocol: GroupProtocol = 'consumer',
+    private readonly log?: Logger,
   ) {
     const t = opts.transactions;
     if (t)
@@ -75,6 +78,9 @@ export class PlatformaticGroupMember implements GroupMember {
     this.onBatch = onBatch;
     const { opts, base } = this;
     if (opts.transactions) filterAbortedTransactions();
+    // A reader of its own group owns nothing another member waits for: its group needs no configs.
+    if (this.protocol === 'consumer' && !opts.readOnly)
+      await setGroupTimeouts(base, opts.groupId, opts, this.log);
     const consumer = new KeyflowConsumer(
       definedOnly({
         ...base,

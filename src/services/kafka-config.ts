@@ -200,6 +200,11 @@ export function serverProperties(version: string, layout: BrokerLayout): string 
     'auto.create.topics.enable': false,
     // Dev and tests restart consumers constantly; don't sit 3 s in every first rebalance.
     'group.initial.rebalance.delay.ms': 0,
+    // KIP-848 groups take their session timeout and heartbeat interval from group configs that Keyflow
+    // sets from its own settings (platformatic-group-config.ts); the brokers' floors (45 s and 5 s by
+    // default) would refuse KEYFLOW_SESSION_TIMEOUT_MS's range, whose floor is 6 s.
+    'group.consumer.min.session.timeout.ms': 6000,
+    'group.consumer.min.heartbeat.interval.ms': 500,
 
     // After a crash (or SIGKILL) the restarted broker is refused until its old registration's session
     // expires (default 9 s); one node shares the JVM with its controller, so a shorter session is safe.
