@@ -12,7 +12,8 @@ import { rowIdOf } from '../conversions/reducer';
 import { rowsOf } from '../conversions/store';
 import { appointments, changes as appointmentChanges } from '../appointments/tables';
 import { KeyflowError } from '../errors';
-import { HEADERS, headersToStrings } from '../producers/headers';
+import { readCommittedToEnds } from '../kafka/kafkajs-read-to-ends';
+import { HEADERS } from '../producers/headers';
 import {
   verifyChanges,
   type ChangeEntry,
@@ -115,91 +116,33 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
     clientId: 'keyflow-changes-verify',
     ...(auth ? { auth } : {}),
   });
-  const admin = opts.kafka.admin();
-  await admin.connect();
-  const groupId = `keyflow-changes-verify-${randomUUID()}`;
-  try {
-    if (!(await admin.listTopics()).includes(opts.topic)) {
-      throw new KeyflowError(
-        'TOPIC_UNKNOWN',
-        `topic "${opts.topic}" does not exist on the brokers; is KAFKA_BROKERS the cluster that holds it?`,
-      );
-    }
-    const ends = await admin.fetchTopicOffsets(opts.topic);
-    const next = new Map<number, number>();
-    const high = new Map<number, number>();
-    for (const e of ends) {
-      next.set(e.partition, Number(e.low));
-      high.set(e.partition, Number(e.high));
-    }
-    const entries: ChangeEntry[] = [];
-    const open = () => [...high].filter(([p, h]) => next.get(p)! < h).map(([p]) => p);
-    if (open().length > 0) {
-      // A throwaway group, deleted below: kafkajs reads only through a group. read_committed is its
-      // default (readUncommitted: false), spelled out because it is the point.
-      const consumer = opts.kafka.consumer({ groupId, readUncommitted: false });
-      await consumer.connect();
-      try {
-        // The idle clock starts once the consumer has joined: a join on a busy broker takes seconds.
-        let lastRecordAt = Date.now() + 60_000;
-        consumer.on(consumer.events.GROUP_JOIN, () => {
-          lastRecordAt = Date.now();
-        });
-        // A transactional topic ends in a commit marker, and an aborted transaction's records are
-        // skipped: neither reaches eachBatch, yet both take offsets. The batch's last offset counts them
-        // (kafkajs reports a batch of nothing but markers here too), so the captured end is reached.
-        consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          const reached = Number(payload.lastOffset) + 1;
-          if (reached > (next.get(payload.partition) ?? 0)) {
-            next.set(payload.partition, reached);
-            lastRecordAt = Date.now();
-          }
-        });
-        let failure: unknown;
-        await consumer.subscribe({ topic: opts.topic, fromBeginning: true });
-        await consumer.run({
-          eachBatch: async ({ batch }) => {
-            const end = high.get(batch.partition)!;
-            for (const m of batch.messages) {
-              const offset = Number(m.offset);
-              if (offset >= end) break;
-              try {
-                const value = (await registry.decode(m.value!)) as Record<string, unknown>;
-                const h = headersToStrings(m.headers);
-                entries.push({
-                  rowId: source.rowIdOf(value),
-                  eventId: h[HEADERS.EVENT_ID] ?? String(value.eventId),
-                  partition: batch.partition,
-                  offset: m.offset,
-                  before: value.before ?? null,
-                  after: value.after,
-                });
-              } catch (err) {
-                failure ??= err;
-              }
-              next.set(batch.partition, offset + 1);
-              lastRecordAt = Date.now();
-            }
-          },
-        });
-        const idleMs = opts.idleMs ?? 10_000;
-        while (open().length > 0 && failure === undefined && Date.now() - lastRecordAt < idleMs) {
-          await new Promise((r) => setTimeout(r, 100));
-        }
-        if (failure !== undefined) throw failure;
-      } finally {
-        await consumer.disconnect();
-      }
-    }
-    const shortOf = open().map((p) => `partition ${p} read to ${next.get(p)} of ${high.get(p)}`);
-    // Each partition in its own order; between partitions order does not matter to the rule.
-    entries.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
-    const table = await source.table(opts.db);
-    return { report: verifyChanges(entries, table.rows, table.events), shortOf };
-  } finally {
-    await admin.deleteGroups([groupId]).catch(() => undefined);
-    await admin.disconnect();
+  const entries: ChangeEntry[] = [];
+  const { missing, shortOf } = await readCommittedToEnds(
+    opts.kafka,
+    [opts.topic],
+    async (m) => {
+      const value = (await registry.decode(m.value!)) as Record<string, unknown>;
+      entries.push({
+        rowId: source.rowIdOf(value),
+        eventId: m.headers[HEADERS.EVENT_ID] ?? String(value.eventId),
+        partition: m.partition,
+        offset: m.offset,
+        before: value.before ?? null,
+        after: value.after,
+      });
+    },
+    { groupId: `keyflow-changes-verify-${randomUUID()}`, ...(opts.idleMs ? { idleMs: opts.idleMs } : {}) },
+  );
+  if (missing.length > 0) {
+    throw new KeyflowError(
+      'TOPIC_UNKNOWN',
+      `topic "${opts.topic}" does not exist on the brokers; is KAFKA_BROKERS the cluster that holds it?`,
+    );
   }
+  // Each partition in its own order; between partitions order does not matter to the rule.
+  entries.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
+  const table = await source.table(opts.db);
+  return { report: verifyChanges(entries, table.rows, table.events), shortOf };
 }
 
 export interface ChangeFigures {
