@@ -5,7 +5,7 @@
 import { kafkajsClient } from '../kafka/kafkajs-client';
 import { groupIdFor } from '../topology/names';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Partitioners, type Consumer, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type Consumer, type Kafka, type Producer } from 'kafkajs';
 import type { Db, MongoClient } from 'mongodb';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -162,11 +162,35 @@ async function removeArena(ctx: ArenaContext, prefix: string, db: Db): Promise<v
     const groups = (await admin.listGroups()).groups
       .map((g) => g.groupId)
       .filter((g) => g.startsWith(groupIdFor(ctx.config.applicationId, `${prefix}.`)));
-    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+    if (groups.length) await deleteGroupsOnceEmpty(admin, groups);
   } finally {
     await admin.disconnect();
   }
   await db.dropDatabase();
+}
+
+/**
+ * Deletes consumer groups, waiting for members that died without leaving (SIGKILL) to time out: the
+ * broker refuses to delete a group that still has members (NON_EMPTY_GROUP). Gives up after `withinMs`.
+ */
+export async function deleteGroupsOnceEmpty(
+  admin: Pick<Admin, 'deleteGroups' | 'listGroups'>,
+  groups: string[],
+  withinMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  let left = groups;
+  while (left.length > 0) {
+    try {
+      await admin.deleteGroups(left);
+      return;
+    } catch {
+      if (Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 500));
+      const exist = new Set((await admin.listGroups()).groups.map((g) => g.groupId));
+      left = left.filter((g) => exist.has(g));
+    }
+  }
 }
 
 export function closeArena(ctx: ArenaContext, arena: Arena): Promise<void> {

@@ -72,6 +72,11 @@ export class StageRunner {
   }
 
   /** True once the consumer has joined its group (readiness). */
+  /** Partitions the group gave this member at its latest join. */
+  get assignedPartitions(): number {
+    return this.assigned;
+  }
+
   get ready(): boolean {
     return this.joined && !this.stopping;
   }

@@ -81,7 +81,8 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
     this.once('client:close', () => connectionsApiChannel.asyncStart.unsubscribe(this.onAnswer));
   }
 
-  override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], callback: MetadataCallback): void {
+  override [kMetadata](options: Parameters<Consumer[typeof kMetadata]>[0], given: MetadataCallback): void {
+    const callback = this.complete(options, given);
     const hold = this.hold;
     if (!hold || !this.holdNext) {
       super[kMetadata](options, callback);
@@ -109,5 +110,33 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
         super[kMetadata](options, callback);
       },
     );
+  }
+
+  /**
+   * The library answers from its cached metadata for up to metadataMaxAge, and its fetch looks up the
+   * leader of every assigned partition there: a topic that grew (batch-status from 2 to 6 partitions)
+   * gets its new partitions assigned before the cache knows them, and the fetch threw a TypeError that
+   * stopped the member. An answer that lacks an assigned partition is fetched again, fresh.
+   */
+  private complete(
+    options: Parameters<Consumer[typeof kMetadata]>[0],
+    callback: MetadataCallback,
+  ): MetadataCallback {
+    return (err, metadata) => {
+      if (err || options.forceUpdate || !metadata || !this.lacksAssigned(metadata)) {
+        callback(err, metadata as never);
+        return;
+      }
+      super[kMetadata]({ ...options, forceUpdate: true }, callback);
+    };
+  }
+
+  private lacksAssigned(metadata: { topics: Map<string, { partitions: unknown[] } | undefined> }): boolean {
+    for (const a of this.assignments ?? []) {
+      const known = metadata.topics.get(a.topic);
+      if (!known) continue;
+      if (a.partitions.some((p) => known.partitions[p] === undefined)) return true;
+    }
+    return false;
   }
 }
