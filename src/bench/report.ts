@@ -183,6 +183,7 @@ export function latencyChartSvg(series: ChartSeries[], opts: ChartOptions = {}):
 const CONTESTANT_ORDER: ContestantName[] = [
   'pipeline',
   'pipelineAtLeastOnce',
+  'pipelineOtherClient',
   'passthrough',
   'storeCeiling',
   'incumbent',

@@ -14,6 +14,7 @@ import { connectStore, type Store } from '../state/mongo';
 import type { BenchContext } from './arena';
 import { runIncumbent, runPassthrough, runStoreCeiling } from './baselines';
 import { runBullmq } from './bullmq';
+import { measureClients, otherClient } from './clients';
 import { buildEventSet } from './events';
 import type { RunSpec } from './measure';
 import { runPipeline, type Profile } from './pipeline';
@@ -46,7 +47,17 @@ type Shared = Omit<BenchContext, 'runId' | 'scenario' | 'set' | 'deadline'> & {
   warmedUp: boolean;
 };
 
-const BASELINE_ORDER = ['pipelineAtLeastOnce', 'passthrough', 'storeCeiling', 'incumbent', 'bullmq'] as const;
+const BASELINE_ORDER = [
+  'pipelineAtLeastOnce',
+  'pipelineOtherClient',
+  'passthrough',
+  'storeCeiling',
+  'incumbent',
+  'bullmq',
+] as const;
+
+/** The pipeline's own contestants: every scenario runs them, at max and open loads. */
+const PIPELINES: readonly ContestantName[] = ['pipeline', 'pipelineAtLeastOnce', 'pipelineOtherClient'];
 
 /** The run of median throughput (the lower middle one of an even count). */
 export function medianRun<T extends { m: Measurement }>(runs: T[]): T {
@@ -125,6 +136,14 @@ export function ratiosAndTargets(
     'p99 at half load: pipeline / passthrough': ratio(pipeline.p99, baselines.passthrough?.p99),
     'exactly-once / at-least-once': ratio(pipeline.throughput, t('pipelineAtLeastOnce')),
     'p99 at half load: exactly-once / at-least-once': ratio(pipeline.p99, baselines.pipelineAtLeastOnce?.p99),
+    'other Kafka client / configured client (exactly-once throughput)': ratio(
+      t('pipelineOtherClient'),
+      pipeline.throughput,
+    ),
+    'p99 at half load: other Kafka client / configured client': ratio(
+      baselines.pipelineOtherClient?.p99,
+      pipeline.p99,
+    ),
   };
   const at = (name: string, wanted: string, r: number | null, ok: (x: number) => boolean): TargetCheck => ({
     name,
@@ -175,7 +194,7 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
   const measurements: Measurement[] = [];
   const profiles: { mode: RunSpec['mode']; rate?: number; profile: Profile }[] = [];
   const wants = (n: ContestantName) =>
-    n === 'pipeline' || n === 'pipelineAtLeastOnce' || (scenario.baselines as readonly string[]).includes(n);
+    PIPELINES.includes(n) || (scenario.baselines as readonly string[]).includes(n);
   const max = (): RunSpec => ({ mode: 'max', events: ev, until: ctx.deadline, check: true });
   const runOne = async (
     name: ContestantName,
@@ -186,7 +205,7 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
         if (name === 'pipeline') {
           const { profile, ...m } = await runPipeline(ctx, spec);
           return { m, profile };
-        } else if (name === 'pipelineAtLeastOnce') {
+        } else if (name === 'pipelineAtLeastOnce' || name === 'pipelineOtherClient') {
           const { profile: _, ...m } = await runPipeline(ctx, spec, name);
           return { m };
         } else if (name === 'passthrough') return { m: await runPassthrough(ctx, spec) };
@@ -223,6 +242,7 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
       'storeCeiling',
       'pipeline',
       'pipelineAtLeastOnce',
+      'pipelineOtherClient',
       'incumbent',
       'bullmq',
     ] as ContestantName[]
@@ -255,6 +275,10 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
     const key = 'mean delivery time, at-least-once (ms)';
     if (r.m.figures?.[key] !== undefined) figures[key] = r.m.figures[key];
   }
+  for (const r of drains.get('pipelineOtherClient') ?? []) Object.assign(figures, r.m.figures ?? {});
+  figures['Kafka client of the pipeline'] = ctx.config.kafkaAdapter;
+  figures['Kafka client of pipelineOtherClient'] = otherClient(ctx.config);
+  if (!shared.aborted()) Object.assign(figures, await measureClients(ctx));
   const eosMs = figures['mean delivery time, exactly-once (ms)'];
   const aloMs = figures['mean delivery time, at-least-once (ms)'];
   if (typeof eosMs === 'number' && typeof aloMs === 'number') {
@@ -283,14 +307,14 @@ async function runScenario(shared: Shared, scenario: ScenarioFile): Promise<Scen
 
   const openRuns: [ContestantName, number][] = [];
   for (const f of scenario.load.openLoop) {
-    openRuns.push(['pipeline', f], ['pipelineAtLeastOnce', f]);
+    for (const n of PIPELINES) openRuns.push([n, f]);
     for (const b of scenario.load.openLoopBaselines) if (wants(b)) openRuns.push([b, f]);
   }
   for (const [name, f] of openRuns) {
     const rate = Math.round(Math.max(1, f * pipelineMax.throughput));
     // A contestant offered more than it can drain only queues: its latency would measure the backlog.
     const own = measurements.find((m) => m.contestant === name && m.mode === 'max')?.throughput;
-    if (name !== 'pipeline' && name !== 'pipelineAtLeastOnce' && own !== undefined && own < rate) {
+    if (!PIPELINES.includes(name) && own !== undefined && own < rate) {
       shared.progress.log(`  ${name} @${rate}/s skipped: its own maximum is ${own}/s`);
       continue;
     }

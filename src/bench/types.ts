@@ -2,9 +2,19 @@
 // per second, latencies milliseconds. Every contestant of one scenario runs on the same event set,
 // topic layout and services, one after the other, in the same process run.
 
-/** `pipeline` runs exactly-once; `pipelineAtLeastOnce` is the same pipeline with KEYFLOW_DELIVERY_GUARANTEE=at-least-once. */
+/**
+ * `pipeline` runs exactly-once on the configured Kafka client; `pipelineAtLeastOnce` is the same
+ * pipeline with KEYFLOW_DELIVERY_GUARANTEE=at-least-once; `pipelineOtherClient` is it exactly-once on
+ * the other client (KEYFLOW_KAFKA_CLIENT), so both clients are measured in one run.
+ */
 export type ContestantName =
-  'pipeline' | 'pipelineAtLeastOnce' | 'passthrough' | 'storeCeiling' | 'incumbent' | 'bullmq';
+  | 'pipeline'
+  | 'pipelineAtLeastOnce'
+  | 'pipelineOtherClient'
+  | 'passthrough'
+  | 'storeCeiling'
+  | 'incumbent'
+  | 'bullmq';
 
 export interface LatencySummary {
   /** How many events the percentiles are over. */

@@ -62,8 +62,15 @@ test('a tiny scenario runs every contestant, checks the tables, writes the resul
       'incumbent',
       'passthrough',
       'pipelineAtLeastOnce',
+      'pipelineOtherClient',
       'storeCeiling',
     ]);
+    // The other Kafka client ran the same pipeline exactly, and both clients' raw rates are reported.
+    expect(run.baselines.pipelineOtherClient!.correct).toBe(true);
+    expect(run.baselines.pipelineOtherClient!.deadLetters).toBe(s.eventSet.poison);
+    for (const client of ['kafkajs', 'platformatic'])
+      for (const what of ['raw produce', 'raw consume'])
+        expect(s.figures![`${client}: ${what} (events/s)`]).toBeGreaterThan(0);
 
     // The pipeline: exact tables, each poison record dead-lettered, each injected failure retried.
     expect(run.pipeline.correct).toBe(true);

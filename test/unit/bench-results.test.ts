@@ -192,7 +192,7 @@ test('a missing baseline gives a null ratio and an unjudged target', () => {
   const baselines: ScenarioResult['baselines'] = {};
   const { ratios, targets } = ratiosAndTargets(result(1000, 5, true), baselines);
   expect(Object.values(ratios).every((r) => r === null)).toBe(true);
-  expect(Object.keys(ratios)).toHaveLength(8);
+  expect(Object.keys(ratios)).toHaveLength(10);
   for (const name of [LOWER, INCUMBENT, BULLMQ, P99])
     expect(target(targets, name)).toMatchObject({ ratio: null, met: null });
   // Only the baselines that ran are judged.
@@ -395,4 +395,12 @@ test("contestantResult's peak RSS is the highest of its runs, open ones included
   );
   expect(peak.peakRssMb).toBe(240.2);
   expect(contestantResult([measurement({})], 450).peakRssMb).toBeNull();
+});
+
+test('the other Kafka client is compared with the configured one, throughput and p99 at half load', () => {
+  const { ratios } = ratiosAndTargets(result(1000, 100, true), {
+    pipelineOtherClient: result(1500, 80, true),
+  });
+  expect(ratios['other Kafka client / configured client (exactly-once throughput)']).toBe(1.5);
+  expect(ratios['p99 at half load: other Kafka client / configured client']).toBe(0.8);
 });
