@@ -9,8 +9,8 @@ import {
   COMPATIBILITY,
   SchemaRegistry,
   SchemaType,
-  type DecodeOptions,
 } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
 import type { z } from 'zod';
 import { KeyflowError } from '../errors';
 import type { TopicSpec } from '../topology/types';
@@ -160,8 +160,6 @@ function parseAuth(auth: RegistryCodecOptions['auth']): RegistryAuth | undefined
   return { username: auth.slice(0, colon), password: auth.slice(colon + 1) };
 }
 
-type ReaderSchema = NonNullable<NonNullable<DecodeOptions[SchemaType.AVRO]>['readerSchema']>;
-
 interface Registered {
   spec: TopicSpec;
   schemaId: number;
@@ -172,6 +170,13 @@ export class RegistryCodec {
   private readonly url: string;
   private readonly auth: RegistryAuth | undefined;
   private readonly topics = new Map<string, Registered>();
+  /**
+   * Per topic and writer schema id, how to read an older (or newer) writer's payload as the topic's
+   * schema. The registry client built the reader type and the resolver again for every message (about
+   * a millisecond each): a backlog written with another version kept the event loop busy for seconds,
+   * heartbeats lapsed, and the platformatic member yielded its deliveries for good (registry-down).
+   */
+  private readonly readers = new Map<string, (payload: Buffer) => unknown>();
 
   constructor(opts: RegistryCodecOptions) {
     this.url = opts.url.replace(/\/+$/, '');
@@ -253,13 +258,12 @@ export class RegistryCodec {
       }
       throw failure;
     }
-    const options: DecodeOptions | undefined =
-      schemaId === currentId
-        ? undefined
-        : { [SchemaType.AVRO]: { readerSchema: spec.value!.avro as unknown as ReaderSchema } };
     let decoded: unknown;
     try {
-      decoded = await this.registry.decode(bytes, options);
+      decoded =
+        schemaId === currentId
+          ? await this.registry.decode(bytes)
+          : (await this.readerFor(topic, spec, schemaId))(bytes.subarray(WIRE_HEADER_LENGTH));
     } catch (err) {
       if (typeof (err as { status?: unknown }).status === 'number') {
         throw registryFailure(err, `look up schema id ${schemaId}`);
@@ -272,6 +276,27 @@ export class RegistryCodec {
     }
     const value = validateValue(spec.value!.zod, decoded, `decoded value on topic "${topic}"`) as T;
     return { value, schemaId };
+  }
+
+  /** The topic's reader for payloads written with `schemaId` (a resolver, once per id). */
+  private async readerFor(
+    topic: string,
+    spec: TopicSpec,
+    schemaId: number,
+  ): Promise<(payload: Buffer) => unknown> {
+    const key = `${topic}\u0000${schemaId}`;
+    const known = this.readers.get(key);
+    if (known) return known;
+    const writer = (await this.registry.getSchema(schemaId)) as unknown as avro.Type;
+    const reader = avro.Type.forSchema(spec.value!.avro as avro.Schema);
+    const read = reader.equals(writer)
+      ? (payload: Buffer) => reader.fromBuffer(payload)
+      : (
+          (resolver) => (payload: Buffer) =>
+            reader.fromBuffer(payload, resolver)
+        )(reader.createResolver(writer));
+    this.readers.set(key, read);
+    return read;
   }
 
   private entry(topic: string): Registered {
