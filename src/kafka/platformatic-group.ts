@@ -28,6 +28,9 @@ export function toQueued(m: Message<Buffer, Buffer, Buffer, Buffer>): QueuedMess
   return { offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers, bytes };
 }
 
+/** Delay before a batch the engine returned unfinished (without throwing) is delivered again. */
+export const YIELD_PAUSE_MS = 50;
+
 /** Delay before a partition whose delivery threw is delivered again: 200 ms doubling to 10 s. */
 export function failureBackoff(failures: number): number {
   return Math.min(10_000, 200 * 2 ** Math.max(0, failures - 1));
@@ -117,7 +120,10 @@ export class PlatformaticGroupMember implements GroupMember {
     consumer.on('consumer:heartbeat:end', () => this.assignmentChanged());
     // A fenced member's partitions are gone at once (the library empties its assignment): no batch of
     // them may transact while it rejoins.
-    consumer.on('consumer:heartbeat:error', () => this.assignmentChanged());
+    consumer.on('consumer:heartbeat:error', (e: { error?: unknown }) => {
+      this.log?.info({ groupId: opts.groupId, err: e?.error }, 'group heartbeat failed');
+      this.assignmentChanged();
+    });
     const stream = await platformaticCall(() =>
       consumer.consume({
         topics: opts.topics,
@@ -277,7 +283,15 @@ export class PlatformaticGroupMember implements GroupMember {
       const rest = done ? [] : messages.filter((m) => committed === undefined || m.offset >= committed);
       const n = failed ? (this.failures.get(key) ?? 0) + 1 : 0;
       if (failed) this.failures.set(key, n);
-      this.queues.release(topic, partition, rest, failed ? Date.now() + failureBackoff(n) : 0);
+      // A batch the engine yielded (it found the member inactive: a stale heartbeat) comes back after
+      // a pause, never at once: delivered again in the same run of microtasks, it starved the timers
+      // that send heartbeats, so the member stayed inactive and looped for good (registry-down).
+      const notBefore = failed
+        ? Date.now() + failureBackoff(n)
+        : rest.length > 0
+          ? Date.now() + YIELD_PAUSE_MS
+          : 0;
+      this.queues.release(topic, partition, rest, notBefore);
       this.running--;
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
       this.pump();

@@ -134,3 +134,35 @@ test('a batch left uncommitted is delivered again, from its first uncommitted re
   expect(seen[1]![0]).toBe('3');
   expect(seen.slice(1).flat()).toEqual(['3', '4', '5', '6', '7', '8', '9']);
 });
+
+test('a batch returned unfinished comes back after a pause, and timers (heartbeats) run meanwhile', async () => {
+  const c = client('consumer');
+  const topic = await freshTopic('plt-yield', 1);
+  await produce(c, topic, 1, 3);
+  const member = c.member({
+    groupId: uniqueName('plt-y'),
+    topics: [topic],
+    startAt: 'earliest',
+    fetchWaitMs: 100,
+  });
+  onCleanup(() => member.stop());
+  // The engine yields while its member looks inactive; here, until a timer has fired. Delivered again
+  // in the same run of microtasks, the batch kept the timer (like the library's heartbeat) from ever
+  // firing: the guard below ends that loop so the test fails instead of hanging.
+  let timerFired = false;
+  let yields = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  await member.start(async (b) => {
+    if (yields === 0) setTimeout(() => (timerFired = true), 1);
+    if (!timerFired && yields < 100_000) {
+      yields++;
+      return;
+    }
+    await b.commit(String(BigInt(b.messages[b.messages.length - 1]!.offset) + 1n));
+    finish();
+  });
+  await finished;
+  expect(timerFired).toBe(true);
+  expect(yields).toBeLessThan(100);
+});
