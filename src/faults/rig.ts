@@ -182,7 +182,8 @@ const CHILD_ENV = {
   KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000',
   KEYFLOW_RETRY_BASE_MS: '50',
   KEYFLOW_RETRY_MAX_MS: '1000',
-  LOG_LEVEL: 'warn',
+  // FAULTS_CHILD_LOG_LEVEL=info (or debug) to see more in <scenario>.instances.log.
+  LOG_LEVEL: process.env.FAULTS_CHILD_LOG_LEVEL ?? 'warn',
 };
 
 function spawnInstance(
