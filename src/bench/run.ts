@@ -152,9 +152,9 @@ export function ratiosAndTargets(
     met: r === null ? null : ok(r),
   });
   const targets = [
-    at('throughput vs the lower ceiling', '≥ 0.6', ratios['pipeline / lower ceiling']!, (x) => x >= 0.6),
-    at('throughput vs incumbent', '≥ 5', ratios['pipeline / incumbent']!, (x) => x >= 5),
-    at('throughput vs bullmq', '≥ 2', ratios['pipeline / bullmq']!, (x) => x >= 2),
+    at('throughput vs the lower ceiling', '≥ 0.8', ratios['pipeline / lower ceiling']!, (x) => x >= 0.8),
+    at('throughput vs incumbent', '≥ 10', ratios['pipeline / incumbent']!, (x) => x >= 10),
+    at('throughput vs bullmq', '≥ 4', ratios['pipeline / bullmq']!, (x) => x >= 4),
     at(
       'p99 at half load vs passthrough',
       '≤ 3',

@@ -10,7 +10,7 @@ import { KeyflowError } from '../errors';
 import { passed, reportTable, type FaultFigures } from '../faults/figures';
 import { defineCommand } from './args';
 
-export const FIGURE_BLOCKS = ['bench', 'scaling', 'faults'] as const;
+export const FIGURE_BLOCKS = ['bench', 'scaling', 'faults', 'faultsPlatformatic'] as const;
 export type FigureBlock = (typeof FIGURE_BLOCKS)[number];
 
 const begin = (name: string) => `<!-- figures:${name}:begin -->`;
@@ -27,6 +27,8 @@ interface FaultRun {
   machine: { cpus: number; node: string; mongoServer: string };
   /** The processors' delivery guarantee; absent in runs from before the setting. */
   guarantee?: string;
+  /** KEYFLOW_KAFKA_CLIENT of the processors; absent in runs from before the setting was recorded. */
+  kafkaClient?: string;
   scenarios: FaultFigures[];
   dashboard: { series: number }[];
 }
@@ -47,13 +49,13 @@ export function scalingBlock(run: ScalingRun, source: string): string {
   ].join('\n');
 }
 
-export function faultsBlock(run: FaultRun, source: string): string {
+export function faultsBlock(run: FaultRun, source: string, client = run.kafkaClient): string {
   const full = run.dashboard.length > 0;
   const ok = run.scenarios.filter(passed).length;
   return [
     `_Rendered from \`${source}\`: ${full ? 'the full suite' : 'the quick (CI-sized) scenarios'}, started ${run.startedAt}, ` +
       `${Math.round(run.durationMs / 1000)} s, ${run.machine.cpus} CPUs, Node ${run.machine.node}, ${run.machine.mongoServer}` +
-      `${run.guarantee ? `, processors in ${run.guarantee} mode` : ''}._`,
+      `${run.guarantee ? `, processors in ${run.guarantee} mode` : ''}${client ? ` on the ${client} client` : ''}._`,
     '',
     `${ok} of ${run.scenarios.length} scenarios pass.`,
     '',
@@ -97,6 +99,9 @@ export function figureBlocks(benchDir: string, faultsDir: string): Partial<Recor
   const bench = path.join(benchDir, 'latest.json');
   const scaling = path.join(benchDir, 'scaling-latest.json');
   const faults = path.join(faultsDir, 'latest.json');
+  // `KEYFLOW_KAFKA_CLIENT=platformatic keyflow faults all --results faults/results/platformatic`
+  const faultsPlatformatic = path.join(faultsDir, 'platformatic', 'latest.json');
+  const fp = readJson<FaultRun>(faultsPlatformatic);
   const b = readJson<BenchRun>(bench);
   const s = readJson<ScalingRun>(scaling);
   const f = readJson<FaultRun>(faults);
@@ -104,6 +109,7 @@ export function figureBlocks(benchDir: string, faultsDir: string): Partial<Recor
     ...(b ? { bench: benchBlock(b, rel(bench)) } : {}),
     ...(s ? { scaling: scalingBlock(s, rel(scaling)) } : {}),
     ...(f ? { faults: faultsBlock(f, rel(faults)) } : {}),
+    ...(fp ? { faultsPlatformatic: faultsBlock(fp, rel(faultsPlatformatic), 'platformatic') } : {}),
   };
 }
 

@@ -224,6 +224,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     durationMs: Date.now() - started,
     machine: { cpus: os.cpus().length, node: process.version, mongoServer: config.mongoServer },
     guarantee,
+    kafkaClient: config.kafkaAdapter,
     scenarios: rows,
     dashboard,
   };
@@ -231,7 +232,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
   const report = [
     `# Fault suite, ${run.startedAt}`,
     '',
-    `${run.machine.cpus} CPUs, Node ${run.machine.node}, Mongo-protocol server ${run.machine.mongoServer}; processors in ${guarantee} mode.`,
+    `${run.machine.cpus} CPUs, Node ${run.machine.node}, Mongo-protocol server ${run.machine.mongoServer}; processors in ${guarantee} mode on the ${config.kafkaAdapter} client.`,
     '',
     ...reportTable(rows),
     '',

@@ -153,28 +153,28 @@ test('the lower ceiling is the smaller of passthrough and storeCeiling', () => {
   expect(d.ratios['pipeline / lower ceiling']).toBe(0.5);
 });
 
-test('the lower-ceiling target is met from 0.6 up', () => {
+test('the lower-ceiling target is met from 0.8 up', () => {
   const at = (pipeline: number) =>
     target(
       ratiosAndTargets(result(pipeline), { passthrough: result(1000), storeCeiling: result(5000) }).targets,
       LOWER,
     );
-  expect(at(600)).toEqual({ name: LOWER, wanted: '≥ 0.6', ratio: 0.6, met: true });
-  expect(at(590)).toMatchObject({ ratio: 0.59, met: false });
+  expect(at(800)).toEqual({ name: LOWER, wanted: '≥ 0.8', ratio: 0.8, met: true });
+  expect(at(790)).toMatchObject({ ratio: 0.79, met: false });
   expect(at(1500)).toMatchObject({ ratio: 1.5, met: true });
 });
 
-test('the incumbent target is met from 5 up, the bullmq target from 2 up', () => {
+test('the incumbent target is met from 10 up, the bullmq target from 4 up', () => {
   const run = (incumbent: number, bullmq: number) =>
     ratiosAndTargets(result(1000), { incumbent: result(incumbent), bullmq: result(bullmq) });
-  const met = run(200, 500);
-  expect(target(met.targets, INCUMBENT)).toEqual({ name: INCUMBENT, wanted: '≥ 5', ratio: 5, met: true });
-  expect(target(met.targets, BULLMQ)).toEqual({ name: BULLMQ, wanted: '≥ 2', ratio: 2, met: true });
-  const missed = run(210, 510);
-  expect(target(missed.targets, INCUMBENT)).toMatchObject({ ratio: 4.76, met: false });
-  expect(target(missed.targets, BULLMQ)).toMatchObject({ ratio: 1.96, met: false });
-  expect(missed.ratios['pipeline / incumbent']).toBe(4.76);
-  expect(missed.ratios['pipeline / bullmq']).toBe(1.96);
+  const met = run(100, 250);
+  expect(target(met.targets, INCUMBENT)).toEqual({ name: INCUMBENT, wanted: '≥ 10', ratio: 10, met: true });
+  expect(target(met.targets, BULLMQ)).toEqual({ name: BULLMQ, wanted: '≥ 4', ratio: 4, met: true });
+  const missed = run(105, 255);
+  expect(target(missed.targets, INCUMBENT)).toMatchObject({ ratio: 9.52, met: false });
+  expect(target(missed.targets, BULLMQ)).toMatchObject({ ratio: 3.92, met: false });
+  expect(missed.ratios['pipeline / incumbent']).toBe(9.52);
+  expect(missed.ratios['pipeline / bullmq']).toBe(3.92);
 });
 
 test('the p99 target is met up to 3 times the passthrough p99', () => {
