@@ -1,7 +1,14 @@
 // Turns a benchmark run into what a reviewer reads: a markdown document with one table per scenario
 // (every contestant on the same event set, side by side), the ratios and targets, and an SVG chart of
 // latency against offered load. Plain strings only, no dependencies, so the files open anywhere.
-import type { BenchRun, ContestantName, ContestantResult, CurvePoint, ScenarioResult } from './types';
+import {
+  BASELINE_ORDER,
+  type BenchRun,
+  type ContestantName,
+  type ContestantResult,
+  type CurvePoint,
+  type ScenarioResult,
+} from './types';
 
 // ---------------------------------------------------------------------------------------------
 // Number formatting
@@ -180,15 +187,7 @@ export function latencyChartSvg(series: ChartSeries[], opts: ChartOptions = {}):
 // ---------------------------------------------------------------------------------------------
 // Markdown document
 
-const CONTESTANT_ORDER: ContestantName[] = [
-  'pipeline',
-  'pipelineAtLeastOnce',
-  'pipelineOtherClient',
-  'passthrough',
-  'storeCeiling',
-  'incumbent',
-  'bullmq',
-];
+const CONTESTANT_ORDER: ContestantName[] = ['pipeline', ...BASELINE_ORDER];
 const DASH = '—';
 
 const ms = (v: number | null): string => (v === null ? DASH : formatMs(v));

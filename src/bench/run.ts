@@ -24,14 +24,15 @@ import { latencyChartSvg, markdownReport } from './report';
 import { measurePeakRss } from './rss';
 import { selectScenarios, type ScenarioFile } from './scenario';
 import { ratio } from './stats';
-import type {
-  BenchRun,
-  ContestantName,
-  ContestantResult,
-  CurvePoint,
-  Measurement,
-  ScenarioResult,
-  TargetCheck,
+import {
+  BASELINE_ORDER,
+  type BenchRun,
+  type ContestantName,
+  type ContestantResult,
+  type CurvePoint,
+  type Measurement,
+  type ScenarioResult,
+  type TargetCheck,
 } from './types';
 
 export interface BenchOptions {
@@ -46,15 +47,6 @@ type Shared = Omit<BenchContext, 'runId' | 'scenario' | 'set' | 'deadline'> & {
   redis: () => Promise<LocalRedis>;
   warmedUp: boolean;
 };
-
-const BASELINE_ORDER = [
-  'pipelineAtLeastOnce',
-  'pipelineOtherClient',
-  'passthrough',
-  'storeCeiling',
-  'incumbent',
-  'bullmq',
-] as const;
 
 /** The pipeline's own contestants: every scenario runs them, at max and open loads. */
 const PIPELINES: readonly ContestantName[] = ['pipeline', 'pipelineAtLeastOnce', 'pipelineOtherClient'];

@@ -16,6 +16,16 @@ export type ContestantName =
   | 'incumbent'
   | 'bullmq';
 
+/** The baselines in the order the report and the results list them (the pipeline comes first, apart). */
+export const BASELINE_ORDER = [
+  'pipelineAtLeastOnce',
+  'pipelineOtherClient',
+  'passthrough',
+  'storeCeiling',
+  'incumbent',
+  'bullmq',
+] as const satisfies readonly Exclude<ContestantName, 'pipeline'>[];
+
 export interface LatencySummary {
   /** How many events the percentiles are over. */
   count: number;
