@@ -5,10 +5,10 @@
 // Before the member gives a partition up, its deliveries settle or yield (platformatic-consumer.ts).
 import { FetchIsolationLevels, type Message, type MessagesStream } from '@platformatic/kafka';
 import type { Logger } from '../logger';
-import type { WireRecord } from '../producers/types';
 import { filterAbortedTransactions } from './platformatic-aborted';
 import { KeyflowConsumer } from './platformatic-consumer';
 import { platformaticCall } from './platformatic-errors';
+import { platformaticBatch, redeliverAt, toQueued } from './platformatic-batch';
 import { setGroupTimeouts } from './platformatic-group-config';
 import type { PlatformaticBase } from './platformatic-options';
 import { partitionKey, PartitionQueues, type QueuedMessage } from './platformatic-queues';
@@ -16,25 +16,6 @@ import { MemberTransactions } from './platformatic-transactions';
 import type { ClientBatch, GroupEvents, GroupMember, GroupOptions } from './types';
 
 export type GroupProtocol = 'consumer' | 'classic';
-
-/** A consumed message as the queue keeps it: headers as strings, its size for the byte bounds. */
-export function toQueued(m: Message<Buffer, Buffer, Buffer, Buffer>): QueuedMessage {
-  const headers: Record<string, string> = {};
-  let bytes = (m.key?.length ?? 0) + (m.value?.length ?? 0);
-  for (const [k, v] of m.headers) {
-    headers[k.toString()] = v?.toString() ?? '';
-    bytes += k.length + (v?.length ?? 0);
-  }
-  return { offset: m.offset, key: m.key ?? null, value: m.value ?? null, headers, bytes };
-}
-
-/** Delay before a batch the engine returned unfinished (without throwing) is delivered again. */
-export const YIELD_PAUSE_MS = 50;
-
-/** Delay before a partition whose delivery threw is delivered again: 200 ms doubling to 10 s. */
-export function failureBackoff(failures: number): number {
-  return Math.min(10_000, 200 * 2 ** Math.max(0, failures - 1));
-}
 
 export class PlatformaticGroupMember implements GroupMember {
   private consumer: KeyflowConsumer | undefined;
@@ -229,49 +210,24 @@ export class PlatformaticGroupMember implements GroupMember {
   ): Promise<void> {
     const key = partitionKey(topic, partition);
     const token = this.owned.get(key);
-    const consumer = this.consumer!;
-    const session = this.opts.sessionTimeoutMs ?? 45_000;
     const owned = () => token !== undefined && this.owned.get(key) === token;
-    let committed: bigint | undefined;
     let failed = false;
     const last = messages[messages.length - 1]!.offset;
     // Everything fetched of this partition is here and delivered to this batch: the stream's next
     // fetch position is past any control records after the last message.
     const fetchedTo =
       drained && this.stream?.readableLength === 0 ? this.stream.offsetsToFetch.get(key) : undefined;
-    const end = fetchedTo !== undefined && fetchedTo > last ? fetchedTo : last + 1n;
-    const batch: ClientBatch = {
+    const { batch, committed } = platformaticBatch({
       topic,
       partition,
-      messages: messages.map((m) => ({
-        offset: m.offset.toString(),
-        key: m.key,
-        value: m.value,
-        headers: m.headers,
-      })),
-      lag: 0,
-      heartbeat: () => Promise.resolve(),
-      active: () => {
-        if (this.stopping || this.suspended || !owned()) return false;
-        const beat = consumer.lastHeartbeat;
-        return beat === null || Date.now() - beat.getTime() < session / 2;
-      },
-      commit: async (next) => {
-        await platformaticCall(() =>
-          consumer.commit({ offsets: [{ topic, partition, offset: BigInt(next), leaderEpoch: -1 }] }),
-        );
-        committed = BigInt(next);
-      },
-      end: end.toString(),
-      ...(this.tx
-        ? {
-            transact: async (records: WireRecord[], next: string) => {
-              await this.tx!.transact(topic, partition, records, next, owned);
-              committed = BigInt(next);
-            },
-          }
-        : {}),
-    };
+      messages,
+      end: fetchedTo !== undefined && fetchedTo > last ? fetchedTo : last + 1n,
+      consumer: this.consumer!,
+      sessionTimeoutMs: this.opts.sessionTimeoutMs ?? 45_000,
+      owned,
+      working: () => !this.stopping && !this.suspended,
+      tx: this.tx,
+    });
     try {
       await this.onBatch!(batch);
       this.failures.delete(key);
@@ -280,17 +236,11 @@ export class PlatformaticGroupMember implements GroupMember {
       this.events.onCrash?.(err, true);
     } finally {
       const done = !owned() || (this.opts.readOnly === true && !failed);
-      const rest = done ? [] : messages.filter((m) => committed === undefined || m.offset >= committed);
+      const upTo = committed();
+      const rest = done ? [] : messages.filter((m) => upTo === undefined || m.offset >= upTo);
       const n = failed ? (this.failures.get(key) ?? 0) + 1 : 0;
       if (failed) this.failures.set(key, n);
-      // A batch the engine yielded (it found the member inactive: a stale heartbeat) comes back after
-      // a pause, never at once: delivered again in the same run of microtasks, it starved the timers
-      // that send heartbeats, so the member stayed inactive and looped for good (registry-down).
-      const notBefore = failed
-        ? Date.now() + failureBackoff(n)
-        : rest.length > 0
-          ? Date.now() + YIELD_PAUSE_MS
-          : 0;
+      const notBefore = redeliverAt(Date.now(), n, rest.length);
       this.queues.release(topic, partition, rest, notBefore);
       this.running--;
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();

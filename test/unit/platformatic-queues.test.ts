@@ -2,7 +2,7 @@
 // refetch is not queued twice, an uncommitted rest goes back to the front, a revoked partition's
 // messages are forgotten, and partitions take turns.
 import { PartitionQueues, type QueuedMessage } from '../../src/kafka/platformatic-queues';
-import { failureBackoff } from '../../src/kafka/platformatic-group';
+import { failureBackoff, redeliverAt, YIELD_PAUSE_MS } from '../../src/kafka/platformatic-batch';
 import { sendError, isFenced } from '../../src/kafka/platformatic-errors';
 
 const msg = (offset: number): QueuedMessage => ({
@@ -70,4 +70,11 @@ test('broker refusals map to the codes the stage routes on; fencing is recognise
   expect(sendError(network, 1)).toMatchObject({ code: 'PRODUCE_FAILED', retriable: true });
   expect(isFenced({ code: 'PLT_KFK_RESPONSE', errors: [{ apiId: 'PRODUCER_FENCED' }] })).toBe(true);
   expect(isFenced(network)).toBe(false);
+});
+
+test('a released batch comes back after its backoff if it threw, after a pause if it was yielded, at once if done', () => {
+  expect(redeliverAt(1000, 2, 5)).toBe(1000 + failureBackoff(2));
+  expect(redeliverAt(1000, 0, 5)).toBe(1000 + YIELD_PAUSE_MS);
+  expect(YIELD_PAUSE_MS).toBeGreaterThan(0);
+  expect(redeliverAt(1000, 0, 0)).toBe(0);
 });
