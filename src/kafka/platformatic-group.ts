@@ -8,7 +8,7 @@ import type { Logger } from '../logger';
 import { filterAbortedTransactions } from './platformatic-aborted';
 import { KeyflowConsumer } from './platformatic-consumer';
 import { platformaticCall } from './platformatic-errors';
-import { platformaticBatch, redeliverAt, toQueued } from './platformatic-batch';
+import { failureBackoff, platformaticBatch, redeliverAt, toQueued } from './platformatic-batch';
 import { setGroupTimeouts } from './platformatic-group-config';
 import type { PlatformaticBase } from './platformatic-options';
 import { partitionKey, PartitionQueues, type QueuedMessage } from './platformatic-queues';
@@ -105,17 +105,49 @@ export class PlatformaticGroupMember implements GroupMember {
       this.log?.info({ groupId: opts.groupId, err: e?.error }, 'group heartbeat failed');
       this.assignmentChanged();
     });
+    await this.consume();
+  }
+
+  /**
+   * Opens the library's message stream. A stream that fails (a fetch failed its retries: the broker
+   * was gone for longer) is destroyed by the library and fetches nothing more, so a new one is opened
+   * after a backoff; it starts from the committed offsets, and what the queues already hold is not
+   * queued twice. Before, the member worked off what it had queued and then stalled for good
+   * (broker-sigkill).
+   */
+  private async consume(): Promise<void> {
+    const { opts } = this;
     const stream = await platformaticCall(() =>
-      consumer.consume({
+      this.consumer!.consume({
         topics: opts.topics,
         mode: 'committed',
         fallbackMode: opts.startAt,
         autocommit: false,
       }),
     );
+    if (this.stopping) {
+      await stream.close().catch(() => undefined);
+      return;
+    }
     this.stream = stream;
+    this.pausedByUs = false;
     stream.on('data', (m: Message<Buffer, Buffer, Buffer, Buffer>) => this.enqueue(m));
-    stream.on('error', (err: Error) => this.events.onCrash?.(err, false));
+    stream.on('error', (err: Error) => {
+      this.events.onCrash?.(err, true);
+      if (this.stream === stream) this.reconsume(1);
+    });
+  }
+
+  private reconsume(attempt: number): void {
+    if (this.stopping) return;
+    this.stream = undefined;
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.consume().catch((err: unknown) => {
+        this.events.onCrash?.(err, true);
+        this.reconsume(attempt + 1);
+      });
+    }, failureBackoff(attempt));
   }
 
   private assigned(topic: string, partition: number): boolean {
