@@ -5,11 +5,7 @@
 // Avro logical types: avsc is never given logical-type implementations here, so a
 // `{ type: 'long', logicalType: 'timestamp-millis' }` field is read and written as its underlying
 // long: an epoch-millisecond number, never a Date. Zod schemas therefore declare such fields as numbers.
-import {
-  COMPATIBILITY,
-  SchemaRegistry,
-  SchemaType,
-} from '@kafkajs/confluent-schema-registry';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import avro from 'avsc';
 import type { z } from 'zod';
 import { KeyflowError } from '../errors';
