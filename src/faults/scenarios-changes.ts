@@ -3,7 +3,7 @@
 // mid-stream, in the suite's delivery guarantee (exactly-once unless `--guarantee at-least-once`). The
 // tables must come out exact; the suite then reads both change topics with read_committed (`changes
 // verify`), and the scenario passes only with no duplicate and no missing change on either.
-import { publishAll } from '../bench/arena';
+import { publishPaced } from '../bench/arena';
 import type { FaultFigures } from './figures';
 import {
   closeRig,
@@ -44,7 +44,15 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
     const failed: string[] = [];
     let instance = rig.spawn();
     await instance.ready;
-    const publishing = publishAll(ctx.kafka, rig.records);
+    // Paced, so the processor can never run ahead of the stream: each kill lands at its share of the
+    // effects while the rest is still being published. Published at once, a fast processor drained the
+    // CI-sized set between two polls and the last kill landed after the last effect.
+    const publishing = publishPaced(
+      ctx.kafka,
+      rig.records,
+      rig.records.length / (ctx.quick ? 15 : 60),
+      () => false,
+    );
     const at: string[] = [];
     for (const share of KILLS) {
       const reached = await waitFor(async () => (await rig.applied()) >= rig.expected * share, 900_000);
