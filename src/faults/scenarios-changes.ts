@@ -44,13 +44,14 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
     const failed: string[] = [];
     let instance = rig.spawn();
     await instance.ready;
-    // Paced, so the processor can never run ahead of the stream: each kill lands at its share of the
+    // Paced (45 s quick, 90 s full: longer than three kills' recoveries, which on a KIP-848 group each
+    // wait out the dead member's 6 s session), so the processor can never run ahead of the stream: each kill lands at its share of the
     // effects while the rest is still being published. Published at once, a fast processor drained the
     // CI-sized set between two polls and the last kill landed after the last effect.
     const publishing = publishPaced(
       ctx.kafka,
       rig.records,
-      rig.records.length / (ctx.quick ? 15 : 60),
+      rig.records.length / (ctx.quick ? 45 : 90),
       () => false,
     );
     const at: string[] = [];
