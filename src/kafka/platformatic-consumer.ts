@@ -18,6 +18,9 @@ import {
 } from '@platformatic/kafka';
 
 const CONSUMER_GROUP_HEARTBEAT = consumerGroupHeartbeatV1.api.key;
+/** Kafka's error codes the heartbeat answer is mended between (protocol error table). */
+const UNKNOWN_MEMBER_ID = 25;
+const FENCED_MEMBER_EPOCH = 110;
 
 type MetadataCallback = Parameters<Consumer[typeof kMetadata]>[1];
 
@@ -42,12 +45,22 @@ export class KeyflowConsumer extends Consumer<Buffer, Buffer, Buffer, Buffer> {
   private readonly onAnswer = (message: unknown) => {
     const ctx = message as {
       apiKey?: number;
+      connection?: { ownerId?: number };
       result?: { errorCode?: number; memberId?: string | null; memberEpoch?: number };
+      error?: { response?: { errorCode?: number } };
     };
+    if (ctx.apiKey !== CONSUMER_GROUP_HEARTBEAT) return;
     const r = ctx.result;
     // The member id is ours (the library makes it before its first heartbeat), so the answer is too.
-    if (ctx.apiKey === CONSUMER_GROUP_HEARTBEAT && r?.errorCode === 0 && r.memberId === this.memberId)
-      this.memberEpoch = r.memberEpoch ?? 0;
+    if (r?.errorCode === 0 && r.memberId === this.memberId) this.memberEpoch = r.memberEpoch ?? 0;
+    // KIP-848: a member the coordinator removed (its session expired: a long pause, a SIGSTOP) gets
+    // UNKNOWN_MEMBER_ID and must drop its partitions and join again at epoch 0, as a fenced one does.
+    // The library 2.12 rejoins only on FENCED_MEMBER_EPOCH and otherwise heartbeats with the dead epoch
+    // for ever, so the member never came back (the zombie fault scenario). The answer is published
+    // here before the library reads it, on a connection of this client only: it reads as the fence.
+    const refused = ctx.error?.response;
+    if (refused?.errorCode === UNKNOWN_MEMBER_ID && ctx.connection?.ownerId === this.instanceId)
+      refused.errorCode = FENCED_MEMBER_EPOCH;
   };
 
   constructor(

@@ -22,8 +22,9 @@ test('a member whose session lapsed joins again and consumes what came meanwhile
     sender.send([{ topic, key: `k${i}`, value: Buffer.from(String(i)), headers: {}, eventId: `e${i}` }]);
   await send(0);
 
+  const groupId = uniqueName('plt-lapse');
   const member = client.member({
-    groupId: uniqueName('plt-lapse'),
+    groupId,
     topics: [topic],
     startAt: 'earliest',
     fetchWaitMs: 100,
@@ -50,4 +51,16 @@ test('a member whose session lapsed joins again and consumes what came meanwhile
     'the record sent after the lapse',
   );
   expect(seen.filter((v) => v === '1')).toHaveLength(1);
+  // And it is a member again, holding both partitions, as the coordinator sees it: fetching what it no
+  // longer owns is not enough (a commit may rejoin it, a transaction's offsets would be refused).
+  const offsets = client.offsets();
+  onCleanup(() => offsets.close());
+  await eventually(
+    async () => {
+      const g = (await offsets.groups([groupId])).get(groupId);
+      return g?.state === 'Stable' && g.members === 1 && g.assigned[0] === 2 ? true : undefined;
+    },
+    30_000,
+    'the member listed again with both partitions',
+  );
 });
