@@ -9,6 +9,7 @@ import { MongoClient } from 'mongodb';
 import { demoConfig } from '../app/demo/run';
 import type { Logger } from '../logger';
 import { kafkajsInstance } from '../kafka/kafkajs-client';
+import { kafkaClient } from '../kafka/client';
 import { RegistryCodec } from '../schemas/codec';
 import { kafka as kafkaService } from '../services/kafka';
 import { mongo as mongoService } from '../services/mongo';
@@ -26,7 +27,8 @@ import {
   type Instance,
   type Rig,
 } from '../faults/rig';
-import { longestGap, pausesOf, sampleApplied, startReady, untilStable, type Change } from '../faults/scale';
+import { untilStable } from '../faults/membership';
+import { longestGap, pausesOf, sampleApplied, startReady, type Change } from '../faults/scale';
 import { publishAll, publishPaced } from './arena';
 import { ratio } from './stats';
 
@@ -144,6 +146,7 @@ async function contextOf(opts: ScalingOptions): Promise<FaultContext> {
     resultsDir,
     out: opts.out,
     kafka: kafkajsInstance(config, opts.log, `${config.kafkaClientId}-scaling`),
+    membership: kafkaClient(config, opts.log, `${config.kafkaClientId}-scaling-membership`).offsets(),
     codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
     mongo,
     log: opts.log,
@@ -182,7 +185,7 @@ async function drain(
   return withRig(ctx, partitions, `scaling-drain-p${partitions}-n${n}`, DRAIN, async (rig) => {
     const children: Instance[] = [];
     for (let i = 0; i < n; i++) children.push(await startReady(() => rig.spawn(), notes));
-    if ((await untilStable(ctx.kafka, rig.arena, n)) === undefined)
+    if ((await untilStable(ctx.membership, rig.arena, n)) === undefined)
       throw new Error(`${n} instances never Stable`);
     const at = Date.now();
     await publishAll(ctx.kafka, rig.records);
@@ -211,7 +214,7 @@ async function underLoad(
 ): Promise<{ changes: Change[]; normalGapMs: number; correct: boolean }> {
   const { ctx } = rig;
   for (const c of first()) await c.ready;
-  await untilStable(ctx.kafka, rig.arena, firstSize);
+  await untilStable(ctx.membership, rig.arena, firstSize);
   const sampler = sampleApplied(rig);
   let stop = false;
   const start = Date.now();
@@ -242,7 +245,7 @@ async function joins(ctx: FaultContext, partitions: number, notes: string[]): Pr
         for (const size of [2, 3]) {
           const c: Change = { what: `join ${size - 1} → ${size}`, at: Date.now() };
           await startReady(() => rig.spawn(), notes);
-          c.stableAt = await untilStable(ctx.kafka, rig.arena, size);
+          c.stableAt = await untilStable(ctx.membership, rig.arena, size);
           changes.push(c);
           await new Promise((res) => setTimeout(res, DWELL_MS));
         }
@@ -284,7 +287,7 @@ async function rolling(
             await old.exit;
           }
           live.push(await startReady(() => spawnWithEnv(rig, label, variant.env), notes));
-          c.stableAt = await untilStable(ctx.kafka, rig.arena, 3);
+          c.stableAt = await untilStable(ctx.membership, rig.arena, 3);
           changes.push(c);
           await new Promise((res) => setTimeout(res, DWELL_MS));
         }
@@ -387,6 +390,7 @@ export async function runScaling(opts: ScalingOptions): Promise<number> {
     }
   } finally {
     await ctx.mongo.close();
+    await ctx.membership.close();
   }
   run.durationMs = Date.now() - started.getTime();
   const dir = ctx.resultsDir;

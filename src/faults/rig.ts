@@ -16,6 +16,7 @@ import { groundTruth, type BenchEvent, type Truth } from '../bench/events';
 import type { Config } from '../config';
 import { rowsOf } from '../conversions/store';
 import { KeyflowError } from '../errors';
+import type { OffsetsReader } from '../kafka/types';
 import type { Logger } from '../logger';
 import { KeyedProducer } from '../producers/producer';
 import type { WireRecord } from '../producers/types';
@@ -28,10 +29,16 @@ import { ensure, readPid } from '../services/stack';
 import type { LocalService, StackContext } from '../services/types';
 import { compareWithTruth, type FaultFigures, type TruthComparison } from './figures';
 import { readDeadLetters } from './letters';
+import { groupMembers } from './membership';
 
 export interface FaultContext extends ArenaContext {
   config: Config;
   stack: StackContext;
+  /**
+   * Group membership read through Keyflow's client of the children's kind (KEYFLOW_KAFKA_CLIENT), which
+   * describes classic and consumer-protocol (KIP-848) groups alike.
+   */
+  membership: OffsetsReader;
   /** The local stack's connection settings, handed to every child instance. */
   stackEnv: Record<string, string>;
   resultsDir: string;
@@ -326,14 +333,6 @@ export async function behindPartitions(kafka: Kafka, arena: Arena): Promise<numb
   });
 }
 
-/** Members of the two stage groups that the coordinator still lists. */
-export async function groupMembers(kafka: Kafka, arena: Arena): Promise<number> {
-  return withAdmin(kafka, async (admin) => {
-    const { groups } = await admin.describeGroups(Object.values(arena.groups));
-    return groups.reduce((n, g) => n + g.members.length, 0);
-  });
-}
-
 /**
  * Waits for every effect of the truth to reach the tables (from `healedAt`), then for the groups to
  * commit to the end of every input partition, and turns what it finds into the scenario's figures.
@@ -403,7 +402,7 @@ export async function closeRig(rig: Rig): Promise<void> {
   }
   // A SIGKILLed member stays in its group until its session expires, and a group with a member cannot
   // be deleted: wait for the groups to empty, so the arena leaves no group behind.
-  await waitFor(async () => (await groupMembers(rig.ctx.kafka, rig.arena)) === 0, 20_000);
+  await waitFor(async () => (await groupMembers(rig.ctx.membership, rig.arena)) === 0, 20_000);
   await closeArena(rig.ctx, rig.arena);
 }
 

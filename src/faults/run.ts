@@ -10,6 +10,7 @@ import { loadConfig } from '../config';
 import { KeyflowError } from '../errors';
 import type { Logger } from '../logger';
 import { kafkajsInstance } from '../kafka/kafkajs-client';
+import { kafkaClient } from '../kafka/client';
 import { RegistryCodec } from '../schemas/codec';
 import { kafka } from '../services/kafka';
 import { mongo } from '../services/mongo';
@@ -112,6 +113,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     resultsDir,
     out: opts.out,
     kafka: kafkajsInstance(config, opts.log, 'keyflow-faults'),
+    membership: kafkaClient(config, opts.log, 'keyflow-faults-membership').offsets(),
     codec: new RegistryCodec({ url: config.schemaRegistryUrl }),
     mongo: client,
     log: opts.log,
@@ -208,6 +210,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
     if (prom) dashboard = await prom.dashboardCheck(started / 1000, Date.now() / 1000);
   } finally {
     await client.close();
+    await ctx.membership.close();
     await prom?.close();
   }
   const empty = dashboard.filter((d) => d.series === 0);

@@ -2,8 +2,6 @@
 // sampled every ~100 ms (a pause is the longest stretch with no new effect while work is pending), and
 // the time until both groups are Stable again with the expected member count.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Kafka } from 'kafkajs';
-import type { Arena } from '../bench/arena';
 import type { Instance, Rig } from './rig';
 
 export interface Sample {
@@ -67,40 +65,6 @@ export function sampleApplied(rig: Rig, everyMs = 100): Sampler {
       await loop;
     },
   };
-}
-
-/**
- * Resolves with the epoch ms both stage groups were first seen Stable with `members` members each;
- * undefined at the deadline.
- */
-export async function untilStable(
-  kafka: Kafka,
-  arena: Arena,
-  members: number,
-  timeoutMs = 120_000,
-): Promise<number | undefined> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const deadline = Date.now() + timeoutMs;
-    const names = Object.values(arena.groups);
-    while (Date.now() < deadline) {
-      const { groups } = await admin.describeGroups(names).catch(() => ({ groups: [] }));
-      const ok =
-        groups.length === names.length &&
-        groups.every(
-          (g) =>
-            g.state === 'Stable' &&
-            g.members.length === members &&
-            g.members.every((m) => m.memberAssignment.length > 0),
-        );
-      if (ok) return Date.now();
-      await sleep(100);
-    }
-    return undefined;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** One membership change and what it cost: the longest pause in effects and the time to Stable. */

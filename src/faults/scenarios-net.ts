@@ -9,7 +9,6 @@ import { ensure } from '../services/stack';
 import type { FaultFigures } from './figures';
 import {
   closeRig,
-  groupMembers,
   openRig,
   recover,
   running,
@@ -20,6 +19,7 @@ import {
   type FaultContext,
   type Rig,
 } from './rig';
+import { groupMembers } from './membership';
 import type { FaultScenario } from './scenarios';
 import { faultProxyPorts, startToxiproxy, type FaultProxyPorts, type Toxiproxy } from './toxiproxy';
 
@@ -115,7 +115,7 @@ const networkCut: FaultScenario = {
       const direct = rig.spawn();
       await Promise.all([cut.ready, direct.ready]);
       // Two stage groups with both instances in each.
-      const full = await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) === 4, 60_000);
+      const full = await waitFor(async () => (await groupMembers(ctx.membership, rig.arena)) === 4, 60_000);
       if (!full) notes.push('the two instances never were members of both groups together before the cut');
       await untilShare(rig, 0.1);
       notes.push(`cut with ${await rig.applied()} of ${rig.expected} effects applied`);
@@ -128,7 +128,7 @@ const networkCut: FaultScenario = {
           attributes: { timeout: CLOSE_AFTER_MS },
         });
       }
-      const evicted = await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) <= 2, CUT_MS);
+      const evicted = await waitFor(async () => (await groupMembers(ctx.membership, rig.arena)) <= 2, CUT_MS);
       const evictedMs = Date.now() - cutAt;
       const appliedAtEviction = await rig.applied();
       await sleep(Math.max(0, cutAt + CUT_MS - Date.now()));
@@ -144,7 +144,7 @@ const networkCut: FaultScenario = {
         await proxy.removeToxic('kafka', `cut-${stream}`);
       const healedAt = Date.now();
       const back = await waitFor(
-        async () => !running(cut) || (await groupMembers(ctx.kafka, rig.arena)) === 4,
+        async () => !running(cut) || (await groupMembers(ctx.membership, rig.arena)) === 4,
         120_000,
       );
       notes.push(

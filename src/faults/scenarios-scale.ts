@@ -15,15 +15,8 @@ import {
   type FaultContext,
   type Instance,
 } from './rig';
-import {
-  describeChange,
-  longestGap,
-  pausesOf,
-  sampleApplied,
-  startReady,
-  untilStable,
-  type Change,
-} from './scale';
+import { describeChange, longestGap, pausesOf, sampleApplied, startReady, type Change } from './scale';
+import { untilStable } from './membership';
 import type { FaultScenario } from './scenarios';
 
 /** About 10,000 records, paced over 90 s: every membership change lands while events flow. */
@@ -43,7 +36,7 @@ const scaleOutIn: FaultScenario = {
       const notes: string[] = [];
       const first = rig.spawn();
       await first.ready;
-      await untilStable(ctx.kafka, rig.arena, 1);
+      await untilStable(ctx.membership, rig.arena, 1);
       const sampler = sampleApplied(rig);
       const publishStart = Date.now();
       const publishing = publishPaced(
@@ -58,7 +51,7 @@ const scaleOutIn: FaultScenario = {
       const join = async (size: number) => {
         const c: Change = { what: `join ${size - 1} → ${size}`, at: Date.now() };
         members.push(await startReady(() => rig.spawn(), notes));
-        c.stableAt = await untilStable(ctx.kafka, rig.arena, size);
+        c.stableAt = await untilStable(ctx.membership, rig.arena, size);
         changes.push(c);
         await sleep(DWELL_MS);
       };
@@ -68,7 +61,7 @@ const scaleOutIn: FaultScenario = {
         i.child.kill('SIGTERM');
         const code = await i.exit;
         if (code !== 0) notes.push(`the instance that left exited with code ${code}`);
-        c.stableAt = await untilStable(ctx.kafka, rig.arena, size);
+        c.stableAt = await untilStable(ctx.membership, rig.arena, size);
         changes.push(c);
         await sleep(DWELL_MS);
       };

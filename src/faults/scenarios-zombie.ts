@@ -3,7 +3,7 @@
 // SIGCONTed. It wakes holding the batch it was in; whatever it still writes or sends must be refused —
 // the version guards in MongoDB, the fenced transaction in Kafka — so the tables stay exact and the
 // change topics, read with read_committed, hold no change twice and lack none.
-import { AssignerProtocol, type Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { publishAll, publishPaced, type Arena } from '../bench/arena';
 import type { FaultFigures } from './figures';
 import {
@@ -15,7 +15,8 @@ import {
   type EventSetSpec,
   type FaultContext,
 } from './rig';
-import { startReady, untilStable } from './scale';
+import { groupStates, untilStable } from './membership';
+import { startReady } from './scale';
 import type { FaultScenario } from './scenarios';
 
 /** About 4,000 records, 5% upstream re-sends: half a backlog, half paced while the zombie is out. */
@@ -56,26 +57,6 @@ async function positions(kafka: Kafka, arena: Arena): Promise<Map<string, { at: 
   }
 }
 
-/** `group: state, n members (partitions each)`, for a note when the groups do not settle. */
-async function groupStates(kafka: Kafka, arena: Arena): Promise<string> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const { groups } = await admin.describeGroups(Object.values(arena.groups));
-    return groups
-      .map((g) => {
-        const sizes = g.members.map((m) => {
-          const a = AssignerProtocol.MemberAssignment.decode(m.memberAssignment);
-          return Object.values(a?.assignment ?? {}).reduce((n, ps) => n + ps.length, 0);
-        });
-        return `${g.groupId.split('.').pop()}: ${g.state}, ${g.members.length} members (${sizes.join(', ')} partitions)`;
-      })
-      .join('; ');
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function run(ctx: FaultContext): Promise<FaultFigures> {
   const rig = await openRig(ctx, 'zombie', ctx.quick ? SMALL : SET);
   try {
@@ -84,7 +65,7 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
     const env = { KEYFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS), KEYFLOW_HEARTBEAT_INTERVAL_MS: '1000' };
     const zombie = await startReady(() => spawnWithEnv(rig, 'zombie', env), notes);
     await startReady(() => spawnWithEnv(rig, 'zombie', env), notes);
-    if ((await untilStable(ctx.kafka, rig.arena, 2)) === undefined) {
+    if ((await untilStable(ctx.membership, rig.arena, 2)) === undefined) {
       failed.push('the two processors never shared the stage groups');
     }
     // Half the records as a backlog, so the member is in the middle of a batch when it stops; the rest
@@ -108,7 +89,7 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
 
     // The coordinator drops it after the session timeout; the other member then owns every partition
     // and must commit past where each stood when the zombie stopped.
-    const aloneAt = await untilStable(ctx.kafka, rig.arena, 1, 120_000);
+    const aloneAt = await untilStable(ctx.membership, rig.arena, 1, 120_000);
     const tookOver = await waitFor(async () => {
       const now = await positions(ctx.kafka, rig.arena);
       return behind.every((k) => now.get(k)!.at > atStop.get(k)!.at);
@@ -123,10 +104,10 @@ async function run(ctx: FaultContext): Promise<FaultFigures> {
         `SIGCONT after ${contAt - stoppedAt} ms, once the other member had committed past every pending partition`,
     );
     // It wakes with its batch: what it writes is refused, what it sends is fenced. Then it rejoins.
-    const rejoinedAt = await untilStable(ctx.kafka, rig.arena, 2, 120_000);
+    const rejoinedAt = await untilStable(ctx.membership, rig.arena, 2, 120_000);
     if (rejoinedAt === undefined) {
       failed.push(
-        `the woken processor never rejoined the stage groups (${await groupStates(ctx.kafka, rig.arena)})`,
+        `the woken processor never rejoined the stage groups (${await groupStates(ctx.membership, rig.arena)})`,
       );
     } else notes.push(`the woken processor rejoined ${rejoinedAt - contAt} ms after the SIGCONT`);
     await publishing;

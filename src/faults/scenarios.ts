@@ -9,11 +9,11 @@ import { conversionEventSchema } from '../conversions/schemas';
 import { subjectOf } from '../schemas/codec';
 import { publishAll, publishPaced } from '../bench/arena';
 import type { FaultFigures } from './figures';
+import { groupMembers } from './membership';
 import { BAD_SCENARIOS } from './scenarios-bad';
 import { CHANGES_SCENARIOS } from './scenarios-changes';
 import {
   closeRig,
-  groupMembers,
   killInstance,
   openRig,
   recover,
@@ -150,7 +150,7 @@ const processorSigterm: FaultScenario = {
         first.child.kill('SIGTERM');
         const code = await first.exit;
         const exitedMs = Date.now() - at;
-        await waitFor(async () => (await groupMembers(ctx.kafka, rig.arena)) === 0, 60_000);
+        await waitFor(async () => (await groupMembers(ctx.membership, rig.arena)) === 0, 60_000);
         const leftMs = Date.now() - at;
         notes.push(
           `exit code ${code}; drain ${first.drainedMs ?? '?'} ms, process gone after ${exitedMs} ms, no member left in either group after ${leftMs} ms`,

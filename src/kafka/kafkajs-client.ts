@@ -1,7 +1,14 @@
 // The kafkajs adapter of Keyflow's client interface (types.ts): one place that knows kafkajs's
 // connection, retry and logging settings, and builds the group member, the record sender, the
 // offsets reader and the topic admin over one kafkajs instance.
-import { Kafka, logLevel as kafkaLogLevel, type Admin, type LogEntry } from 'kafkajs';
+import {
+  AssignerProtocol,
+  Kafka,
+  logLevel as kafkaLogLevel,
+  type Admin,
+  type GroupDescription,
+  type LogEntry,
+} from 'kafkajs';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import type { TopicSpec } from '../topology/types';
@@ -41,6 +48,13 @@ export function kafkajsInstance(config: Config, log: Logger, clientId = config.k
 }
 
 /** The client interface over a kafkajs instance (tests and rigs bring their own). */
+/** Partitions a classic group's member holds, from its encoded assignment (0 before the sync). */
+function assignedCount(m: GroupDescription['members'][number]): number {
+  const a =
+    m.memberAssignment.length > 0 ? AssignerProtocol.MemberAssignment.decode(m.memberAssignment) : null;
+  return Object.values(a?.assignment ?? {}).reduce((n, ps) => n + ps.length, 0);
+}
+
 export function kafkajsClient(kafka: Kafka): KafkaClient {
   return {
     member: (opts, events) => new KafkajsGroupMember(kafka, opts, events),
@@ -92,7 +106,12 @@ export function kafkajsOffsets(kafka: Kafka): OffsetsReader {
     groups: (groupIds) =>
       kafkajsCall(async () => {
         const { groups } = await (await connected()).describeGroups(groupIds);
-        return new Map(groups.map((g) => [g.groupId, { state: g.state, members: g.members.length }]));
+        return new Map(
+          groups.map((g) => [
+            g.groupId,
+            { state: g.state, members: g.members.length, assigned: g.members.map(assignedCount) },
+          ]),
+        );
       }),
     async close() {
       const a = admin;

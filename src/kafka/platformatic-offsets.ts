@@ -13,12 +13,12 @@ import {
 } from '@platformatic/kafka';
 import { platformaticCall } from './platformatic-errors';
 import type { PlatformaticBase } from './platformatic-options';
-import type { OffsetsReader } from './types';
+import type { GroupState, OffsetsReader } from './types';
 
 /** The Admin plus the one call its public surface lacks: describing consumer-protocol groups. */
 export class KeyflowAdmin extends Admin {
-  async describeConsumerGroups(groupIds: string[]): Promise<Map<string, { state: string; members: number }>> {
-    const out = new Map<string, { state: string; members: number }>();
+  async describeConsumerGroups(groupIds: string[]): Promise<Map<string, GroupState>> {
+    const out = new Map<string, GroupState>();
     const coordinators = await this.findCoordinator({
       keyType: FindCoordinatorKeyTypes.GROUP,
       keys: groupIds,
@@ -37,7 +37,14 @@ export class KeyflowAdmin extends Admin {
           throw err;
         });
       for (const g of res.groups)
-        if (g.errorCode === 0) out.set(g.groupId, { state: g.groupState, members: g.members.length });
+        if (g.errorCode === 0)
+          out.set(g.groupId, {
+            state: g.groupState,
+            members: g.members.length,
+            assigned: g.members.map((m) =>
+              m.assignment.topicPartitions.reduce((n, t) => n + t.partitions.length, 0),
+            ),
+          });
     }
     return out;
   }
@@ -90,17 +97,27 @@ export function platformaticOffsets(base: PlatformaticBase): OffsetsReader {
       platformaticCall(async () => {
         const a = connected();
         const classic = await a.describeGroups({ groups: groupIds });
-        const out = new Map<string, { state: string; members: number }>();
+        const out = new Map<string, GroupState>();
         const others: string[] = [];
         for (const id of groupIds) {
           const g = classic.get(id);
-          if (g && g.protocolType !== '') out.set(id, { state: g.state, members: g.members.size });
+          if (g && g.protocolType !== '')
+            out.set(id, {
+              state: g.state,
+              members: g.members.size,
+              assigned: [...g.members.values()].map((m) =>
+                [...(m.assignments?.values() ?? [])].reduce((n, a) => n + a.partitions.length, 0),
+              ),
+            });
           else others.push(id);
         }
         if (others.length > 0) {
           const described = await a.describeConsumerGroups(others);
           for (const id of others)
-            out.set(id, described.get(id) ?? { state: classic.get(id)?.state ?? 'Dead', members: 0 });
+            out.set(
+              id,
+              described.get(id) ?? { state: classic.get(id)?.state ?? 'Dead', members: 0, assigned: [] },
+            );
         }
         return out;
       }),

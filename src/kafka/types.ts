@@ -105,14 +105,23 @@ export interface SenderOptions {
   requestTimeoutMs: number;
 }
 
+/** A group as its coordinator describes it. */
+export interface GroupState {
+  /** `Stable`, `Empty`, `Dead`, … (the protocol's own names; `Reconciling`/`Assigning` under KIP-848). */
+  state: string;
+  members: number;
+  /** Partitions currently assigned to each member, in the coordinator's member order. */
+  assigned: number[];
+}
+
 /** The group's committed offsets and the partitions' log bounds: one reader for retention and lag. */
 export interface OffsetsReader {
   /** The group's committed offset per partition of `topic`; a partition without one is absent. */
   committed(groupId: string, topic: string): Promise<Map<number, bigint>>;
   /** The first offset (`low`) and the high watermark (`high`) per partition of `topic`. */
   bounds(topic: string): Promise<Map<number, { low: bigint; high: bigint }>>;
-  /** Each group's state and member count. */
-  groups(groupIds: string[]): Promise<Map<string, { state: string; members: number }>>;
+  /** Each group's state, member count and partitions per member, classic or consumer protocol (KIP-848). */
+  groups(groupIds: string[]): Promise<Map<string, GroupState>>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // The @platformatic/kafka sender's refusals and the offsets reader, against the real broker: a record
 // over the topic's max.message.bytes is RECORD_TOO_LARGE and one for a missing topic TOPIC_UNKNOWN,
-// neither retriable, and the sender goes on; a KIP-848 group reads as Stable with its member count,
+// neither retriable, and the sender goes on; a KIP-848 group reads as Stable with its members and the
+// partitions each holds,
 // and bounds() gives each partition's first offset and high watermark.
 import { platformaticClient } from '../../src/kafka/platformatic-client';
 import { platformaticBase } from '../../src/kafka/platformatic-options';
@@ -64,12 +65,16 @@ test('groups() reads a KIP-848 group with its members; bounds() each partition',
   const groups = await eventually(
     async () => {
       const g = await offsets.groups([groupId, missing]);
-      return g.get(groupId)?.members === 2 && g.get(groupId)?.state === 'Stable' ? g : undefined;
+      const mine = g.get(groupId);
+      return mine?.members === 2 && mine.state === 'Stable' && mine.assigned.every((n) => n > 0)
+        ? g
+        : undefined;
     },
     30_000,
-    'the group to be Stable with two members',
+    'the group to be Stable with two members, each holding a partition',
   );
-  expect(groups.get(missing)).toEqual({ state: 'Dead', members: 0 });
+  expect([...groups.get(groupId)!.assigned].sort()).toEqual([1, 1]);
+  expect(groups.get(missing)).toEqual({ state: 'Dead', members: 0, assigned: [] });
   expect(await offsets.bounds(topic)).toEqual(
     new Map([
       [0, { low: 0n, high: 2n }],

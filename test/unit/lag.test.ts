@@ -21,7 +21,9 @@ class FakeAdmin implements LagOffsets {
     );
   }
   async groups(ids: string[]) {
-    return new Map(ids.map((id) => [id, { state: 'Stable', members: this.members }]));
+    return new Map(
+      ids.map((id) => [id, { state: 'Stable', members: this.members, assigned: Array(this.members).fill(1) }]),
+    );
   }
 }
 
