@@ -1,7 +1,9 @@
 // `keyflow bench scaling` (`npm run bench -- scaling`): the scaling curve. Real processor children (the
 // fault suite's) drain the same backlog as 1, 2 and 3 instances over 6 and 12 partitions; under a
 // paced load each join's rebalance pause is measured; then a rolling restart of 3 instances under
-// three group settings. Writes bench/results/scaling-latest.{json,md}. On demand only: minutes long.
+// three group settings. Each Kafka client runs the whole set in turn (kafkajs: classic eager rebalances;
+// @platformatic/kafka: KIP-848 incremental), so their pauses sit side by side from one run. Writes
+// bench/results/scaling-latest.{json,md}. On demand only: minutes long.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,13 +32,25 @@ import {
 import { untilStable } from '../faults/membership';
 import { longestGap, pausesOf, sampleApplied, startReady, type Change } from '../faults/scale';
 import { publishAll, publishPaced } from './arena';
+import {
+  scalingReport,
+  type DrainPoint,
+  type JoinPause,
+  type RollingResult,
+  type ScalingClient,
+  type ScalingRun,
+} from './scaling-report';
 import { ratio } from './stats';
 
 export interface ScalingOptions {
   log: Logger;
   out: (line: string) => void;
   resultsDir?: string;
+  /** The Kafka clients whose children are measured, in this order; both by default. */
+  clients?: ScalingClient[];
 }
+
+export const SCALING_CLIENTS: ScalingClient[] = ['kafkajs', 'platformatic'];
 
 /** About 10,000 records: the backlog each instance count drains. */
 const DRAIN: EventSetSpec = { appointments: 800, leads: 1200, conversionsPerLead: 5, seed: 20261216 };
@@ -82,48 +96,10 @@ export const ROLLING_VARIANTS = [
   },
 ];
 
-export interface DrainPoint {
-  partitions: number;
-  instances: number;
-  events: number;
-  elapsedMs: number;
-  throughput: number;
-  /** Throughput against the 1-instance drain of the same partition count in this run. */
-  vsOne: number | null;
-  correct: boolean;
-}
-
-export interface JoinPause {
-  partitions: number;
-  what: string;
-  stableMs: number | null;
-  pauseMs: number;
-  /** The longest gap with no change under way, for scale: what the sampling and batching alone give. */
-  normalGapMs: number;
-}
-
-export interface RollingResult {
-  variant: string;
-  steps: { stepMs: number | null; pauseMs: number }[];
-  totalMs: number;
-  totalPauseMs: number;
-  correct: boolean;
-}
-
-export interface ScalingRun {
-  startedAt: string;
-  durationMs: number;
-  machine: { cpus: number; node: string; loadavg: number[] };
-  pacedRate: number;
-  drains: DrainPoint[];
-  joins: JoinPause[];
-  rolling: RollingResult[];
-  /** Instances started again, and the like. */
-  notes: string[];
-}
-
-async function contextOf(opts: ScalingOptions): Promise<FaultContext> {
-  const { config, services } = await demoConfig(opts.out);
+async function contextOf(opts: ScalingOptions, client: ScalingClient): Promise<FaultContext> {
+  const demo = await demoConfig(opts.out);
+  const { services } = demo;
+  const config = { ...demo.config, kafkaAdapter: client };
   const stack = stackContext(loadConfig(process.env, { require: [] }));
   // Children inherit the environment; with the local stack they are told its endpoints too.
   const stackEnv =
@@ -141,7 +117,8 @@ async function contextOf(opts: ScalingOptions): Promise<FaultContext> {
   return {
     config,
     stack,
-    stackEnv,
+    // The children speak the client measured; the harness's own publishing stays on kafkajs.
+    stackEnv: { ...stackEnv, KEYFLOW_KAFKA_CLIENT: client },
     quick: false,
     resultsDir,
     out: opts.out,
@@ -181,7 +158,7 @@ async function drain(
   partitions: number,
   n: number,
   notes: string[],
-): Promise<Omit<DrainPoint, 'vsOne'>> {
+): Promise<Omit<DrainPoint, 'vsOne' | 'client'>> {
   return withRig(ctx, partitions, `scaling-drain-p${partitions}-n${n}`, DRAIN, async (rig) => {
     const children: Instance[] = [];
     for (let i = 0; i < n; i++) children.push(await startReady(() => rig.spawn(), notes));
@@ -235,7 +212,11 @@ async function underLoad(
   };
 }
 
-async function joins(ctx: FaultContext, partitions: number, notes: string[]): Promise<JoinPause[]> {
+async function joins(
+  ctx: FaultContext,
+  partitions: number,
+  notes: string[],
+): Promise<Omit<JoinPause, 'client'>[]> {
   return withRig(ctx, partitions, `scaling-join-p${partitions}`, PACED, async (rig) => {
     const r = await underLoad(
       rig,
@@ -266,7 +247,7 @@ async function rolling(
   ctx: FaultContext,
   variant: (typeof ROLLING_VARIANTS)[number],
   notes: string[],
-): Promise<RollingResult> {
+): Promise<Omit<RollingResult, 'client'>> {
   const label = 'scaling-rolling';
   return withRig(ctx, 6, label, PACED, async (rig) => {
     const live: Instance[] = [];
@@ -307,93 +288,59 @@ async function rolling(
   });
 }
 
-/** The report's Markdown: the curve, the join pauses and the rolling restarts, as measured. */
-export function scalingReport(run: ScalingRun): string {
-  const lines = [
-    `# Scaling curve, ${run.startedAt}`,
-    '',
-    `${run.machine.cpus} CPUs (load average at the start ${run.machine.loadavg.map((x) => x.toFixed(1)).join(', ')}), Node ${run.machine.node}. ` +
-      'Every instance is a real processor child on this one machine: the curve is bound by its CPUs, the pauses are not.',
-    '',
-    '## Throughput: one backlog drained by 1, 2 and 3 instances',
-    '',
-    '| partitions | instances | events | drain (s) | events/s | vs 1 instance | exact |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
-    ...run.drains.map(
-      (d) =>
-        `| ${d.partitions} | ${d.instances} | ${d.events} | ${(d.elapsedMs / 1000).toFixed(1)} | ${d.throughput} | ${d.vsOne ?? '—'} | ${d.correct ? 'yes' : 'NO'} |`,
-    ),
-    '',
-    `## Rebalance pause of each join, under a paced ${run.pacedRate} events/s`,
-    '',
-    '| partitions | change | join → Stable (ms) | longest pause in effects (ms) | longest gap without a change (ms) |',
-    '| ---: | --- | ---: | ---: | ---: |',
-    ...run.joins.map(
-      (j) => `| ${j.partitions} | ${j.what} | ${j.stableMs ?? 'never'} | ${j.pauseMs} | ${j.normalGapMs} |`,
-    ),
-    '',
-    `## Rolling restart of 3 instances over 6 partitions, under a paced ${run.pacedRate} events/s`,
-    '',
-    'Each step stops one instance, starts its replacement and waits until both groups are Stable with 3 members.',
-    '',
-    '| settings | step → Stable (ms) | pause per step (ms) | total (ms) | total pause (ms) | exact |',
-    '| --- | --- | --- | ---: | ---: | :---: |',
-    ...run.rolling.map(
-      (r) =>
-        `| ${r.variant} | ${r.steps.map((s) => s.stepMs ?? 'never').join(', ')} | ${r.steps.map((s) => s.pauseMs).join(', ')} | ${r.totalMs} | ${r.totalPauseMs} | ${r.correct ? 'yes' : 'NO'} |`,
-    ),
-    '',
-    ...run.notes.map((n) => `- ${n}`),
-    '',
-  ];
-  return lines.join('\n');
-}
-
-export async function runScaling(opts: ScalingOptions): Promise<number> {
-  const ctx = await contextOf(opts);
-  const started = new Date();
-  const run: ScalingRun = {
-    startedAt: started.toISOString(),
-    durationMs: 0,
-    machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
-    pacedRate: PACED_RATE,
-    drains: [],
-    joins: [],
-    rolling: [],
-    notes: [],
-  };
+/** One client's drains, joins and rolling restarts, appended to `run`. */
+async function measureClient(opts: ScalingOptions, client: ScalingClient, run: ScalingRun): Promise<string> {
+  const ctx = await contextOf(opts, client);
   try {
     for (const p of PARTITIONS) {
       let one: number | undefined;
       for (const n of INSTANCES) {
         const d = await drain(ctx, p, n, run.notes);
         if (n === 1) one = d.throughput;
-        const point = { ...d, vsOne: ratio(d.throughput, one) };
+        const point = { ...d, client, vsOne: ratio(d.throughput, one) };
         run.drains.push(point);
         opts.out(
-          `${p} partitions, ${n} instance(s): ${d.throughput} events/s (${point.vsOne ?? '—'} of 1)${d.correct ? '' : ', NOT exact'}`,
+          `${client}, ${p} partitions, ${n} instance(s): ${d.throughput} events/s (${point.vsOne ?? '—'} of 1)${d.correct ? '' : ', NOT exact'}`,
         );
       }
       for (const j of await joins(ctx, p, run.notes)) {
-        run.joins.push(j);
+        run.joins.push({ ...j, client });
         opts.out(
-          `${p} partitions, ${j.what}: Stable after ${j.stableMs ?? 'never'} ms, pause ${j.pauseMs} ms`,
+          `${client}, ${p} partitions, ${j.what}: Stable after ${j.stableMs ?? 'never'} ms, pause ${j.pauseMs} ms`,
         );
       }
     }
     for (const v of ROLLING_VARIANTS) {
       const r = await rolling(ctx, v, run.notes);
-      run.rolling.push(r);
+      run.rolling.push({ ...r, client });
       opts.out(
-        `rolling restart, ${v.name}: total ${r.totalMs} ms, pauses ${r.steps.map((s) => s.pauseMs).join(', ')} ms`,
+        `${client}, rolling restart, ${v.name}: total ${r.totalMs} ms, pauses ${r.steps.map((s) => s.pauseMs).join(', ')} ms`,
       );
     }
+    return ctx.resultsDir;
   } finally {
     await ctx.mongo.close();
     await ctx.membership.close();
   }
+}
+
+export async function runScaling(opts: ScalingOptions): Promise<number> {
+  const clients = opts.clients ?? SCALING_CLIENTS;
+  const started = new Date();
+  const run: ScalingRun = {
+    startedAt: started.toISOString(),
+    durationMs: 0,
+    machine: { cpus: os.cpus().length, node: process.version, loadavg: os.loadavg() },
+    pacedRate: PACED_RATE,
+    clients,
+    drains: [],
+    joins: [],
+    rolling: [],
+    notes: [],
+  };
+  let dir = path.resolve(opts.resultsDir ?? path.join('bench', 'results'));
+  for (const client of clients) dir = await measureClient(opts, client, run);
   run.durationMs = Date.now() - started.getTime();
-  const dir = ctx.resultsDir;
   fs.writeFileSync(path.join(dir, 'scaling-latest.json'), `${JSON.stringify(run, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, 'scaling-latest.md'), scalingReport(run));
   opts.out(

@@ -1,6 +1,7 @@
 // `keyflow bench <scenario|quick|all>` (`npm run bench -- quick`): the benchmark and its baselines.
 import { runBench } from '../bench/run';
-import { runScaling } from '../bench/scaling';
+import { runScaling, SCALING_CLIENTS } from '../bench/scaling';
+import type { ScalingClient } from '../bench/scaling-report';
 import path from 'node:path';
 import { runQueriesBench, writeQueriesResult } from '../bench/queries';
 import { loadConfig, redactUrl } from '../config';
@@ -45,6 +46,19 @@ async function benchQueries(log: Logger): Promise<number> {
   }
 }
 
+/** BENCH_SCALING_CLIENTS: the clients the scaling run measures (default both, kafkajs first). */
+function scalingClients(value: string | undefined): ScalingClient[] | undefined {
+  if (value === undefined || value === '') return undefined;
+  const named = value.split(',').map((c) => c.trim());
+  const bad = named.find((c) => !(SCALING_CLIENTS as string[]).includes(c));
+  if (bad !== undefined)
+    throw new KeyflowError(
+      'USAGE',
+      `BENCH_SCALING_CLIENTS: no client "${bad}"; name ${SCALING_CLIENTS.join(' and/or ')}`,
+    );
+  return named as ScalingClient[];
+}
+
 export const benchCommand = defineCommand({
   name: 'bench',
   operands: '<scenario|quick|all|scaling|queries>',
@@ -58,7 +72,12 @@ export const benchCommand = defineCommand({
     // The engine logs only errors here: a retry warning per injected failure would bury the progress bar.
     const log = createLogger(process.env.LOG_LEVEL ?? 'error');
     // The scaling curve runs processor children instead of contestants: a mode of its own.
-    if (what === 'scaling') return runScaling({ log, out: (line) => process.stdout.write(`${line}\n`) });
+    if (what === 'scaling')
+      return runScaling({
+        log,
+        out: (line) => process.stdout.write(`${line}\n`),
+        clients: scalingClients(process.env.BENCH_SCALING_CLIENTS),
+      });
     if (what === 'queries') return benchQueries(log);
     return runBench({
       what,

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { markdownReport } from '../bench/report';
-import { scalingReport, type ScalingRun } from '../bench/scaling';
+import { scalingReport, type ScalingRun } from '../bench/scaling-report';
 import type { BenchRun } from '../bench/types';
 import { KeyflowError } from '../errors';
 import { passed, reportTable, type FaultFigures } from '../faults/figures';

@@ -1,7 +1,7 @@
 // The scaling measurements' pure pieces: a rebalance pause is the longest stretch with no new effect
 // after a change (never counted from before it, never after the work ran out), and the scaling report
 // carries every measured figure.
-import { scalingReport, type ScalingRun } from '../../src/bench/scaling';
+import { scalingReport, type ScalingRun } from '../../src/bench/scaling-report';
 import { describeChange, longestGap, pausesOf, type Sample } from '../../src/faults/scale';
 
 const steady = (from: number, to: number, every: number, start: number, step: number): Sample[] => {
@@ -49,7 +49,7 @@ describe('pausesOf', () => {
 });
 
 describe('scalingReport', () => {
-  it('carries the curve, the join pauses and the rolling restarts as measured', () => {
+  it('carries the curve, the join pauses and the rolling restarts as measured, per client', () => {
     const run: ScalingRun = {
       startedAt: '2026-12-02T02:00:00.000Z',
       durationMs: 1,
@@ -75,7 +75,17 @@ describe('scalingReport', () => {
           correct: false,
         },
       ],
-      joins: [{ partitions: 12, what: 'join 1 → 2', stableMs: 3_456, pauseMs: 2_345, normalGapMs: 300 }],
+      joins: [
+        { partitions: 12, what: 'join 1 → 2', stableMs: 3_456, pauseMs: 2_345, normalGapMs: 300 },
+        {
+          client: 'platformatic',
+          partitions: 12,
+          what: 'join 1 → 2',
+          stableMs: 1_234,
+          pauseMs: 345,
+          normalGapMs: 250,
+        },
+      ],
       rolling: [
         {
           variant: 'defaults, SIGTERM',
@@ -91,9 +101,13 @@ describe('scalingReport', () => {
       notes: ['a joining instance did not start; started it again'],
     };
     const md = scalingReport(run);
-    expect(md).toContain('| 6 | 2 | 20000 | 9.0 | 2222 | 1.11 | NO |');
-    expect(md).toContain('| 12 | join 1 → 2 | 3456 | 2345 | 300 |');
-    expect(md).toContain('| defaults, SIGTERM | 7000, never | 4000, 5000 | 7000 | 9000 | yes |');
+    expect(md).toContain('| kafkajs (eager) | 6 | 2 | 20000 | 9.0 | 2222 | 1.11 | NO |');
+    // A row without a client is from a run before both were measured: kafkajs's.
+    expect(md).toContain('| kafkajs (eager) | 12 | join 1 → 2 | 3456 | 2345 | 300 |');
+    expect(md).toContain('| platformatic (KIP-848) | 12 | join 1 → 2 | 1234 | 345 | 250 |');
+    expect(md).toContain(
+      '| kafkajs (eager) | defaults, SIGTERM | 7000, never | 4000, 5000 | 7000 | 9000 | yes |',
+    );
     expect(md).toContain('- a joining instance did not start; started it again');
     expect(md).toContain('150 events/s');
   });
