@@ -7,21 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MongoClient } from 'mongodb';
-import { demoConfig } from '../app/demo/run';
-import type { Logger } from '../logger';
-import { kafkajsInstance } from '../kafka/kafkajs-client';
-import { kafkaClient } from '../kafka/client';
-import { RegistryCodec } from '../schemas/codec';
-import { kafka as kafkaService } from '../services/kafka';
-import { mongo as mongoService } from '../services/mongo';
-import { registry as registryService } from '../services/registry';
-import { stackContext } from '../services/stack';
-import { loadConfig } from '../config';
 import {
-  closeRig,
   killInstance,
-  openRig,
   spawnWithEnv,
   waitFor,
   type EventSetSpec,
@@ -32,6 +19,7 @@ import {
 import { untilStable } from '../faults/membership';
 import { longestGap, pausesOf, sampleApplied, startReady, type Change } from '../faults/scale';
 import { publishAll, publishPaced } from './arena';
+import { childContext, withRig, type ChildRunOptions } from './children';
 import {
   scalingReport,
   type DrainPoint,
@@ -42,10 +30,7 @@ import {
 } from './scaling-report';
 import { ratio } from './stats';
 
-export interface ScalingOptions {
-  log: Logger;
-  out: (line: string) => void;
-  resultsDir?: string;
+export interface ScalingOptions extends ChildRunOptions {
   /** The Kafka clients whose children are measured, in this order; both by default. */
   clients?: ScalingClient[];
 }
@@ -95,57 +80,6 @@ export const ROLLING_VARIANTS = [
     signal: 'SIGKILL' as const,
   },
 ];
-
-async function contextOf(opts: ScalingOptions, client: ScalingClient): Promise<FaultContext> {
-  const demo = await demoConfig(opts.out);
-  const { services } = demo;
-  const config = { ...demo.config, kafkaAdapter: client };
-  const stack = stackContext(loadConfig(process.env, { require: [] }));
-  // Children inherit the environment; with the local stack they are told its endpoints too.
-  const stackEnv =
-    services === 'environment'
-      ? {}
-      : {
-          ...kafkaService.endpoint(stack).env,
-          ...registryService.endpoint(stack).env,
-          ...mongoService.endpoint(stack).env,
-        };
-  const resultsDir = path.resolve(opts.resultsDir ?? path.join('bench', 'results'));
-  fs.mkdirSync(resultsDir, { recursive: true });
-  const mongo = new MongoClient(config.mongoUrl);
-  await mongo.connect();
-  return {
-    config,
-    stack,
-    // The children speak the client measured; the harness's own publishing stays on kafkajs.
-    stackEnv: { ...stackEnv, KEYFLOW_KAFKA_CLIENT: client },
-    quick: false,
-    resultsDir,
-    out: opts.out,
-    kafka: kafkajsInstance(config, opts.log, `${config.kafkaClientId}-scaling`),
-    membership: kafkaClient(config, opts.log, `${config.kafkaClientId}-scaling-membership`).offsets(),
-    codec: new RegistryCodec({ url: config.schemaRegistryUrl, auth: config.schemaRegistryAuth }),
-    mongo,
-    log: opts.log,
-    runId: `s${Date.now().toString(36)}`,
-    scenario: { partitions: 6 },
-  };
-}
-
-async function withRig<T>(
-  ctx: FaultContext,
-  partitions: number,
-  label: string,
-  spec: EventSetSpec,
-  body: (rig: Rig) => Promise<T>,
-): Promise<T> {
-  const rig = await openRig({ ...ctx, scenario: { partitions } }, label, spec);
-  try {
-    return await body(rig);
-  } finally {
-    await closeRig(rig);
-  }
-}
 
 async function exact(rig: Rig): Promise<boolean> {
   const c = await rig.compare();
@@ -290,7 +224,7 @@ async function rolling(
 
 /** One client's drains, joins and rolling restarts, appended to `run`. */
 async function measureClient(opts: ScalingOptions, client: ScalingClient, run: ScalingRun): Promise<string> {
-  const ctx = await contextOf(opts, client);
+  const ctx = await childContext(opts, client, 'scaling');
   try {
     for (const p of PARTITIONS) {
       let one: number | undefined;

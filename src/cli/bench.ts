@@ -1,5 +1,6 @@
 // `keyflow bench <scenario|quick|all>` (`npm run bench -- quick`): the benchmark and its baselines.
 import { runBench } from '../bench/run';
+import { runMemory } from '../bench/memory';
 import { runScaling, SCALING_CLIENTS } from '../bench/scaling';
 import type { ScalingClient } from '../bench/scaling-report';
 import path from 'node:path';
@@ -46,7 +47,7 @@ async function benchQueries(log: Logger): Promise<number> {
   }
 }
 
-/** BENCH_SCALING_CLIENTS: the clients the scaling run measures (default both, kafkajs first). */
+/** BENCH_SCALING_CLIENTS: the clients the scaling and memory runs measure (default both, kafkajs first). */
 function scalingClients(value: string | undefined): ScalingClient[] | undefined {
   if (value === undefined || value === '') return undefined;
   const named = value.split(',').map((c) => c.trim());
@@ -61,7 +62,7 @@ function scalingClients(value: string | undefined): ScalingClient[] | undefined 
 
 export const benchCommand = defineCommand({
   name: 'bench',
-  operands: '<scenario|quick|all|scaling|queries>',
+  operands: '<scenario|quick|all|scaling|memory|queries>',
   summary: 'measure the pipeline against same-run baselines; writes bench/results/latest.json and a report',
   options: {},
   async run({ positionals }) {
@@ -77,6 +78,12 @@ export const benchCommand = defineCommand({
         log,
         out: (line) => process.stdout.write(`${line}\n`),
         clients: scalingClients(process.env.BENCH_SCALING_CLIENTS),
+      });
+    if (what === 'memory')
+      return runMemory({
+        log,
+        out: (line) => process.stdout.write(`${line}\n`),
+        clients: scalingClients(process.env.BENCH_SCALING_CLIENTS) ?? SCALING_CLIENTS,
       });
     if (what === 'queries') return benchQueries(log);
     return runBench({
