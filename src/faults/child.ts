@@ -1,7 +1,8 @@
 // A processor instance of its own for the fault suite: both flows' stages on the arena named by
 // FAULT_PREFIX (FAULT_PARTITIONS partitions), settings from the environment. Prints READY once it
 // runs; drains and exits 0 on SIGTERM, so the suite can kill it, stop it, or let it leave. With
-// FAULT_TARGETS_DIR set it serves /metrics on a free port and registers it there for Prometheus.
+// FAULT_TARGETS_DIR set it serves /metrics on a free port and registers it there for Prometheus. It
+// exits when the suite that started it is gone.
 import fs from 'node:fs';
 import { createServer, type ApiServer } from '../api/server';
 import { arenaLayout } from '../bench/arena';
@@ -10,7 +11,22 @@ import { createLogger } from '../logger';
 import { Processor } from '../runtime/processor';
 import { TARGETS_DIR_ENV, targetEntry, writeTarget } from './prometheus';
 
+/**
+ * A child whose suite died (killed, or crashed without stopping it) is adopted by another process: it
+ * exits then, instead of running on as an orphan that competes with every later run for the CPU.
+ */
+function exitWhenOrphaned(): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) {
+      process.stderr.write(`fault child: the suite (pid ${parent}) is gone; exiting\n`);
+      process.exit(1);
+    }
+  }, 1000).unref();
+}
+
 async function main(): Promise<void> {
+  exitWhenOrphaned();
   const config = loadConfig();
   const log = createLogger(config.logLevel);
   const layout = arenaLayout(process.env.FAULT_PREFIX!, Number(process.env.FAULT_PARTITIONS));

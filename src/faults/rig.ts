@@ -193,6 +193,20 @@ const CHILD_ENV = {
   LOG_LEVEL: process.env.FAULTS_CHILD_LOG_LEVEL ?? 'warn',
 };
 
+/** Children still running: killed if the suite exits without stopping them (a crash, process.exit). */
+const live = new Set<ChildProcess>();
+let killOnExit = false;
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (killOnExit) return;
+  killOnExit = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
 function spawnInstance(
   ctx: FaultContext,
   arena: Arena,
@@ -218,6 +232,7 @@ function spawnInstance(
     stdio: ['ignore', 'pipe', log],
   });
   fs.closeSync(log);
+  track(child);
   const instance: Instance = {
     child,
     ready: Promise.resolve(),
