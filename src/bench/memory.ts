@@ -24,8 +24,11 @@ const MB = 1024 * 1024;
 
 export interface MemoryOptions extends ChildRunOptions {
   clients: ScalingClient[];
-  /** Take and summarise a heap snapshot at rest (default true). */
-  snapshot?: boolean;
+  /**
+   * When to take and summarise a heap snapshot: at rest (default), halfway through the drain (what holds
+   * the peak; the RSS peak is then read up to the snapshot only, which itself takes memory), or never.
+   */
+  snapshot?: 'rest' | 'drain' | 'none';
 }
 
 export interface MemoryResult {
@@ -41,9 +44,12 @@ export interface MemoryResult {
   restMb: number;
   /** The child's V8 heap used and external memory at the sample nearest the RSS peak. */
   heapUsedAtPeakMb: number | null;
+  heapTotalAtPeakMb: number | null;
   externalAtPeakMb: number | null;
-  /** The heap snapshot at rest, by constructor, largest first. */
-  heap?: { totalMb: number; top: HeapGroup[]; file: string };
+  /** The same three at rest, beside the RSS at rest. */
+  atRest: { heapUsedMb: number; heapTotalMb: number; externalMb: number } | null;
+  /** The heap snapshot, by constructor, largest first. */
+  heap?: { when: 'rest' | 'drain'; totalMb: number; top: HeapGroup[]; file: string };
 }
 
 export interface MemoryRun {
@@ -73,12 +79,23 @@ function metricsUrl(dir: string, pid: number): string | undefined {
   }
 }
 
-async function heapFigures(url: string | undefined): Promise<{ heap: number; external: number } | undefined> {
+interface HeapReading {
+  heap: number;
+  /** The V8 heap's committed size: what the engine holds from the system, used or not. */
+  heapTotal: number;
+  external: number;
+}
+
+async function heapFigures(url: string | undefined): Promise<HeapReading | undefined> {
   if (!url) return undefined;
   try {
     const text = await (await fetch(url)).text();
     const read = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-    return { heap: read('nodejs_heap_size_used_bytes'), external: read('nodejs_external_memory_bytes') };
+    return {
+      heap: read('nodejs_heap_size_used_bytes'),
+      heapTotal: read('nodejs_heap_size_total_bytes'),
+      external: read('nodejs_external_memory_bytes'),
+    };
   } catch {
     return undefined;
   }
@@ -89,8 +106,8 @@ const mb = (bytes: number) => Math.round((bytes / MB) * 10) / 10;
 /** Samples the child's RSS every 100 ms and its heap every second until stopped. */
 function sampleChild(pid: number, targets: string) {
   let peakKb = 0;
-  let atPeak: { heap: number; external: number } | undefined;
-  let lastHeap: { heap: number; external: number } | undefined;
+  let atPeak: HeapReading | undefined;
+  let lastHeap: HeapReading | undefined;
   let stopped = false;
   let tick = 0;
   const loop = (async () => {
@@ -136,7 +153,8 @@ async function measure(opts: MemoryOptions, client: ScalingClient): Promise<Memo
     return await withRig(ctx, 6, `memory-${client}`, BACKLOG, async (rig) => {
       const env = {
         [TARGETS_DIR_ENV]: targets,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${ctx.resultsDir}`,
+        // BENCH_MEMORY_NODE_OPTIONS: flags for the processor child only (a heap limit to try, say).
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_MEMORY_NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${ctx.resultsDir}`,
       };
       const child = await startReady(() => spawnWithEnv(rig, `memory-${client}`, env), []);
       const pid = child.child.pid!;
@@ -146,12 +164,23 @@ async function measure(opts: MemoryOptions, client: ScalingClient): Promise<Memo
       const sampler = sampleChild(pid, targets);
       const at = Date.now();
       await publishAll(ctx.kafka, rig.records);
-      const drained = await waitFor(async () => (await rig.applied()) >= rig.expected, 600_000);
+      const when = opts.snapshot ?? 'rest';
+      let peak: Awaited<ReturnType<typeof sampler.stop>> | undefined;
+      let file: string | undefined;
+      const drained = await waitFor(async () => {
+        const applied = await rig.applied();
+        if (when === 'drain' && !peak && applied >= rig.expected / 2) {
+          peak = await sampler.stop();
+          file = await snapshotOf(child, ctx.resultsDir);
+        }
+        return applied >= rig.expected;
+      }, 600_000);
       const drainMs = Date.now() - at;
-      const { peakKb, atPeak } = await sampler.stop();
+      const { peakKb, atPeak } = peak ?? (await sampler.stop());
       if (!drained) throw new Error(`the ${client} processor did not drain the backlog in 10 minutes`);
       await sleep(REST_MS);
       const restKb = procStatusKb(pid, 'VmRSS');
+      const rest = await heapFigures(metricsUrl(targets, pid));
       const result: MemoryResult = {
         client,
         records: rig.records.length,
@@ -161,19 +190,28 @@ async function measure(opts: MemoryOptions, client: ScalingClient): Promise<Memo
         peakMb: mb(peakKb * 1024),
         restMb: mb(restKb * 1024),
         heapUsedAtPeakMb: atPeak ? mb(atPeak.heap) : null,
+        heapTotalAtPeakMb: atPeak ? mb(atPeak.heapTotal) : null,
         externalAtPeakMb: atPeak ? mb(atPeak.external) : null,
+        atRest: rest
+          ? { heapUsedMb: mb(rest.heap), heapTotalMb: mb(rest.heapTotal), externalMb: mb(rest.external) }
+          : null,
       };
       opts.out(
-        `${client}: ${result.records} records in ${(drainMs / 1000).toFixed(1)} s (${result.throughput}/s); RSS ready ${result.readyMb} MB, peak ${result.peakMb} MB (heap used ${result.heapUsedAtPeakMb ?? '—'} MB, external ${result.externalAtPeakMb ?? '—'} MB), at rest ${result.restMb} MB`,
+        `${client}: ${result.records} records in ${(drainMs / 1000).toFixed(1)} s (${result.throughput}/s); RSS ready ${result.readyMb} MB, peak ${result.peakMb} MB${when === 'drain' ? ' (before the snapshot halfway)' : ''} (heap used ${result.heapUsedAtPeakMb ?? '—'} of ${result.heapTotalAtPeakMb ?? '—'} MB, external ${result.externalAtPeakMb ?? '—'} MB), at rest ${result.restMb} MB (heap used ${result.atRest?.heapUsedMb ?? '—'} of ${result.atRest?.heapTotalMb ?? '—'} MB, external ${result.atRest?.externalMb ?? '—'} MB)`,
       );
-      if (opts.snapshot !== false) {
-        const file = await snapshotOf(child, ctx.resultsDir);
+      if (when === 'rest') file = await snapshotOf(child, ctx.resultsDir);
+      if (when !== 'none') {
         if (file) {
           const s = summariseHeapSnapshot(fs.readFileSync(file, 'utf8'));
-          result.heap = { totalMb: mb(s.totalBytes), top: s.groups.slice(0, 15), file: path.basename(file) };
+          result.heap = {
+            when,
+            totalMb: mb(s.totalBytes),
+            top: s.groups.slice(0, 15),
+            file: path.basename(file),
+          };
           opts.out(
-            `${client}: heap snapshot at rest ${result.heap.totalMb} MB; largest: ${s.groups
-              .slice(0, 5)
+            `${client}: heap snapshot (${when === 'rest' ? 'at rest' : 'halfway through the drain'}) ${result.heap.totalMb} MB; largest: ${s.groups
+              .slice(0, 8)
               .map((g) => `${g.name} ${mb(g.selfBytes)} MB (${g.count})`)
               .join(', ')}`,
           );
@@ -194,18 +232,18 @@ export function memoryReport(run: MemoryRun): string {
     '',
     `${run.machine.cpus} CPUs, Node ${run.machine.node}. One processor child per client drains the backlog as fast as it can; RSS from /proc, heap and external memory from the child's /metrics.`,
     '',
-    '| client | records | drain (s) | events/s | RSS ready (MB) | RSS peak (MB) | heap used at peak (MB) | external at peak (MB) | RSS at rest (MB) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| client | records | drain (s) | events/s | RSS ready (MB) | RSS peak (MB) | heap used / committed at peak (MB) | external at peak (MB) | RSS at rest (MB) | heap used / committed at rest (MB) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...run.results.map(
       (r) =>
-        `| ${r.client} | ${r.records} | ${(r.drainMs / 1000).toFixed(1)} | ${r.throughput} | ${r.readyMb} | ${r.peakMb} | ${r.heapUsedAtPeakMb ?? '—'} | ${r.externalAtPeakMb ?? '—'} | ${r.restMb} |`,
+        `| ${r.client} | ${r.records} | ${(r.drainMs / 1000).toFixed(1)} | ${r.throughput} | ${r.readyMb} | ${r.peakMb} | ${r.heapUsedAtPeakMb ?? '—'} / ${r.heapTotalAtPeakMb ?? '—'} | ${r.externalAtPeakMb ?? '—'} | ${r.restMb} | ${r.atRest ? `${r.atRest.heapUsedMb} / ${r.atRest.heapTotalMb}` : '—'} |`,
     ),
     '',
   ];
   for (const r of run.results) {
     if (!r.heap) continue;
     lines.push(
-      `## ${r.client}: heap snapshot at rest (${r.heap.totalMb} MB, \`${r.heap.file}\`)`,
+      `## ${r.client}: heap snapshot ${r.heap.when === 'rest' ? 'at rest' : 'halfway through the drain'} (${r.heap.totalMb} MB, \`${r.heap.file}\`)`,
       '',
       '| constructor | objects | self size (MB) |',
       '| --- | ---: | ---: |',

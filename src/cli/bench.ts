@@ -60,6 +60,13 @@ function scalingClients(value: string | undefined): ScalingClient[] | undefined 
   return named as ScalingClient[];
 }
 
+/** BENCH_MEMORY_SNAPSHOT: when the memory run takes its heap snapshot (rest, drain or none). */
+function memorySnapshot(value: string | undefined): 'rest' | 'drain' | 'none' | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === 'rest' || value === 'drain' || value === 'none') return value;
+  throw new KeyflowError('USAGE', `BENCH_MEMORY_SNAPSHOT: "${value}" is not one of rest, drain, none`);
+}
+
 export const benchCommand = defineCommand({
   name: 'bench',
   operands: '<scenario|quick|all|scaling|memory|queries>',
@@ -84,6 +91,7 @@ export const benchCommand = defineCommand({
         log,
         out: (line) => process.stdout.write(`${line}\n`),
         clients: scalingClients(process.env.BENCH_SCALING_CLIENTS) ?? SCALING_CLIENTS,
+        snapshot: memorySnapshot(process.env.BENCH_MEMORY_SNAPSHOT),
       });
     if (what === 'queries') return benchQueries(log);
     return runBench({
