@@ -40,6 +40,11 @@ test('the demo prints its report and summary, and keeps the log in its file', as
   expect(lines[0]).toBe(
     `Logs of this run: ${path.relative(process.cwd(), logFile)} (set LOG_LEVEL to see them here instead)`,
   );
+  // The demo names the Node that ran it (npm scripts put the project's own Node 24 first) and the client.
+  expect(lines).toContain(
+    `Starting the processor (every stage + the HTTP server) on Node ${process.version}, Kafka client ${process.env.KEYFLOW_KAFKA_CLIENT ?? 'kafkajs'}...`,
+  );
+  expect(process.version).toMatch(/^v24\./);
   const summary = lines.slice(lines.indexOf('Summary:'));
   expect(summary.map((l) => l.trim().split(/\s{2,}/)[0])).toEqual([
     'Summary:',

@@ -399,9 +399,20 @@ function startInstance(n: Names, config: Config): Promise<ChildProcess> {
 }
 
 /** Every change record on the topic now, decoded with our codec: read up to the current end offsets. */
-async function readChanges(config: Config, n: Names): Promise<ConversionChange[]> {
+/**
+ * Reads the change topic with read_committed until it is at the topic's end and `complete` holds. The end
+ * is read again on every check: on @platformatic/kafka each process has its own transactional id, so a
+ * SIGKILLed member's open transaction is not fenced by its successor; it holds the last stable offset
+ * back until the broker aborts it (transaction timeout, then the broker's check every 10 s), and the
+ * changes committed after it become readable only then.
+ */
+async function readChanges(
+  config: Config,
+  n: Names,
+  complete: (seen: ConversionChange[]) => boolean = () => true,
+): Promise<ConversionChange[]> {
   const topic = n.output;
-  const ends = await (await adminClient()).fetchTopicOffsets(topic);
+  const admin = await adminClient();
   const codec = await codecFor(config, n);
   const consumer = kafkaClient().consumer({ groupId: uniqueName('changes-reader') });
   await consumer.connect();
@@ -416,7 +427,11 @@ async function readChanges(config: Config, n: Names): Promise<ConversionChange[]
     },
   });
   await eventually(
-    async () => (ends.every((e) => (next.get(e.partition) ?? 0) >= Number(e.high)) ? true : undefined),
+    async () => {
+      const ends = await admin.fetchTopicOffsets(topic);
+      const atEnd = ends.every((e) => (next.get(e.partition) ?? 0) >= Number(e.high));
+      return atEnd && complete(seen) ? true : undefined;
+    },
     60_000,
     `reading ${topic} to its end`,
   );
@@ -451,8 +466,13 @@ test('a processor killed with SIGKILL mid-stream and restarted still ends exact,
   expect(await tableRows(db)).toEqual(reduceConversions(distinct));
 
   const ids = new Set(distinct.map((e) => e.eventId));
-  // The runner emits before it commits, so once drained every change is on the topic.
-  const changes = await readChanges(config, n);
+  // The runner emits before it commits, so once drained every change is on the topic; a read_committed
+  // reader sees the last of them once the killed member's open transaction is aborted (readChanges).
+  const changes = await readChanges(
+    config,
+    n,
+    (seen) => new Set(seen.map((c) => c.eventId)).size >= ids.size,
+  );
   expect(new Set(changes.map((c) => c.eventId))).toEqual(ids);
   const byCause = new Map<string, ConversionChange>();
   for (const c of changes) {

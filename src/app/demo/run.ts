@@ -157,7 +157,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const adminToken = randomBytes(24).toString('base64url');
   const config = { ...demo.config, adminToken: sha256Hex(adminToken), adminTokenHash: undefined };
   const servicesMs = services === 'environment' ? 0 : Date.now() - wallStart;
-  out('Starting the processor (every stage + the HTTP server)...');
+  // Which Node and which Kafka client ran it: npm scripts resolve the project's own Node 24 first.
+  out(
+    `Starting the processor (every stage + the HTTP server) on Node ${process.version}, Kafka client ${config.kafkaAdapter}...`,
+  );
   const processorStart = Date.now();
   const app = await startApp(config, log);
   try {
