@@ -22,7 +22,10 @@ class FakeAdmin implements LagOffsets {
   }
   async groups(ids: string[]) {
     return new Map(
-      ids.map((id) => [id, { state: 'Stable', members: this.members, assigned: Array(this.members).fill(1) }]),
+      ids.map((id) => [
+        id,
+        { state: 'Stable', members: this.members, assigned: Array(this.members).fill(1) },
+      ]),
     );
   }
 }
