@@ -62,6 +62,12 @@ export async function childContext(
   };
 }
 
+/** Closes what childContext opened. */
+export async function closeChildContext(ctx: FaultContext): Promise<void> {
+  await ctx.mongo.close();
+  await ctx.membership.close();
+}
+
 export async function withRig<T>(
   ctx: FaultContext,
   partitions: number,

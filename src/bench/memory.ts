@@ -13,7 +13,7 @@ import { untilStable } from '../faults/membership';
 import { TARGETS_DIR_ENV } from '../faults/prometheus';
 import { startReady } from '../faults/scale';
 import { publishAll } from './arena';
-import { childContext, withRig, type ChildRunOptions } from './children';
+import { childContext, closeChildContext, withRig, type ChildRunOptions } from './children';
 import { summariseHeapSnapshot, type HeapGroup } from './heap-summary';
 import type { ScalingClient } from './scaling-report';
 
@@ -221,8 +221,7 @@ async function measure(opts: MemoryOptions, client: ScalingClient): Promise<Memo
     });
   } finally {
     fs.rmSync(targets, { recursive: true, force: true });
-    await ctx.mongo.close();
-    await ctx.membership.close();
+    await closeChildContext(ctx);
   }
 }
 

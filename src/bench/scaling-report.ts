@@ -1,6 +1,9 @@
 // The scaling run's figures and its Markdown report (`keyflow bench scaling`, rendered again by
 // `keyflow figures`): kept apart from the runs that measure them.
-export type ScalingClient = 'kafkajs' | 'platformatic';
+import type { KafkaClientName } from './clients';
+
+/** The Kafka client the processor children ran on: the bench's own client names. */
+export type ScalingClient = KafkaClientName;
 
 export interface DrainPoint {
   /** The Kafka client the processor children ran on (absent in runs before both were measured: kafkajs). */

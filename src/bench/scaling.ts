@@ -19,7 +19,8 @@ import {
 import { untilStable } from '../faults/membership';
 import { longestGap, pausesOf, sampleApplied, startReady, type Change } from '../faults/scale';
 import { publishAll, publishPaced } from './arena';
-import { childContext, withRig, type ChildRunOptions } from './children';
+import { childContext, closeChildContext, withRig, type ChildRunOptions } from './children';
+import { KAFKA_CLIENTS } from './clients';
 import {
   scalingReport,
   type DrainPoint,
@@ -35,7 +36,7 @@ export interface ScalingOptions extends ChildRunOptions {
   clients?: ScalingClient[];
 }
 
-export const SCALING_CLIENTS: ScalingClient[] = ['kafkajs', 'platformatic'];
+export const SCALING_CLIENTS: ScalingClient[] = [...KAFKA_CLIENTS];
 
 /** About 10,000 records: the backlog each instance count drains. */
 const DRAIN: EventSetSpec = { appointments: 800, leads: 1200, conversionsPerLead: 5, seed: 20261216 };
@@ -253,8 +254,7 @@ async function measureClient(opts: ScalingOptions, client: ScalingClient, run: S
     }
     return ctx.resultsDir;
   } finally {
-    await ctx.mongo.close();
-    await ctx.membership.close();
+    await closeChildContext(ctx);
   }
 }
 
