@@ -17,6 +17,9 @@ import { mongo } from '../services/mongo';
 import { formatMegabytes } from '../services/process';
 import { down, ensure, stackContext } from '../services/stack';
 import type { StackContext } from '../services/types';
+import { appDataflows } from '../app/dataflows';
+import { ENGINE_INDEXES } from '../runtime/engine-queries';
+import { ensureIndexes } from '../state/mongo';
 import { preloadConversions, PRELOAD_TENANT } from './preload';
 
 export interface StoreSizeSpec {
@@ -144,6 +147,9 @@ export async function measureStoreSize(
   try {
     await ensure(ctx, mongo);
     let client = await MongoClient.connect(url);
+    // The indexes a processor declares at its start, as on a used stack: mongo-java-server keeps only the
+    // unique ones, but it walked a collection for each other one every time it opened.
+    await ensureIndexes(client.db(dbName), [...ENGINE_INDEXES, ...appDataflows().flatMap((f) => f.indexes)]);
     out(`preloading ${spec.docs} archived conversions into ${url}`);
     let reported = Date.now();
     const preloadMs = await preloadConversions(
