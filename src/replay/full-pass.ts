@@ -29,7 +29,11 @@ export interface ReplayAllOptions {
   runId?: string;
   /** Shards replayed at the same time (default min(shards, 4)). */
   concurrency?: number;
-  /** Entity ids read per batch; each batch ends with a checkpoint (default 500). */
+  /**
+   * Entity ids read per batch; each batch ends with a checkpoint. Default: about an eighth of a shard's
+   * share of the estimated entities, between 64 and 500, so a small pass still has a page read ahead
+   * while one is diffed (one page per shard would leave nothing to overlap).
+   */
   batch?: number;
   /** Differences and conflicts kept in the run and the summary; all are counted (default 1000). */
   maxDifferences?: number;
@@ -118,6 +122,17 @@ async function estimate(db: Db, groups: Group[]): Promise<number | null> {
   return total;
 }
 
+const PAGE_MIN = 64;
+const PAGE_MAX = 500;
+const PAGES_PER_SHARD = 8;
+
+/** A new run's page size: see ReplayAllOptions.batch. */
+export function pageSize(estimated: number | null, shards: number): number {
+  if (estimated === null) return PAGE_MAX;
+  const share = Math.ceil(estimated / (shards * PAGES_PER_SHARD));
+  return Math.min(PAGE_MAX, Math.max(PAGE_MIN, share));
+}
+
 /** Whether a group's ids can be walked as one stream per id range (every table walks the same ids). */
 const walks = (g: Group) => g.tables.every((t) => t.walkIds && t.sampleIds);
 
@@ -195,15 +210,16 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
     }
     await prepareTables(db, tables);
     const bounds = await rangeBounds(db, groups, shards);
+    const estimated = await estimate(db, groups);
     const doc = await runs.create({
       runId: newRunId(),
       shards,
       ...(bounds ? { hash: RANGE_SHARDS, bounds } : {}),
       repair: opts.repair ?? false,
-      batch: opts.batch ?? 500,
+      batch: opts.batch ?? pageSize(estimated, shards),
       groups: groups.map((g) => g.entity),
       tables: tableNames,
-      estimate: await estimate(db, groups),
+      estimate: estimated,
     });
     return { doc, groups, resumed: false };
   }

@@ -4,7 +4,7 @@
 import { Decimal128, Int32, Long, ObjectId } from 'mongodb';
 import { diffRows, normalise, ROW_FIELD, rowKey, sameValue } from '../../src/replay/diff';
 import { replayOrder } from '../../src/replay/engine';
-import type { ReplaySummary } from '../../src/replay/full-pass';
+import { pageSize, type ReplaySummary } from '../../src/replay/full-pass';
 import {
   differencesTable,
   entitySummary,
@@ -113,6 +113,19 @@ describe('shard hash', () => {
 
   test('one shard holds everything', () => {
     expect(shardOf('anything', 1)).toBe(0);
+  });
+});
+
+describe('full pass page size', () => {
+  test('a small pass gets several pages per shard, so the next one is read while one is diffed', () => {
+    // 2,000 entities over 4 shards: 500 each, one page of 500 would leave nothing to read ahead.
+    expect(pageSize(2_000, 4)).toBe(64);
+    expect(pageSize(4_000, 4)).toBe(125);
+  });
+  test('large passes keep pages of 500, tiny ones of 64, and an unknown size 500', () => {
+    expect(pageSize(1_000_000, 4)).toBe(500);
+    expect(pageSize(10, 4)).toBe(64);
+    expect(pageSize(null, 4)).toBe(500);
   });
 });
 
