@@ -26,6 +26,9 @@ export interface QueryFigure {
 
 export interface QueriesResult {
   server: string;
+  startedAt: string;
+  /** Absent in a run recorded before the field. */
+  durationMs?: number;
   sizes: number[];
   /** Seconds each preload took, per collection and size. */
   preloadSeconds: Record<string, number[]>;
@@ -117,18 +120,31 @@ async function timeOnce(db: Db, q: DeclaredQuery): Promise<number> {
  * Each size gets a database of its own holding the same collection, indexes and probes; the sizes' times
  * are taken interleaved (one run on each, in turn), so a slow spell of the shared machine falls on all.
  */
+/** Every declared query: the engine's and each dataflow's. */
+function allQueries(): DeclaredQuery[] {
+  return [...ENGINE_QUERIES, ...appDataflows().flatMap((f) => f.queries)];
+}
+
 export async function runQueriesBench(
   dbs: Db[],
   opts: { server: string; out: (line: string) => void; sizes: number[]; only?: string[] },
 ): Promise<QueriesResult> {
   const flows = appDataflows();
   const indexes = [...ENGINE_INDEXES, ...flows.flatMap((f) => f.indexes)];
-  const queries = [...ENGINE_QUERIES, ...flows.flatMap((f) => f.queries)];
+  const queries = allQueries();
   const { sizes } = opts;
   const collections = [...new Set(queries.map((q) => q.collection))].filter(
     (c) => !opts.only?.length || opts.only.includes(c),
   );
-  const result: QueriesResult = { server: opts.server, sizes, preloadSeconds: {}, figures: [] };
+  const started = Date.now();
+  const result: QueriesResult = {
+    server: opts.server,
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
+    sizes,
+    preloadSeconds: {},
+    figures: [],
+  };
   for (const collection of collections) {
     const own = queries.filter((q) => q.collection === collection);
     const ownIndexes = indexes.filter((i) => i.collection === collection);
@@ -181,6 +197,7 @@ export async function runQueriesBench(
         .drop()
         .catch(() => undefined);
   }
+  result.durationMs = Date.now() - started;
   return result;
 }
 
@@ -209,5 +226,9 @@ export function writeQueriesResult(dir: string, r: QueriesResult): string {
   const file = path.join(dir, `queries-${stamp}.md`);
   fs.writeFileSync(file, queriesMarkdown(r));
   fs.writeFileSync(path.join(dir, `queries-${stamp}.json`), `${JSON.stringify(r, null, 2)}\n`);
+  // A run of every collection at the default sizes is what `keyflow figures` renders into the docs.
+  if (r.sizes.join(',') === '1000,1000000' && r.figures.length === allQueries().length) {
+    fs.writeFileSync(path.join(dir, 'queries-latest.json'), `${JSON.stringify(r, null, 2)}\n`);
+  }
   return file;
 }

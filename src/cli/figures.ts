@@ -3,6 +3,8 @@
 // therefore never typed by hand; older runs live in the file's git history.
 import fs from 'node:fs';
 import path from 'node:path';
+import { queriesMarkdown, type QueriesResult } from '../bench/queries';
+import { replayGrowthMarkdown, type ReplayGrowthRun } from '../bench/replay-growth';
 import { markdownReport } from '../bench/report';
 import { scalingReport, type ScalingRun } from '../bench/scaling-report';
 import type { BenchRun } from '../bench/types';
@@ -10,7 +12,14 @@ import { KeyflowError } from '../errors';
 import { passed, reportTable, type FaultFigures } from '../faults/figures';
 import { defineCommand } from './args';
 
-export const FIGURE_BLOCKS = ['bench', 'scaling', 'faults', 'faultsPlatformatic'] as const;
+export const FIGURE_BLOCKS = [
+  'bench',
+  'queries',
+  'replayGrowth',
+  'scaling',
+  'faults',
+  'faultsPlatformatic',
+] as const;
 export type FigureBlock = (typeof FIGURE_BLOCKS)[number];
 
 const begin = (name: string) => `<!-- figures:${name}:begin -->`;
@@ -47,6 +56,31 @@ export function scalingBlock(run: ScalingRun, source: string): string {
     '',
     nest(scalingReport(run)),
   ].join('\n');
+}
+
+export function queriesBlock(run: QueriesResult, source: string): string {
+  const took = run.durationMs === undefined ? '' : `, ${Math.round(run.durationMs / 1000)} s`;
+  const above = run.figures.filter((f) => f.ratio > 2).length;
+  return [
+    `_Rendered from \`${source}\`: \`keyflow bench queries\`, started ${run.startedAt}${took}._`,
+    '',
+    `${run.figures.length} declared queries; ${above} cost more than twice as much at ${run.sizes.at(-1)!.toLocaleString('en')} rows as at ${run.sizes[0]!.toLocaleString('en')}.`,
+    '',
+    nest(queriesMarkdown(run)),
+  ].join('\n');
+}
+
+/** One section per server that has a run, in a fixed order. */
+export function replayGrowthBlock(runs: { run: ReplayGrowthRun; source: string }[]): string {
+  return runs
+    .map(({ run, source }) =>
+      [
+        `_Rendered from \`${source}\`: \`npx tsx src/bench/replay-growth.ts\`, started ${run.startedAt}._`,
+        '',
+        nest(replayGrowthMarkdown(run)),
+      ].join('\n'),
+    )
+    .join('\n\n');
 }
 
 export function faultsBlock(run: FaultRun, source: string, client = run.kafkaClient): string {
@@ -105,8 +139,16 @@ export function figureBlocks(benchDir: string, faultsDir: string): Partial<Recor
   const b = readJson<BenchRun>(bench);
   const s = readJson<ScalingRun>(scaling);
   const f = readJson<FaultRun>(faults);
+  const queries = path.join(benchDir, 'queries-latest.json');
+  const q = readJson<QueriesResult>(queries);
+  const replays = ['mongo-java-server', 'secantusdb', 'ferretdb']
+    .map((server) => path.join(benchDir, `replay-growth-${server}-latest.json`))
+    .map((file) => ({ run: readJson<ReplayGrowthRun>(file), source: rel(file) }))
+    .filter((r): r is { run: ReplayGrowthRun; source: string } => r.run !== undefined);
   return {
     ...(b ? { bench: benchBlock(b, rel(bench)) } : {}),
+    ...(q ? { queries: queriesBlock(q, rel(queries)) } : {}),
+    ...(replays.length ? { replayGrowth: replayGrowthBlock(replays) } : {}),
     ...(s ? { scaling: scalingBlock(s, rel(scaling)) } : {}),
     ...(f ? { faults: faultsBlock(f, rel(faults)) } : {}),
     ...(fp ? { faultsPlatformatic: faultsBlock(fp, rel(faultsPlatformatic), 'platformatic') } : {}),

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { commands } from '../../src/cli/main';
 import { ERROR_CODES } from '../../src/errors';
-import { faultsBlock, FIGURE_BLOCKS, renderFigures } from '../../src/cli/figures';
+import { faultsBlock, FIGURE_BLOCKS, queriesBlock, renderFigures } from '../../src/cli/figures';
 import { settings } from '../../src/config/schema';
 import { SCENARIOS } from '../../src/faults/scenarios';
 
@@ -337,6 +337,37 @@ test("a fault run renders as its verdict, the table and each scenario's notes, n
   expect(block).toContain('1 of 2 scenarios pass.');
   expect(block).toContain('| processor-sigkill | FAIL | 10 | 9 | 0 | 1 |');
   expect(block).toContain('- processor-sigterm: kills at 1.5 s');
+});
+
+test('a queries run renders each query with its ratio, bold above 2, and says how many are above', () => {
+  const block = queriesBlock(
+    {
+      server: 'mongo-java-server at mongodb://127.0.0.1:27027/',
+      startedAt: '2026-12-07T14:05:00.000Z',
+      durationMs: 1_500_000,
+      sizes: [1000, 1000000],
+      preloadSeconds: { keyflow_provenance: [0.1, 137.8] },
+      figures: [
+        {
+          collection: 'keyflow_provenance',
+          query: 'provenance by event',
+          ms: [1.2, 9000],
+          runs: 3,
+          ratio: 7500,
+        },
+        { collection: 'keyflow_leases', query: 'lease by entity', ms: [0.5, 0.6], runs: 9, ratio: 1.2 },
+      ],
+    },
+    'bench/results/queries-latest.json',
+  );
+  expect(block).toContain(
+    '`bench/results/queries-latest.json`: `keyflow bench queries`, started 2026-12-07T14:05:00.000Z, 1500 s._',
+  );
+  expect(block).toContain(
+    '2 declared queries; 1 cost more than twice as much at 1,000,000 rows as at 1,000.',
+  );
+  expect(block).toContain('| keyflow_provenance | provenance by event | 1.20 | 9000.00 | 3 | **7500** |');
+  expect(block).toContain('| keyflow_leases | lease by entity | 0.50 | 0.60 | 9 | 1.2 |');
 });
 
 test('the README stays a front door: at most 250 lines, the two commands in its first screen', () => {
