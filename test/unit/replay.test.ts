@@ -4,7 +4,8 @@
 import { Decimal128, Int32, Long, ObjectId } from 'mongodb';
 import { diffRows, normalise, ROW_FIELD, rowKey, sameValue } from '../../src/replay/diff';
 import { replayOrder } from '../../src/replay/engine';
-import { pageSize, type ReplaySummary } from '../../src/replay/full-pass';
+import type { ReplaySummary } from '../../src/replay/full-pass';
+import { pageSize } from '../../src/replay/pages';
 import {
   differencesTable,
   entitySummary,
