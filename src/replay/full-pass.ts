@@ -31,9 +31,9 @@ export interface ReplayAllOptions {
   /** Shards replayed at the same time (default min(shards, 4)). */
   concurrency?: number;
   /**
-   * Entity ids read per batch; each batch ends with a checkpoint. Default: about an eighth of a shard's
-   * share of the estimated entities, between 64 and 500, so a small pass still has a page read ahead
-   * while one is diffed (one page per shard would leave nothing to overlap).
+   * Entity ids read per batch; each batch ends with a checkpoint. Default 500; with range shards about
+   * an eighth of a shard's share of the estimated entities, between 64 and 500, so a small pass still
+   * has a page read ahead while one is diffed (one page per shard would leave nothing to overlap).
    */
   batch?: number;
   /** Differences and conflicts kept in the run and the summary; all are counted (default 1000). */
@@ -87,7 +87,7 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
       shards,
       ...(bounds ? { hash: RANGE_SHARDS, bounds } : {}),
       repair: opts.repair ?? false,
-      batch: opts.batch ?? pageSize(estimated, shards),
+      batch: opts.batch ?? pageSize(estimated, shards, bounds !== null),
       groups: groups.map((g) => g.entity),
       tables: tableNames,
       estimate: estimated,

@@ -60,9 +60,13 @@ const PAGE_MIN = 64;
 const PAGE_MAX = 500;
 const PAGES_PER_SHARD = 8;
 
-/** A new run's page size: see ReplayAllOptions.batch. */
-export function pageSize(estimated: number | null, shards: number): number {
-  if (estimated === null) return PAGE_MAX;
+/**
+ * A new run's page size (see ReplayAllOptions.batch). Only range shards get smaller pages: each reads its
+ * own range as one stream, so a page costs the same whatever its size. A hash shard pages every id of the
+ * group and keeps its share, one query per page, so smaller pages would multiply its reads.
+ */
+export function pageSize(estimated: number | null, shards: number, ranged: boolean): number {
+  if (estimated === null || !ranged) return PAGE_MAX;
   const share = Math.ceil(estimated / (shards * PAGES_PER_SHARD));
   return Math.min(PAGE_MAX, Math.max(PAGE_MIN, share));
 }

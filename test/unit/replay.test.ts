@@ -118,15 +118,18 @@ describe('shard hash', () => {
 });
 
 describe('full pass page size', () => {
-  test('a small pass gets several pages per shard, so the next one is read while one is diffed', () => {
+  test('a small range-sharded pass gets several pages per shard, so the next one is read while one is diffed', () => {
     // 2,000 entities over 4 shards: 500 each, one page of 500 would leave nothing to read ahead.
-    expect(pageSize(2_000, 4)).toBe(64);
-    expect(pageSize(4_000, 4)).toBe(125);
+    expect(pageSize(2_000, 4, true)).toBe(64);
+    expect(pageSize(4_000, 4, true)).toBe(125);
   });
-  test('large passes keep pages of 500, tiny ones of 64, and an unknown size 500', () => {
-    expect(pageSize(1_000_000, 4)).toBe(500);
-    expect(pageSize(10, 4)).toBe(64);
-    expect(pageSize(null, 4)).toBe(500);
+  test('large passes keep pages of 500, tiny ones of 64, an unknown size 500', () => {
+    expect(pageSize(1_000_000, 4, true)).toBe(500);
+    expect(pageSize(10, 4, true)).toBe(64);
+    expect(pageSize(null, 4, true)).toBe(500);
+  });
+  test('hash shards keep pages of 500: each reads every id, one query per page', () => {
+    expect(pageSize(2_000, 4, false)).toBe(500);
   });
 });
 
