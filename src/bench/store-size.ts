@@ -3,8 +3,8 @@
 // it the way the live stages do (small unordered bulks that insert, overwrite and delete), and reports
 // the data file's size against the BSON size of the documents in it, and how long a stop and a start
 // take. Run: npx tsx src/bench/store-size.ts [--docs 1000000] [--churn 2000] [--keep]
-// Measured on a busy 2-core machine (2026-12-06, defaults): 1,400,000 documents, BSON 576.2 MB, file
-// 434.6 MB (0.75x, target <= 3), stop 2.2 s, start 5.3 s (target <= 15 s). The launcher before compaction
+// Measured on a busy 2-core machine (2026-12-07, defaults): 1,500,001 documents, BSON 631.1 MB, file
+// 378.8 MB (0.60x, target <= 3), stop 8.6 s, start 1.1 s (target <= 15 s). The launcher before compaction
 // and compression, on 20,000 + 100 bulks: file 5.69x the BSON size (now 1.89x).
 import fs from 'node:fs';
 import net from 'node:net';
