@@ -18,6 +18,7 @@ import { preloadConversions } from './preload';
 import { archiveOf } from '../conversions/store';
 import { replayEntity } from '../replay/engine';
 import { fullPassFigures } from './replay-figures';
+import { runScript, wholeFlag } from './script';
 
 export interface ReplayGrowthRun {
   server: string;
@@ -43,18 +44,8 @@ const ID_RUNS = 21;
 
 const SMALL = { conversions: 22_000, leads: 2_000 };
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(args[i + 1]);
-  if (!Number.isInteger(value) || value < SMALL.conversions) {
-    throw new Error(`--${name} wants a whole number ≥ ${SMALL.conversions}`);
-  }
-  return value;
-}
-
 async function main(args: string[]): Promise<number> {
-  const conversions = flag(args, 'conversions', 1_000_000);
+  const conversions = wholeFlag(args, 'conversions', 1_000_000, SMALL.conversions);
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const config = loadConfig(process.env, { require: ['mongoUrl'] });
   const client = await MongoClient.connect(config.mongoUrl);
@@ -123,12 +114,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runScript(main);

@@ -21,6 +21,7 @@ import { appDataflows } from '../app/dataflows';
 import { ENGINE_INDEXES } from '../runtime/engine-queries';
 import { ensureIndexes } from '../state/mongo';
 import { preloadConversions, PRELOAD_TENANT } from './preload';
+import { wholeFlag } from './script';
 
 export interface StoreSizeSpec {
   /** Archived conversions the preload writes (a tenth as many leads, hence rows). */
@@ -204,17 +205,9 @@ export async function measureStoreSize(
   }
 }
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(args[i + 1]);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} wants a whole number`);
-  return value;
-}
-
 if (require.main === module) {
   const args = process.argv.slice(2);
-  const spec = { docs: flag(args, 'docs', 1_000_000), churn: flag(args, 'churn', 2000) };
+  const spec = { docs: wholeFlag(args, 'docs', 1_000_000), churn: wholeFlag(args, 'churn', 2000) };
   const out = (line: string) => process.stdout.write(`${line}\n`);
   measureStoreSize(spec, out, args.includes('--keep')).then(
     (r) => {

@@ -18,6 +18,7 @@ import { ENGINE_INDEXES } from '../runtime/engine-queries';
 import { ensureIndexes } from '../state/mongo';
 import { PROVENANCE_COLLECTION, provenancePosition } from '../state/provenance';
 import { preloadConversions, PRELOAD_TENANT } from './preload';
+import { runScript, wholeFlag } from './script';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'keyflow.js');
 const CHUNK = 5_000;
@@ -153,17 +154,9 @@ async function opsInBrowser(admin: string, token: string, screenshot: string) {
   }
 }
 
-function flag(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const value = Number(args[i + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} wants a whole number ≥ 1`);
-  return value;
-}
-
 async function main(args: string[]): Promise<number> {
-  const conversions = flag(args, 'conversions', 100_000);
-  const rounds = flag(args, 'rounds', 2);
+  const conversions = wholeFlag(args, 'conversions', 100_000, 1);
+  const rounds = wholeFlag(args, 'rounds', 2, 1);
   const leads = Math.max(1, Math.floor(conversions / 10));
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const config = loadConfig(process.env, { require: ['mongoUrl'] });
@@ -235,12 +228,4 @@ async function main(args: string[]): Promise<number> {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runScript(main);
