@@ -5,15 +5,18 @@
 
 import java.io.File;
 import java.net.InetSocketAddress;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.Callable;
 
 import org.h2.mvstore.FileStore;
+import org.h2.mvstore.MVMap;
 import org.h2.mvstore.MVStore;
 import org.h2.mvstore.MVStoreTool;
 import org.h2.mvstore.RandomAccessStore;
+import org.h2.mvstore.type.ObjectDataType;
 
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
@@ -22,6 +25,7 @@ import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.EmptyIndex;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.backend.KeyValue;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.bson.Document;
@@ -258,7 +262,7 @@ public final class KeyflowMongoServer {
         private final Compaction compaction;
 
         DurableH2Backend(MVStore store, Object writeLock) {
-            super(store);
+            super(FastOpeningH2Database.use(store));
             this.writeLock = writeLock;
             this.compaction = new Compaction(store, writeLock);
         }
@@ -319,6 +323,14 @@ public final class KeyflowMongoServer {
     static final class FastOpeningH2Database extends H2Database {
         /** Set on the thread opening a database's existing collections and indexes. */
         static final ThreadLocal<Boolean> OPENING = new ThreadLocal<>();
+        /** The one store of this process (H2Database keeps its own private; the index maps need it first). */
+        static volatile MVStore store;
+
+        /** Set before H2Backend's constructor opens the existing databases. */
+        static MVStore use(MVStore opened) {
+            store = opened;
+            return opened;
+        }
 
         FastOpeningH2Database(String name, MVStore store, CursorRegistry cursors) {
             super(name, store, cursors);
@@ -334,10 +346,56 @@ public final class KeyflowMongoServer {
             }
         }
 
+        /**
+         * Opens the index's map with a key type that compares as H2's does, without re-serializing each
+         * key at each comparison (see RememberedKeyType); H2Database's own open then finds it open.
+         */
+        @Override
+        protected Index<Object> openOrCreateUniqueIndex(String collectionName, String indexName,
+                                                        List<IndexKey> keys, boolean sparse) {
+            String mapName = getFullCollectionNamespace(collectionName) + "._index_" + indexName;
+            store.openMap(mapName, new MVMap.Builder<Object, Object>().keyType(new RememberedKeyType()));
+            return super.openOrCreateUniqueIndex(collectionName, indexName, keys, sparse);
+        }
+
         @Override
         protected Index<Object> openOrCreateSecondaryIndex(String collectionName, String indexName,
                                                            List<IndexKey> keys, boolean sparse) {
             return new IgnoredIndex(indexName, keys);
+        }
+    }
+
+    /**
+     * A unique index maps KeyValue keys, which H2's ObjectDataType does not know and orders by their Java
+     * serialization: every comparison of a B-tree search serialized both keys (a new ObjectOutputStream
+     * each). JFR on the server during a replay full pass: 750 of 1,426 samples (53%) were under
+     * H2UniqueIndex.getPosition, nearly all of them serializing keys to compare them. This type compares
+     * the same bytes in the same way, so the order of every existing file holds, and remembers each key
+     * object's bytes: a search serializes its probe once, and a cached page's keys once each. The file's
+     * format does not change (writing and reading are ObjectDataType's).
+     */
+    static final class RememberedKeyType extends ObjectDataType {
+        /** Per thread, by identity: KeyValue's equals is by value, and equal values may differ in bytes. */
+        private static final ThreadLocal<IdentityHashMap<Object, byte[]>> BYTES =
+            ThreadLocal.withInitial(IdentityHashMap::new);
+        private static final int REMEMBERED = 8_192;
+
+        @Override
+        public int compare(Object a, Object b) {
+            if (a == b) return 0;
+            if (a instanceof KeyValue && b instanceof KeyValue) return compareNotNull(bytesOf(a), bytesOf(b));
+            return super.compare(a, b);
+        }
+
+        private static byte[] bytesOf(Object key) {
+            IdentityHashMap<Object, byte[]> known = BYTES.get();
+            byte[] bytes = known.get(key);
+            if (bytes == null) {
+                if (known.size() >= REMEMBERED) known.clear();
+                bytes = serialize(key);
+                known.put(key, bytes);
+            }
+            return bytes;
         }
     }
 
