@@ -11,13 +11,13 @@ import {
   sampleEntities,
   touchedEntities,
   walkEntities,
+  historiesByIds,
 } from '../replay/by-history';
 import { rowOf, stateOf } from './decide';
 import { fold, reduce, type AppointmentState } from './reducer';
 import type { AppointmentEvent } from './schemas';
 import { writeGuarded, type GuardedWrite } from '../state/bulk';
 import { concurrentUpdate } from '../state/conflicts';
-import { historyOf } from '../state/entity-history';
 import {
   APPOINTMENT_CHANGES,
   APPOINTMENT_EVENTS,
@@ -171,7 +171,7 @@ export const appointmentChangesReplay: ReplayTable = {
   },
   // A change row's _id is its event's archive id, so the history lists the rows too.
   async actualMany(db, ids) {
-    const histories = await findByIds(historyOf(db, APPOINTMENT_EVENTS), ids);
+    const histories = await historiesByIds(db, APPOINTMENT_EVENTS, ids);
     const rows = await findByIds(
       changes(db),
       histories.flatMap((h) => h.events),

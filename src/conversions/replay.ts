@@ -11,9 +11,9 @@ import {
   sampleEntities,
   touchedEntities,
   walkEntities,
+  historiesByIds,
 } from '../replay/by-history';
 import { writeGuarded, type GuardedWrite } from '../state/bulk';
-import { historyOf } from '../state/entity-history';
 import { exactTotalsOf, reduceConversions, rowIdOf } from './reducer';
 import { ARCHIVE, archiveOf, eventOf, rowsOf, ROWS, type ConversionArchiveDoc, type RowDoc } from './store';
 
@@ -90,7 +90,7 @@ export const conversionsReplay: ReplayTable = {
 
   // The history lists every row id a live write or the history build made: no archive read needed.
   async actualMany(db: Db, ids: readonly string[]): Promise<Map<string, Row[]>> {
-    const histories = await findByIds(historyOf(db, ARCHIVE), ids);
+    const histories = await historiesByIds(db, ARCHIVE, ids);
     const rowIds = new Map(ids.map((id) => [id, new Set<string>()]));
     for (const h of histories) for (const r of h.rows ?? []) rowIds.get(h._id)?.add(r);
     return rowsByIds(db, rowIds);

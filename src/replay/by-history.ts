@@ -31,6 +31,34 @@ export async function findByIds<T extends Document>(
   return (await Promise.all(parts)).flat();
 }
 
+/**
+ * Reads shared by the tables of one page: the full pass hands the same ids array to every table of a
+ * group (cleanInBulk), and each reads the same histories, and the same archived events, by _id (the
+ * appointment's two tables read its history three times and its archive twice). Keyed by that array, a
+ * page's reads go with it; a lone entity's read (a fresh array) shares nothing.
+ */
+const pageReads = new WeakMap<readonly string[], Map<string, Promise<unknown>>>();
+
+function sharedRead<T>(ids: readonly string[], key: string, read: () => Promise<T>): Promise<T> {
+  let reads = pageReads.get(ids);
+  if (!reads) pageReads.set(ids, (reads = new Map()));
+  let p = reads.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = read();
+    reads.set(key, p);
+    // A failed read is not kept: the next table (or a retry) reads again.
+    p.catch(() => reads.delete(key));
+  }
+  return p;
+}
+
+/** The history documents of these entities (shared by a page's tables). */
+export function historiesByIds(db: Db, archive: string, ids: readonly string[]): Promise<HistoryDoc[]> {
+  return sharedRead(ids, `history\u0000${db.databaseName}\u0000${archive}`, () =>
+    findByIds(historyOf(db, archive), ids),
+  );
+}
+
 export type ArrivalOrder = 'occurred' | 'arrival';
 
 /** The reducers' order (occurredAt, then _id) or the order of arrival (arrivedAt, then offset). */
@@ -54,9 +82,11 @@ export async function eventsByHistory<V extends Document>(
   ids: readonly string[],
   order: ArrivalOrder = 'occurred',
 ): Promise<EntityHistories<V>> {
-  const histories = new Map((await findByIds(historyOf(db, archive), ids)).map((h) => [h._id, h] as const));
+  const histories = new Map((await historiesByIds(db, archive, ids)).map((h) => [h._id, h] as const));
   const archiveIds = [...histories.values()].flatMap((h) => h.events);
-  const docs = (await findByIds(db.collection(archive), archiveIds)) as unknown as ArchivedEvent<V>[];
+  const docs = (await sharedRead(ids, `archive\u0000${db.databaseName}\u0000${archive}`, () =>
+    findByIds(db.collection(archive), archiveIds),
+  )) as unknown as ArchivedEvent<V>[];
   const events = new Map<string, ArchivedEvent<V>[]>(ids.map((id) => [id, []]));
   for (const d of docs) events.get(d.entityId)?.push(d);
   const by = comparator(order);
@@ -80,7 +110,8 @@ export async function* walkEntities(
   after: string | undefined,
   to: string | undefined,
 ): AsyncIterable<string> {
-  for await (const d of walkHistory(db, archive, { after, to }, 2000)) yield d._id;
+  for await (const d of walkHistory(db, archive, { after, to }, 2000).project<{ _id: string }>({ _id: 1 }))
+    yield d._id;
 }
 
 export async function* touchedEntities(db: Db, archive: string, since: Date): AsyncIterable<string> {
@@ -92,20 +123,25 @@ export const historyCount = (db: Db, archive: string) => historyOf(db, archive).
 
 /**
  * About `n` entity ids spread over the history (the full pass cuts its shards' ranges at their
- * quantiles): every k-th entity of one projected read. Not `$sample`: mongo-java-server sorts its
- * sample with a random comparator, which Java refuses once the collection is large ("Comparison method
- * violates its general contract"). This is replay's own read, never the live path's.
+ * quantiles): every k-th entity of one projected read, every one when the history holds at most `n`.
+ * Not `$sample`: mongo-java-server sorts its sample with a random comparator, which Java refuses once
+ * the collection is large ("Comparison method violates its general contract"). This is replay's own
+ * read, never the live path's.
  */
-export async function sampleEntities(db: Db, archive: string, n: number): Promise<string[]> {
+export async function sampleEntities(
+  db: Db,
+  archive: string,
+  n: number,
+): Promise<{ ids: string[]; complete: boolean }> {
   const history = historyOf(db, archive);
   const every = Math.max(1, Math.ceil((await history.estimatedDocumentCount()) / Math.max(1, n)));
-  const out: string[] = [];
+  const ids: string[] = [];
   let i = 0;
   const cursor = history.find({}, { projection: { _id: 0, entityId: 1 }, batchSize: 5000 });
   for await (const d of cursor as AsyncIterable<{ entityId?: unknown }>) {
-    if (typeof d.entityId === 'string' && i++ % every === 0) out.push(d.entityId);
+    if (typeof d.entityId === 'string' && i++ % every === 0) ids.push(d.entityId);
   }
-  return out;
+  return { ids, complete: every === 1 };
 }
 
 /** Archives whose history is known built, per database handle (it stays built once it is). */
