@@ -1,6 +1,7 @@
 // A full replay pass over every entity with archived events, split into shards. Where the tables walk
 // their ids as a stream (ReplayTable.walkIds: the domains' `_id`-keyed histories), each shard owns its
-// own disjoint id range (bounds from a sample, kept in the run) and reads it as one streaming read;
+// own disjoint id range (bounds from a sample, kept in the run): it slices the range from the sample
+// when the sample read every id (up to pages.ts KNOWN_IDS_MAX), else reads it as one streaming read;
 // otherwise every shard pages every id and keeps those of its hash (shard.ts). A shard keeps its next
 // page's reads in flight while the current page is diffed, reads a page with one `$in` per table, and
 // checkpoints after every page (runs.ts), so a stopped run resumes from its checkpoints under its run id.
@@ -80,19 +81,19 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
       throw new KeyflowError('USAGE', `shards must be a whole number ≥ 1, got ${shards}`);
     }
     await prepareTables(db, tables);
-    const bounds = await rangeBounds(db, groups, shards);
+    const ranged = await rangeBounds(db, groups, shards);
     const estimated = await estimate(db, groups);
     const doc = await runs.create({
       runId: newRunId(),
       shards,
-      ...(bounds ? { hash: RANGE_SHARDS, bounds } : {}),
+      ...(ranged ? { hash: RANGE_SHARDS, bounds: ranged.bounds } : {}),
       repair: opts.repair ?? false,
-      batch: opts.batch ?? pageSize(estimated, shards, bounds !== null),
+      batch: opts.batch ?? pageSize(estimated, shards, ranged !== null),
       groups: groups.map((g) => g.entity),
       tables: tableNames,
       estimate: estimated,
     });
-    return { doc, groups, resumed: false };
+    return { doc, groups, known: ranged?.known ?? null, resumed: false };
   }
   const doc = await runs.get(opts.runId);
   if (!doc) throw new KeyflowError('USAGE', `no replay run "${opts.runId}" in this database`);
@@ -112,7 +113,10 @@ async function openRun(db: Db, runs: ReplayRuns, tables: readonly ReplayTable[],
     throw mismatch('tables', doc.tables.join(',') || '(none)', tableNames.join(',') || '(none)');
   }
   if (doc.status !== 'done') await runs.resumed(doc._id);
-  return { doc, groups, resumed: true };
+  // The ids are read again (the run keeps only its cuts); a resumed shard slices them past its checkpoint.
+  const known =
+    doc.bounds && doc.status !== 'done' ? ((await rangeBounds(db, groups, doc.shards))?.known ?? null) : null;
+  return { doc, groups, known, resumed: true };
 }
 
 function summarise(doc: ReplayRunDoc, session: { resumed: boolean; startedAt: number; checked: number }) {
@@ -182,7 +186,7 @@ export async function replayAll(
 ): Promise<ReplaySummary> {
   const startedAt = Date.now();
   const runs = new ReplayRuns(db);
-  const { doc, groups, resumed } = await openRun(db, runs, tables, opts);
+  const { doc, groups, known, resumed } = await openRun(db, runs, tables, opts);
   const runId = doc._id;
   const max = opts.maxDifferences ?? 1000;
   const checkpoints = new Map<number, ShardCheckpoint>();
@@ -217,15 +221,16 @@ export async function replayAll(
     for (let g = from.group; g < groups.length; g++) {
       const group = groups[g]!;
       const after = g === from.group ? (from.after ?? undefined) : undefined;
-      if (doc.bounds) {
-        const cuts = doc.bounds[g]!;
+      const cuts = doc.bounds?.[g];
+      if (cuts) {
         const lower = shard === 0 ? undefined : cuts[shard - 1];
         const upper = shard === doc.shards - 1 ? undefined : cuts[shard];
         if (shard > 0 && upper !== undefined && lower === upper) {
           yield { group: g, ids: [], exhausted: true, last: undefined };
           continue;
         }
-        for await (const p of rangePages(db, group, { after: after ?? lower, to: upper }, doc.batch)) {
+        const range = { after: after ?? lower, to: upper };
+        for await (const p of rangePages(db, group, range, doc.batch, known?.[g] ?? null)) {
           yield { group: g, ...p, last: p.ids[p.ids.length - 1] };
         }
       } else {

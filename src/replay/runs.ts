@@ -44,10 +44,13 @@ export interface ReplayRunDoc {
   updatedAt: Date;
   finishedAt?: Date;
   shards: number;
-  /** How ids map to shards: SHARD_HASH, or RANGE_SHARDS with `bounds`. */
+  /** How ids map to shards: SHARD_HASH, or RANGE_SHARDS with `bounds` (then SHARD_HASH in a null group). */
   hash: string;
-  /** Per entity group, the shards' upper bounds (shard s walks (bounds[s-1], bounds[s]]). */
-  bounds?: string[][];
+  /**
+   * Per entity group, the shards' upper bounds (shard s walks (bounds[s-1], bounds[s]]), or null for a
+   * group whose tables cannot walk their ids: its shards page every id and keep their SHARD_HASH share.
+   */
+  bounds?: (string[] | null)[];
   repair: boolean;
   batch: number;
   /** The entity kinds walked, in order, and the tables replayed: a resume must see the same ones. */
@@ -118,7 +121,7 @@ export class ReplayRuns {
     init: Pick<ReplayRunDoc, 'shards' | 'repair' | 'batch' | 'groups' | 'tables' | 'estimate'> & {
       runId: string;
       hash?: string;
-      bounds?: string[][];
+      bounds?: (string[] | null)[];
     },
   ): Promise<ReplayRunDoc> {
     const now = new Date();

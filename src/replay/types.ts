@@ -59,8 +59,12 @@ export interface ReplayTable {
    * the full pass walks a shard's id range with it instead of paging with `entityIds`.
    */
   walkIds?(db: Db, after: string | undefined, to: string | undefined): AsyncIterable<string>;
-  /** Optional, with walkIds: a random sample of about `n` entity ids, to cut the shards' id ranges. */
-  sampleIds?(db: Db, n: number): Promise<string[]>;
+  /**
+   * Optional, with walkIds: at most about `n` entity ids spread over all of them, to cut the shards' id
+   * ranges; `complete` when they are every id (the table holds at most `n`): the full pass then pages
+   * its shards from this one read instead of walking each range.
+   */
+  sampleIds?(db: Db, n: number): Promise<{ ids: string[]; complete: boolean }>;
   /** Optional: the entities a live write touched at or after `since` (`keyflow replay --since`). */
   touchedIds?(db: Db, since: Date): AsyncIterable<string>;
 }
