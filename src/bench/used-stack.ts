@@ -1,6 +1,7 @@
 // The demo and /ops on a used stack: `npm run demo -- --once` timed on a fresh database and on one that
 // already holds a long history (the growth preload's archived conversions and rows, plus a provenance
-// record per archived event, a twentieth of them out of order, as the live stage writes them), each run
+// record per archived event, a twentieth of them out of order and copied where the ops report reads
+// them, as the live stage writes them), each run
 // a child process as a user starts it; then, with --browser, /ops of a serving demo on the used
 // database opened in headless Chromium, timed from the log-in to its first complete refresh, with a
 // screenshot. Uses the running stack (MONGO_URL and the others from the environment); its databases are
@@ -16,6 +17,7 @@ import { archiveIdOf } from '../conversions/reducer';
 import { appDataflows } from '../app/dataflows';
 import { ENGINE_INDEXES } from '../runtime/engine-queries';
 import { ensureIndexes } from '../state/mongo';
+import { markCopied, writeOutOfOrder } from '../state/out-of-order';
 import { PROVENANCE_COLLECTION, provenancePosition } from '../state/provenance';
 import { preloadConversions, PRELOAD_TENANT } from './preload';
 import { runScript, wholeFlag } from './script';
@@ -52,7 +54,10 @@ export async function preloadProvenance(db: Db, conversions: number, leads: numb
       });
     }
     await db.collection(PROVENANCE_COLLECTION).insertMany(docs as never[], { ordered: false });
+    // As the recorder writes them: the out-of-order ones also where the ops report reads them.
+    await writeOutOfOrder(db, docs.filter((d) => d.outOfOrder) as never[]);
   }
+  await markCopied(db);
 }
 
 interface DemoRun {

@@ -18,7 +18,7 @@ import { KeyflowError } from '../errors';
 import { EVENTS, type Instrumentation } from '../instrumentation';
 import { HEADERS } from '../producers/headers';
 import type { WireRecord } from '../producers/types';
-import { outOfOrderReport } from '../state/provenance';
+import { outOfOrderReport } from '../state/out-of-order';
 import { skippedRanges } from '../state/skipped-ranges';
 import type { LagCollector, PartitionLag } from './lag';
 import { discardBody, lettersQuery, redriveBody, redriveParams, stageName } from './ops-letter-inputs';

@@ -4,10 +4,16 @@ import { DEAD_LETTER_INDEXES, DEAD_LETTERS } from '../state/dead-letters';
 import { LEASE_INDEXES, LEASES_COLLECTION } from '../state/leases';
 import { LETTER_INDEX } from '../state/letter-index';
 import type { CollectionIndexes } from '../state/mongo';
+import { OUT_OF_ORDER_COLLECTION, OUT_OF_ORDER_INDEXES } from '../state/out-of-order';
 import { PROVENANCE_COLLECTION, PROVENANCE_INDEXES } from '../state/provenance';
 import type { DeclaredQuery } from './dataflow';
 
-export const ENGINE_INDEXES: CollectionIndexes[] = [DEAD_LETTER_INDEXES, PROVENANCE_INDEXES, LEASE_INDEXES];
+export const ENGINE_INDEXES: CollectionIndexes[] = [
+  DEAD_LETTER_INDEXES,
+  PROVENANCE_INDEXES,
+  OUT_OF_ORDER_INDEXES,
+  LEASE_INDEXES,
+];
 
 export const ENGINE_QUERIES: DeclaredQuery[] = [
   {
@@ -97,10 +103,21 @@ export const ENGINE_QUERIES: DeclaredQuery[] = [
     filter: { expireAt: { $lt: new Date(0) } },
   },
   {
+    // Every record of its own collection is out of order (state/out-of-order.ts): the report reads only those.
     name: 'out-of-order report (ops page)',
-    collection: PROVENANCE_COLLECTION,
+    collection: OUT_OF_ORDER_COLLECTION,
     filter: { outOfOrder: true },
     sort: { consumedAt: -1 },
+  },
+  {
+    name: 'provenance out of order (one-time copy)',
+    collection: PROVENANCE_COLLECTION,
+    filter: { outOfOrder: true },
+  },
+  {
+    name: 'expired out-of-order records (sweep)',
+    collection: OUT_OF_ORDER_COLLECTION,
+    filter: { expireAt: { $lt: new Date(0) } },
   },
   { name: 'lease by entity', collection: LEASES_COLLECTION, filter: { _id: 'k' } },
 ];

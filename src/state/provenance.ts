@@ -6,6 +6,12 @@ import { EVENTS, type EventPayloads, type HandledEvent, type Instrumentation } f
 import { classify } from '../errors';
 import type { Logger } from '../logger';
 import type { CollectionIndexes } from './mongo';
+import {
+  copyOutOfOrderInBackground,
+  sweepOutOfOrder,
+  writeOutOfOrder,
+  type OutOfOrderRecord,
+} from './out-of-order';
 
 export const PROVENANCE_COLLECTION = 'keyflow_provenance';
 
@@ -55,11 +61,15 @@ export function provenancePosition(stage: string, topic: string, partition: numb
   return `${stage}:${topic}:${partition}:${offset}`;
 }
 
-/** Deletes records whose retention has passed; the TTL index does the same where the server runs it. */
+/**
+ * Deletes records whose retention has passed, and their out-of-order copies; the TTL indexes do the
+ * same where the server runs them.
+ */
 export async function sweepProvenance(db: Db, now = new Date()): Promise<number> {
   const res = await db
     .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
     .deleteMany({ expireAt: { $lt: now } });
+  await sweepOutOfOrder(db, now);
   return res.deletedCount;
 }
 
@@ -80,6 +90,8 @@ export class ProvenanceRecorder {
   private readonly retentionMs: number;
   private flushing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
+  /** The one-time copy of earlier out-of-order records (state/out-of-order.ts). */
+  private readonly copying: Promise<void>;
   private dropped = 0;
   private readonly maxBatch: number;
   private readonly maxBuffered: number;
@@ -99,6 +111,10 @@ export class ProvenanceRecorder {
     this.timer = setInterval(() => void this.flush(), opts.flushIntervalMs ?? 1000);
     // The recorder must not keep a finishing process alive; close() does the last flush.
     this.timer.unref();
+    this.copying = copyOutOfOrderInBackground(db, PROVENANCE_COLLECTION, {
+      log,
+      stopped: () => this.closing !== undefined,
+    });
     this.retentionMs = (opts.retentionDays ?? 0) * DAY_MS;
     if (this.retentionMs > 0) {
       this.sweeper = setInterval(() => void this.sweep(), opts.sweepIntervalMs ?? 3_600_000);
@@ -115,6 +131,11 @@ export class ProvenanceRecorder {
       this.log.warn({ err: e, code: e.code }, 'provenance: retention sweep failed; retrying later');
       return 0;
     }
+  }
+
+  /** Resolves once the one-time copy of earlier out-of-order records has ended (done, failed or stopped). */
+  copied(): Promise<void> {
+    return this.copying;
   }
 
   /** Writes waiting to be flushed. */
@@ -139,6 +160,7 @@ export class ProvenanceRecorder {
       for (const off of this.unsubscribe) off();
       clearInterval(this.timer);
       clearInterval(this.sweeper);
+      await this.copying;
       await this.flush();
       if (this.pending.length > 0) {
         this.log.warn(
@@ -217,6 +239,9 @@ export class ProvenanceRecorder {
     );
     try {
       await this.db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION).bulkWrite(writes, { ordered: true });
+      // Out-of-order records also go where the ops report reads them; a failure retries the batch.
+      const late = batch.flatMap((op) => (op.kind === 'record' && op.doc.outOfOrder ? [op.doc] : []));
+      await writeOutOfOrder(this.db, late as unknown as OutOfOrderRecord[]);
       return true;
     } catch (err) {
       const e = classify(err);
@@ -260,62 +285,4 @@ export async function byEvent(db: Db, eventId: string): Promise<ProvenanceRecord
     .sort({ consumedAt: 1 })
     .limit(1000)
     .toArray();
-}
-
-/**
- * Out-of-order deliveries from provenance. An event is "corrected" when some attempt of the stage still
- * applied it (its reducer folds a late event into the right place); otherwise it was skipped as superseded.
- * Events are counted once however often they were delivered; `outcomes` counts attempts.
- */
-export async function outOfOrderReport(db: Db, stage: string | undefined, limit: number) {
-  const filter: Record<string, unknown> = { outOfOrder: true };
-  if (stage !== undefined) filter.stage = stage;
-  const coll = db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION);
-  const [events, attempts, records] = await Promise.all([
-    coll
-      .aggregate<{ _id: string; detected: number; corrected: number }>([
-        { $match: filter },
-        {
-          $group: {
-            _id: { stage: '$stage', eventId: '$eventId' },
-            applied: { $max: { $cond: [{ $eq: ['$outcome', 'applied'] }, 1, 0] } },
-          },
-        },
-        { $group: { _id: '$_id.stage', detected: { $sum: 1 }, corrected: { $sum: '$applied' } } },
-      ])
-      .toArray(),
-    coll
-      .aggregate<{ _id: { stage: string; outcome: string }; n: number }>([
-        { $match: filter },
-        { $group: { _id: { stage: '$stage', outcome: '$outcome' }, n: { $sum: 1 } } },
-      ])
-      .toArray(),
-    coll.find(filter).sort({ consumedAt: -1 }).limit(limit).toArray(),
-  ]);
-  const byStage = new Map<
-    string,
-    { stage: string; detected: number; corrected: number; outcomes: Record<string, number> }
-  >();
-  for (const e of events) {
-    byStage.set(e._id, { stage: e._id, detected: e.detected, corrected: e.corrected, outcomes: {} });
-  }
-  for (const r of attempts) {
-    const s = byStage.get(r._id.stage);
-    if (s) s.outcomes[r._id.outcome] = r.n;
-  }
-  return {
-    stages: [...byStage.values()].sort((a, b) => a.stage.localeCompare(b.stage)),
-    records: records.map((r) => ({
-      stage: r.stage,
-      key: r.key,
-      eventId: r.eventId,
-      tenantId: r.tenantId ?? null,
-      topic: r.topic,
-      partition: r.partition,
-      offset: r.offset,
-      occurredAt: r.occurredAt ?? null,
-      consumedAt: r.consumedAt,
-      outcome: r.outcome,
-    })),
-  };
 }

@@ -9,13 +9,13 @@ import { ensureIndexes } from '../../src/state/mongo';
 import {
   byEntity,
   byEvent,
-  outOfOrderReport,
   PROVENANCE_COLLECTION,
   PROVENANCE_INDEXES,
   ProvenanceRecorder,
   sweepProvenance,
   type ProvenanceRecord,
 } from '../../src/state/provenance';
+import { outOfOrderReport } from '../../src/state/out-of-order';
 import { cleanupAll, freshDb, onCleanup } from '../helpers';
 
 jest.setTimeout(60_000);
@@ -263,4 +263,37 @@ test('with retention set, records carry an expiry, a TTL index backs it, and the
   expect(await rec.sweep()).toBe(1);
   expect((await coll.find({}).toArray()).map((r) => r.eventId)).toEqual(['new']);
   expect(await sweepProvenance(db)).toBe(0);
+});
+
+test('out-of-order records recorded before their own collection are copied once, and the report reads only that collection', async () => {
+  const { db } = await freshDb();
+  await ensureIndexes(db, [PROVENANCE_INDEXES]);
+  const early = (offset: string, outOfOrder: boolean) => ({
+    ...handled({ offset, eventId: `e-${offset}`, outOfOrder, outcome: outOfOrder ? 'skipped' : 'applied' }),
+    _id: `book:appointments:1:${offset}:2000:x`,
+    position: `book:appointments:1:${offset}`,
+  });
+  // As an older version left them: provenance only.
+  await db
+    .collection<ProvenanceRecord>(PROVENANCE_COLLECTION)
+    .insertMany([early('1', true), early('2', false), early('3', true)]);
+  const { log, lines } = quietLog();
+  const first = new ProvenanceRecorder(db, new Instrumentation(), log, { flushIntervalMs: 60_000 });
+  await first.copied();
+  await first.close();
+  const report = await outOfOrderReport(db, undefined, 10);
+  expect(report.records.map((r) => r.eventId).sort()).toEqual(['e-1', 'e-3']);
+  expect(report.stages).toEqual([{ stage: 'book', detected: 2, corrected: 0, outcomes: { skipped: 2 } }]);
+  expect(lines.join('')).toContain('"copied":2');
+
+  // Copied once per store: a record that reaches provenance alone later is not picked up by a restart.
+  await db.collection<ProvenanceRecord>(PROVENANCE_COLLECTION).insertOne(early('4', true));
+  const second = new ProvenanceRecorder(db, new Instrumentation(), log, { flushIntervalMs: 60_000 });
+  await second.copied();
+  await second.close();
+  expect((await outOfOrderReport(db, 'book', 10)).records).toHaveLength(2);
+
+  // The report counts what sits in its own collection, whatever provenance holds.
+  await db.collection(PROVENANCE_COLLECTION).deleteMany({});
+  expect((await outOfOrderReport(db, 'book', 10)).records).toHaveLength(2);
 });
