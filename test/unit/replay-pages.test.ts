@@ -16,6 +16,7 @@ function walking(all: string[], walked: { n: number }): ReplayTable {
     fields: [],
     expected: async () => [],
     actual: async () => [],
+    repair: async () => undefined,
     entityIds: async () => [],
     async *walkIds(_db, after, to) {
       walked.n++;
