@@ -3,7 +3,7 @@
 // its cost follows how many events came out of order, not how many deliveries were ever recorded. On a
 // server without secondary indexes (mongo-java-server) the report scanned all provenance: 6.5 s cold
 // on a stack holding 100,000 archived conversions, long enough to leave /ops panels loading.
-import type { AnyBulkWriteOperation, Db } from 'mongodb';
+import type { Db } from 'mongodb';
 import type { Logger } from '../logger';
 import type { CollectionIndexes } from './mongo';
 import { classify } from '../errors';
@@ -37,18 +37,17 @@ export interface OutOfOrderRecord {
 
 /** Marks a store whose earlier out-of-order provenance has been copied here (it has no `outOfOrder`). */
 const COPIED = 'copied-from-provenance';
+const COPY_BATCH = 500;
 
 const outOfOrder = (db: Db) => db.collection<OutOfOrderRecord>(OUT_OF_ORDER_COLLECTION);
 
-/** The upserts that keep these records beside their provenance (replaces: safe to write again). */
-export function outOfOrderWrites(
-  docs: readonly OutOfOrderRecord[],
-): AnyBulkWriteOperation<OutOfOrderRecord>[] {
-  return docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }));
-}
-
+/** Keeps these records beside their provenance: replaces by _id, so writing them again is safe. */
 export async function writeOutOfOrder(db: Db, docs: readonly OutOfOrderRecord[]): Promise<void> {
-  if (docs.length > 0) await outOfOrder(db).bulkWrite(outOfOrderWrites(docs), { ordered: false });
+  if (docs.length === 0) return;
+  const writes = docs.map((doc) => ({
+    replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true },
+  }));
+  await outOfOrder(db).bulkWrite(writes, { ordered: false });
 }
 
 export async function sweepOutOfOrder(db: Db, now: Date): Promise<number> {
@@ -72,21 +71,18 @@ export async function markCopied(db: Db): Promise<void> {
 export async function copyOutOfOrder(
   db: Db,
   provenance: string,
-  opts: { log: Logger; stopped: () => boolean; batch?: number },
+  opts: { log: Logger; stopped: () => boolean },
 ): Promise<number> {
   const coll = outOfOrder(db);
   if ((await coll.findOne({ _id: COPIED })) !== null) return 0;
-  const cursor = db
-    .collection<OutOfOrderRecord>(provenance)
-    .find({ outOfOrder: true })
-    .batchSize(opts.batch ?? 500);
+  const cursor = db.collection<OutOfOrderRecord>(provenance).find({ outOfOrder: true }).batchSize(COPY_BATCH);
   let copied = 0;
   let pending: OutOfOrderRecord[] = [];
   try {
     for await (const doc of cursor) {
       if (opts.stopped()) return copied;
       pending.push(doc);
-      if (pending.length >= (opts.batch ?? 500)) {
+      if (pending.length >= COPY_BATCH) {
         await writeOutOfOrder(db, pending);
         copied += pending.length;
         pending = [];
