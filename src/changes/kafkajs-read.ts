@@ -88,12 +88,17 @@ export function sourceOf(topic: string): ChangeSource {
 
 export interface ReadOptions {
   kafka: Kafka;
+  /** The same cluster's bootstrap brokers: the ends to read to are asked through them (log-ends.ts). */
+  brokers: string[];
   registryUrl: string;
   /** `user:password` for the registry's basic auth (SCHEMA_REGISTRY_AUTH). */
   registryAuth?: string;
   db: Db;
   topic: string;
-  /** Stop reading after this long without a new record though a partition's end is not reached. */
+  /**
+   * Stop reading after this long without a new record though a partition's end is not reached
+   * (default READ_IDLE_MS, 30 s: a dead producer's open transaction holds a partition back that long).
+   */
   idleMs?: number;
 }
 
@@ -101,6 +106,9 @@ export interface ReadResult {
   report: VerifyReport;
   /** Partitions whose captured end was not reached (control records or an uncommitted tail). */
   shortOf: string[];
+  /** Partitions an open transaction held back when the read began (see readCommittedToEnds). */
+  heldAtStart: string[];
+  readMs: number;
 }
 
 /** Reads the topic to the ends captured now, reads the table, and checks the rule. */
@@ -117,7 +125,7 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
     ...(auth ? { auth } : {}),
   });
   const entries: ChangeEntry[] = [];
-  const { missing, shortOf } = await readCommittedToEnds(
+  const { missing, shortOf, heldAtStart, readMs } = await readCommittedToEnds(
     opts.kafka,
     [opts.topic],
     async (m) => {
@@ -131,7 +139,11 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
         after: value.after,
       });
     },
-    { groupId: `keyflow-changes-verify-${randomUUID()}`, ...(opts.idleMs ? { idleMs: opts.idleMs } : {}) },
+    {
+      groupId: `keyflow-changes-verify-${randomUUID()}`,
+      brokers: opts.brokers,
+      ...(opts.idleMs ? { idleMs: opts.idleMs } : {}),
+    },
   );
   if (missing.length > 0) {
     throw new KeyflowError(
@@ -142,7 +154,7 @@ export async function verifyTopic(opts: ReadOptions): Promise<ReadResult> {
   // Each partition in its own order; between partitions order does not matter to the rule.
   entries.sort((a, b) => a.partition - b.partition || Number(a.offset) - Number(b.offset));
   const table = await source.table(opts.db);
-  return { report: verifyChanges(entries, table.rows, table.events), shortOf };
+  return { report: verifyChanges(entries, table.rows, table.events), shortOf, heldAtStart, readMs };
 }
 
 export interface ChangeFigures {
@@ -162,13 +174,29 @@ export interface ChangeFigures {
 /** The fault suite's check: each change topic of an arena read with read_committed and verified. */
 export async function verifyOutputs(
   kafka: Kafka,
+  brokers: string[],
   registryUrl: string,
   db: Db,
   topics: readonly string[],
 ): Promise<ChangeFigures> {
   const out: ChangeFigures = { duplicateChanges: 0, missingChanges: 0, reports: {}, lines: [] };
   for (const topic of topics) {
-    const { report: r, shortOf } = await verifyTopic({ kafka, registryUrl, db, topic });
+    const {
+      report: r,
+      shortOf,
+      heldAtStart,
+      readMs,
+    } = await verifyTopic({
+      kafka,
+      brokers,
+      registryUrl,
+      db,
+      topic,
+    });
+    // An open transaction at the start (a killed member's, until the broker aborts it) is waited for.
+    const held = heldAtStart.length
+      ? `; read in ${(readMs / 1000).toFixed(1)} s, past ${heldAtStart.length} partition(s) an open transaction held (${heldAtStart.join(', ')})`
+      : '';
     out.reports[topic] = r;
     out.duplicateChanges += r.duplicates + r.extra;
     // A partition not read to its end may hold what looks missing: it counts as missing, never as fine.
@@ -177,7 +205,7 @@ export async function verifyOutputs(
       .filter((p) => r.examples[p].length)
       .map((p) => `${p} e.g. ${r.examples[p].slice(0, 2).join(' ')}`);
     out.lines.push(
-      `changes ${topic.split('.').slice(-2).join('.')} (read_committed): ${r.changes} changes, ${r.distinctEvents} distinct events, ${r.duplicates} duplicates, ${r.extra} extra, ${r.missing} missing, ${r.brokenChains} broken chains, ${r.gaps} gaps, ${r.lastDiffers} of ${r.rows} rows' last change differs from the table, ${r.rowsWithoutChange} table rows without a change${ex.length ? `; ${ex.join('; ')}` : ''}${shortOf.length ? `; not read to the end: ${shortOf.join(', ')}` : ''}`,
+      `changes ${topic.split('.').slice(-2).join('.')} (read_committed): ${r.changes} changes, ${r.distinctEvents} distinct events, ${r.duplicates} duplicates, ${r.extra} extra, ${r.missing} missing, ${r.brokenChains} broken chains, ${r.gaps} gaps, ${r.lastDiffers} of ${r.rows} rows' last change differs from the table, ${r.rowsWithoutChange} table rows without a change${ex.length ? `; ${ex.join('; ')}` : ''}${shortOf.length ? `; not read to the end: ${shortOf.join(', ')}` : ''}${held}`,
     );
   }
   return out;

@@ -30,6 +30,7 @@ export const changesCommand = defineCommand({
     try {
       const { report, shortOf } = await verifyTopic({
         kafka: kafkajsInstance(config, log, 'keyflow-changes-verify'),
+        brokers: config.kafkaBrokers,
         registryUrl: config.schemaRegistryUrl,
         registryAuth: config.schemaRegistryAuth,
         db: store.db,

@@ -12,11 +12,15 @@ export interface DeadLetterTally {
   count: number;
   /** The five most frequent `code: message` reasons, with how often, most frequent first. */
   reasons: string[];
-  /** Partitions whose captured end was not reached before the read went idle (10 s). */
+  /** Partitions whose captured end was not reached before the read went idle (READ_IDLE_MS). */
   shortOf: string[];
 }
 
-export async function readDeadLetters(kafka: Kafka, arena: Arena, idleMs = 10_000): Promise<DeadLetterTally> {
+export async function readDeadLetters(
+  kafka: Kafka,
+  brokers: string[],
+  arena: Arena,
+): Promise<DeadLetterTally> {
   const topics = Object.values(arena.stages).map((s) => dlqTopicName(s.name));
   const tally = new Map<string, number>();
   let count = 0;
@@ -28,7 +32,7 @@ export async function readDeadLetters(kafka: Kafka, arena: Arena, idleMs = 10_00
       tally.set(why, (tally.get(why) ?? 0) + 1);
       count++;
     },
-    { groupId: `${arena.prefix}.faults-dlq-reader`, idleMs },
+    { groupId: `${arena.prefix}.faults-dlq-reader`, brokers },
   );
   const reasons = [...tally]
     .sort((a, b) => b[1] - a[1])

@@ -386,7 +386,7 @@ export async function recover(
   const stalled = await behindPartitions(ctx.kafka, arena).catch(() => -1);
   const final = await rig.compare();
   for (const w of final.wrongSamples) notes.push(`wrong ${w}`);
-  const letters = await readDeadLetters(ctx.kafka, arena);
+  const letters = await readDeadLetters(ctx.kafka, ctx.config.kafkaBrokers, arena);
   const dead = letters.count;
   if (dead > 0) notes.push(`dead letters: ${letters.reasons.join(' | ')}`);
   if (letters.shortOf.length > 0)

@@ -140,7 +140,7 @@ export async function runFaults(opts: FaultsOptions): Promise<number> {
       ctx.beforeClose = async (rig) => {
         // The tables have converged: read every change topic as an analytics consumer would.
         changeChecks.push(
-          await verifyOutputs(ctx.kafka, config.schemaRegistryUrl, rig.arena.db, [
+          await verifyOutputs(ctx.kafka, config.kafkaBrokers, config.schemaRegistryUrl, rig.arena.db, [
             rig.arena.output.appointments,
             rig.arena.output.conversions,
           ]).catch((err: unknown) => `could not verify the change topics: ${String(err)}`),

@@ -1,9 +1,17 @@
 // Reads topics the way a read_committed consumer downstream of Keyflow sees them, from their log starts
-// to the ends captured at the start (the last stable offsets), then stops. The reports (`changes
-// verify`, the fault suite's dead-letter tally) read this way: "high minus low" would count a
-// transactional topic's commit markers and aborted records too.
+// to the ends captured at the start, then stops. The reports (`changes verify`, the fault suite's
+// checks) read this way: "high minus low" would count a transactional topic's commit markers and
+// aborted records too.
+//
+// The ends are the high watermarks, not the last stable offsets (log-ends.ts): a transaction left open
+// by a killed producer holds the last stable offset back, and records other producers committed after
+// it wait there until the coordinator aborts it. A reader that stopped at the last stable offset
+// reported those committed changes missing (the fault suite's processor-sigkill on platformatic, whose
+// transactional ids are per process, so nothing fences a dead member's transaction). So the read waits
+// for every transaction open below the captured ends to end, up to `idleMs` without progress.
 import type { Kafka } from 'kafkajs';
 import { headersToStrings } from '../producers/headers';
+import { endKey, logEnds, type LogEnds } from './log-ends';
 
 export interface ReadRecord {
   topic: string;
@@ -16,9 +24,27 @@ export interface ReadRecord {
 export interface ReadToEnds {
   /** Topics asked for that the brokers do not hold (nothing was read of them). */
   missing: string[];
-  /** `topic:partition read to X of Y` for each partition whose captured end was not reached. */
+  /**
+   * `topic:partition read to X of Y` for each partition whose captured end was not reached, with the
+   * last stable offset when a transaction still open holds the rest back.
+   */
   shortOf: string[];
+  /**
+   * Partitions a transaction still open held back when the read began (last stable offset below the
+   * high watermark), read past it once it ended: `topic:partition` with the offset it was held at.
+   */
+  heldAtStart: string[];
+  /** How long the read took, waits for open transactions included. */
+  readMs: number;
 }
+
+/**
+ * How long a read waits without progress by default: longer than a Keyflow member's transaction can
+ * stay open after it died (10 s on platformatic, whose transaction timeout is its request timeout) plus
+ * the broker's 10 s scan for expired transactions. kafkajs members fence their predecessor's
+ * transaction when they take its partition, so theirs end sooner.
+ */
+export const READ_IDLE_MS = 30_000;
 
 /**
  * Calls `onRecord` for every committed record below the captured ends, in offset order per partition.
@@ -30,20 +56,21 @@ export async function readCommittedToEnds(
   kafka: Kafka,
   topics: string[],
   onRecord: (r: ReadRecord) => Promise<void> | void,
-  opts: { groupId: string; idleMs?: number },
+  opts: { groupId: string; brokers: string[]; idleMs?: number },
 ): Promise<ReadToEnds> {
+  const began = Date.now();
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const present = topics.filter((t) => existing.has(t));
+    const ends = await logEnds(opts.brokers, topics);
+    const heldAtStart = [...ends].filter(([, e]) => e.stable < e.high).map(([k, e]) => `${k}@${e.stable}`);
+    const present = topics.filter((t) => [...ends.keys()].some((k) => k.startsWith(`${t}:`)));
     const next = new Map<string, number>();
     const end = new Map<string, number>();
-    for (const topic of present)
-      for (const p of await admin.fetchTopicOffsets(topic)) {
-        next.set(`${topic}:${p.partition}`, Number(p.low));
-        end.set(`${topic}:${p.partition}`, Number(p.high));
-      }
+    for (const [k, e] of ends) {
+      next.set(k, Number(e.low));
+      end.set(k, Number(e.high));
+    }
     const open = () => [...end].filter(([k, e]) => next.get(k)! < e).map(([k]) => k);
     if (open().length > 0) {
       // read_committed is kafkajs's default (readUncommitted: false), spelled out because it is the point.
@@ -56,7 +83,7 @@ export async function readCommittedToEnds(
         // Commit markers and aborted records never reach eachBatch, yet take offsets: the batch's last
         // offset counts them (kafkajs reports a batch of nothing but markers too), so the end is reached.
         consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-          const k = `${payload.topic}:${payload.partition}`;
+          const k = endKey(payload.topic, payload.partition);
           const reached = Number(payload.lastOffset) + 1;
           if (reached > (next.get(k) ?? 0)) {
             next.set(k, reached);
@@ -67,7 +94,7 @@ export async function readCommittedToEnds(
         for (const topic of present) await consumer.subscribe({ topic, fromBeginning: true });
         await consumer.run({
           eachBatch: async ({ batch }) => {
-            const k = `${batch.topic}:${batch.partition}`;
+            const k = endKey(batch.topic, batch.partition);
             for (const m of batch.messages) {
               if (Number(m.offset) >= end.get(k)! || failure !== undefined) break;
               try {
@@ -86,7 +113,7 @@ export async function readCommittedToEnds(
             }
           },
         });
-        const idleMs = opts.idleMs ?? 10_000;
+        const idleMs = opts.idleMs ?? READ_IDLE_MS;
         while (open().length > 0 && failure === undefined && Date.now() - lastProgress < idleMs) {
           await new Promise((r) => setTimeout(r, 100));
         }
@@ -95,9 +122,22 @@ export async function readCommittedToEnds(
         await consumer.disconnect();
       }
     }
+    const short = open();
+    // Say why a partition stopped short: a transaction still open there, or no progress at all.
+    const now: LogEnds =
+      short.length > 0 ? await logEnds(opts.brokers, present).catch(() => new Map()) : new Map();
     return {
-      missing: topics.filter((t) => !existing.has(t)),
-      shortOf: open().map((k) => `${k} read to ${next.get(k)} of ${end.get(k)}`),
+      missing: topics.filter((t) => !present.includes(t)),
+      shortOf: short.map((k) => {
+        const stable = now.get(k)?.stable;
+        const held =
+          stable !== undefined && Number(stable) < end.get(k)!
+            ? ` (a transaction is still open: the last stable offset is ${stable})`
+            : '';
+        return `${k} read to ${next.get(k)} of ${end.get(k)}${held}`;
+      }),
+      heldAtStart,
+      readMs: Date.now() - began,
     };
   } finally {
     await admin.deleteGroups([opts.groupId]).catch(() => undefined);

@@ -14,6 +14,8 @@ import { adminClient, cleanupAll, env, freshDb, kafkaClient, onCleanup, uniqueNa
 
 afterAll(cleanupAll);
 
+const brokers = env('KAFKA_BROKERS').split(',');
+
 const totals = (count: number, amount = count * 10): ConversionTotals => ({
   count,
   amount,
@@ -58,7 +60,7 @@ test('a clean history passes; a re-emitted copy and a stale change fail, named b
     change(rowB, 'f1', null, totals(1)),
     change(rowA, 'e2', totals(1), totals(2)),
   ]);
-  const verify = () => verifyTopic({ kafka, registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic });
+  const verify = () => verifyTopic({ kafka, brokers, registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic });
 
   const clean = await verify();
   expect(clean.shortOf).toEqual([]);
@@ -92,7 +94,7 @@ test('a change topic the brokers do not have is refused by name, not read as emp
   const { db } = await freshDb('kfverify');
   const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
   await expect(
-    verifyTopic({ kafka: kafkaClient(), registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic }),
+    verifyTopic({ kafka: kafkaClient(), brokers, registryUrl: env('SCHEMA_REGISTRY_URL'), db, topic }),
   ).rejects.toMatchObject({ code: 'TOPIC_UNKNOWN', message: expect.stringContaining(topic) });
 });
 
@@ -141,6 +143,7 @@ test('a transactional topic: an aborted copy is not read, and commit markers do 
 
   const { report, shortOf } = await verifyTopic({
     kafka: kafkaClient(),
+    brokers,
     registryUrl: env('SCHEMA_REGISTRY_URL'),
     db,
     topic,
@@ -149,4 +152,74 @@ test('a transactional topic: an aborted copy is not read, and commit markers do 
   expect(shortOf).toEqual([]);
   expect(report).toMatchObject({ changes: 2, distinctEvents: 2, duplicates: 0, extra: 0, missing: 0 });
   expect(hasProblems(report)).toBe(false);
+});
+
+test('a transaction a dead producer left open: committed changes behind it are waited for, not called missing', async () => {
+  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
+  const admin = await adminClient();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
+  });
+  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
+  const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
+  await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
+  const { db } = await freshDb('kfverify');
+  const row = { tenantId: 't1', leadId: 'lead-a', conversionType: 'SALE' };
+  await rowsOf(db).insertOne({ _id: rowIdOf(row), ...row, ...totals(1), updatedAt: 0 });
+  const record = async (eventId: string) => ({
+    key: row.leadId,
+    value: await codec.encode(topic, {
+      ...row,
+      eventId,
+      occurredAt: totals(1).lastAt,
+      outOfOrder: false,
+      before: null,
+      after: totals(1),
+    }),
+    headers: { 'keyflow-event-id': eventId },
+  });
+  const producer = (name: string) =>
+    kafkaClient().producer({ transactionalId: uniqueName(name), idempotent: true, maxInFlightRequests: 1 });
+  // The killed member: its transaction holds a copy of e1 and stays open (its timeout, 60 s, is far off).
+  const dead = producer('kfverify-dead');
+  await dead.connect();
+  onCleanup(() => dead.disconnect());
+  const open = await dead.transaction();
+  await open.send({ topic, messages: [await record('e1')] });
+  // Its successor: the change, committed after the open transaction's first record.
+  const next = producer('kfverify-next');
+  await next.connect();
+  onCleanup(() => next.disconnect());
+  const tx = await next.transaction();
+  await tx.send({ topic, messages: [await record('e1')] });
+  await tx.commit();
+  const verify = (idleMs?: number) =>
+    verifyTopic({
+      kafka: kafkaClient(),
+      brokers,
+      registryUrl: env('SCHEMA_REGISTRY_URL'),
+      db,
+      topic,
+      ...(idleMs ? { idleMs } : {}),
+    });
+
+  // While it is open nothing past it can be read: the partition is named short, with the reason, and
+  // never passed as read to its end (the change would then be "missing" from a faithful topic).
+  const held = await verify(2_000);
+  expect(held.shortOf).toEqual([
+    expect.stringMatching(
+      /^.+:0 read to 0 of 3 \(a transaction is still open: the last stable offset is 0\)$/,
+    ),
+  ]);
+  expect(held.report).toMatchObject({ changes: 0, rowsWithoutChange: 1 });
+  expect(held.heldAtStart).toEqual([`${topic}:0@0`]);
+
+  // Once it ends (here aborted, as the coordinator does when it times out) the read gets the change.
+  const reading = verify();
+  await open.abort();
+  const settled = await reading;
+  expect(settled.shortOf).toEqual([]);
+  expect(settled.report).toMatchObject({ changes: 1, distinctEvents: 1, duplicates: 0, missing: 0 });
+  expect(hasProblems(settled.report)).toBe(false);
 });

@@ -98,6 +98,7 @@ beforeAll(async () => {
 async function verify(topic: string): Promise<VerifyReport> {
   const { report, shortOf } = await verifyTopic({
     kafka: kafkaClient(),
+    brokers: env('KAFKA_BROKERS').split(','),
     registryUrl: env('SCHEMA_REGISTRY_URL'),
     db: client.db(kept.dbName),
     topic: `${kept.prefix}.${topic}`,
