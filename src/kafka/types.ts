@@ -118,7 +118,11 @@ export interface GroupState {
 export interface OffsetsReader {
   /** The group's committed offset per partition of `topic`; a partition without one is absent. */
   committed(groupId: string, topic: string): Promise<Map<number, bigint>>;
-  /** The first offset (`low`) and the high watermark (`high`) per partition of `topic`. */
+  /**
+   * The first offset (`low`) and the end a read_committed member can reach (`high`: the last stable
+   * offset, which equals the high watermark unless a transaction is open) per partition of `topic`.
+   * A reader that must see everything written reads to the high watermark instead (log-ends.ts).
+   */
   bounds(topic: string): Promise<Map<number, { low: bigint; high: bigint }>>;
   /** Each group's state, member count and partitions per member, classic or consumer protocol (KIP-848). */
   groups(groupIds: string[]): Promise<Map<string, GroupState>>;
