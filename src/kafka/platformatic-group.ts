@@ -12,6 +12,7 @@ import { failureBackoff, platformaticBatch, redeliverAt, toQueued } from './plat
 import { setGroupTimeouts } from './platformatic-group-config';
 import type { PlatformaticBase } from './platformatic-options';
 import { partitionKey, PartitionQueues, type QueuedMessage } from './platformatic-queues';
+import { StableStarts } from './platformatic-stable-start';
 import { MemberTransactions } from './platformatic-transactions';
 import type { ClientBatch, GroupEvents, GroupMember, GroupOptions } from './types';
 
@@ -35,6 +36,7 @@ export class PlatformaticGroupMember implements GroupMember {
   private stopped: Promise<void> | undefined;
   private onBatch: ((b: ClientBatch) => Promise<void>) | undefined;
   private readonly tx: MemberTransactions | undefined;
+  private readonly starts: StableStarts | undefined;
 
   constructor(
     private readonly base: PlatformaticBase,
@@ -52,6 +54,8 @@ export class PlatformaticGroupMember implements GroupMember {
         () => this.consumer!,
         protocol === 'classic',
       );
+    // Exactly-once: a partition's first delivery waits for a pending transactional commit (see the file).
+    if (t && !opts.readOnly) this.starts = new StableStarts(base, opts.groupId);
   }
 
   private get bufferLimit(): number {
@@ -173,6 +177,8 @@ export class PlatformaticGroupMember implements GroupMember {
       }
     if (!changed) return;
     this.queues.retain((t, p) => this.assigned(t, p));
+    const live = new Set(this.owned.values());
+    this.starts?.retain((token) => live.has(token));
     for (const key of added) this.queues.reset(...splitKey(key));
     this.events.onJoin?.(list.map((a) => ({ topic: a.topic, partitions: [...a.partitions] })));
     this.pump();
@@ -243,6 +249,18 @@ export class PlatformaticGroupMember implements GroupMember {
     const key = partitionKey(topic, partition);
     const token = this.owned.get(key);
     const owned = () => token !== undefined && this.owned.get(key) === token;
+    if (this.starts && token !== undefined) {
+      let from: bigint;
+      try {
+        from = await this.starts.startOf(token, topic, partition, owned);
+      } catch (err) {
+        this.events.onCrash?.(err, true);
+        return this.settle(topic, partition, owned() ? messages : [], true);
+      }
+      // Done and committed by whoever committed the stable offset.
+      messages = messages.filter((m) => m.offset >= from);
+      if (messages.length === 0) return this.settle(topic, partition, [], false);
+    }
     let failed = false;
     const last = messages[messages.length - 1]!.offset;
     // Everything fetched of this partition is here and delivered to this batch: the stream's next
@@ -269,15 +287,26 @@ export class PlatformaticGroupMember implements GroupMember {
     } finally {
       const done = !owned() || (this.opts.readOnly === true && !failed);
       const upTo = committed();
-      const rest = done ? [] : messages.filter((m) => upTo === undefined || m.offset >= upTo);
-      const n = failed ? (this.failures.get(key) ?? 0) + 1 : 0;
-      if (failed) this.failures.set(key, n);
-      const notBefore = redeliverAt(Date.now(), n, rest.length);
-      this.queues.release(topic, partition, rest, notBefore);
-      this.running--;
-      if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
-      this.pump();
+      this.settle(
+        topic,
+        partition,
+        done ? [] : messages.filter((m) => upTo === undefined || m.offset >= upTo),
+        failed,
+      );
     }
+  }
+
+  /** A delivery ended: `rest` goes back to its partition's queue (after a backoff when it failed). */
+  private settle(topic: string, partition: number, rest: QueuedMessage[], failed: boolean): void {
+    const key = partitionKey(topic, partition);
+    const n = failed ? (this.failures.get(key) ?? 0) + 1 : 0;
+    if (failed) this.failures.set(key, n);
+    else this.failures.delete(key);
+    const notBefore = redeliverAt(Date.now(), n, rest.length);
+    this.queues.release(topic, partition, rest, notBefore);
+    this.running--;
+    if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+    this.pump();
   }
 
   stop(): Promise<void> {
@@ -288,6 +317,7 @@ export class PlatformaticGroupMember implements GroupMember {
       await this.stream?.close().catch(() => undefined);
       await this.consumer?.close().catch(() => undefined);
       await this.tx?.close();
+      await this.starts?.close();
     })();
     return this.stopped;
   }
