@@ -249,6 +249,12 @@ export class PlatformaticGroupMember implements GroupMember {
     const key = partitionKey(topic, partition);
     const token = this.owned.get(key);
     const owned = () => token !== undefined && this.owned.get(key) === token;
+    // Everything fetched of this partition is here and delivered to this batch: the stream's next
+    // fetch position is past any control records after the last message. Read now, as the batch was
+    // taken: once anything is awaited the stream may have fetched (and queued) more, and a batch
+    // ending there would commit past records it never held (processor-sigterm lost 53 that way).
+    const fetchedTo =
+      drained && this.stream?.readableLength === 0 ? this.stream.offsetsToFetch.get(key) : undefined;
     if (this.starts && token !== undefined) {
       let from: bigint;
       try {
@@ -263,10 +269,6 @@ export class PlatformaticGroupMember implements GroupMember {
     }
     let failed = false;
     const last = messages[messages.length - 1]!.offset;
-    // Everything fetched of this partition is here and delivered to this batch: the stream's next
-    // fetch position is past any control records after the last message.
-    const fetchedTo =
-      drained && this.stream?.readableLength === 0 ? this.stream.offsetsToFetch.get(key) : undefined;
     const { batch, committed } = platformaticBatch({
       topic,
       partition,
