@@ -32,19 +32,33 @@ test('a partition whose offset commit a transaction holds pending starts where t
   await sender.send(records);
   const groupId = uniqueName('plt-stable-g');
 
-  // The zombie: it did a..d, added their offset to its transaction, and stopped before committing.
-  const zombie = kafkaClient().producer({
-    transactionalId: uniqueName('plt-stable-zombie'),
-    idempotent: true,
-    maxInFlightRequests: 1,
-  });
-  await zombie.connect();
-  onCleanup(() => zombie.disconnect());
-  const pending = await zombie.transaction();
-  await pending.sendOffsets({
-    consumerGroupId: groupId,
-    topics: [{ topic: input, partitions: [{ partition: 0, offset: '4' }] }],
-  });
+  // The zombie: it did a..d, added their offset to its transaction, and stopped before committing. On a
+  // stack started moments ago the group's coordinator may still be loading (NOT_COORDINATOR), which
+  // kafkajs's transactional offset commit does not retry: a fresh producer and transaction each time.
+  const zombieOpen = async () => {
+    for (let attempt = 1; ; attempt++) {
+      const zombie = kafkaClient().producer({
+        transactionalId: uniqueName('plt-stable-zombie'),
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await zombie.connect();
+      onCleanup(() => zombie.disconnect());
+      const tx = await zombie.transaction();
+      try {
+        await tx.sendOffsets({
+          consumerGroupId: groupId,
+          topics: [{ topic: input, partitions: [{ partition: 0, offset: '4' }] }],
+        });
+        return tx;
+      } catch (err) {
+        await tx.abort().catch(() => undefined);
+        if (attempt >= 20) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  };
+  const pending = await zombieOpen();
 
   const delivered: string[] = [];
   let joined!: () => void;
