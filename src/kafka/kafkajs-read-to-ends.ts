@@ -64,7 +64,8 @@ export async function readCommittedToEnds(
   try {
     const ends = await logEnds(opts.brokers, topics);
     const heldAtStart = [...ends].filter(([, e]) => e.stable < e.high).map(([k, e]) => `${k}@${e.stable}`);
-    const present = topics.filter((t) => [...ends.keys()].some((k) => k.startsWith(`${t}:`)));
+    // Every topic has a partition 0: a topic the brokers hold has that entry.
+    const present = topics.filter((t) => ends.has(endKey(t, 0)));
     const next = new Map<string, number>();
     const end = new Map<string, number>();
     for (const [k, e] of ends) {

@@ -27,6 +27,31 @@ export type LogEnds = Map<string, PartitionEnds>;
 
 export const endKey = (topic: string, partition: number) => `${topic}:${partition}`;
 
+/**
+ * ListOffsets at `timestamp` (EARLIEST, LATEST) for the given partitions of each topic, keyed by
+ * endKey: with `committedOnly` the LATEST answer is the last stable offset, without it the high
+ * watermark. The one place that asks, for this module and the adapter's offsets reader.
+ */
+export async function offsetsAt(
+  admin: Admin,
+  partitions: ReadonlyMap<string, readonly number[]>,
+  timestamp: bigint,
+  committedOnly: boolean,
+): Promise<Map<string, bigint>> {
+  const res = await admin.listOffsets({
+    topics: [...partitions].map(([name, list]) => ({
+      name,
+      partitions: list.map((partitionIndex) => ({ partitionIndex, timestamp })),
+    })),
+    isolationLevel: committedOnly
+      ? FetchIsolationLevels.READ_COMMITTED
+      : FetchIsolationLevels.READ_UNCOMMITTED,
+  });
+  const got = new Map<string, bigint>();
+  for (const t of res) for (const p of t.partitions) got.set(endKey(t.name, p.partitionIndex), p.offset);
+  return got;
+}
+
 export async function logEnds(brokers: string[], topics: string[]): Promise<LogEnds> {
   const admin = new Admin(platformaticBase({ kafkaBrokers: brokers }, 'keyflow-log-ends'));
   try {
@@ -36,28 +61,16 @@ export async function logEnds(brokers: string[], topics: string[]): Promise<LogE
       const out: LogEnds = new Map();
       if (present.length === 0) return out;
       const md = await admin.metadata({ topics: present, forceUpdate: true });
-      const ask = async (timestamp: bigint, committedOnly: boolean) => {
-        const res = await admin.listOffsets({
-          topics: present.map((name) => ({
-            name,
-            partitions: Array.from({ length: md.topics.get(name)?.partitionsCount ?? 0 }, (_, i) => ({
-              partitionIndex: i,
-              timestamp,
-            })),
-          })),
-          isolationLevel: committedOnly
-            ? FetchIsolationLevels.READ_COMMITTED
-            : FetchIsolationLevels.READ_UNCOMMITTED,
-        });
-        const got = new Map<string, bigint>();
-        for (const t of res)
-          for (const p of t.partitions) got.set(endKey(t.name, p.partitionIndex), p.offset);
-        return got;
-      };
+      const partitions = new Map(
+        present.map((name) => [
+          name,
+          Array.from({ length: md.topics.get(name)?.partitionsCount ?? 0 }, (_, i) => i),
+        ]),
+      );
       const [low, stable, high] = await Promise.all([
-        ask(ListOffsetTimestamps.EARLIEST, false),
-        ask(ListOffsetTimestamps.LATEST, true),
-        ask(ListOffsetTimestamps.LATEST, false),
+        offsetsAt(admin, partitions, ListOffsetTimestamps.EARLIEST, false),
+        offsetsAt(admin, partitions, ListOffsetTimestamps.LATEST, true),
+        offsetsAt(admin, partitions, ListOffsetTimestamps.LATEST, false),
       ]);
       for (const [k, h] of high) out.set(k, { low: low.get(k) ?? 0n, stable: stable.get(k) ?? h, high: h });
       return out;

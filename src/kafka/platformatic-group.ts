@@ -282,7 +282,6 @@ export class PlatformaticGroupMember implements GroupMember {
     });
     try {
       await this.onBatch!(batch);
-      this.failures.delete(key);
     } catch (err) {
       failed = true;
       this.events.onCrash?.(err, true);

@@ -5,12 +5,12 @@
 import {
   Admin,
   consumerGroupDescribeV0,
-  FetchIsolationLevels,
   FindCoordinatorKeyTypes,
   kGetConnection,
   ListOffsetTimestamps,
   type Connection,
 } from '@platformatic/kafka';
+import { endKey, offsetsAt } from './log-ends';
 import { platformaticCall } from './platformatic-errors';
 import type { PlatformaticBase } from './platformatic-options';
 import type { GroupState, OffsetsReader } from './types';
@@ -60,16 +60,6 @@ export function platformaticOffsets(base: PlatformaticBase): OffsetsReader {
     return Array.from({ length: count }, (_, i) => i);
   }
 
-  async function listed(topic: string, partitions: number[], timestamp: bigint, committedOnly: boolean) {
-    const res = await connected().listOffsets({
-      topics: [
-        { name: topic, partitions: partitions.map((partitionIndex) => ({ partitionIndex, timestamp })) },
-      ],
-      ...(committedOnly ? { isolationLevel: FetchIsolationLevels.READ_COMMITTED } : {}),
-    });
-    return new Map((res[0]?.partitions ?? []).map((p) => [p.partitionIndex, p.offset]));
-  }
-
   return {
     committed: (groupId, topic) =>
       platformaticCall(async () => {
@@ -87,11 +77,13 @@ export function platformaticOffsets(base: PlatformaticBase): OffsetsReader {
     bounds: (topic) =>
       platformaticCall(async () => {
         const partitions = await partitionsOf(topic);
+        const asked = new Map([[topic, partitions]]);
         const [low, high] = await Promise.all([
-          listed(topic, partitions, ListOffsetTimestamps.EARLIEST, false),
-          listed(topic, partitions, ListOffsetTimestamps.LATEST, true),
+          offsetsAt(connected(), asked, ListOffsetTimestamps.EARLIEST, false),
+          offsetsAt(connected(), asked, ListOffsetTimestamps.LATEST, true),
         ]);
-        return new Map(partitions.map((p) => [p, { low: low.get(p) ?? 0n, high: high.get(p) ?? 0n }]));
+        const at = (m: Map<string, bigint>, p: number) => m.get(endKey(topic, p)) ?? 0n;
+        return new Map(partitions.map((p) => [p, { low: at(low, p), high: at(high, p) }]));
       }),
     groups: (groupIds) =>
       platformaticCall(async () => {

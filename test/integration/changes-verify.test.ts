@@ -23,6 +23,51 @@ const totals = (count: number, amount = count * 10): ConversionTotals => ({
   lastAt: 1_700_000_000_000 + count,
 });
 
+const ROW = { tenantId: 't1', leadId: 'lead-a', conversionType: 'SALE' };
+
+/**
+ * A fresh change topic with its schema, a fresh database whose one row counts
+ * `count` events, and the row's change records encoded for the topic.
+ */
+async function oneRowTopic(partitions: number, count: number) {
+  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
+  const admin = await adminClient();
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+  });
+  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
+  const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
+  await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
+  const { db } = await freshDb('kfverify');
+  await rowsOf(db).insertOne({ _id: rowIdOf(ROW), ...ROW, ...totals(count), updatedAt: 0 });
+  const record = async (eventId: string, before: ConversionTotals | null, after: ConversionTotals) => ({
+    key: ROW.leadId,
+    value: await codec.encode(topic, {
+      ...ROW,
+      eventId,
+      occurredAt: after.lastAt,
+      outOfOrder: false,
+      before,
+      after,
+    }),
+    headers: { 'keyflow-event-id': eventId },
+  });
+  return { topic, db, record };
+}
+
+/** A connected kafkajs transactional producer, disconnected at cleanup. */
+async function txProducer(name: string) {
+  const producer = kafkaClient().producer({
+    transactionalId: uniqueName(name),
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  await producer.connect();
+  onCleanup(() => producer.disconnect());
+  return producer;
+}
+
 test('a clean history passes; a re-emitted copy and a stale change fail, named by row', async () => {
   const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
   const admin = await adminClient();
@@ -99,37 +144,8 @@ test('a change topic the brokers do not have is refused by name, not read as emp
 });
 
 test('a transactional topic: an aborted copy is not read, and commit markers do not leave a partition short', async () => {
-  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
-  const admin = await adminClient();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [{ topic, numPartitions: 2, replicationFactor: 1 }],
-  });
-  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
-  const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
-  await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
-  const { db } = await freshDb('kfverify');
-  const row = { tenantId: 't1', leadId: 'lead-a', conversionType: 'SALE' };
-  await rowsOf(db).insertOne({ _id: rowIdOf(row), ...row, ...totals(2), updatedAt: 0 });
-  const record = async (eventId: string, before: ConversionTotals | null, after: ConversionTotals) => ({
-    key: row.leadId,
-    value: await codec.encode(topic, {
-      ...row,
-      eventId,
-      occurredAt: after.lastAt,
-      outOfOrder: false,
-      before,
-      after,
-    }),
-    headers: { 'keyflow-event-id': eventId },
-  });
-  const producer = kafkaClient().producer({
-    transactionalId: uniqueName('kfverify-tx'),
-    idempotent: true,
-    maxInFlightRequests: 1,
-  });
-  await producer.connect();
-  onCleanup(() => producer.disconnect());
+  const { topic, db, record } = await oneRowTopic(2, 2);
+  const producer = await txProducer('kfverify-tx');
   const inTransaction = async (records: Awaited<ReturnType<typeof record>>[], commit: boolean) => {
     const tx = await producer.transaction();
     await tx.send({ topic, messages: records });
@@ -155,44 +171,15 @@ test('a transactional topic: an aborted copy is not read, and commit markers do 
 });
 
 test('a transaction a dead producer left open: committed changes behind it are waited for, not called missing', async () => {
-  const topic = `${uniqueName('kfverify')}.${CHANGES_TOPIC}`;
-  const admin = await adminClient();
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
-  });
-  onCleanup(() => admin.deleteTopics({ topics: [topic] }));
-  const codec = new RegistryCodec({ url: env('SCHEMA_REGISTRY_URL') });
-  await codec.registerAll([{ name: topic, value: conversionChangeSchema } as unknown as TopicSpec]);
-  const { db } = await freshDb('kfverify');
-  const row = { tenantId: 't1', leadId: 'lead-a', conversionType: 'SALE' };
-  await rowsOf(db).insertOne({ _id: rowIdOf(row), ...row, ...totals(1), updatedAt: 0 });
-  const record = async (eventId: string) => ({
-    key: row.leadId,
-    value: await codec.encode(topic, {
-      ...row,
-      eventId,
-      occurredAt: totals(1).lastAt,
-      outOfOrder: false,
-      before: null,
-      after: totals(1),
-    }),
-    headers: { 'keyflow-event-id': eventId },
-  });
-  const producer = (name: string) =>
-    kafkaClient().producer({ transactionalId: uniqueName(name), idempotent: true, maxInFlightRequests: 1 });
+  const { topic, db, record } = await oneRowTopic(1, 1);
   // The killed member: its transaction holds a copy of e1 and stays open (its timeout, 60 s, is far off).
-  const dead = producer('kfverify-dead');
-  await dead.connect();
-  onCleanup(() => dead.disconnect());
+  const dead = await txProducer('kfverify-dead');
   const open = await dead.transaction();
-  await open.send({ topic, messages: [await record('e1')] });
+  await open.send({ topic, messages: [await record('e1', null, totals(1))] });
   // Its successor: the change, committed after the open transaction's first record.
-  const next = producer('kfverify-next');
-  await next.connect();
-  onCleanup(() => next.disconnect());
+  const next = await txProducer('kfverify-next');
   const tx = await next.transaction();
-  await tx.send({ topic, messages: [await record('e1')] });
+  await tx.send({ topic, messages: [await record('e1', null, totals(1))] });
   await tx.commit();
   const verify = (idleMs?: number) =>
     verifyTopic({
